@@ -1,0 +1,57 @@
+//! `system-stats-service`: serves `GET /system` and `GET /health`. See `--help`.
+
+use std::process::ExitCode;
+
+use system_stats::api::{self, AppState};
+use system_stats::collect::{self, Roots};
+use system_stats::config::{self, ServiceConfig};
+use system_stats::sampler;
+
+fn main() -> ExitCode {
+    let matches = ServiceConfig::command().get_matches();
+    let cfg = match ServiceConfig::from_matches(&matches) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("system-stats-service: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    system_stats::init_logging(cfg.log_level);
+    for name in config::unknown_variables() {
+        tracing::warn!("ignoring {name}: no system-stats program reads it (misspelt?)");
+    }
+
+    let roots = Roots { procfs: cfg.procfs.clone(), sysfs: cfg.sysfs.clone() };
+    let (shared, _sampler) = sampler::start(collect::platform(roots, &cfg.disk_path), cfg.sample_interval);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("system-stats-service: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                    " (another program holds this port: stop it or set SYSTEM_STATS_PORT)"
+                } else {
+                    ""
+                };
+                eprintln!("system-stats-service: cannot listen on {}: {e}{hint}", cfg.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().map_or_else(|_| cfg.listen.to_string(), |a| a.to_string());
+        tracing::info!(
+            "listening on http://{addr} (sampling every {} s, disk {})",
+            cfg.sample_interval.as_secs_f64(),
+            cfg.disk_path.display()
+        );
+        api::run(listener, AppState { sampler: shared }, system_stats::shutdown_signal()).await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,261 @@
+//! CPU: `/proc/stat` (times, online CPUs, boot time), `/proc/cpuinfo` (model, MHz without
+//! cpufreq), `/sys/devices/system/cpu` (topology, cpufreq policies).
+
+use crate::collect::CpuTimes;
+
+/// What one read of `/proc/stat` gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub total: CpuTimes,
+    /// Number of `cpuN` lines: the online logical CPUs.
+    pub cpus: u32,
+    /// `btime`: boot time, Unix seconds.
+    pub btime: Option<u64>,
+}
+
+/// Parses `/proc/stat`. The aggregate `cpu` line needs at least user, nice, system and idle;
+/// later fields (iowait … guest_nice) are 0 on kernels that do not have them.
+pub fn parse_stat(text: &str) -> Result<Stat, String> {
+    let mut total = None;
+    let mut cpus = 0;
+    let mut btime = None;
+    for line in text.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let Some(key) = fields.next() else { continue };
+        if key == "cpu" {
+            total = Some(parse_cpu_times(fields).map_err(|e| format!("line 'cpu': {e}"))?);
+        } else if key.starts_with("cpu") && key[3..].bytes().all(|b| b.is_ascii_digit()) {
+            cpus += 1;
+        } else if key == "btime" {
+            let value = fields.next().ok_or("line 'btime' has no value")?;
+            btime = Some(value.parse().map_err(|_| format!("btime {value:?} is not a number"))?);
+        }
+    }
+    let total = total.ok_or("no aggregate 'cpu' line")?;
+    Ok(Stat { total, cpus, btime })
+}
+
+fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<CpuTimes, String> {
+    let mut v = [0u64; 10];
+    let mut n = 0;
+    for field in fields.take(10) {
+        v[n] = field.parse().map_err(|_| format!("{field:?} is not a number"))?;
+        n += 1;
+    }
+    if n < 4 {
+        return Err(format!("{n} fields, need at least 4"));
+    }
+    Ok(CpuTimes {
+        user: v[0],
+        nice: v[1],
+        system: v[2],
+        idle: v[3],
+        iowait: v[4],
+        irq: v[5],
+        softirq: v[6],
+        steal: v[7],
+        guest: v[8],
+        guest_nice: v[9],
+    })
+}
+
+/// What `/proc/cpuinfo` tells.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CpuInfo {
+    /// `model name` (x86, some ARM kernels), or the ARM core named from `CPU part`.
+    pub model: Option<String>,
+    /// Every `cpu MHz` line, in CPU order (x86 without cpufreq, e.g. most VMs).
+    pub mhz: Vec<f64>,
+    /// `physical id` → `cpu cores`, psutil's fallback for counting cores.
+    pub cores_by_package: Vec<(u32, u32)>,
+}
+
+pub fn parse_cpuinfo(text: &str) -> CpuInfo {
+    let mut info = CpuInfo::default();
+    let mut implementer = None;
+    let mut part = None;
+    let mut physical_id = None;
+    let mut cores = None;
+    for line in text.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            if let (Some(id), Some(n)) = (physical_id.take(), cores.take())
+                && !info.cores_by_package.iter().any(|&(p, _)| p == id)
+            {
+                info.cores_by_package.push((id, n));
+            }
+            continue;
+        }
+        let Some((key, value)) = line.split_once(':') else { continue };
+        let (key, value) = (key.trim(), value.trim());
+        match key.to_ascii_lowercase().as_str() {
+            "model name" if info.model.is_none() && !value.is_empty() => info.model = Some(value.to_string()),
+            "cpu mhz" => {
+                if let Ok(mhz) = value.parse() {
+                    info.mhz.push(mhz)
+                }
+            }
+            "cpu implementer" if implementer.is_none() => implementer = parse_hex(value),
+            "cpu part" if part.is_none() => part = parse_hex(value),
+            "physical id" => physical_id = value.parse().ok(),
+            "cpu cores" => cores = value.parse().ok(),
+            _ => {}
+        }
+    }
+    if info.model.is_none()
+        && let (Some(imp), Some(part)) = (implementer, part)
+    {
+        info.model = arm_core_name(imp, part).map(str::to_string);
+    }
+    info
+}
+
+fn parse_hex(s: &str) -> Option<u32> {
+    u32::from_str_radix(s.trim_start_matches("0x"), 16).ok()
+}
+
+/// Names the ARM cores found in Raspberry Pis (and a few common others) from the `CPU
+/// implementer` and `CPU part` lines; aarch64 kernels print no `model name`.
+pub fn arm_core_name(implementer: u32, part: u32) -> Option<&'static str> {
+    if implementer != 0x41 {
+        return None;
+    }
+    Some(match part {
+        0xb76 => "ARM1176",
+        0xc07 => "ARM Cortex-A7",
+        0xc08 => "ARM Cortex-A8",
+        0xc09 => "ARM Cortex-A9",
+        0xc0f => "ARM Cortex-A15",
+        0xd03 => "ARM Cortex-A53",
+        0xd04 => "ARM Cortex-A35",
+        0xd05 => "ARM Cortex-A55",
+        0xd07 => "ARM Cortex-A57",
+        0xd08 => "ARM Cortex-A72",
+        0xd09 => "ARM Cortex-A73",
+        0xd0a => "ARM Cortex-A75",
+        0xd0b => "ARM Cortex-A76",
+        0xd0c => "ARM Neoverse-N1",
+        0xd40 => "ARM Neoverse-V1",
+        0xd41 => "ARM Cortex-A78",
+        0xd49 => "ARM Neoverse-N2",
+        _ => return None,
+    })
+}
+
+/// Counts the CPUs in a kernel CPU list such as `0-3,5,7-8`.
+pub fn count_cpu_list(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(0);
+    }
+    let mut n = 0u32;
+    for part in text.split(',') {
+        let bad = || format!("{text:?} is not a CPU list");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let a: u32 = a.parse().map_err(|_| bad())?;
+                let b: u32 = b.parse().map_err(|_| bad())?;
+                if b < a {
+                    return Err(bad());
+                }
+                n += b - a + 1;
+            }
+            None => {
+                part.parse::<u32>().map_err(|_| bad())?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Physical cores from psutil's fallback: the sum of `cpu cores` over distinct packages.
+pub fn cores_from_cpuinfo(info: &CpuInfo) -> Option<u32> {
+    let n: u32 = info.cores_by_package.iter().map(|&(_, c)| c).sum();
+    (n > 0).then_some(n)
+}
+
+/// Mean of kHz readings, in MHz rounded to one decimal.
+pub fn mean_mhz(khz: &[u64]) -> Option<f64> {
+    if khz.is_empty() {
+        return None;
+    }
+    let sum: u64 = khz.iter().sum();
+    Some(crate::snapshot::round1(sum as f64 / khz.len() as f64 / 1000.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "cpu  4705 150 1120 16250 520 0 25 0 0 0\n\
+        cpu0 2355 75 560 8125 260 0 12 0 0 0\n\
+        cpu1 2350 75 560 8125 260 0 13 0 0 0\n\
+        intr 114930548 113199788 3 0 5 263 0 4 [...]\n\
+        ctxt 1990473\nbtime 1062191376\nprocesses 2915\n";
+
+    #[test]
+    fn stat_gives_times_cpus_and_boot_time() {
+        let s = parse_stat(STAT).unwrap();
+        assert_eq!(s.cpus, 2);
+        assert_eq!(s.btime, Some(1_062_191_376));
+        assert_eq!(s.total.user, 4705);
+        assert_eq!(s.total.iowait, 520);
+        assert_eq!(s.total.softirq, 25);
+    }
+
+    #[test]
+    fn stat_from_an_old_kernel_has_four_fields() {
+        let s = parse_stat("cpu 1 2 3 4\ncpu0 1 2 3 4\n").unwrap();
+        assert_eq!(s.total.idle, 4);
+        assert_eq!(s.total.iowait, 0);
+        assert_eq!(s.btime, None);
+    }
+
+    #[test]
+    fn malformed_stat_is_an_error_that_says_why() {
+        assert_eq!(parse_stat("").unwrap_err(), "no aggregate 'cpu' line");
+        assert!(parse_stat("cpu 1 2\n").unwrap_err().contains("need at least 4"));
+        assert!(parse_stat("cpu 1 2 x 4\n").unwrap_err().contains("\"x\" is not a number"));
+        // truncated in the middle of the btime line
+        assert!(parse_stat("cpu 1 2 3 4\nbtime").unwrap_err().contains("btime"));
+        assert!(parse_stat("cpu 1 2 3 4\nbtime 12a").unwrap_err().contains("12a"));
+    }
+
+    #[test]
+    fn cpuinfo_on_x86_gives_model_and_mhz() {
+        let text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n\
+            cpu MHz\t\t: 2596.144\nphysical id\t: 0\ncpu cores\t: 2\n\n\
+            processor\t: 1\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2596.000\n\
+            physical id\t: 0\ncpu cores\t: 2\n\n";
+        let info = parse_cpuinfo(text);
+        assert_eq!(info.model.as_deref(), Some("AMD EPYC"));
+        assert_eq!(info.mhz, vec![2596.144, 2596.0]);
+        assert_eq!(cores_from_cpuinfo(&info), Some(2));
+    }
+
+    #[test]
+    fn cpuinfo_on_a_pi_names_the_arm_core() {
+        let text = "processor\t: 0\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\n\
+            CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n\
+            Revision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n";
+        let info = parse_cpuinfo(text);
+        assert_eq!(info.model.as_deref(), Some("ARM Cortex-A72"));
+        assert!(info.mhz.is_empty());
+        assert_eq!(cores_from_cpuinfo(&info), None);
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(count_cpu_list("0-3\n"), Ok(4));
+        assert_eq!(count_cpu_list("0,2-3,8"), Ok(4));
+        assert_eq!(count_cpu_list(""), Ok(0));
+        assert!(count_cpu_list("3-1").is_err());
+        assert!(count_cpu_list("a").is_err());
+    }
+
+    #[test]
+    fn mean_frequency() {
+        assert_eq!(mean_mhz(&[600_000, 1_500_000]), Some(1050.0));
+        assert_eq!(mean_mhz(&[]), None);
+    }
+}

@@ -1,0 +1,115 @@
+//! Disk I/O: `/proc/diskstats`, with psutil's definitions (`disk_io_counters(perdisk=False)`).
+
+use crate::snapshot::DiskIo;
+
+/// Bytes per sector in `/proc/diskstats`: always 512, whatever the device's real sector size
+/// (the kernel's `SECTOR_SHIFT`; psutil's `DISK_SECTOR_SIZE`).
+pub const SECTOR_SIZE: u64 = 512;
+
+/// The counters of one disk, in the order of the [`DiskIo`] fields: read_count, write_count,
+/// read_bytes, write_bytes, read_time, write_time, read_merged_count, write_merged_count,
+/// busy_time.
+pub type DiskCounters = [u64; 9];
+
+/// Parses `/proc/diskstats`, keeping only the lines whose device `is_disk` accepts (psutil:
+/// names under `/sys/block`, i.e. whole disks and virtual devices but not partitions).
+/// Handles the 14-field (2.6+), 18-field (4.18+, discards) and 20-field (5.5+, flushes)
+/// formats, the 7-field partition lines of 2.6.x and the 15-field lines of 2.4.
+pub fn parse_diskstats(
+    text: &str,
+    mut is_disk: impl FnMut(&str) -> bool,
+    mut each: impl FnMut(&str, DiskCounters),
+) -> Result<(), String> {
+    for (n, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let num = |i: usize| -> Result<u64, String> {
+            fields[i].parse().map_err(|_| format!("line {}: field {} ({:?}) is not a number", n + 1, i + 1, fields[i]))
+        };
+        let (name, c) = match fields.len() {
+            15 => {
+                let name = fields[3];
+                // reads, merged, sectors, time, writes, merged, sectors, time, in flight, io time
+                let v: Vec<u64> = (4..14).map(num).collect::<Result<_, _>>()?;
+                (name, [num(2)?, v[3], v[1] * SECTOR_SIZE, v[5] * SECTOR_SIZE, v[2], v[6], v[0], v[4], v[8]])
+            }
+            14 | 18.. => {
+                let name = fields[2];
+                let v: Vec<u64> = (3..14).map(num).collect::<Result<_, _>>()?;
+                (name, [v[0], v[4], v[2] * SECTOR_SIZE, v[6] * SECTOR_SIZE, v[3], v[7], v[1], v[5], v[9]])
+            }
+            7 => {
+                let name = fields[2];
+                let v: Vec<u64> = (3..7).map(num).collect::<Result<_, _>>()?;
+                (name, [v[0], v[2], v[1] * SECTOR_SIZE, v[3] * SECTOR_SIZE, 0, 0, 0, 0, 0])
+            }
+            len => return Err(format!("line {}: {len} fields, expected 7, 14, 15 or 18+", n + 1)),
+        };
+        if is_disk(name) {
+            each(name, c);
+        }
+    }
+    Ok(())
+}
+
+/// Sums per-disk counters into the contract's `disk_io`.
+pub fn disk_io(total: DiskCounters) -> DiskIo {
+    DiskIo {
+        read_count: Some(total[0]),
+        write_count: Some(total[1]),
+        read_bytes: Some(total[2]),
+        write_bytes: Some(total[3]),
+        read_time: Some(total[4]),
+        write_time: Some(total[5]),
+        read_merged_count: Some(total[6]),
+        write_merged_count: Some(total[7]),
+        busy_time: Some(total[8]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &str) -> Result<Vec<(String, DiskCounters)>, String> {
+        let mut out = Vec::new();
+        parse_diskstats(
+            text,
+            |n| !n.ends_with(char::is_numeric) || n.starts_with("loop"),
+            |n, c| out.push((n.to_string(), c)),
+        )?;
+        Ok(out)
+    }
+
+    #[test]
+    fn diskstats_of_a_modern_kernel() {
+        let text = "   7       0 loop0 10 0 20 3 0 0 0 0 0 4 3 0 0 0 0 0 0\n\
+             254       0 vda 25345 4697 1457714 5631 65684 8651 7879096 30404 0 8728 37181 6499 32 1798848 578 15744 566\n\
+             254       1 vda1 100 0 200 1 0 0 0 0 0 1 1 0 0 0 0\n";
+        let disks = collect(text).unwrap();
+        assert_eq!(disks.len(), 2);
+        let (name, c) = &disks[1];
+        assert_eq!(name, "vda");
+        assert_eq!(c, &[25345, 65684, 1457714 * 512, 7879096 * 512, 5631, 30404, 4697, 8651, 8728]);
+    }
+
+    #[test]
+    fn diskstats_of_old_kernels() {
+        let text = "   8    0 sda 3 4 5 6 7 8 9 10 11 12 13\n   8    1 sda1 1 2 3 4\n";
+        let disks = collect(text).unwrap();
+        assert_eq!(disks[0].1, [3, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+        let text24 = "   8    0 100 sda 4 5 6 7 8 9 10 11 12 13 14\n";
+        let disks = collect(text24).unwrap();
+        assert_eq!(disks[0].1, [100, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+    }
+
+    #[test]
+    fn malformed_diskstats_say_which_line() {
+        assert!(collect("   8 0 sda 1 2\n").unwrap_err().starts_with("line 1: 5 fields"));
+        let err = collect("   8 0 sda 1 2 x 4 5 6 7 8 9 10 11\n").unwrap_err();
+        assert!(err.contains("field 6 (\"x\")"), "{err}");
+        assert_eq!(collect("").unwrap(), vec![]);
+    }
+}

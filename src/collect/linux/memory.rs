@@ -1,0 +1,240 @@
+//! Memory and swap: `/proc/meminfo`, `/proc/vmstat` (swap traffic), and `/proc/zoneinfo` for
+//! the rare kernel without `MemAvailable`. Formulas are psutil's (`_pslinux.virtual_memory`,
+//! `swap_memory`), with `used = total − available` as in psutil 7.1+ and procps `free`.
+
+use crate::snapshot::{Memory, Swap, percent};
+
+/// The `/proc/meminfo` lines psutil uses, in bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemInfo {
+    pub mem_total: Option<u64>,
+    pub mem_free: Option<u64>,
+    pub mem_available: Option<u64>,
+    pub buffers: Option<u64>,
+    pub cached: Option<u64>,
+    pub s_reclaimable: Option<u64>,
+    pub shmem: Option<u64>,
+    pub mem_shared: Option<u64>,
+    pub active: Option<u64>,
+    pub inactive: Option<u64>,
+    pub inact_dirty: Option<u64>,
+    pub inact_clean: Option<u64>,
+    pub inact_laundry: Option<u64>,
+    pub active_file: Option<u64>,
+    pub inactive_file: Option<u64>,
+    pub slab: Option<u64>,
+    pub swap_total: Option<u64>,
+    pub swap_free: Option<u64>,
+}
+
+/// Parses `/proc/meminfo` (`Key:   value kB` lines; values in kB unless no unit is given).
+/// Unknown lines are ignored; a known line with a bad value is an error.
+pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
+    let mut m = MemInfo::default();
+    for line in text.lines() {
+        let Some((key, rest)) = line.split_once(':') else { continue };
+        let slot = match key {
+            "MemTotal" => &mut m.mem_total,
+            "MemFree" => &mut m.mem_free,
+            "MemAvailable" => &mut m.mem_available,
+            "Buffers" => &mut m.buffers,
+            "Cached" => &mut m.cached,
+            "SReclaimable" => &mut m.s_reclaimable,
+            "Shmem" => &mut m.shmem,
+            "MemShared" => &mut m.mem_shared,
+            "Active" => &mut m.active,
+            "Inactive" => &mut m.inactive,
+            "Inact_dirty" => &mut m.inact_dirty,
+            "Inact_clean" => &mut m.inact_clean,
+            "Inact_laundry" => &mut m.inact_laundry,
+            "Active(file)" => &mut m.active_file,
+            "Inactive(file)" => &mut m.inactive_file,
+            "Slab" => &mut m.slab,
+            "SwapTotal" => &mut m.swap_total,
+            "SwapFree" => &mut m.swap_free,
+            _ => continue,
+        };
+        let mut parts = rest.split_ascii_whitespace();
+        let value = parts.next().ok_or_else(|| format!("{key} has no value"))?;
+        let value: u64 = value.parse().map_err(|_| format!("{key} value {value:?} is not a number"))?;
+        let scale = match parts.next() {
+            Some("kB") => 1024,
+            None => 1,
+            Some(unit) => return Err(format!("{key} has unknown unit {unit:?}")),
+        };
+        *slot = Some(value * scale);
+    }
+    Ok(m)
+}
+
+/// The sum of the `low` watermarks of all zones in `/proc/zoneinfo`, in pages.
+pub fn parse_zoneinfo_low(text: &str) -> Option<u64> {
+    let mut sum = 0;
+    let mut found = false;
+    for line in text.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        if fields.next() == Some("low") {
+            sum += fields.next()?.parse::<u64>().ok()?;
+            found = true;
+        }
+    }
+    found.then_some(sum)
+}
+
+/// psutil's `calculate_avail_vmem`, for kernels before 3.14 or that report `MemAvailable: 0`.
+fn estimate_available(m: &MemInfo, free: u64, low_watermark_bytes: Option<u64>) -> u64 {
+    let fallback = free + m.cached.unwrap_or(0);
+    let (Some(active_file), Some(inactive_file), Some(reclaimable), Some(low)) =
+        (m.active_file, m.inactive_file, m.s_reclaimable, low_watermark_bytes)
+    else {
+        return fallback;
+    };
+    let mut avail = free as i128 - low as i128;
+    let pagecache = (active_file + inactive_file) as i128;
+    avail += pagecache - (pagecache / 2).min(low as i128);
+    avail += reclaimable as i128 - (reclaimable as i128 / 2).min(low as i128);
+    avail.max(0) as u64
+}
+
+/// Virtual memory from `/proc/meminfo`. `low_watermark_bytes` (from `/proc/zoneinfo`) is only
+/// needed when [`needs_zoneinfo`] says so.
+pub fn memory(m: &MemInfo, low_watermark_bytes: Option<u64>) -> Result<Memory, String> {
+    let total = m.mem_total.ok_or("MemTotal is missing")?;
+    let free = m.mem_free.ok_or("MemFree is missing")?;
+    let mut available = match m.mem_available {
+        Some(a) if a > 0 => a,
+        _ => estimate_available(m, free, low_watermark_bytes),
+    };
+    if available > total {
+        available = free;
+    }
+    let inactive = m.inactive.or_else(|| Some(m.inact_dirty? + m.inact_clean? + m.inact_laundry?));
+    Ok(Memory {
+        total: Some(total),
+        available: Some(available),
+        percent: Some(percent(total - available, total)),
+        used: Some(total - available),
+        free: Some(free),
+        active: m.active,
+        inactive,
+        buffers: m.buffers,
+        cached: m.cached.map(|c| c + m.s_reclaimable.unwrap_or(0)),
+        shared: m.shmem.or(m.mem_shared),
+        slab: m.slab,
+    })
+}
+
+/// Whether [`memory`] needs the zoneinfo watermarks (no usable `MemAvailable`).
+pub fn needs_zoneinfo(m: &MemInfo) -> bool {
+    !matches!(m.mem_available, Some(a) if a > 0)
+}
+
+/// `pswpin` and `pswpout` from `/proc/vmstat`, in pages.
+pub fn parse_vmstat_swap(text: &str) -> Result<(u64, u64), String> {
+    let (mut sin, mut sout) = (None, None);
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(' ') else { continue };
+        let slot = match key {
+            "pswpin" => &mut sin,
+            "pswpout" => &mut sout,
+            _ => continue,
+        };
+        *slot = Some(value.trim().parse::<u64>().map_err(|_| format!("{key} value {value:?} is not a number"))?);
+        if sin.is_some() && sout.is_some() {
+            break;
+        }
+    }
+    match (sin, sout) {
+        (Some(i), Some(o)) => Ok((i, o)),
+        _ => Err("pswpin/pswpout are missing".into()),
+    }
+}
+
+/// Swap from `/proc/meminfo`, with swap traffic (`pswpin`/`pswpout` pages × page size) when
+/// `/proc/vmstat` could be read.
+pub fn swap(m: &MemInfo, swapped_pages: Option<(u64, u64)>, page_size: u64) -> Result<Swap, String> {
+    let total = m.swap_total.ok_or("SwapTotal is missing")?;
+    let free = m.swap_free.ok_or("SwapFree is missing")?.min(total);
+    Ok(Swap {
+        total: Some(total),
+        used: Some(total - free),
+        free: Some(free),
+        percent: Some(percent(total - free, total)),
+        sin: swapped_pages.map(|(i, _)| i * page_size),
+        sout: swapped_pages.map(|(_, o)| o * page_size),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MEMINFO: &str = "MemTotal:        8000000 kB\nMemFree:         1000000 kB\n\
+        MemAvailable:    6000000 kB\nBuffers:          100000 kB\nCached:          3000000 kB\n\
+        SwapCached:            0 kB\nActive:          2000000 kB\nInactive:        2500000 kB\n\
+        Active(file):    1500000 kB\nInactive(file):  2000000 kB\nShmem:             50000 kB\n\
+        Slab:             400000 kB\nSReclaimable:     300000 kB\nSwapTotal:       2000000 kB\n\
+        SwapFree:        1500000 kB\nHugePages_Total:       0\n";
+
+    #[test]
+    fn memory_follows_psutil() {
+        let m = parse_meminfo(MEMINFO).unwrap();
+        let mem = memory(&m, None).unwrap();
+        assert_eq!(mem.total, Some(8_000_000 * 1024));
+        assert_eq!(mem.available, Some(6_000_000 * 1024));
+        assert_eq!(mem.used, Some(2_000_000 * 1024));
+        assert_eq!(mem.percent, Some(25.0));
+        assert_eq!(mem.cached, Some(3_300_000 * 1024));
+        assert_eq!(mem.shared, Some(50_000 * 1024));
+        assert_eq!(mem.slab, Some(400_000 * 1024));
+        assert_eq!(mem.buffers, Some(100_000 * 1024));
+        assert_eq!(mem.inactive, Some(2_500_000 * 1024));
+    }
+
+    #[test]
+    fn swap_follows_psutil_with_the_real_page_size() {
+        let m = parse_meminfo(MEMINFO).unwrap();
+        let s = swap(&m, Some((10, 20)), 16_384).unwrap();
+        assert_eq!(s.used, Some(500_000 * 1024));
+        assert_eq!(s.percent, Some(25.0));
+        assert_eq!((s.sin, s.sout), (Some(163_840), Some(327_680)));
+        let no_swap = parse_meminfo("SwapTotal: 0 kB\nSwapFree: 0 kB\n").unwrap();
+        assert_eq!(swap(&no_swap, None, 4096).unwrap().percent, Some(0.0));
+    }
+
+    #[test]
+    fn missing_available_is_estimated_like_psutil() {
+        let text = MEMINFO.replace("MemAvailable:    6000000 kB\n", "");
+        let m = parse_meminfo(&text).unwrap();
+        assert!(needs_zoneinfo(&m));
+        // without zoneinfo: free + cached
+        assert_eq!(memory(&m, None).unwrap().available, Some(4_000_000 * 1024));
+        // with watermarks: free - low + pagecache - min(pagecache/2, low) + sreclaimable - min(..)
+        let low = 10_000 * 1024;
+        let want = (1_000_000 - 10_000 + 3_500_000 - 10_000 + 300_000 - 10_000) * 1024;
+        assert_eq!(memory(&m, Some(low)).unwrap().available, Some(want));
+        let zoneinfo = "Node 0, zone   Normal\n  pages free     1000\n        min      100\n        low      125\n\
+            Node 0, zone    DMA32\n        low      25\n";
+        assert_eq!(parse_zoneinfo_low(zoneinfo), Some(150));
+    }
+
+    #[test]
+    fn malformed_and_truncated_meminfo() {
+        assert_eq!(memory(&parse_meminfo("").unwrap(), None).unwrap_err(), "MemTotal is missing");
+        assert!(parse_meminfo("MemTotal: abc kB\n").unwrap_err().contains("\"abc\""));
+        assert!(parse_meminfo("MemTotal:").unwrap_err().contains("no value"));
+        assert!(parse_meminfo("MemTotal: 5 MB\n").unwrap_err().contains("unknown unit"));
+        // truncated after MemTotal: the rest is unknown, not zero
+        let m = parse_meminfo("MemTotal:        8000000 kB\nMemFree:  1000 kB\n").unwrap();
+        let mem = memory(&m, None).unwrap();
+        assert_eq!(mem.buffers, None);
+        assert_eq!(mem.slab, None);
+    }
+
+    #[test]
+    fn vmstat_swap_traffic() {
+        assert_eq!(parse_vmstat_swap("nr_free_pages 5\npswpin 7\npswpout 9\n"), Ok((7, 9)));
+        assert!(parse_vmstat_swap("pswpin 7\n").is_err());
+        assert!(parse_vmstat_swap("pswpin x\npswpout 9\n").unwrap_err().contains("\"x\""));
+    }
+}

@@ -1,0 +1,503 @@
+//! The Linux collector: reads `/proc` and `/sys` under configurable roots
+//! (`SYSTEM_STATS_PROCFS`, `SYSTEM_STATS_SYSFS`), so that tests run against recorded fixture
+//! trees and a container can watch the host through its mounted trees.
+//!
+//! What cannot come from a tree comes from system calls: `statvfs(2)` for the disk path and
+//! `getifaddrs(3)` for interface addresses (both see the reading process's mount and network
+//! namespaces, as `/proc/net` does).
+//!
+//! Pure parsing lives in one file per family; this file does the I/O and keeps the state that
+//! spans readings (counter wrap offsets, family health).
+
+pub mod cpu;
+pub mod disk;
+pub mod host;
+pub mod memory;
+pub mod network;
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use crate::collect::{Collect, CollectError, FamilyStatus, NoWrap, Reading, Roots, fs, ifaddrs};
+use crate::snapshot::{Cpu, Interface, Snapshot, System};
+
+/// Reads small kernel files into one reused buffer; can record what it read (for the
+/// benchmark that compares a sample with the raw cost of the same reads).
+#[derive(Debug, Default)]
+struct Files {
+    buf: String,
+    record: Option<Vec<PathBuf>>,
+}
+
+impl Files {
+    fn read(&mut self, path: &Path) -> Result<&str, CollectError> {
+        self.buf.clear();
+        if let Some(r) = &mut self.record {
+            r.push(path.to_path_buf());
+        }
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_string(&mut self.buf))
+            .map_err(|e| CollectError::io(path, e))?;
+        Ok(&self.buf)
+    }
+
+    fn read_opt(&mut self, path: &Path) -> Option<&str> {
+        self.read(path).ok()
+    }
+
+    fn read_u64(&mut self, path: &Path) -> Result<u64, CollectError> {
+        let text = self.read(path)?;
+        text.trim().parse().map_err(|_| CollectError::parse(path, format!("{:?} is not a number", text.trim())))
+    }
+}
+
+/// Mean current, min and max CPU frequency, MHz.
+type Frequency = (Option<f64>, Option<f64>, Option<f64>);
+
+/// Per-sample paths, joined once.
+#[derive(Debug)]
+struct Paths {
+    stat: PathBuf,
+    meminfo: PathBuf,
+    vmstat: PathBuf,
+    zoneinfo: PathBuf,
+    diskstats: PathBuf,
+    net_dev: PathBuf,
+    net_route: PathBuf,
+    cpuinfo: PathBuf,
+    hostname: PathBuf,
+    sys_block: PathBuf,
+    class_net: PathBuf,
+}
+
+/// Facts read once at start: they do not change while the host runs.
+#[derive(Debug, Default)]
+struct Static {
+    physical_cores: Option<u32>,
+    processor: Option<String>,
+    /// cpufreq policy directories, in CPU order; empty without cpufreq (most VMs).
+    freq_dirs: Vec<PathBuf>,
+    system: System,
+}
+
+#[derive(Debug)]
+struct Families {
+    cpu: FamilyStatus,
+    cpufreq: FamilyStatus,
+    memory: FamilyStatus,
+    swap: FamilyStatus,
+    vmstat: FamilyStatus,
+    disk: FamilyStatus,
+    disk_io: FamilyStatus,
+    network: FamilyStatus,
+    interface: FamilyStatus,
+    host: FamilyStatus,
+}
+
+impl Families {
+    fn all(&self) -> [&FamilyStatus; 10] {
+        [
+            &self.cpu,
+            &self.cpufreq,
+            &self.memory,
+            &self.swap,
+            &self.vmstat,
+            &self.disk,
+            &self.disk_io,
+            &self.network,
+            &self.interface,
+            &self.host,
+        ]
+    }
+}
+
+pub struct LinuxCollector {
+    roots: Roots,
+    disk_path: PathBuf,
+    disk_label: String,
+    page_size: u64,
+    paths: Paths,
+    statics: Static,
+    files: Files,
+    disks: NoWrap<9>,
+    nets: NoWrap<8>,
+    block_names: HashSet<String>,
+    families: Families,
+}
+
+impl LinuxCollector {
+    /// A collector reading under `roots` and reporting the filesystem that holds `disk_path`.
+    pub fn new(roots: Roots, disk_path: &Path) -> Self {
+        let p = &roots.procfs;
+        let paths = Paths {
+            stat: p.join("stat"),
+            meminfo: p.join("meminfo"),
+            vmstat: p.join("vmstat"),
+            zoneinfo: p.join("zoneinfo"),
+            diskstats: p.join("diskstats"),
+            net_dev: p.join("net/dev"),
+            net_route: p.join("net/route"),
+            cpuinfo: p.join("cpuinfo"),
+            hostname: p.join("sys/kernel/hostname"),
+            sys_block: roots.sysfs.join("block"),
+            class_net: roots.sysfs.join("class/net"),
+        };
+        let page_size =
+            nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().map_or(4096, |v| v as u64);
+        let mut c = LinuxCollector {
+            disk_label: disk_path.to_string_lossy().into_owned(),
+            disk_path: disk_path.to_path_buf(),
+            roots,
+            page_size,
+            paths,
+            statics: Static::default(),
+            files: Files::default(),
+            disks: NoWrap::default(),
+            nets: NoWrap::default(),
+            block_names: HashSet::new(),
+            families: Families {
+                cpu: FamilyStatus::new("cpu"),
+                cpufreq: FamilyStatus::new("cpufreq"),
+                memory: FamilyStatus::new("memory"),
+                swap: FamilyStatus::new("swap"),
+                vmstat: FamilyStatus::new("vmstat"),
+                disk: FamilyStatus::new("disk"),
+                disk_io: FamilyStatus::new("disk_io"),
+                network: FamilyStatus::new("network"),
+                interface: FamilyStatus::new("interface"),
+                host: FamilyStatus::new("host"),
+            },
+        };
+        c.statics = c.read_statics();
+        c
+    }
+
+    /// Records the paths of the files and directories the next readings open (benchmarks).
+    pub fn record_reads(&mut self) {
+        self.files.record = Some(Vec::new());
+    }
+
+    /// The paths recorded since [`LinuxCollector::record_reads`].
+    pub fn recorded_reads(&mut self) -> Vec<PathBuf> {
+        self.files.record.take().unwrap_or_default()
+    }
+
+    /// The path handed to `statvfs(2)`.
+    pub fn disk_path(&self) -> &Path {
+        &self.disk_path
+    }
+
+    fn cpu_dir(&self) -> PathBuf {
+        self.roots.sysfs.join("devices/system/cpu")
+    }
+
+    fn read_statics(&mut self) -> Static {
+        let cpuinfo = self.files.read_opt(&self.paths.cpuinfo).map(cpu::parse_cpuinfo).unwrap_or_default();
+        let cpu_dir = self.cpu_dir();
+        let cpus = numbered_entries(&cpu_dir, "cpu");
+        let mut core_sets = HashSet::new();
+        for (_, dir) in &cpus {
+            let topo = dir.join("topology");
+            let list = self
+                .files
+                .read_opt(&topo.join("core_cpus_list"))
+                .map(str::to_string)
+                .or_else(|| self.files.read_opt(&topo.join("thread_siblings_list")).map(str::to_string));
+            if let Some(list) = list {
+                core_sets.insert(list.trim().to_string());
+            }
+        }
+        let physical_cores = match core_sets.len() {
+            0 => cpu::cores_from_cpuinfo(&cpuinfo),
+            n => Some(n as u32),
+        };
+        let mut freq_dirs: Vec<PathBuf> =
+            numbered_entries(&cpu_dir.join("cpufreq"), "policy").into_iter().map(|(_, d)| d).collect();
+        if freq_dirs.is_empty() {
+            freq_dirs = cpus.iter().map(|(_, d)| d.join("cpufreq")).filter(|d| d.is_dir()).collect();
+        }
+
+        let kernel = self.roots.procfs.join("sys/kernel");
+        let release = self.files.read_opt(&kernel.join("osrelease")).and_then(host::clean);
+        let version = self.files.read_opt(&kernel.join("version")).and_then(host::clean);
+        let arch = self
+            .files
+            .read_opt(&kernel.join("arch"))
+            .and_then(host::clean)
+            .or_else(|| nix::sys::utsname::uname().ok().map(|u| u.machine().to_string_lossy().into_owned()));
+        let model = self
+            .files
+            .read_opt(&self.roots.sysfs.join("firmware/devicetree/base/model"))
+            .and_then(host::clean)
+            .or_else(|| self.files.read_opt(&self.roots.sysfs.join("class/dmi/id/product_name")).and_then(host::clean));
+        let platform = match (&release, &arch) {
+            (Some(r), Some(a)) => Some(host::platform_string(r, a)),
+            _ => None,
+        };
+        let processor = cpuinfo.model.clone().or_else(|| arch.clone());
+        let status = if release.is_none() {
+            Err(CollectError::Other(format!("{}: osrelease unreadable", kernel.display())))
+        } else {
+            Ok(())
+        };
+        self.families.host.record(status);
+        Static {
+            physical_cores,
+            processor,
+            freq_dirs,
+            system: System {
+                hostname: None,
+                os: Some("Linux".into()),
+                os_release: release,
+                os_version: version,
+                architecture: arch,
+                platform,
+                model,
+            },
+        }
+    }
+
+    fn read_stat(&mut self) -> Result<cpu::Stat, CollectError> {
+        let path = &self.paths.stat;
+        let text = self.files.read(path)?;
+        cpu::parse_stat(text).map_err(|e| CollectError::parse(path, e))
+    }
+
+    /// Mean current, min and max frequency (MHz) over cpufreq policies, else the `cpu MHz`
+    /// lines of `/proc/cpuinfo` (min and max unknown).
+    fn read_frequency(&mut self) -> Result<Frequency, CollectError> {
+        if self.statics.freq_dirs.is_empty() {
+            let path = &self.paths.cpuinfo;
+            let info = cpu::parse_cpuinfo(self.files.read(path)?);
+            if info.mhz.is_empty() {
+                return Ok((None, None, None));
+            }
+            let mean = info.mhz.iter().sum::<f64>() / info.mhz.len() as f64;
+            return Ok((Some(crate::snapshot::round1(mean)), None, None));
+        }
+        let (mut cur, mut min, mut max) = (vec![], vec![], vec![]);
+        for dir in &self.statics.freq_dirs {
+            let now = self
+                .files
+                .read_u64(&dir.join("scaling_cur_freq"))
+                .or_else(|_| self.files.read_u64(&dir.join("cpuinfo_cur_freq")));
+            match now {
+                Ok(khz) => cur.push(khz),
+                // an offline CPU keeps its policy directory but reports nothing
+                Err(_) if self.statics.freq_dirs.len() > 1 => continue,
+                Err(e) => return Err(e),
+            }
+            min.push(self.files.read_u64(&dir.join("scaling_min_freq"))?);
+            max.push(self.files.read_u64(&dir.join("scaling_max_freq"))?);
+        }
+        if cur.is_empty() {
+            return Err(CollectError::Other("no cpufreq policy reports a current frequency".into()));
+        }
+        Ok((cpu::mean_mhz(&cur), cpu::mean_mhz(&min), cpu::mean_mhz(&max)))
+    }
+
+    fn read_memory(&mut self) -> (Result<memory::MemInfo, CollectError>, Option<u64>) {
+        let path = &self.paths.meminfo;
+        let info = match self.files.read(path) {
+            Ok(text) => memory::parse_meminfo(text).map_err(|e| CollectError::parse(path, e)),
+            Err(e) => Err(e),
+        };
+        let mut low = None;
+        if let Ok(m) = &info
+            && memory::needs_zoneinfo(m)
+        {
+            low = self.files.read_opt(&self.paths.zoneinfo).and_then(memory::parse_zoneinfo_low);
+        }
+        (info, low.map(|pages| pages * self.page_size))
+    }
+
+    fn read_vmstat(&mut self) -> Result<(u64, u64), CollectError> {
+        let path = &self.paths.vmstat;
+        let text = self.files.read(path)?;
+        memory::parse_vmstat_swap(text).map_err(|e| CollectError::parse(path, e))
+    }
+
+    fn read_disk_usage(&mut self) -> Result<fs::FsStats, CollectError> {
+        if let Some(r) = &mut self.files.record {
+            r.push(self.disk_path.clone());
+        }
+        fs::statvfs(&self.disk_path)
+    }
+
+    fn read_disk_io(&mut self) -> Result<disk::DiskCounters, CollectError> {
+        self.block_names.clear();
+        if let Some(r) = &mut self.files.record {
+            r.push(self.paths.sys_block.clone());
+        }
+        let entries =
+            std::fs::read_dir(&self.paths.sys_block).map_err(|e| CollectError::io(&self.paths.sys_block, e))?;
+        for entry in entries.flatten() {
+            if let Some(name) = entry.file_name().to_str() {
+                self.block_names.insert(name.to_string());
+            }
+        }
+        let path = &self.paths.diskstats;
+        let text = self.files.read(path)?;
+        let (names, wraps) = (&self.block_names, &mut self.disks);
+        let mut total = [0u64; 9];
+        wraps.begin();
+        disk::parse_diskstats(
+            text,
+            |name| {
+                if name.contains('/') { names.contains(&name.replace('/', "!")) } else { names.contains(name) }
+            },
+            |name, raw| {
+                let c = wraps.adjust(name, raw);
+                for (t, v) in total.iter_mut().zip(c) {
+                    *t = t.wrapping_add(v);
+                }
+            },
+        )
+        .map_err(|e| CollectError::parse(path, e))?;
+        wraps.finish();
+        Ok(total)
+    }
+
+    fn read_net_io(&mut self) -> Result<network::NetCounters, CollectError> {
+        let path = &self.paths.net_dev;
+        let text = self.files.read(path)?;
+        let wraps = &mut self.nets;
+        let mut total = [0u64; 8];
+        wraps.begin();
+        network::parse_net_dev(text, |name, raw| {
+            let c = wraps.adjust(name, raw);
+            for (t, v) in total.iter_mut().zip(c) {
+                *t = t.wrapping_add(v);
+            }
+        })
+        .map_err(|e| CollectError::parse(path, e))?;
+        wraps.finish();
+        Ok(total)
+    }
+
+    fn read_primary_interface(&mut self) -> Result<Option<Interface>, CollectError> {
+        let path = &self.paths.net_route;
+        let default = match self.files.read(path) {
+            Ok(text) => network::parse_default_route(text).map_err(|e| CollectError::parse(path, e))?,
+            // no IPv4 routing table (e.g. an IPv6-only container): fall back to the addresses
+            Err(CollectError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let addrs = ifaddrs::ipv4_addresses().map_err(|e| CollectError::Other(format!("getifaddrs: {e}")))?;
+        let name = match default {
+            Some(name) => name,
+            None => match addrs.iter().find(|a| a.usable_fallback()) {
+                Some(a) => a.name.clone(),
+                None => return Ok(None),
+            },
+        };
+        let addr = addrs.iter().find(|a| a.name == name);
+        let dir = self.paths.class_net.join(&name);
+        let mtu = self.files.read(&dir.join("mtu")).ok().and_then(|t| t.trim().parse().ok());
+        let speed_mbps = self.files.read_opt(&dir.join("speed")).and_then(network::parse_speed);
+        let duplex = self.files.read_opt(&dir.join("duplex")).map_or("unknown", network::parse_duplex);
+        Ok(Some(Interface {
+            ipv4: addr.map(|a| a.address.to_string()),
+            netmask: addr.and_then(|a| a.netmask).map(|m| m.to_string()),
+            broadcast: addr.and_then(|a| a.broadcast).map(|b| b.to_string()),
+            name,
+            speed_mbps,
+            mtu,
+            duplex: duplex.to_string(),
+        }))
+    }
+}
+
+impl Collect for LinuxCollector {
+    fn read(&mut self) -> Reading {
+        let at = Instant::now();
+        let wall = SystemTime::now();
+        let mut s = Snapshot::default();
+
+        let stat = self.read_stat();
+        let stat = self.families.cpu.record(stat);
+        let freq = self.read_frequency();
+        let (frequency_mhz, min_frequency_mhz, max_frequency_mhz) =
+            self.families.cpufreq.record(freq).unwrap_or_default();
+        s.cpu = Cpu {
+            percent: None,
+            logical_cores: stat.as_ref().map(|st| st.cpus).filter(|&n| n > 0),
+            physical_cores: self.statics.physical_cores,
+            frequency_mhz,
+            min_frequency_mhz,
+            max_frequency_mhz,
+            processor: self.statics.processor.clone(),
+        };
+
+        let (meminfo, low) = self.read_memory();
+        let (mem, swp) = match &meminfo {
+            Ok(m) => {
+                let vm = self.read_vmstat();
+                let swapped = self.families.vmstat.record(vm);
+                let meminfo_path = &self.paths.meminfo;
+                (
+                    memory::memory(m, low).map_err(|e| CollectError::parse(meminfo_path, e)),
+                    memory::swap(m, swapped, self.page_size).map_err(|e| CollectError::parse(meminfo_path, e)),
+                )
+            }
+            Err(e) => (Err(CollectError::Other(e.to_string())), Err(CollectError::Other(e.to_string()))),
+        };
+        s.memory = self.families.memory.record(mem).unwrap_or_default();
+        s.swap = self.families.swap.record(swp).unwrap_or_default();
+
+        let usage = self.read_disk_usage();
+        if let Some(usage) = self.families.disk.record(usage) {
+            s.disk = fs::disk_usage(usage, &self.disk_label);
+        } else {
+            s.disk.mount = Some(self.disk_label.clone());
+        }
+        let io = self.read_disk_io();
+        if let Some(total) = self.families.disk_io.record(io) {
+            s.disk_io = disk::disk_io(total);
+        }
+        let net = self.read_net_io();
+        if let Some(total) = self.families.network.record(net) {
+            s.network.io_counters = network::net_io(total);
+        }
+        let primary = self.read_primary_interface();
+        s.network.primary_interface = self.families.interface.record(primary).flatten();
+
+        s.system = self.statics.system.clone();
+        s.system.hostname = self
+            .files
+            .read_opt(&self.paths.hostname)
+            .and_then(host::clean)
+            .or_else(|| nix::unistd::gethostname().ok().map(|h| h.to_string_lossy().into_owned()));
+
+        Reading {
+            at,
+            wall,
+            boot_time: stat.as_ref().and_then(|st| st.btime),
+            cpu_times: stat.map(|st| st.total),
+            cpu_percent: None,
+            snapshot: s,
+        }
+    }
+
+    fn families(&self) -> Vec<(&'static str, Option<String>)> {
+        self.families.all().iter().map(|f| (f.name(), f.error().map(str::to_string))).collect()
+    }
+}
+
+/// Entries `<prefix><number>` of a directory, sorted by number.
+fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let mut out: Vec<(u32, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = OsStr::to_str(&name)?.strip_prefix(prefix)?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
+}

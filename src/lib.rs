@@ -1,0 +1,46 @@
+//! system-stats: a host-metrics agent that serves a JSON snapshot of the machine it runs on,
+//! with the numbers psutil would give, and forwards it to monitoring servers.
+//!
+//! # Layout
+//! - [`config`]: both programs' settings (environment variable + matching flag), validated once.
+//! - [`snapshot`]: the `/system` JSON contract (serde types) and its rounding rules.
+//! - [`collect`]: one look at the kernel → a [`collect::Reading`]; [`collect::linux`] reads
+//!   `/proc` and `/sys` under configurable roots, one file per metric family;
+//!   `collect::macos` is a thin layer over `sysinfo`.
+//! - [`sampler`]: the thread that reads every interval, computes CPU percent and rates,
+//!   serialises one immutable snapshot and publishes it.
+//! - [`api`]: the HTTP server (`GET /system`, `GET /health`), answering from the published
+//!   snapshot only.
+//! - `src/bin/`: the thin binaries.
+//!
+//! Data flows one way: kernel → collector → sampler → published bytes → HTTP.
+
+pub mod api;
+pub mod collect;
+pub mod config;
+pub mod sampler;
+pub mod snapshot;
+
+/// Logs to standard error (journald and launchd keep it), without colours unless it is a
+/// terminal.
+pub fn init_logging(level: tracing::level_filters::LevelFilter) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!("{name} received: shutting down");
+}

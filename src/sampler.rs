@@ -1,0 +1,230 @@
+//! The sampler: a thread of its own that reads the host every interval, computes CPU percent
+//! and rates over the interval, and publishes one immutable, already serialised snapshot.
+//!
+//! Requests never touch the kernel or wait for the sampler: they load the latest
+//! [`Published`] (an `ArcSwap`, lock-free) and write its bytes. A sampler stuck in the kernel
+//! (a hung mount, a wedged driver) leaves the last snapshot in place and turns `/health` to
+//! 503 after three intervals.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use chrono::{DateTime, Local, SecondsFormat, TimeZone, Utc};
+
+use crate::collect::{Collect, Reading};
+use crate::snapshot::{Snapshot, Throughput, Uptime, human_duration, round1, round2};
+
+/// How long apart the two start-up readings are, at most: the first snapshot (served as soon
+/// as the port opens) already has a CPU percent measured over this span.
+pub const FIRST_SPAN: Duration = Duration::from_millis(200);
+
+/// One published sample.
+#[derive(Debug)]
+pub struct Published {
+    pub snapshot: Snapshot,
+    /// `snapshot` serialised once, served as is by `GET /system`.
+    pub json: Bytes,
+    /// When the reading behind it was taken.
+    pub taken_at: Instant,
+    /// Each metric family and its error, if it failed in this sample.
+    pub families: Vec<(&'static str, Option<String>)>,
+    /// Samples published since start, this one included.
+    pub sequence: u64,
+}
+
+/// What the sampler shares with the HTTP side.
+#[derive(Debug)]
+pub struct Shared {
+    current: ArcSwap<Published>,
+    interval: Duration,
+}
+
+impl Shared {
+    /// The latest sample.
+    pub fn latest(&self) -> Arc<Published> {
+        self.current.load_full()
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// `Ok` while samples keep coming; an error saying how stale the last one is once none has
+    /// been published for three intervals.
+    pub fn health(&self, now: Instant) -> Result<(), String> {
+        let age = now.saturating_duration_since(self.current.load().taken_at);
+        if age > self.interval * 3 {
+            Err(format!(
+                "no sample for {:.1} s; the sampler should take one every {} s",
+                age.as_secs_f64(),
+                self.interval.as_secs_f64()
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Builds the snapshot of `cur`, with CPU percent, rates and uptime computed against `prev`.
+pub fn finish(prev: &Reading, cur: &Reading) -> Snapshot {
+    let mut s = cur.snapshot.clone();
+    s.cpu.percent = match (&prev.cpu_times, &cur.cpu_times) {
+        (Some(a), Some(b)) => Some(b.percent_since(a)),
+        _ => cur.cpu_percent,
+    };
+    let dt = cur.at.saturating_duration_since(prev.at).as_secs_f64();
+    s.throughput = throughput(&prev.snapshot, &cur.snapshot, dt);
+    s.collected_at = DateTime::<Utc>::from(cur.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
+    if let Some(boot) = cur.boot_time {
+        s.uptime = uptime(boot, cur.wall);
+    }
+    s
+}
+
+fn throughput(prev: &Snapshot, cur: &Snapshot, dt: f64) -> Throughput {
+    if dt <= 0.0 {
+        return Throughput::default();
+    }
+    // counters only go down when a device disappears: count that interval as idle
+    let rate = |a: Option<u64>, b: Option<u64>| Some(round1(b?.saturating_sub(a?) as f64 / dt));
+    let mib = |r: Option<f64>| r.map(|r| round2(r / 1_048_576.0));
+    let read = rate(prev.disk_io.read_bytes, cur.disk_io.read_bytes);
+    let write = rate(prev.disk_io.write_bytes, cur.disk_io.write_bytes);
+    Throughput {
+        disk_read_bytes_per_sec: read,
+        disk_write_bytes_per_sec: write,
+        disk_read_mb_per_sec: mib(read),
+        disk_write_mb_per_sec: mib(write),
+        net_recv_bytes_per_sec: rate(prev.network.io_counters.bytes_recv, cur.network.io_counters.bytes_recv),
+        net_sent_bytes_per_sec: rate(prev.network.io_counters.bytes_sent, cur.network.io_counters.bytes_sent),
+        interval_seconds: Some((dt * 1000.0).round() / 1000.0),
+    }
+}
+
+fn uptime(boot: u64, now: SystemTime) -> Uptime {
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let seconds = now.saturating_sub(boot);
+    let boot_time = i64::try_from(boot)
+        .ok()
+        .and_then(|b| Local.timestamp_opt(b, 0).single())
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false));
+    Uptime { seconds: Some(seconds), boot_time, human: Some(human_duration(seconds)) }
+}
+
+fn publish(prev: &Reading, cur: &Reading, families: Vec<(&'static str, Option<String>)>, sequence: u64) -> Published {
+    let snapshot = finish(prev, cur);
+    let json = Bytes::from(serde_json::to_vec(&snapshot).expect("a snapshot always serialises"));
+    Published { snapshot, json, taken_at: cur.at, families, sequence }
+}
+
+/// Stops the sampler thread when dropped (at its next wake-up; a thread stuck in the kernel is
+/// left behind, never waited for).
+pub struct SamplerHandle {
+    _stop: mpsc::Sender<()>,
+}
+
+/// Takes the first two readings (`FIRST_SPAN` apart, or `interval` if shorter), publishes the
+/// first snapshot, then samples every `interval` on a thread of its own, on a drift-free
+/// schedule.
+pub fn start(mut collector: Box<dyn Collect>, interval: Duration) -> (Arc<Shared>, SamplerHandle) {
+    let first = collector.read();
+    std::thread::sleep(FIRST_SPAN.min(interval));
+    let second = collector.read();
+    let shared = Arc::new(Shared {
+        current: ArcSwap::from_pointee(publish(&first, &second, collector.families(), 1)),
+        interval,
+    });
+    let (stop, stopped) = mpsc::channel::<()>();
+    let publish_to = Arc::clone(&shared);
+    std::thread::Builder::new()
+        .name("sampler".into())
+        .spawn(move || run(collector, second, interval, &publish_to, &stopped))
+        .expect("spawning the sampler thread");
+    (shared, SamplerHandle { _stop: stop })
+}
+
+fn run(
+    mut collector: Box<dyn Collect>,
+    mut prev: Reading,
+    interval: Duration,
+    shared: &Shared,
+    stop: &mpsc::Receiver<()>,
+) {
+    let start = Instant::now();
+    let mut ticks: u32 = 1;
+    let mut sequence = 1;
+    loop {
+        let next = start + interval * ticks;
+        match stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        let sampled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let cur = collector.read();
+            let published = publish(&prev, &cur, collector.families(), sequence + 1);
+            (cur, published)
+        }));
+        match sampled {
+            Ok((cur, published)) => {
+                sequence += 1;
+                shared.current.store(Arc::new(published));
+                prev = cur;
+            }
+            Err(_) => tracing::error!("a sample panicked; keeping the previous snapshot"),
+        }
+        // skip the ticks a slow sample overran instead of bursting to catch up
+        let elapsed = start.elapsed();
+        ticks = (ticks + 1).max((elapsed.as_secs_f64() / interval.as_secs_f64()).floor() as u32 + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::CpuTimes;
+
+    fn reading(at: Instant, read_bytes: u64, recv: u64, user: u64) -> Reading {
+        let mut snapshot = Snapshot::default();
+        snapshot.disk_io.read_bytes = Some(read_bytes);
+        snapshot.disk_io.write_bytes = Some(0);
+        snapshot.network.io_counters.bytes_recv = Some(recv);
+        Reading {
+            at,
+            wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            snapshot,
+            cpu_times: Some(CpuTimes { user, idle: 100, ..Default::default() }),
+            cpu_percent: None,
+            boot_time: Some(1_700_000_000 - 2 * 86_400 - 3 * 3_600 - 5 * 60),
+        }
+    }
+
+    #[test]
+    fn rates_and_cpu_come_from_two_readings() {
+        let t0 = Instant::now();
+        let a = reading(t0, 0, 1000, 0);
+        let b = reading(t0 + Duration::from_secs(2), 4 * 1_048_576, 3000, 100);
+        let s = finish(&a, &b);
+        assert_eq!(s.throughput.disk_read_bytes_per_sec, Some(2_097_152.0));
+        assert_eq!(s.throughput.disk_read_mb_per_sec, Some(2.0));
+        assert_eq!(s.throughput.disk_write_bytes_per_sec, Some(0.0));
+        assert_eq!(s.throughput.net_recv_bytes_per_sec, Some(1000.0));
+        assert_eq!(s.throughput.net_sent_bytes_per_sec, None);
+        assert_eq!(s.throughput.interval_seconds, Some(2.0));
+        // 100 user ticks, idle unchanged
+        assert_eq!(s.cpu.percent, Some(100.0));
+        assert_eq!(s.uptime.seconds, Some(2 * 86_400 + 3 * 3_600 + 5 * 60));
+        assert_eq!(s.uptime.human.as_deref(), Some("2d 3h 5m"));
+        assert_eq!(s.collected_at, "2023-11-14T22:13:20.000000+00:00");
+    }
+
+    #[test]
+    fn a_counter_going_down_is_an_idle_interval() {
+        let t0 = Instant::now();
+        let a = reading(t0, 5000, 0, 0);
+        let b = reading(t0 + Duration::from_secs(1), 1000, 0, 0);
+        assert_eq!(finish(&a, &b).throughput.disk_read_bytes_per_sec, Some(0.0));
+    }
+}
