@@ -11,15 +11,11 @@ pub const SECTOR_SIZE: u64 = 512;
 /// busy_time.
 pub type DiskCounters = [u64; 9];
 
-/// Parses `/proc/diskstats`, keeping only the lines whose device `is_disk` accepts (psutil:
-/// names under `/sys/block`, i.e. whole disks and virtual devices but not partitions).
-/// Handles the 14-field (2.6+), 18-field (4.18+, discards) and 20-field (5.5+, flushes)
+/// Parses `/proc/diskstats`, calling `each` for every device line (the caller keeps the
+/// whole disks: psutil counts the names under `/sys/block`, i.e. whole disks and virtual
+/// devices but not partitions). Handles the 14-field (2.6+), 18-field (4.18+, discards) and 20-field (5.5+, flushes)
 /// formats, the 7-field partition lines of 2.6.x and the 15-field lines of 2.4.
-pub fn parse_diskstats(
-    text: &str,
-    mut is_disk: impl FnMut(&str) -> bool,
-    mut each: impl FnMut(&str, DiskCounters),
-) -> Result<(), String> {
+pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, DiskCounters)) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
         let fields: Vec<&str> = line.split_ascii_whitespace().collect();
         if fields.is_empty() {
@@ -47,9 +43,7 @@ pub fn parse_diskstats(
             }
             len => return Err(format!("line {}: {len} fields, expected 7, 14, 15 or 18+", n + 1)),
         };
-        if is_disk(name) {
-            each(name, c);
-        }
+        each(name, c);
     }
     Ok(())
 }
@@ -75,11 +69,12 @@ mod tests {
 
     fn collect(text: &str) -> Result<Vec<(String, DiskCounters)>, String> {
         let mut out = Vec::new();
-        parse_diskstats(
-            text,
-            |n| !n.ends_with(char::is_numeric) || n.starts_with("loop"),
-            |n, c| out.push((n.to_string(), c)),
-        )?;
+        let whole_disk = |n: &str| !n.ends_with(char::is_numeric) || n.starts_with("loop");
+        parse_diskstats(text, |n, c| {
+            if whole_disk(n) {
+                out.push((n.to_string(), c))
+            }
+        })?;
         Ok(out)
     }
 

@@ -11,41 +11,27 @@
 
 pub mod cpu;
 pub mod disk;
+pub mod files;
 pub mod host;
 pub mod memory;
 pub mod network;
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
+use self::files::Files;
 use crate::collect::{Collect, CollectError, FamilyStatus, NoWrap, Reading, Roots, fs, ifaddrs};
 use crate::snapshot::{Cpu, Interface, Snapshot, System};
 
-/// Reads small kernel files into one reused buffer; can record what it read (for the
-/// benchmark that compares a sample with the raw cost of the same reads).
-#[derive(Debug, Default)]
-struct Files {
-    buf: String,
-    record: Option<Vec<PathBuf>>,
-}
-
 impl Files {
-    fn read(&mut self, path: &Path) -> Result<&str, CollectError> {
-        self.buf.clear();
-        if let Some(r) = &mut self.record {
-            r.push(path.to_path_buf());
-        }
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_string(&mut self.buf))
-            .map_err(|e| CollectError::io(path, e))?;
-        Ok(&self.buf)
-    }
-
     fn read_opt(&mut self, path: &Path) -> Option<&str> {
         self.read(path).ok()
+    }
+
+    fn read_once_opt(&mut self, path: &Path) -> Option<&str> {
+        self.read_once(path).ok()
     }
 
     fn read_u64(&mut self, path: &Path) -> Result<u64, CollectError> {
@@ -124,7 +110,16 @@ pub struct LinuxCollector {
     files: Files,
     disks: NoWrap<9>,
     nets: NoWrap<8>,
+    /// Whole disks: the entries of /sys/block, listed when `block_names_for` changed.
     block_names: HashSet<String>,
+    /// The diskstats device names `block_names` was listed for.
+    block_names_for: Vec<String>,
+    /// This sample's diskstats lines (kept to reuse the allocation).
+    disk_lines: Vec<(String, disk::DiskCounters)>,
+    /// Interface address queries; `None` if no IPv4 socket could be opened.
+    ipv4: Option<ifaddrs::Ipv4Ioctl>,
+    /// The last `pswpin`/`pswpout`: without swap they cannot change, so are not re-read.
+    swapped: Option<(u64, u64)>,
     families: Families,
 }
 
@@ -158,6 +153,10 @@ impl LinuxCollector {
             disks: NoWrap::default(),
             nets: NoWrap::default(),
             block_names: HashSet::new(),
+            block_names_for: Vec::new(),
+            disk_lines: Vec::new(),
+            ipv4: ifaddrs::Ipv4Ioctl::new().ok(),
+            swapped: None,
             families: Families {
                 cpu: FamilyStatus::new("cpu"),
                 cpufreq: FamilyStatus::new("cpufreq"),
@@ -177,12 +176,12 @@ impl LinuxCollector {
 
     /// Records the paths of the files and directories the next readings open (benchmarks).
     pub fn record_reads(&mut self) {
-        self.files.record = Some(Vec::new());
+        self.files.record();
     }
 
     /// The paths recorded since [`LinuxCollector::record_reads`].
     pub fn recorded_reads(&mut self) -> Vec<PathBuf> {
-        self.files.record.take().unwrap_or_default()
+        self.files.recorded()
     }
 
     /// The path handed to `statvfs(2)`.
@@ -195,7 +194,7 @@ impl LinuxCollector {
     }
 
     fn read_statics(&mut self) -> Static {
-        let cpuinfo = self.files.read_opt(&self.paths.cpuinfo).map(cpu::parse_cpuinfo).unwrap_or_default();
+        let cpuinfo = self.files.read_once_opt(&self.paths.cpuinfo).map(cpu::parse_cpuinfo).unwrap_or_default();
         let cpu_dir = self.cpu_dir();
         let cpus = numbered_entries(&cpu_dir, "cpu");
         let mut core_sets = HashSet::new();
@@ -203,9 +202,9 @@ impl LinuxCollector {
             let topo = dir.join("topology");
             let list = self
                 .files
-                .read_opt(&topo.join("core_cpus_list"))
+                .read_once_opt(&topo.join("core_cpus_list"))
                 .map(str::to_string)
-                .or_else(|| self.files.read_opt(&topo.join("thread_siblings_list")).map(str::to_string));
+                .or_else(|| self.files.read_once_opt(&topo.join("thread_siblings_list")).map(str::to_string));
             if let Some(list) = list {
                 core_sets.insert(list.trim().to_string());
             }
@@ -221,18 +220,20 @@ impl LinuxCollector {
         }
 
         let kernel = self.roots.procfs.join("sys/kernel");
-        let release = self.files.read_opt(&kernel.join("osrelease")).and_then(host::clean);
-        let version = self.files.read_opt(&kernel.join("version")).and_then(host::clean);
+        let release = self.files.read_once_opt(&kernel.join("osrelease")).and_then(host::clean);
+        let version = self.files.read_once_opt(&kernel.join("version")).and_then(host::clean);
         let arch = self
             .files
-            .read_opt(&kernel.join("arch"))
+            .read_once_opt(&kernel.join("arch"))
             .and_then(host::clean)
             .or_else(|| nix::sys::utsname::uname().ok().map(|u| u.machine().to_string_lossy().into_owned()));
         let model = self
             .files
-            .read_opt(&self.roots.sysfs.join("firmware/devicetree/base/model"))
+            .read_once_opt(&self.roots.sysfs.join("firmware/devicetree/base/model"))
             .and_then(host::clean)
-            .or_else(|| self.files.read_opt(&self.roots.sysfs.join("class/dmi/id/product_name")).and_then(host::clean));
+            .or_else(|| {
+                self.files.read_once_opt(&self.roots.sysfs.join("class/dmi/id/product_name")).and_then(host::clean)
+            });
         let platform = match (&release, &arch) {
             (Some(r), Some(a)) => Some(host::platform_string(r, a)),
             _ => None,
@@ -309,7 +310,7 @@ impl LinuxCollector {
         if let Ok(m) = &info
             && memory::needs_zoneinfo(m)
         {
-            low = self.files.read_opt(&self.paths.zoneinfo).and_then(memory::parse_zoneinfo_low);
+            low = self.files.read_once_opt(&self.paths.zoneinfo).and_then(memory::parse_zoneinfo_low);
         }
         (info, low.map(|pages| pages * self.page_size))
     }
@@ -321,43 +322,45 @@ impl LinuxCollector {
     }
 
     fn read_disk_usage(&mut self) -> Result<fs::FsStats, CollectError> {
-        if let Some(r) = &mut self.files.record {
-            r.push(self.disk_path.clone());
-        }
+        self.files.note(&self.disk_path);
         fs::statvfs(&self.disk_path)
     }
 
     fn read_disk_io(&mut self) -> Result<disk::DiskCounters, CollectError> {
-        self.block_names.clear();
-        if let Some(r) = &mut self.files.record {
-            r.push(self.paths.sys_block.clone());
-        }
-        let entries =
-            std::fs::read_dir(&self.paths.sys_block).map_err(|e| CollectError::io(&self.paths.sys_block, e))?;
-        for entry in entries.flatten() {
-            if let Some(name) = entry.file_name().to_str() {
-                self.block_names.insert(name.to_string());
-            }
-        }
         let path = &self.paths.diskstats;
         let text = self.files.read(path)?;
-        let (names, wraps) = (&self.block_names, &mut self.disks);
+        let lines = &mut self.disk_lines;
+        lines.clear();
+        disk::parse_diskstats(text, |name, c| lines.push((name.to_string(), c)))
+            .map_err(|e| CollectError::parse(path, e))?;
+        // /sys/block only changes when the set of block devices does, and every block device
+        // has a diskstats line: list it again only when those names change
+        if self.block_names_for.len() != lines.len()
+            || self.block_names_for.iter().zip(lines.iter()).any(|(a, b)| *a != b.0)
+        {
+            self.files.note(&self.paths.sys_block);
+            let entries =
+                std::fs::read_dir(&self.paths.sys_block).map_err(|e| CollectError::io(&self.paths.sys_block, e))?;
+            self.block_names = entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect();
+            self.block_names_for = lines.iter().map(|(n, _)| n.clone()).collect();
+        }
         let mut total = [0u64; 9];
-        wraps.begin();
-        disk::parse_diskstats(
-            text,
-            |name| {
-                if name.contains('/') { names.contains(&name.replace('/', "!")) } else { names.contains(name) }
-            },
-            |name, raw| {
-                let c = wraps.adjust(name, raw);
+        self.disks.begin();
+        for (name, raw) in &self.disk_lines {
+            // a '/' in a diskstats name is a '!' under /sys/block (cciss/c0d0)
+            let whole_disk = if name.contains('/') {
+                self.block_names.contains(&name.replace('/', "!"))
+            } else {
+                self.block_names.contains(name)
+            };
+            if whole_disk {
+                let c = self.disks.adjust(name, *raw);
                 for (t, v) in total.iter_mut().zip(c) {
                     *t = t.wrapping_add(v);
                 }
-            },
-        )
-        .map_err(|e| CollectError::parse(path, e))?;
-        wraps.finish();
+            }
+        }
+        self.disks.finish();
         Ok(total)
     }
 
@@ -386,15 +389,25 @@ impl LinuxCollector {
             Err(CollectError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
-        let addrs = ifaddrs::ipv4_addresses().map_err(|e| CollectError::Other(format!("getifaddrs: {e}")))?;
-        let name = match default {
-            Some(name) => name,
-            None => match addrs.iter().find(|a| a.usable_fallback()) {
-                Some(a) => a.name.clone(),
-                None => return Ok(None),
-            },
+        let (name, addr) = match (default, &self.ipv4) {
+            (Some(name), Some(ioctl)) => {
+                let addr = ioctl.query(&name).map_err(|e| CollectError::Other(format!("ioctl on {name}: {e}")))?;
+                (name, addr)
+            }
+            (default, _) => {
+                let addrs = ifaddrs::ipv4_addresses().map_err(|e| CollectError::Other(format!("getifaddrs: {e}")))?;
+                let name = match default {
+                    Some(name) => name,
+                    None => match addrs.iter().find(|a| a.usable_fallback()) {
+                        Some(a) => a.name.clone(),
+                        None => return Ok(None),
+                    },
+                };
+                let addr = addrs.into_iter().find(|a| a.name == name);
+                (name, addr)
+            }
         };
-        let addr = addrs.iter().find(|a| a.name == name);
+        let addr = addr.as_ref();
         let dir = self.paths.class_net.join(&name);
         let mtu = self.files.read(&dir.join("mtu")).ok().and_then(|t| t.trim().parse().ok());
         let speed_mbps = self.files.read_opt(&dir.join("speed")).and_then(network::parse_speed);
@@ -435,8 +448,14 @@ impl Collect for LinuxCollector {
         let (meminfo, low) = self.read_memory();
         let (mem, swp) = match &meminfo {
             Ok(m) => {
-                let vm = self.read_vmstat();
-                let swapped = self.families.vmstat.record(vm);
+                let swapped = match (m.swap_total, self.swapped) {
+                    (Some(0), Some(last)) => Some(last),
+                    _ => {
+                        let vm = self.read_vmstat();
+                        self.families.vmstat.record(vm)
+                    }
+                };
+                self.swapped = swapped;
                 let meminfo_path = &self.paths.meminfo;
                 (
                     memory::memory(m, low).map_err(|e| CollectError::parse(meminfo_path, e)),

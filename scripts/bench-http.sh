@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# HTTP benchmark of system-stats-service against its floor, in one run:
+#   - the release service (GET /system) and, beside it, examples/floor.rs: a minimal hyper
+#     server answering a body of the same size with the same runtime settings;
+#   - wrk at c=1 and c=16 against both: requests/s and median latency;
+#   - the service's RSS after one million /system requests;
+#   - the service's CPU use while idle (no requests, 1 s sampling), from schedstat (ns).
+#
+#   scripts/bench-http.sh                 # full run (~2.5 min)
+#   DURATION=5 IDLE_SECONDS=20 scripts/bench-http.sh
+#
+# Needs wrk (apt-get install wrk). Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+IDLE_SECONDS=${IDLE_SECONDS:-60}
+SVC_PORT=${SVC_PORT:-5097}
+FLOOR_PORT=${FLOOR_PORT:-5098}
+IDLE_PORT=${IDLE_PORT:-5096}
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
+cargo build --release --quiet --bin system-stats-service --example floor
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+wait_http() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT=$SVC_PORT SYSTEM_STATS_LOG_LEVEL=warning \
+  target/release/system-stats-service & svc=$!; pids+=("$svc")
+wait_http "http://127.0.0.1:$SVC_PORT/system"
+size=$(curl -s "http://127.0.0.1:$SVC_PORT/system" | wc -c)
+target/release/examples/floor "127.0.0.1:$FLOOR_PORT" "$size" 2>/dev/null & floor=$!; pids+=("$floor")
+wait_http "http://127.0.0.1:$FLOOR_PORT/system"
+
+served=0
+# run_wrk URL CONNS -> "req_per_s median_us requests"
+run_wrk() {
+  local threads=1; [ "$2" -gt 1 ] && threads=2
+  wrk -t"$threads" -c"$2" -d"${DURATION}s" --latency "$1" | awk '
+    /Requests\/sec:/ {rps=$2}
+    /requests in/ {n=$1}
+    $1=="50%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); m=v} else if (v ~ /ms$/) {sub(/ms/,"",v); m=v*1000} else {sub(/s$/,"",v); m=v*1e6}}
+    END {printf "%s %s %s\n", rps, m, n}'
+}
+
+declare -A rps med
+for c in 1 16; do
+  for who in floor service; do
+    port=$FLOOR_PORT; [ "$who" = service ] && port=$SVC_PORT
+    read -r r m n < <(run_wrk "http://127.0.0.1:$port/system" "$c")
+    rps[$who,$c]=$r; med[$who,$c]=$m
+    [ "$who" = service ] && served=$((served + n))
+  done
+done
+
+# top up to one million /system requests, then read the RSS
+while [ "$served" -lt 1000000 ]; do
+  read -r _ _ n < <(run_wrk "http://127.0.0.1:$SVC_PORT/system" 16)
+  served=$((served + n))
+done
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$svc/status")
+hwm_kib=$(awk '/VmHWM/ {print $2}' "/proc/$svc/status")
+
+# idle CPU of a fresh service: on-CPU nanoseconds of all its threads over IDLE_SECONDS
+SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT=$IDLE_PORT SYSTEM_STATS_LOG_LEVEL=warning \
+  target/release/system-stats-service & idle=$!; pids+=("$idle")
+wait_http "http://127.0.0.1:$IDLE_PORT/health"
+sleep 2
+oncpu() { cat /proc/"$1"/task/*/schedstat | awk '{s+=$1} END {print s}'; }
+t0=$(oncpu "$idle"); sleep "$IDLE_SECONDS"; t1=$(oncpu "$idle")
+idle_pct=$(awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECONDS" 'BEGIN {printf "%.4f", (b-a)/1e9/s*100}')
+
+ratio=$(awk -v a="${rps[service,16]}" -v b="${rps[floor,16]}" 'BEGIN {printf "%.1f", a/b*100}')
+cat <<EOF
+
+system-stats-service benchmark ($(date -u +%F), $(nproc) cores, wrk ${DURATION}s per run, /system body $size bytes)
+
+| measure | service | floor (minimal hyper) | target |
+|---|---|---|---|
+| req/s, c=1 | ${rps[service,1]} | ${rps[floor,1]} | |
+| req/s, c=16 | ${rps[service,16]} | ${rps[floor,16]} | service ≥ 80 % of floor: **${ratio} %** |
+| median latency, c=1 | ${med[service,1]} µs | ${med[floor,1]} µs | ≤ 100 µs |
+| median latency, c=16 | ${med[service,16]} µs | ${med[floor,16]} µs | |
+| RSS after $served requests | $((rss_kib / 1024)).$(((rss_kib % 1024) * 10 / 1024)) MiB (peak $((hwm_kib / 1024)).$(((hwm_kib % 1024) * 10 / 1024)) MiB) | | ≤ 8 MiB |
+| idle CPU, 1 s sampling, ${IDLE_SECONDS} s | ${idle_pct} % of a core | | ≤ 0.05 % |
+EOF

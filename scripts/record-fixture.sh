@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Records the /proc and /sys files system-stats reads into tests/fixtures/<name>/{proc,sys},
+# so that the collectors can be tested against this machine's real formats:
+#
+#   scripts/record-fixture.sh my-host            # records this machine
+#   scripts/record-fixture.sh my-host /host/proc /host/sys
+#
+# Then add a golden file with:  UPDATE_GOLDEN=1 cargo test --test golden
+# Only regular file contents are copied (sysfs symlinks become plain directories); a file the
+# kernel refuses to read (e.g. the speed of a Wi-Fi link) is left out, as the collectors
+# treat unreadable and missing alike. Review the result before committing: it contains the
+# host name, interface MAC addresses and the kernel version.
+set -euo pipefail
+
+name=${1:?usage: record-fixture.sh NAME [PROCFS] [SYSFS]}
+procfs=${2:-/proc}
+sysfs=${3:-/sys}
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=$here/tests/fixtures/$name
+rm -rf "$out"
+mkdir -p "$out/proc" "$out/sys"
+
+copy() { # copy ROOT REL...: cat each existing, readable file into the fixture tree
+  local root=$1 dest=$2; shift 2
+  local rel
+  for rel in "$@"; do
+    [ -f "$root/$rel" ] || continue
+    mkdir -p "$(dirname "$dest/$rel")"
+    if ! cat "$root/$rel" >"$dest/$rel" 2>/dev/null; then rm -f "$dest/$rel"; fi
+  done
+}
+
+rels() { # rels ROOT GLOB...: relative paths matching the globs under ROOT
+  local root=$1; shift
+  (cd "$root" && for g in "$@"; do compgen -G "$g" || true; done)
+}
+
+# procfs: the files read per sample and at start
+copy "$procfs" "$out/proc" stat meminfo vmstat zoneinfo diskstats cpuinfo loadavg uptime mounts \
+  net/dev net/route net/if_inet6 \
+  sys/kernel/hostname sys/kernel/osrelease sys/kernel/version sys/kernel/arch
+
+# sysfs: block devices (their names are what matters), CPU topology and frequency, network
+# links, firmware model, DMI, temperatures
+for dev in $(ls "$sysfs/block"); do copy "$sysfs" "$out/sys" "block/$dev/dev" "block/$dev/size"; done
+mapfile -t cpu_files < <(rels "$sysfs" \
+  'devices/system/cpu/online' 'devices/system/cpu/possible' \
+  'devices/system/cpu/cpu[0-9]*/topology/core_cpus_list' \
+  'devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list' \
+  'devices/system/cpu/cpufreq/policy[0-9]*/scaling_*_freq' \
+  'devices/system/cpu/cpufreq/policy[0-9]*/cpuinfo_*_freq' \
+  'devices/system/cpu/cpufreq/policy[0-9]*/affected_cpus' \
+  'devices/system/cpu/cpu[0-9]*/cpufreq/scaling_*_freq' \
+  'devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_*_freq')
+copy "$sysfs" "$out/sys" "${cpu_files[@]}"
+for dev in $(ls "$sysfs/class/net"); do
+  copy "$sysfs" "$out/sys" $(for f in mtu speed duplex operstate flags address carrier type; do
+    echo "class/net/$dev/$f"; done)
+done
+mapfile -t other < <(rels "$sysfs" \
+  'firmware/devicetree/base/model' 'class/dmi/id/product_name' 'class/dmi/id/sys_vendor' \
+  'class/thermal/thermal_zone[0-9]*/type' 'class/thermal/thermal_zone[0-9]*/temp' \
+  'class/hwmon/hwmon[0-9]*/name' 'class/hwmon/hwmon[0-9]*/temp[0-9]*_input' \
+  'class/hwmon/hwmon[0-9]*/temp[0-9]*_label' \
+  'devices/platform/soc/soc:firmware/get_throttled')
+copy "$sysfs" "$out/sys" "${other[@]}"
+
+echo "recorded $(find "$out" -type f | wc -l) files into $out"

@@ -1,0 +1,192 @@
+//! Helpers for end-to-end tests: start the real binaries on 127.0.0.1 and talk HTTP to them
+//! over real sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for anything (start-up, a log line, a response) before failing.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub fn service_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_system-stats-service")
+}
+
+/// The repository root (fixtures live under it).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command for `bin` with no `SYSTEM_STATS_*` variables inherited from the test's
+/// environment.
+pub fn clean_command(bin: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("SYSTEM_STATS_") || k == "MONITORING_SERVER_METRICS_URL" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// A running program whose standard error is collected line by line.
+pub struct Running {
+    pub child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    lines: Receiver<String>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        let mut child = cmd.spawn().expect("starting the binary");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, lines) = mpsc::channel();
+        let keep = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        Running { child, log, lines }
+    }
+
+    /// Waits for a standard-error line containing `needle` (or finds one already printed);
+    /// returns it.
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("no line containing {needle:?} within {PATIENCE:?}; log so far:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits for the process to exit, killing it after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The service, started on 127.0.0.1 with a port of its choosing.
+pub struct Service {
+    pub run: Running,
+    pub addr: SocketAddr,
+}
+
+impl Service {
+    pub fn start(envs: &[(&str, &str)]) -> Service {
+        let mut cmd = clean_command(service_bin());
+        cmd.env("SYSTEM_STATS_HOST", "127.0.0.1").env("SYSTEM_STATS_PORT", "0");
+        cmd.envs(envs.iter().copied());
+        Self::start_command(cmd)
+    }
+
+    /// The service on a recorded fixture tree, with UTC as local time.
+    pub fn on_fixture(dir: &Path, extra: &[(&str, &str)]) -> Service {
+        let procfs = dir.join("proc");
+        let sysfs = dir.join("sys");
+        let mut envs = vec![
+            ("SYSTEM_STATS_PROCFS", procfs.to_str().unwrap()),
+            ("SYSTEM_STATS_SYSFS", sysfs.to_str().unwrap()),
+            ("SYSTEM_STATS_DISK_PATH", dir.to_str().unwrap()),
+            ("TZ", "UTC"),
+        ];
+        envs.extend_from_slice(extra);
+        Service::start(&envs)
+    }
+
+    pub fn start_command(cmd: Command) -> Service {
+        let run = Running::spawn(cmd);
+        let line = run.wait_for_line("listening on http://");
+        let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap();
+        Service { addr: addr.parse().unwrap(), run }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path)
+    }
+
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("GET {path}: {e}: {}", r.body))
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    request_with_body(addr, method, path, "")
+}
+
+pub fn request_with_body(addr: SocketAddr, method: &str, path: &str, body: &str) -> Response {
+    let mut s = TcpStream::connect_timeout(&addr, PATIENCE).expect("connecting");
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("reading the response");
+    parse_response(&String::from_utf8(raw).expect("a UTF-8 response"))
+}
+
+pub fn parse_response(raw: &str) -> Response {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    Response { status, headers, body: body.to_string() }
+}

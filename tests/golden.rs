@@ -1,0 +1,91 @@
+//! End-to-end, node_exporter style: the real service binary runs on each recorded fixture
+//! tree under `tests/fixtures/` and its `/system` must equal `tests/golden/<fixture>.json`.
+//!
+//! Values that do not come from the tree are replaced before comparing: the sample time and
+//! what derives from "now" (uptime, the measured interval), `statvfs(2)` of the disk path,
+//! `getifaddrs(3)` addresses, and the C library in `platform`.
+//! After an intended change: `UPDATE_GOLDEN=1 cargo test --test golden`, then review the diff.
+
+mod common;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+const LIVE: &str = "<live>";
+
+fn redact(v: &mut Value) {
+    v["collected_at"] = LIVE.into();
+    for k in ["seconds", "human"] {
+        v["uptime"][k] = LIVE.into();
+    }
+    v["throughput"]["interval_seconds"] = LIVE.into();
+    for k in ["total", "used", "free", "percent", "mount"] {
+        v["disk"][k] = LIVE.into();
+    }
+    if v["network"]["primary_interface"].is_object() {
+        for k in ["ipv4", "netmask", "broadcast"] {
+            v["network"]["primary_interface"][k] = LIVE.into();
+        }
+    }
+    if let Some(p) = v["system"]["platform"].as_str() {
+        let kernel_part = p.split("-with-").next().unwrap().to_string();
+        v["system"]["platform"] = format!("{kernel_part}-with-{LIVE}").into();
+    }
+}
+
+fn check(fixture: &str) {
+    let dir = common::repo().join("tests/fixtures").join(fixture);
+    let service = common::Service::on_fixture(&dir, &[]);
+    let mut got = service.json("/system");
+    redact(&mut got);
+    let got = serde_json::to_string_pretty(&got).unwrap() + "\n";
+    let golden = common::repo().join("tests/golden").join(format!("{fixture}.json"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e} (create it with UPDATE_GOLDEN=1)", golden.display()));
+    if want != got {
+        let diff = similar::TextDiff::from_lines(&want, &got);
+        panic!(
+            "/system on fixture {fixture} differs from {} (- golden, + now):\n{}",
+            golden.display(),
+            diff.unified_diff().context_radius(2)
+        );
+    }
+}
+
+/// Every fixture directory has a golden file, and no golden file lacks its fixture.
+#[test]
+fn every_fixture_has_a_golden_file() {
+    let names = |dir: &Path, strip: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(strip).to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let fixtures = names(&common::repo().join("tests/fixtures"), "");
+    assert!(fixtures.len() >= 2, "{fixtures:?}");
+    if std::env::var_os("UPDATE_GOLDEN").is_none() {
+        assert_eq!(fixtures, names(&common::repo().join("tests/golden"), ".json"));
+    }
+}
+
+/// The Raspberry Pi 4 tree: device-tree model, cpufreq min/max, eth0 as the default route
+/// (lowest metric) over wlan0, mmcblk0 counted but not its partitions.
+#[test]
+fn raspberry_pi_4_matches_its_golden_output() {
+    check("raspberrypi4-aarch64");
+}
+
+/// This project's build machine (an x86_64 VM without cpufreq or DMI), as recorded by
+/// `scripts/record-fixture.sh`.
+#[test]
+fn debian_x86_64_vm_matches_its_golden_output() {
+    check("debian-x86_64-vm");
+}

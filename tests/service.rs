@@ -1,0 +1,365 @@
+//! The service binary end to end: real process, real sockets on 127.0.0.1, the real `/proc`
+//! or a copy of a recorded fixture tree that a test breaks on purpose.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Service, clean_command, request, service_bin};
+use serde_json::Value;
+
+/// The contract's keys and the JSON types each may have (`null` is allowed everywhere a value
+/// can be unknown).
+const CONTRACT: &[(&str, &[&str])] = &[
+    (
+        "cpu",
+        &[
+            "percent:f",
+            "logical_cores:i",
+            "physical_cores:i",
+            "frequency_mhz:f",
+            "min_frequency_mhz:f",
+            "max_frequency_mhz:f",
+            "processor:s",
+        ],
+    ),
+    (
+        "memory",
+        &[
+            "total:i",
+            "available:i",
+            "percent:f",
+            "used:i",
+            "free:i",
+            "active:i",
+            "inactive:i",
+            "buffers:i",
+            "cached:i",
+            "shared:i",
+            "slab:i",
+        ],
+    ),
+    ("swap", &["total:i", "used:i", "free:i", "percent:f", "sin:i", "sout:i"]),
+    ("disk", &["total:i", "used:i", "free:i", "percent:f", "mount:s"]),
+    (
+        "disk_io",
+        &[
+            "read_count:i",
+            "write_count:i",
+            "read_bytes:i",
+            "write_bytes:i",
+            "read_time:i",
+            "write_time:i",
+            "read_merged_count:i",
+            "write_merged_count:i",
+            "busy_time:i",
+        ],
+    ),
+    (
+        "network.io_counters",
+        &[
+            "bytes_sent:i",
+            "bytes_recv:i",
+            "packets_sent:i",
+            "packets_recv:i",
+            "errin:i",
+            "errout:i",
+            "dropin:i",
+            "dropout:i",
+        ],
+    ),
+    (
+        "throughput",
+        &[
+            "disk_read_bytes_per_sec:f",
+            "disk_write_bytes_per_sec:f",
+            "disk_read_mb_per_sec:f",
+            "disk_write_mb_per_sec:f",
+            "net_recv_bytes_per_sec:f",
+            "net_sent_bytes_per_sec:f",
+        ],
+    ),
+    ("uptime", &["seconds:i", "boot_time:s", "human:s"]),
+    ("system", &["hostname:s", "os:s", "os_release:s", "os_version:s", "architecture:s", "platform:s", "model:s"]),
+];
+
+fn at<'a>(v: &'a Value, dotted: &str) -> &'a Value {
+    dotted.split('.').fold(v, |v, k| &v[k])
+}
+
+/// Checks every contract key is present with its type; returns the keys that are null.
+fn check_contract(v: &Value) -> Vec<String> {
+    let mut nulls = vec![];
+    assert!(v["collected_at"].as_str().unwrap().ends_with("+00:00"), "{}", v["collected_at"]);
+    for (block, keys) in CONTRACT {
+        let obj = at(v, block).as_object().unwrap_or_else(|| panic!("{block} is not an object: {v}"));
+        for spec in *keys {
+            let (key, ty) = spec.split_once(':').unwrap();
+            let value = obj.get(key).unwrap_or_else(|| panic!("{block}.{key} is missing"));
+            let ok = match (ty, value) {
+                (_, Value::Null) => {
+                    nulls.push(format!("{block}.{key}"));
+                    true
+                }
+                ("i", Value::Number(n)) => n.is_u64(),
+                // percents and rates are floats, never integers, even when whole (12.0)
+                ("f", Value::Number(n)) => n.is_f64(),
+                ("s", Value::String(_)) => true,
+                _ => false,
+            };
+            assert!(ok, "{block}.{key} = {value} is not of type {ty}");
+        }
+    }
+    let iface = &v["network"]["primary_interface"];
+    if !iface.is_null() {
+        assert!(iface["name"].is_string());
+        assert!(["full", "half", "unknown"].contains(&iface["duplex"].as_str().unwrap()));
+        for k in ["ipv4", "netmask", "broadcast", "speed_mbps", "mtu"] {
+            assert!(iface.get(k).is_some(), "primary_interface.{k} is missing");
+        }
+    }
+    nulls
+}
+
+/// On this machine every contract key is present with the seed's type, and the very first
+/// response already carries a CPU percent measured over a real interval.
+#[test]
+fn system_on_this_machine_fulfils_the_contract_from_the_first_request() {
+    let s = Service::start(&[]);
+    let v = s.json("/system");
+    let nulls = check_contract(&v);
+    for must in ["cpu.percent", "memory.total", "disk.total", "disk_io.read_bytes", "uptime.seconds", "system.hostname"]
+    {
+        assert!(!nulls.contains(&must.to_string()), "{must} is null: {v}");
+    }
+    let interval = v["throughput"]["interval_seconds"].as_f64().unwrap();
+    assert!(interval > 0.05 && interval < 1.0, "first sample's interval: {interval}");
+    let pct = v["cpu"]["percent"].as_f64().unwrap();
+    assert!((0.0..=100.0).contains(&pct));
+    assert_eq!(v["disk"]["mount"], "/");
+}
+
+/// Samples move on: a later response has a later `collected_at` and a ~1 s interval.
+#[test]
+fn system_is_resampled_every_interval() {
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
+    let first = s.json("/system");
+    std::thread::sleep(Duration::from_millis(700));
+    let later = s.json("/system");
+    assert!(later["collected_at"].as_str() > first["collected_at"].as_str());
+    let interval = later["throughput"]["interval_seconds"].as_f64().unwrap();
+    assert!((0.15..0.5).contains(&interval), "{interval}");
+}
+
+/// Health, unknown paths (404), wrong methods (405 with Allow) and HEAD, all with JSON bodies.
+#[test]
+fn routes_and_errors_are_json() {
+    let s = Service::start(&[]);
+    let health = s.get("/health");
+    assert_eq!((health.status, health.body.as_str()), (200, r#"{"status":"ok"}"#));
+    assert_eq!(health.header("content-type"), Some("application/json"));
+
+    let missing = s.get("/nope");
+    assert_eq!(missing.status, 404);
+    let body: Value = serde_json::from_str(&missing.body).unwrap();
+    assert!(body["error"].as_str().unwrap().contains("/nope"), "{body}");
+
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let r = request(s.addr, method, "/system");
+        assert_eq!(r.status, 405, "{method}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert!(body["error"].as_str().unwrap().contains(method), "{body}");
+    }
+
+    let head = request(s.addr, "HEAD", "/system");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    let len: usize = head.header("content-length").unwrap().parse().unwrap();
+    assert!(len > 500, "{len}");
+
+    // a query string does not change the route
+    assert_eq!(s.get("/system?pretty=1").status, 200);
+}
+
+fn run_to_exit(envs: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+    let out = clean_command(service_bin()).envs(envs.iter().copied()).args(args).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Every bad value stops the program with exit code 2 and one line naming the variable, the
+/// value and what is accepted.
+#[test]
+fn bad_settings_exit_2_with_one_line_naming_them() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("SYSTEM_STATS_PORT", "abc", "integer port from 0 to 65535"),
+        ("SYSTEM_STATS_PORT", "70000", "integer port from 0 to 65535"),
+        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0", "seconds from 0.1 to 3600"),
+        ("SYSTEM_STATS_SAMPLE_INTERVAL", "fast", "seconds from 0.1 to 3600"),
+        ("SYSTEM_STATS_DISK_PATH", "/no/such/disk", "an existing path"),
+        ("SYSTEM_STATS_LOG_LEVEL", "chatty", "one of trace, debug, info, warning"),
+        ("SYSTEM_STATS_HOST", "no such host", "an IP address or a host name"),
+        ("SYSTEM_STATS_PROCFS", "/no/proc", "an existing directory"),
+        ("SYSTEM_STATS_SYSFS", "/etc/hostname", "a directory"),
+    ];
+    for (var, value, expected) in cases {
+        let (code, stderr) = run_to_exit(&[(var, value)], &[]);
+        assert_eq!(code, Some(2), "{var}={value}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{var}={value}: {stderr}");
+        assert!(lines[0].contains(&format!("{var}=\"{value}\"")), "{stderr}");
+        assert!(lines[0].contains(expected), "{var}={value}: {stderr}");
+    }
+    // the same through a flag names the flag
+    let (code, stderr) = run_to_exit(&[], &["--port", "99999"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--port=\"99999\""), "{stderr}");
+}
+
+/// `--help` lists every setting with its variable.
+#[test]
+fn help_lists_every_variable() {
+    let out = clean_command(service_bin()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in [
+        "SYSTEM_STATS_HOST",
+        "SYSTEM_STATS_PORT",
+        "SYSTEM_STATS_LOG_LEVEL",
+        "SYSTEM_STATS_DISK_PATH",
+        "SYSTEM_STATS_SAMPLE_INTERVAL",
+        "SYSTEM_STATS_PROCFS",
+        "SYSTEM_STATS_SYSFS",
+    ] {
+        assert!(help.contains(var), "{var} missing from --help:\n{help}");
+    }
+}
+
+/// A port that is taken: a clear line, a non-zero exit, no hang.
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let (code, stderr) = run_to_exit(&[("SYSTEM_STATS_HOST", "127.0.0.1"), ("SYSTEM_STATS_PORT", &port)], &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+}
+
+/// SIGTERM and SIGINT: the service stops within a second and exits 0, even with an idle
+/// keep-alive connection open.
+#[test]
+fn sigterm_and_sigint_shut_down_within_a_second() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut s = Service::start(&[]);
+        let mut idle = std::net::TcpStream::connect(s.addr).unwrap();
+        std::io::Write::write_all(&mut idle, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let t0 = Instant::now();
+        s.run.signal(sig);
+        let status = s.run.wait_exit(Duration::from_secs(5)).expect("still running 5 s after the signal");
+        let took = t0.elapsed();
+        assert!(status.success(), "signal {sig}: {status:?}\n{}", s.run.log());
+        assert!(took < Duration::from_secs(1), "signal {sig}: took {took:?}");
+    }
+}
+
+/// A copy of the Pi fixture in a temporary directory, for tests that break it.
+fn fixture_copy() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = common::repo().join("tests/fixtures/raspberrypi4-aarch64");
+    let ok = Command::new("cp").arg("-r").arg(src.join("proc")).arg(src.join("sys")).arg(tmp.path()).status();
+    assert!(ok.unwrap().success());
+    tmp
+}
+
+/// A collector that fails (here /proc/meminfo is gone) leaves its own fields null, logs one
+/// error naming the file, and the rest of the snapshot is served as usual.
+#[test]
+fn a_failing_collector_yields_nulls_not_a_failed_request() {
+    let tmp = fixture_copy();
+    std::fs::remove_file(tmp.path().join("proc/meminfo")).unwrap();
+    std::fs::write(tmp.path().join("proc/diskstats"), "garbage line\n").unwrap();
+    let s = Service::on_fixture(tmp.path(), &[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.1")]);
+    let v = s.json("/system");
+    let nulls = check_contract(&v);
+    for k in ["memory.total", "memory.percent", "swap.total", "disk_io.read_bytes", "disk_io.busy_time"] {
+        assert!(nulls.contains(&k.to_string()), "{k} should be null: {v}");
+    }
+    assert_eq!(v["cpu"]["logical_cores"], 4);
+    assert_eq!(v["network"]["primary_interface"]["name"], "eth0");
+    // still failing several samples later: logged once per collector, not once per sample
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(s.get("/system").status, 200);
+    let log = s.run.log();
+    let memory_errors =
+        log.lines().filter(|l| l.contains("collector=\"memory\"") || l.contains("collector=memory")).count();
+    assert_eq!(memory_errors, 1, "{log}");
+    assert!(log.contains("meminfo"), "{log}");
+    assert!(log.contains("diskstats: line 1: 2 fields"), "{log}");
+    // recovery is logged too
+    std::fs::copy(
+        common::repo().join("tests/fixtures/raspberrypi4-aarch64/proc/meminfo"),
+        tmp.path().join("proc/meminfo"),
+    )
+    .unwrap();
+    s.run.wait_for_line("collector recovered");
+    assert!(s.json("/system")["memory"]["total"].is_u64());
+}
+
+/// A sampler stuck in the kernel (here: a sysfs attribute that is a FIFO nobody writes, like
+/// a wedged driver or a hung mount) never blocks requests; `/health` turns 503 after three
+/// intervals and back to 200 once the sampler is unstuck.
+#[test]
+fn health_is_503_while_the_sampler_is_stuck() {
+    let tmp = fixture_copy();
+    let s = Service::on_fixture(tmp.path(), &[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
+    assert_eq!(s.get("/health").status, 200);
+    // the default route moves to an interface whose mtu attribute blocks on open
+    let stall = tmp.path().join("sys/class/net/stall0");
+    std::fs::create_dir_all(&stall).unwrap();
+    let fifo = std::ffi::CString::new(stall.join("mtu").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let route = tmp.path().join("proc/net/route");
+    let original = std::fs::read_to_string(&route).unwrap();
+    // rewritten in place, as the kernel's files change: the same inode, new content
+    std::fs::write(&route, original.replacen("eth0", "stall0", 1)).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let unhealthy = loop {
+        let r = s.get("/health");
+        if r.status == 503 || Instant::now() > deadline {
+            break r;
+        }
+        // requests are still answered from the last snapshot meanwhile
+        assert_eq!(s.get("/system").status, 200);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(unhealthy.status, 503, "{}", unhealthy.body);
+    let body: Value = serde_json::from_str(&unhealthy.body).unwrap();
+    assert!(body["error"].as_str().unwrap().contains("no sample for"), "{body}");
+    assert_eq!(s.get("/system").status, 200);
+
+    // unblock the sampler (its open returns once a writer comes) and restore the route
+    std::fs::write(&route, &original).unwrap();
+    drop(std::fs::OpenOptions::new().write(true).open(stall.join("mtu")).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.get("/health").status != 200 {
+        assert!(Instant::now() < deadline, "health did not recover:\n{}", s.run.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // the sample that was stuck is published first; the next one sees the restored route
+    while s.json("/system")["network"]["primary_interface"]["name"] != "eth0" {
+        assert!(Instant::now() < deadline, "the route change was not picked up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Misspelt variables are reported, not silently ignored.
+#[test]
+fn unknown_variables_are_warned_about() {
+    let s = Service::start(&[("SYSTEM_STATS_PROT", "8080")]);
+    let line = s.run.wait_for_line("SYSTEM_STATS_PROT");
+    assert!(line.contains("WARN"), "{line}");
+}
