@@ -150,6 +150,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_FORWARD_MAX_RATE",
     "SYSTEM_STATS_SPOOL_DIR",
     "SYSTEM_STATS_SPOOL_MAX_BYTES",
+    "MONITORING_SERVER_METRICS_URL",
 ];
 
 /// `SYSTEM_STATS_*` variables in the environment that no program of ours reads (typos).
