@@ -46,6 +46,8 @@ impl Setting {
             .long(self.id)
             .env(self.env)
             .value_name("VALUE")
+            // "-1" reaches our validation, which says what is accepted
+            .allow_hyphen_values(true)
             .default_value(self.default)
             .hide_default_value(self.default.is_empty())
             .help(self.help)
@@ -257,6 +259,239 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     }
 }
 
+/// Where a destination's samples go and in which format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The URL requests go to.
+    pub url: http::Uri,
+    pub format: Format,
+    /// The list entry as the user wrote it (for logs and the spool file name).
+    pub label: String,
+}
+
+/// Payload formats a destination can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Python original's JSON payload (`hostname`, `cpu`, `ram`, `disk`, `timestamp`,
+    /// `disk_read`, `disk_write`, `details`).
+    Json,
+}
+
+/// An `http://` or `https://` URL with a host.
+pub fn parse_url(s: &str) -> Result<http::Uri, String> {
+    let expected = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:5050/metrics";
+    let uri: http::Uri = s.trim().parse().map_err(|e| format!("{expected} ({e})"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => return Err(format!("{expected} (scheme {other:?} is not supported)")),
+        None => return Err(expected.into()),
+    }
+    let authority = uri.authority().ok_or(expected)?;
+    if authority.host().is_empty() {
+        return Err(expected.into());
+    }
+    if authority.as_str().contains('@') {
+        return Err(format!("{expected} (credentials in the URL are not supported)"));
+    }
+    Ok(uri)
+}
+
+/// A comma-separated list of destination URLs (at least one, no repeats).
+pub fn parse_destinations(s: &str) -> Result<Vec<Destination>, String> {
+    let mut out: Vec<Destination> = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let url = parse_url(entry).map_err(|e| format!("{e}; {entry:?} is not one"))?;
+        if out.iter().any(|d| d.url == url) {
+            return Err(format!("each URL once; {entry:?} is listed twice"));
+        }
+        out.push(Destination { url, format: Format::Json, label: entry.to_string() });
+    }
+    if out.is_empty() {
+        return Err("at least one http:// or https:// URL (comma-separated for several)".into());
+    }
+    Ok(out)
+}
+
+/// A byte count: a whole number with an optional unit (`64MiB`, `512KiB`, `1GiB`; `K`/`M`/`G`
+/// and `KB`/`MB`/`GB` are taken as powers of 1024 too), at least `min`.
+pub fn parse_bytes(s: &str, min: u64) -> Result<u64, String> {
+    let expected = || format!("a size in bytes of at least {min}, optionally with a unit (e.g. 64MiB, 512KiB)");
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| expected())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(expected()),
+    };
+    let bytes = n.checked_mul(scale).ok_or_else(expected)?;
+    if bytes < min {
+        return Err(expected());
+    }
+    Ok(bytes)
+}
+
+/// A rate in samples per second, fractions allowed; 0 means unlimited.
+pub fn parse_rate(s: &str) -> Result<Option<f64>, String> {
+    let expected = "samples per second: a number from 0 (unlimited) to 100000";
+    let r: f64 = s.trim().parse().map_err(|_| expected.to_string())?;
+    if !r.is_finite() || !(0.0..=100_000.0).contains(&r) {
+        return Err(expected.into());
+    }
+    Ok((r > 0.0).then_some(r))
+}
+
+/// The forwarder's settings.
+#[derive(Debug, Clone)]
+pub struct ForwarderConfig {
+    pub source: http::Uri,
+    pub destinations: Vec<Destination>,
+    pub interval: Duration,
+    pub log_level: LevelFilter,
+    pub timeout: Duration,
+    /// Samples per second per destination while a backlog drains; `None`: unlimited.
+    pub max_rate: Option<f64>,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    /// One poll and delivery, then exit.
+    pub once: bool,
+    /// Print the payload, send nothing.
+    pub dry_run: bool,
+}
+
+pub const FORWARDER_SETTINGS: &[Setting] = &[
+    Setting {
+        id: "url",
+        env: "SYSTEM_STATS_URL",
+        default: "http://127.0.0.1:5001/system",
+        help: "The system-stats service to poll",
+    },
+    Setting {
+        id: "metrics-url",
+        env: "MONITORING_SERVER_METRICS_URL",
+        default: "http://127.0.0.1:5050/metrics",
+        help: "Where to send samples: one URL or a comma-separated list, each with its own spool",
+    },
+    Setting {
+        id: "interval",
+        env: "SYSTEM_STATS_FORWARD_INTERVAL",
+        default: "30",
+        help: "Seconds between polls (fractions allowed, 0.1 to 86400)",
+    },
+    Setting {
+        id: "log-level",
+        env: "SYSTEM_STATS_FORWARD_LOG_LEVEL",
+        default: "info",
+        help: "trace, debug, info, warning, error or critical",
+    },
+    Setting {
+        id: "timeout",
+        env: "SYSTEM_STATS_FORWARD_TIMEOUT",
+        default: "10",
+        help: "Seconds a poll or a delivery may take before it counts as failed (0.1 to 300)",
+    },
+    Setting {
+        id: "max-rate",
+        env: "SYSTEM_STATS_FORWARD_MAX_RATE",
+        default: "50",
+        help: "Samples per second per destination while a backlog drains; 0 for no limit",
+    },
+    Setting {
+        id: "spool-dir",
+        env: "SYSTEM_STATS_SPOOL_DIR",
+        default: "",
+        help: "Directory of the durable spools [default: $STATE_DIRECTORY under systemd, else \
+               /var/lib/system-stats as root, else $XDG_STATE_HOME/system-stats or \
+               ~/.local/state/system-stats; ~/Library/Application Support/system-stats on macOS]",
+    },
+    Setting {
+        id: "spool-max-bytes",
+        env: "SYSTEM_STATS_SPOOL_MAX_BYTES",
+        default: "64MiB",
+        help: "Most sample bytes each destination's spool keeps; when full the oldest go",
+    },
+];
+
+impl ForwarderConfig {
+    pub fn command() -> Command {
+        Command::new("system-stats-forwarder")
+            .version(env!("CARGO_PKG_VERSION"))
+            .about(
+                "Polls a system-stats service and delivers each sample to one or more monitoring servers, \
+                 through a durable spool per server: nothing is lost while a server is down.",
+            )
+            .after_help(
+                "Every option can also be set by the environment variable shown beside it; a flag wins over its\n\
+                 variable, an empty variable means the default.\n\
+                 Exit codes: 0 ok; 1 a destination did not accept (--once; the sample stays spooled);\n\
+                 2 a bad setting; 3 no sample could be read from the service (--once, --dry-run).",
+            )
+            .args(FORWARDER_SETTINGS.iter().map(Setting::arg))
+            .arg(
+                Arg::new("once")
+                    .long("once")
+                    .action(clap::ArgAction::SetTrue)
+                    .help("Poll once, deliver everything spooled, exit (0 when every destination accepted)"),
+            )
+            .arg(
+                Arg::new("dry-run")
+                    .long("dry-run")
+                    .action(clap::ArgAction::SetTrue)
+                    .conflicts_with("once")
+                    .help("Poll once and print the payload; send nothing, spool nothing"),
+            )
+    }
+
+    pub fn from_matches(m: &ArgMatches) -> Result<Self, ConfigError> {
+        let v = Values::new(m, FORWARDER_SETTINGS);
+        let spool_dir = match v.raw("spool-dir") {
+            (dir, _) if dir.is_empty() => default_spool_dir(),
+            (dir, setting) => {
+                let p = PathBuf::from(&dir);
+                if p.exists() && !p.is_dir() {
+                    return Err(ConfigError { setting, value: dir, expected: "a directory (this is a file)".into() });
+                }
+                p
+            }
+        };
+        Ok(ForwarderConfig {
+            source: v.parse("url", parse_url)?,
+            destinations: v.parse("metrics-url", parse_destinations)?,
+            interval: v.parse("interval", |s| parse_seconds(s, 0.1, 86_400.0))?,
+            log_level: v.parse("log-level", parse_log_level)?,
+            timeout: v.parse("timeout", |s| parse_seconds(s, 0.1, 300.0))?,
+            max_rate: v.parse("max-rate", parse_rate)?,
+            spool_dir,
+            spool_max_bytes: v.parse("spool-max-bytes", |s| parse_bytes(s, 64 * 1024))?,
+            once: m.get_flag("once"),
+            dry_run: m.get_flag("dry-run"),
+        })
+    }
+}
+
+/// `$STATE_DIRECTORY` (systemd's `StateDirectory=`, first entry), else `/var/lib/system-stats`
+/// for root, else `$XDG_STATE_HOME/system-stats` or `~/.local/state/system-stats`; on macOS
+/// `~/Library/Application Support/system-stats`.
+pub fn default_spool_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = env("STATE_DIRECTORY") {
+        let first = dir.to_string_lossy().split(':').next().unwrap_or_default().to_string();
+        return PathBuf::from(first);
+    }
+    let home = env("HOME").unwrap_or_else(|| PathBuf::from("/"));
+    if cfg!(target_os = "macos") {
+        return home.join("Library/Application Support/system-stats");
+    }
+    // SAFETY: geteuid(2) cannot fail and has no side effects.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/system-stats");
+    }
+    env("XDG_STATE_HOME").unwrap_or_else(|| home.join(".local/state")).join("system-stats")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +524,44 @@ mod tests {
         assert_eq!(c.log_level, LevelFilter::WARN);
         assert_eq!(resolve("localhost", 80).unwrap().port(), 80);
         assert_eq!(resolve("[::]", 5).unwrap(), "[::]:5".parse().unwrap());
+    }
+
+    fn forwarder(args: &[&str]) -> Result<ForwarderConfig, ConfigError> {
+        let m = ForwarderConfig::command()
+            .try_get_matches_from(std::iter::once("system-stats-forwarder").chain(args.iter().copied()));
+        ForwarderConfig::from_matches(&m.unwrap())
+    }
+
+    #[test]
+    fn forwarder_settings() {
+        let c = forwarder(&["--metrics-url", "http://a:1/m, https://b/x", "--interval", "0.5"]).unwrap();
+        assert_eq!(c.destinations.len(), 2);
+        assert_eq!(c.destinations[1].url, "https://b/x");
+        assert_eq!(c.interval, Duration::from_millis(500));
+        assert_eq!(c.spool_max_bytes, 64 << 20);
+        assert_eq!(c.max_rate, Some(50.0));
+        let err = forwarder(&["--metrics-url", "http://a:1/m,ftp://x/"]).unwrap_err().to_string();
+        assert!(err.starts_with("invalid --metrics-url=\"http://a:1/m,ftp://x/\""), "{err}");
+        assert!(err.contains("\"ftp://x/\" is not one"), "{err}");
+        assert!(forwarder(&["--metrics-url", "http://a/,http://a/"]).unwrap_err().to_string().contains("twice"));
+        assert!(forwarder(&["--metrics-url", " , "]).is_err());
+        assert!(forwarder(&["--url", "localhost:5001"]).is_err());
+        assert!(forwarder(&["--url", "http://u:p@h/"]).unwrap_err().to_string().contains("credentials"));
+        assert!(forwarder(&["--spool-max-bytes", "1k"]).is_err());
+        assert!(forwarder(&["--max-rate", "-1"]).is_err());
+        assert_eq!(forwarder(&["--max-rate", "0"]).unwrap().max_rate, None);
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("64MiB", 1), Ok(64 << 20));
+        assert_eq!(parse_bytes("512 KiB", 1), Ok(512 << 10));
+        assert_eq!(parse_bytes("1G", 1), Ok(1 << 30));
+        assert_eq!(parse_bytes("100000", 1), Ok(100_000));
+        assert!(parse_bytes("12XB", 1).is_err());
+        assert!(parse_bytes("", 1).is_err());
+        assert!(parse_bytes("99999999999999999999", 1).is_err());
+        assert!(parse_bytes("100", 1000).is_err());
     }
 
     #[test]

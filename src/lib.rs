@@ -11,6 +11,8 @@
 //!   serialises one immutable snapshot and publishes it.
 //! - [`api`]: the HTTP server (`GET /system`, `GET /health`), answering from the published
 //!   snapshot only.
+//! - [`forward`]: the forwarder: polls `/system`, spools each sample durably per destination
+//!   (redb) and delivers it in order with retries.
 //! - `src/bin/`: the thin binaries.
 //!
 //! Data flows one way: kernel → collector → sampler → published bytes → HTTP.
@@ -18,6 +20,7 @@
 pub mod api;
 pub mod collect;
 pub mod config;
+pub mod forward;
 pub mod sampler;
 pub mod snapshot;
 
