@@ -108,6 +108,7 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     let mut ticker = tokio::time::interval_at(start, cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut source = SourceHealth::default();
+    let mut last_collected = String::new();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -116,6 +117,14 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         match poll(&client, &cfg.source).await {
             Ok((sample, body)) => {
                 source.ok();
+                let collected = sample.snapshot["collected_at"].as_str().unwrap_or_default();
+                if collected == last_collected {
+                    // polling faster than the service samples: the same sample again
+                    tracing::debug!("no new sample since the last tick (collected at {collected})");
+                    continue;
+                }
+                last_collected = collected.to_string();
+                tracing::debug!("spooling the sample collected at {collected}");
                 spool_everywhere(&targets, body).await;
                 let up = targets.iter().filter(|t| t.stats.up.load(Ordering::Relaxed)).count();
                 let backlog: u64 = targets.iter().map(|t| t.stats.backlog.load(Ordering::Relaxed)).sum();

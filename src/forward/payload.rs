@@ -140,7 +140,10 @@ mod tests {
         let s = Sample::parse(raw.as_bytes()).unwrap();
         let bytes = s.payload_bytes(raw.as_bytes());
         let text = String::from_utf8(bytes.clone()).unwrap();
-        assert!(text.starts_with(r#"{"hostname":"pi","cpu":12.0,"ram":45.6,"disk":78.9,"timestamp":1758644292,"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"hostname":"pi","cpu":12.0,"ram":45.6,"disk":78.9,"timestamp":1758644292,"#),
+            "{text}"
+        );
         assert!(text.ends_with(&format!(r#""details":{}}}"#, raw.trim())), "{text}");
         assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), s.json_payload());
     }

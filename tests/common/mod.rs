@@ -10,11 +10,33 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod receiver;
+
 /// How long a test waits for anything (start-up, a log line, a response) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
 pub fn service_bin() -> &'static str {
     env!("CARGO_BIN_EXE_system-stats-service")
+}
+
+pub fn forwarder_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_system-stats-forwarder")
+}
+
+/// The forwarder from `source` to `destinations` (comma-separated), spooling in `spool`,
+/// logging at debug level; returns once it has started.
+pub fn start_forwarder(source: &str, destinations: &str, spool: &Path, extra: &[(&str, &str)]) -> Running {
+    let mut cmd = clean_command(forwarder_bin());
+    cmd.env("SYSTEM_STATS_URL", source)
+        .env("MONITORING_SERVER_METRICS_URL", destinations)
+        .env("SYSTEM_STATS_SPOOL_DIR", spool)
+        .env("SYSTEM_STATS_FORWARD_LOG_LEVEL", "debug")
+        .env("SYSTEM_STATS_FORWARD_INTERVAL", "0.2")
+        .env("SYSTEM_STATS_FORWARD_TIMEOUT", "2")
+        .envs(extra.iter().copied());
+    let run = Running::spawn(cmd);
+    run.wait_for_line("forwarding ");
+    run
 }
 
 /// The repository root (fixtures live under it).
@@ -77,6 +99,11 @@ impl Running {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// Lines of the log containing `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
     }
 
     /// Waits for the process to exit, killing it after `limit`.

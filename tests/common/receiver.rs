@@ -1,0 +1,176 @@
+//! A monitoring server for tests, validating payloads the way the existing Flask server does:
+//! 400 `{"error": ...}` when `hostname`, `cpu`, `ram`, `disk` or `timestamp` is missing or one
+//! of the numbers is not a number, else 200 `{"status":"ok"}`. It can be switched to answer
+//! 500, 429, 400, to be slow, or to be down entirely (port closed, connections cut).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Accept,
+    /// Answer this status with an error body (and `Retry-After` when given).
+    Fail(u16, Option<u64>),
+    /// Accept, after this long.
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct State {
+    mode: Option<Mode>,
+    /// Payloads answered with a 2xx, in arrival order.
+    accepted: Vec<Value>,
+    /// Every request: when, and the status answered.
+    requests: Vec<(Instant, u16)>,
+}
+
+pub struct Receiver {
+    rt: tokio::runtime::Runtime,
+    state: Arc<Mutex<State>>,
+    pub addr: SocketAddr,
+    serving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Receiver {
+    pub fn start(mode: Mode) -> Receiver {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State { mode: Some(mode), ..Default::default() }));
+        let mut r = Receiver { rt, state, addr, serving: None };
+        r.serve(listener);
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/metrics", self.addr)
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let state = Arc::clone(&self.state);
+        self.serving = Some(self.rt.spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let state = Arc::clone(&state);
+                conns.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            // dropping the task drops the listener and the JoinSet, which aborts every connection
+        }));
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.state.lock().unwrap().mode = Some(mode);
+    }
+
+    /// Closes the port and cuts every connection: connection refused from now on.
+    pub fn go_down(&mut self) {
+        if let Some(task) = self.serving.take() {
+            task.abort();
+            let _ = self.rt.block_on(task);
+        }
+    }
+
+    /// Listens again on the same port.
+    pub fn come_back(&mut self, mode: Mode) {
+        self.set_mode(mode);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match self.rt.block_on(tokio::net::TcpListener::bind(self.addr)) {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("re-binding {}: {e}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+
+    pub fn accepted(&self) -> Vec<Value> {
+        self.state.lock().unwrap().accepted.clone()
+    }
+
+    pub fn requests(&self) -> Vec<(Instant, u16)> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// Waits until `n` payloads were accepted; panics after `limit`.
+    pub fn wait_accepted(&self, n: usize, limit: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got = self.accepted();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "only {} of {n} payloads accepted within {limit:?}", got.len());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The Flask server's validation.
+pub fn validate(payload: &Value) -> Result<(), String> {
+    let obj = payload.as_object().ok_or("payload is not a JSON object")?;
+    for key in ["hostname", "cpu", "ram", "disk", "timestamp"] {
+        if !obj.contains_key(key) {
+            return Err(format!("missing key: {key}"));
+        }
+    }
+    for key in ["cpu", "ram", "disk", "timestamp"] {
+        if !obj[key].is_number() {
+            return Err(format!("{key} must be numeric"));
+        }
+    }
+    Ok(())
+}
+
+async fn handle(
+    state: Arc<Mutex<State>>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let body = req.into_body().collect().await?.to_bytes();
+    let mode = state.lock().unwrap().mode.clone().unwrap_or(Mode::Accept);
+    let (status, reply, retry_after) = match mode {
+        Mode::Fail(code, retry_after) => {
+            (code, json!({"error": format!("failing with {code} on purpose")}), retry_after)
+        }
+        Mode::Accept | Mode::Slow(_) => {
+            if let Mode::Slow(d) = mode {
+                tokio::time::sleep(d).await;
+            }
+            match serde_json::from_slice::<Value>(&body)
+                .map_err(|e| e.to_string())
+                .and_then(|p| validate(&p).map(|()| p))
+            {
+                Ok(payload) => {
+                    state.lock().unwrap().accepted.push(payload);
+                    (200, json!({"status": "ok"}), None)
+                }
+                Err(e) => (400, json!({"error": e}), None),
+            }
+        }
+    };
+    state.lock().unwrap().requests.push((Instant::now(), status));
+    let mut resp = Response::new(Full::new(Bytes::from(reply.to_string())));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap();
+    if let Some(secs) = retry_after {
+        resp.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+    }
+    Ok(resp)
+}
