@@ -65,19 +65,41 @@ fn systemd_service_unit_verifies_and_is_hardened() {
     }
 }
 
-/// The launchd agent is a valid property list that starts our binary with known settings.
+/// The forwarder unit verifies, is hardened, and keeps its spool in a StateDirectory (which
+/// systemd passes as $STATE_DIRECTORY, the forwarder's default spool directory).
 #[test]
-fn launchd_plist_is_valid() {
+fn systemd_forwarder_unit_verifies_and_keeps_its_spool() {
+    verify_unit("system-stats-forwarder.service", common::forwarder_bin());
+    let unit = std::fs::read_to_string(common::repo().join("service/systemd/system-stats-forwarder.service")).unwrap();
+    for line in
+        ["StateDirectory=system-stats-forwarder", "NoNewPrivileges=yes", "ProtectSystem=strict", "DynamicUser=yes"]
+    {
+        assert!(unit.contains(line), "missing {line:?}");
+    }
+}
+
+/// The launchd agents are valid property lists that start our binaries with known settings.
+#[test]
+fn launchd_plists_are_valid() {
+    check_plist("com.local.systemstats.plist", "com.local.systemstats", "/usr/local/bin/system-stats-service");
+    check_plist(
+        "com.local.systemstats.forwarder.plist",
+        "com.local.systemstats.forwarder",
+        "/usr/local/bin/system-stats-forwarder",
+    );
+}
+
+fn check_plist(file: &str, label: &str, program: &str) {
     if tool_missing("python3") {
         return;
     }
-    let path = common::repo().join("service/launchd/com.local.systemstats.plist");
+    let path = common::repo().join("service/launchd").join(file);
     let script = "import plistlib,sys,json; print(json.dumps(plistlib.load(open(sys.argv[1],'rb'))))";
     let out = Command::new("python3").args(["-c", script]).arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let plist: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plist["Label"], "com.local.systemstats");
-    assert_eq!(plist["ProgramArguments"][0], "/usr/local/bin/system-stats-service");
+    assert_eq!(plist["Label"], label);
+    assert_eq!(plist["ProgramArguments"][0], program);
     assert_eq!(plist["RunAtLoad"], true);
     for var in plist["EnvironmentVariables"].as_object().unwrap().keys() {
         assert!(system_stats::config::KNOWN_VARIABLES.contains(&var.as_str()), "{var}");

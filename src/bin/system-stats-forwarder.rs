@@ -17,7 +17,14 @@ fn main() -> ExitCode {
     for name in config::unknown_variables() {
         tracing::warn!("ignoring {name}: no system-stats program reads it (misspelt?)");
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(4).build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        // spool commits run on blocking threads: keep them across 30 s ticks instead of
+        // starting a new thread every tick
+        .thread_keep_alive(std::time::Duration::from_secs(600))
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("system-stats-forwarder: cannot start the async runtime: {e}");

@@ -33,21 +33,25 @@ pub struct Reply {
 }
 
 impl Client {
-    pub fn new(timeout: Duration) -> Client {
+    /// A client; the system's root certificates are loaded only when `https` is needed.
+    pub fn new(timeout: Duration, https: bool) -> Client {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let tls = match builder.with_native_roots() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!("no system root certificates ({e}): https destinations will fail to verify");
-                let empty = rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth();
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(empty)
-            }
+        let no_roots = || {
+            let empty = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(empty)
+        };
+        let tls = if https {
+            hyper_rustls::HttpsConnectorBuilder::new().with_native_roots().unwrap_or_else(|e| {
+                tracing::warn!("no system root certificates ({e}): https servers cannot be verified");
+                no_roots()
+            })
+        } else {
+            no_roots()
         };
         let connector = tls.https_or_http().enable_http1().wrap_connector(http);
         let inner = Hyper::builder(TokioExecutor::new())

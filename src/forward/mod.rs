@@ -43,7 +43,10 @@ pub mod exit {
 /// Runs the forwarder until `shutdown` completes (or once, with `--once` / `--dry-run`);
 /// returns the exit code.
 pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8 {
-    let client = Client::new(cfg.timeout);
+    let https = std::iter::once(&cfg.source)
+        .chain(cfg.destinations.iter().map(|d| &d.url))
+        .any(|u| u.scheme_str() == Some("https"));
+    let client = Client::new(cfg.timeout, https);
     if cfg.dry_run {
         return match poll(&client, &cfg.source).await {
             Ok((sample, _)) => {

@@ -15,6 +15,10 @@ const SAMPLES: TableDefinition<u64, &[u8]> = TableDefinition::new("samples");
 /// `next_seq`: kept so that sequence numbers never repeat, even after the spool emptied.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
+/// redb's page cache per spool. Its default (1 GiB) would let the cache grow with the
+/// backlog; a FIFO reads each page about once, so a small cache costs nothing.
+const CACHE_BYTES: usize = 256 * 1024;
+
 /// A spool operation that failed (the disk, a corrupt file, a lock held by another process).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpoolError(pub String);
@@ -54,7 +58,7 @@ impl Spool {
     /// Opens (or creates) the spool at `path`. Fails if another process has it open.
     pub fn open(path: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
         let err = |what: &str, e: &dyn std::fmt::Display| SpoolError(format!("spool {}: {what}: {e}", path.display()));
-        let db = Database::create(path).map_err(|e| err("cannot open", &e))?;
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| err("cannot open", &e))?;
         let w = db.begin_write().map_err(|e| err("begin", &e))?;
         w.open_table(SAMPLES).map_err(|e| err("table", &e))?;
         w.open_table(META).map_err(|e| err("table", &e))?;
