@@ -393,3 +393,25 @@ fn a_missing_service_is_a_warning_not_an_exit() {
     r.wait_accepted(1, Duration::from_secs(10));
     drop(s);
 }
+
+/// https destinations: verified against the system's roots (here `SSL_CERT_FILE` holding the
+/// receiver's self-signed certificate); an untrusted certificate is a delivery failure that
+/// keeps the samples spooled, never a silent acceptance.
+#[test]
+fn https_destinations_are_verified() {
+    let s = service();
+    let (r, cert) = Receiver::start_tls(Mode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let untrusted = start_forwarder(&source(&s), &r.url(), &dir.path().join("a"), &[("SSL_CERT_FILE", "/dev/null")]);
+    let line = untrusted.wait_for_line("cannot deliver");
+    assert!(line.to_lowercase().contains("certificate"), "{line}");
+    assert!(r.accepted().is_empty());
+    drop(untrusted);
+
+    let pem = dir.path().join("ca.pem");
+    std::fs::write(&pem, cert).unwrap();
+    let _trusted =
+        start_forwarder(&source(&s), &r.url(), &dir.path().join("b"), &[("SSL_CERT_FILE", pem.to_str().unwrap())]);
+    let got = r.wait_accepted(2, Duration::from_secs(15));
+    common::receiver::validate(&got[0]).unwrap();
+}

@@ -38,6 +38,7 @@ pub struct Receiver {
     state: Arc<Mutex<State>>,
     pub addr: SocketAddr,
     serving: Option<tokio::task::JoinHandle<()>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Receiver {
@@ -46,27 +47,61 @@ impl Receiver {
         let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State { mode: Some(mode), ..Default::default() }));
-        let mut r = Receiver { rt, state, addr, serving: None };
+        let mut r = Receiver { rt, state, addr, serving: None, tls: None };
         r.serve(listener);
         r
     }
 
+    /// The same over TLS, with a fresh self-signed certificate for `localhost`; returns the
+    /// certificate (PEM) a client must trust.
+    pub fn start_tls(mode: Mode) -> (Receiver, String) {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert_pem = key.cert.pem();
+        let der = rustls::pki_types::CertificateDer::from(key.cert.der().to_vec());
+        let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![der], private)
+            .unwrap();
+        let mut r = Receiver::start(mode);
+        r.go_down();
+        r.tls = Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+        let mode = r.state.lock().unwrap().mode.clone().unwrap();
+        r.come_back(mode);
+        (r, cert_pem)
+    }
+
     pub fn url(&self) -> String {
-        format!("http://{}/metrics", self.addr)
+        match self.tls {
+            Some(_) => format!("https://localhost:{}/metrics", self.addr.port()),
+            None => format!("http://{}/metrics", self.addr),
+        }
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
         let state = Arc::clone(&self.state);
+        let tls = self.tls.clone();
         self.serving = Some(self.rt.spawn(async move {
             let mut conns = JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 let state = Arc::clone(&state);
+                let tls = tls.clone();
                 conns.spawn(async move {
                     let service = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                    }
                 });
             }
             // dropping the task drops the listener and the JoinSet, which aborts every connection
