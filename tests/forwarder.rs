@@ -415,3 +415,37 @@ fn https_destinations_are_verified() {
     let got = r.wait_accepted(2, Duration::from_secs(15));
     common::receiver::validate(&got[0]).unwrap();
 }
+
+/// A backlog drains at most at SYSTEM_STATS_FORWARD_MAX_RATE per second.
+#[test]
+fn a_backlog_drains_at_the_bounded_rate() {
+    let s = service();
+    let mut r = Receiver::start(Mode::Accept);
+    r.go_down();
+    let spool = tempfile::tempdir().unwrap();
+    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[("SYSTEM_STATS_FORWARD_MAX_RATE", "10")]);
+    std::thread::sleep(Duration::from_millis(1500));
+    r.come_back(Mode::Accept);
+    let (want, got) = drain(s, &f, &r);
+    assert_all_in_order(&want, &got);
+    let times: Vec<Instant> = r.requests().iter().map(|(t, _)| *t).collect();
+    let min_gap = times.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+    // 10 per second: 100 ms apart (a little scheduling slack)
+    assert!(min_gap >= Duration::from_millis(90), "two deliveries {min_gap:?} apart");
+}
+
+/// A source answering something that is not a snapshot: a warning naming what is wrong, no
+/// sample for that tick, the forwarder goes on.
+#[test]
+fn a_source_returning_garbage_is_a_warning() {
+    let s = service();
+    let r = Receiver::start(Mode::Accept);
+    let spool = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/health", s.addr);
+    let f = start_forwarder(&url, &r.url(), spool.path(), &[]);
+    let line = f.wait_for_line("no sample this tick");
+    assert!(line.contains("not a system-stats snapshot") && line.contains("WARN"), "{line}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(r.requests().is_empty());
+    assert_eq!(f.lines_with("no sample this tick").len(), 1);
+}
