@@ -9,6 +9,7 @@
 #   BACKLOG=2000 IDLE_SECONDS=35 STEADY_SECONDS=10 scripts/bench-forwarder.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 BACKLOG=${BACKLOG:-10000}
 IDLE_SECONDS=${IDLE_SECONDS:-95}
@@ -18,13 +19,7 @@ RCV_PORT=${RCV_PORT:-5092}
 
 cargo build --release --quiet --bins --example receiver --example fill-spool
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-wait_http() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
-rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-hwm() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-oncpu() { cat /proc/"$1"/task/*/schedstat | awk '{s+=$1} END {print s}'; }
+trap 'cleanup; rm -rf "$work"' EXIT
 count() { curl -sf "http://127.0.0.1:$RCV_PORT/count"; }
 
 SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT=$SVC_PORT SYSTEM_STATS_LOG_LEVEL=warning \
@@ -39,14 +34,14 @@ export SYSTEM_STATS_URL="http://127.0.0.1:$SVC_PORT/system" MONITORING_SERVER_ME
 # steady state: 1 s ticks
 SYSTEM_STATS_SPOOL_DIR=$work/steady SYSTEM_STATS_FORWARD_INTERVAL=1 target/release/system-stats-forwarder & fwd=$!; pids+=($fwd)
 sleep "$STEADY_SECONDS"
-steady_rss=$(rss $fwd); steady_n=$(count)
+steady_rss=$(rss_mib $fwd); steady_n=$(count)
 kill $fwd; wait $fwd 2>/dev/null || true
 
 # idle between 30 s ticks
 SYSTEM_STATS_SPOOL_DIR=$work/idle target/release/system-stats-forwarder & fwd=$!; pids+=($fwd)
 sleep 2
 t0=$(oncpu $fwd); sleep "$IDLE_SECONDS"; t1=$(oncpu $fwd)
-idle_pct=$(awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECONDS" 'BEGIN {printf "%.4f", (b-a)/1e9/s*100}')
+idle_pct=$(cpu_percent "$t0" "$t1" "$IDLE_SECONDS")
 idle_per_tick=$(awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECONDS" 'BEGIN {printf "%.2f", (b-a)/1e6/(s/30)}')
 kill $fwd; wait $fwd 2>/dev/null || true
 
@@ -59,7 +54,7 @@ fill_s=$(awk -v a="$fill_t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b-a}')
 SYSTEM_STATS_SPOOL_DIR=$work/backlog MONITORING_SERVER_METRICS_URL=http://127.0.0.1:1/metrics \
   SYSTEM_STATS_FORWARD_INTERVAL=3600 target/release/system-stats-forwarder & fwd=$!; pids+=($fwd)
 sleep 5
-backlog_rss=$(rss $fwd)
+backlog_rss=$(rss_mib $fwd)
 kill $fwd; wait $fwd 2>/dev/null || true
 # drain: a spool of the same size for the receiver's address
 rm -rf "$work/backlog"
@@ -71,7 +66,7 @@ SYSTEM_STATS_SPOOL_DIR=$work/drain SYSTEM_STATS_FORWARD_INTERVAL=3600 SYSTEM_STA
 want=$((before + BACKLOG))
 while [ "$(count)" -lt "$want" ]; do sleep 0.05; done
 drain_s=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b-a}')
-drain_hwm=$(hwm $fwd); drain_rss=$(rss $fwd)
+drain_hwm=$(hwm_mib $fwd); drain_rss=$(rss_mib $fwd)
 kill $fwd; wait $fwd 2>/dev/null || true
 rate=$(awk -v n="$BACKLOG" -v s="$drain_s" 'BEGIN {printf "%.0f", n/s}')
 

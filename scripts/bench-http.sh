@@ -12,6 +12,7 @@
 # Needs wrk (apt-get install wrk). Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 DURATION=${DURATION:-10}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
@@ -22,11 +23,6 @@ IDLE_PORT=${IDLE_PORT:-5096}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 cargo build --release --quiet --bin system-stats-service --example floor
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
-
-wait_http() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT=$SVC_PORT SYSTEM_STATS_LOG_LEVEL=warning \
   target/release/system-stats-service & svc=$!; pids+=("$svc")
@@ -69,9 +65,8 @@ SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT=$IDLE_PORT SYSTEM_STATS_LOG_LEVEL=
   target/release/system-stats-service & idle=$!; pids+=("$idle")
 wait_http "http://127.0.0.1:$IDLE_PORT/health"
 sleep 2
-oncpu() { cat /proc/"$1"/task/*/schedstat | awk '{s+=$1} END {print s}'; }
 t0=$(oncpu "$idle"); sleep "$IDLE_SECONDS"; t1=$(oncpu "$idle")
-idle_pct=$(awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECONDS" 'BEGIN {printf "%.4f", (b-a)/1e9/s*100}')
+idle_pct=$(cpu_percent "$t0" "$t1" "$IDLE_SECONDS")
 
 ratio=$(awk -v a="${rps[service,16]}" -v b="${rps[floor,16]}" 'BEGIN {printf "%.1f", a/b*100}')
 cat <<EOF

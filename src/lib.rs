@@ -24,6 +24,26 @@ pub mod forward;
 pub mod sampler;
 pub mod snapshot;
 
+/// A binary's start: its settings from the command line and the environment, or the one-line
+/// error and exit code 2; then logging at the configured level, and a warning for every
+/// `SYSTEM_STATS_*` variable no program reads.
+pub fn start<C>(
+    program: &str,
+    command: clap::Command,
+    parse: impl FnOnce(&clap::ArgMatches) -> Result<C, config::ConfigError>,
+    level: impl FnOnce(&C) -> tracing::level_filters::LevelFilter,
+) -> Result<C, std::process::ExitCode> {
+    let cfg = parse(&command.get_matches()).map_err(|e| {
+        eprintln!("{program}: {e}");
+        std::process::ExitCode::from(2)
+    })?;
+    init_logging(level(&cfg));
+    for name in config::unknown_variables() {
+        tracing::warn!("ignoring {name}: no system-stats program reads it (misspelt?)");
+    }
+    Ok(cfg)
+}
+
 /// Logs to standard error (journald and launchd keep it), without colours unless it is a
 /// terminal.
 pub fn init_logging(level: tracing::level_filters::LevelFilter) {

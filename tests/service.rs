@@ -223,16 +223,11 @@ fn help_lists_every_variable() {
     let out = clean_command(service_bin()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for var in [
-        "SYSTEM_STATS_HOST",
-        "SYSTEM_STATS_PORT",
-        "SYSTEM_STATS_LOG_LEVEL",
-        "SYSTEM_STATS_DISK_PATH",
-        "SYSTEM_STATS_SAMPLE_INTERVAL",
-        "SYSTEM_STATS_PROCFS",
-        "SYSTEM_STATS_SYSFS",
-    ] {
-        assert!(help.contains(var), "{var} missing from --help:\n{help}");
+    assert_eq!(system_stats::config::SERVICE_SETTINGS.len(), 7);
+    for s in system_stats::config::SERVICE_SETTINGS {
+        assert!(help.contains(s.env), "{} missing from --help:\n{help}", s.env);
+        assert!(help.contains(&format!("--{}", s.id)), "--{} missing from --help", s.id);
+        assert!(system_stats::config::KNOWN_VARIABLES.contains(&s.env), "{} is not in KNOWN_VARIABLES", s.env);
     }
 }
 

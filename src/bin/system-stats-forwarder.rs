@@ -2,21 +2,18 @@
 
 use std::process::ExitCode;
 
-use system_stats::config::{self, ForwarderConfig};
+use system_stats::config::ForwarderConfig;
 
 fn main() -> ExitCode {
-    let matches = ForwarderConfig::command().get_matches();
-    let cfg = match ForwarderConfig::from_matches(&matches) {
+    let cfg = match system_stats::start(
+        "system-stats-forwarder",
+        ForwarderConfig::command(),
+        ForwarderConfig::from_matches,
+        |c| c.log_level,
+    ) {
         Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("system-stats-forwarder: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    system_stats::init_logging(cfg.log_level);
-    for name in config::unknown_variables() {
-        tracing::warn!("ignoring {name}: no system-stats program reads it (misspelt?)");
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)

@@ -4,22 +4,17 @@ use std::process::ExitCode;
 
 use system_stats::api::{self, AppState};
 use system_stats::collect::{self, Roots};
-use system_stats::config::{self, ServiceConfig};
+use system_stats::config::ServiceConfig;
 use system_stats::sampler;
 
 fn main() -> ExitCode {
-    let matches = ServiceConfig::command().get_matches();
-    let cfg = match ServiceConfig::from_matches(&matches) {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("system-stats-service: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    system_stats::init_logging(cfg.log_level);
-    for name in config::unknown_variables() {
-        tracing::warn!("ignoring {name}: no system-stats program reads it (misspelt?)");
-    }
+    let cfg =
+        match system_stats::start("system-stats-service", ServiceConfig::command(), ServiceConfig::from_matches, |c| {
+            c.log_level
+        }) {
+            Ok(cfg) => cfg,
+            Err(code) => return code,
+        };
 
     let roots = Roots { procfs: cfg.procfs.clone(), sysfs: cfg.sysfs.clone() };
     let (shared, _sampler) = sampler::start(collect::platform(roots, &cfg.disk_path), cfg.sample_interval);
