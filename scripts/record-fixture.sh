@@ -36,9 +36,9 @@ rels() { # rels ROOT GLOB...: relative paths matching the globs under ROOT
 }
 
 # procfs: the files read per sample and at start
-copy "$procfs" "$out/proc" stat meminfo vmstat zoneinfo diskstats cpuinfo loadavg uptime mounts \
+copy "$procfs" "$out/proc" stat meminfo vmstat zoneinfo diskstats cpuinfo loadavg uptime mounts 1/mounts \
   net/dev net/route net/if_inet6 \
-  sys/kernel/hostname sys/kernel/osrelease sys/kernel/version sys/kernel/arch
+  sys/kernel/hostname sys/kernel/osrelease sys/kernel/version sys/kernel/arch sys/kernel/domainname
 
 # sysfs: block devices (their names are what matters), CPU topology and frequency, network
 # links, firmware model, DMI, temperatures
@@ -61,8 +61,18 @@ mapfile -t other < <(rels "$sysfs" \
   'firmware/devicetree/base/model' 'class/dmi/id/product_name' 'class/dmi/id/sys_vendor' \
   'class/thermal/thermal_zone[0-9]*/type' 'class/thermal/thermal_zone[0-9]*/temp' \
   'class/hwmon/hwmon[0-9]*/name' 'class/hwmon/hwmon[0-9]*/temp[0-9]*_input' \
-  'class/hwmon/hwmon[0-9]*/temp[0-9]*_label' \
+  'class/hwmon/hwmon[0-9]*/temp[0-9]*_label' 'class/hwmon/hwmon[0-9]*/in[0-9]*_lcrit_alarm' \
   'devices/platform/soc/soc:firmware/get_throttled')
 copy "$sysfs" "$out/sys" "${other[@]}"
+# hwmon chips are named after the device their `device` link points to (node_exporter's
+# rule): keep the link, relative, and a file in its target so that git keeps the directory
+for link in "$sysfs"/class/hwmon/hwmon*/device; do
+  [ -e "$link" ] || continue
+  target=$(realpath "$link"); rel=${target#"$(realpath "$sysfs")"/}
+  chip=$(basename "$(dirname "$link")")
+  mkdir -p "$out/sys/$rel" "$out/sys/class/hwmon/$chip"
+  cat "$target/uevent" >"$out/sys/$rel/uevent" 2>/dev/null || : >"$out/sys/$rel/uevent"
+  ln -sfn "../../../$rel" "$out/sys/class/hwmon/$chip/device"
+done
 
 echo "recorded $(find "$out" -type f | wc -l) files into $out"

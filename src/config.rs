@@ -282,7 +282,9 @@ pub fn parse_url(s: &str) -> Result<http::Uri, String> {
     let expected = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:5050/metrics";
     let uri: http::Uri = s.trim().parse().map_err(|e| format!("{expected} ({e})"))?;
     match uri.scheme_str() {
-        Some("http" | "https") => {}
+        Some("http") => {}
+        Some("https") if cfg!(feature = "tls") => {}
+        Some("https") => return Err(format!("{expected} (this build has no TLS: rebuild with the `tls` feature)")),
         Some(other) => return Err(format!("{expected} (scheme {other:?} is not supported)")),
         None => return Err(expected.into()),
     }

@@ -75,8 +75,15 @@ pub fn finish(prev: &Reading, cur: &Reading) -> Snapshot {
         (Some(a), Some(b)) => Some(b.percent_since(a)),
         _ => cur.cpu_percent,
     };
+    for pc in &mut s.cpu.per_cpu {
+        let times = |r: &Reading| r.per_cpu_times.iter().find(|(n, _)| *n == pc.cpu).map(|(_, t)| *t);
+        if let (Some(a), Some(b)) = (times(prev), times(cur)) {
+            pc.percent = Some(b.percent_since(&a));
+        }
+    }
     let dt = cur.at.saturating_duration_since(prev.at).as_secs_f64();
     s.throughput = throughput(&prev.snapshot, &cur.snapshot, dt);
+    device_rates(&prev.snapshot, &mut s, dt);
     s.collected_at = DateTime::<Utc>::from(cur.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
     if let Some(boot) = cur.boot_time {
         s.uptime = uptime(boot, cur.wall);
@@ -104,14 +111,59 @@ fn throughput(prev: &Snapshot, cur: &Snapshot, dt: f64) -> Throughput {
     }
 }
 
+/// Per-disk and per-interface byte rates, matched by name with the previous sample.
+fn device_rates(prev: &Snapshot, s: &mut Snapshot, dt: f64) {
+    if dt <= 0.0 {
+        return;
+    }
+    let rate = |a: u64, b: u64| Some(round1(b.saturating_sub(a) as f64 / dt));
+    if let (Some(before), Some(now)) = (&prev.disks, &mut s.disks) {
+        for d in now.iter_mut() {
+            if let Some(p) = before.iter().find(|p| p.name == d.name) {
+                d.read_bytes_per_sec = rate(p.read_bytes, d.read_bytes);
+                d.write_bytes_per_sec = rate(p.write_bytes, d.write_bytes);
+            }
+        }
+    }
+    if let (Some(before), Some(now)) = (&prev.network.interfaces, &mut s.network.interfaces) {
+        for i in now.iter_mut() {
+            if let Some(p) = before.iter().find(|p| p.name == i.name) {
+                let (a, b) = (&p.counters, &i.counters);
+                i.recv_bytes_per_sec = rate(a.bytes_recv.unwrap_or(0), b.bytes_recv.unwrap_or(0));
+                i.sent_bytes_per_sec = rate(a.bytes_sent.unwrap_or(0), b.bytes_sent.unwrap_or(0));
+            }
+        }
+    }
+}
+
 fn uptime(boot: u64, now: SystemTime) -> Uptime {
     let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let seconds = now.saturating_sub(boot);
-    let boot_time = i64::try_from(boot)
-        .ok()
-        .and_then(|b| Local.timestamp_opt(b, 0).single())
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false));
-    Uptime { seconds: Some(seconds), boot_time, human: Some(human_duration(seconds)) }
+    Uptime { seconds: Some(seconds), boot_time: local_time(boot), human: Some(human_duration(seconds)) }
+}
+
+thread_local! {
+    /// The last boot time formatted: the local-time conversion looks the zone up (a stat of
+    /// /etc/localtime) and the boot time rarely changes.
+    static BOOT_TIME: std::cell::RefCell<Option<(u64, Option<String>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Unix seconds as local time with its offset, e.g. `2025-09-20T08:12:01+02:00`.
+fn local_time(secs: u64) -> Option<String> {
+    BOOT_TIME.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((cached, text)) = &*cache
+            && *cached == secs
+        {
+            return text.clone();
+        }
+        let text = i64::try_from(secs)
+            .ok()
+            .and_then(|b| Local.timestamp_opt(b, 0).single())
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, false));
+        *cache = Some((secs, text.clone()));
+        text
+    })
 }
 
 fn publish(prev: &Reading, cur: &Reading, families: Vec<(&'static str, Option<String>)>, sequence: u64) -> Published {
@@ -188,6 +240,9 @@ mod tests {
 
     fn reading(at: Instant, read_bytes: u64, recv: u64, user: u64) -> Reading {
         let mut snapshot = Snapshot::default();
+        snapshot.cpu.per_cpu = vec![crate::snapshot::PerCpu { cpu: 0, ..Default::default() }];
+        snapshot.disks =
+            Some(vec![crate::snapshot::DiskDevice { name: "sda".into(), read_bytes, ..Default::default() }]);
         snapshot.disk_io.read_bytes = Some(read_bytes);
         snapshot.disk_io.write_bytes = Some(0);
         snapshot.network.io_counters.bytes_recv = Some(recv);
@@ -196,6 +251,7 @@ mod tests {
             wall: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             snapshot,
             cpu_times: Some(CpuTimes { user, idle: 100, ..Default::default() }),
+            per_cpu_times: vec![(0, CpuTimes { user, idle: 100, ..Default::default() })],
             cpu_percent: None,
             boot_time: Some(1_700_000_000 - 2 * 86_400 - 3 * 3_600 - 5 * 60),
         }
@@ -215,6 +271,8 @@ mod tests {
         assert_eq!(s.throughput.interval_seconds, Some(2.0));
         // 100 user ticks, idle unchanged
         assert_eq!(s.cpu.percent, Some(100.0));
+        assert_eq!(s.cpu.per_cpu[0].percent, Some(100.0));
+        assert_eq!(s.disks.as_ref().unwrap()[0].read_bytes_per_sec, Some(2_097_152.0));
         assert_eq!(s.uptime.seconds, Some(2 * 86_400 + 3 * 3_600 + 5 * 60));
         assert_eq!(s.uptime.human.as_deref(), Some("2d 3h 5m"));
         assert_eq!(s.collected_at, "2023-11-14T22:13:20.000000+00:00");

@@ -6,10 +6,10 @@
 //! renamed. Byte counts are integers, percents are floats rounded to one decimal, times are
 //! RFC 3339 strings.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One immutable sample of the host, as served by `GET /system`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// When the sample was taken (UTC, microseconds), e.g. `2025-09-23T16:18:12.743209+00:00`.
     pub collected_at: String,
@@ -22,9 +22,25 @@ pub struct Snapshot {
     pub throughput: Throughput,
     pub uptime: Uptime,
     pub system: System,
+    /// Run-queue averages over 1, 5 and 15 minutes.
+    #[serde(default)]
+    pub load_average: LoadAverage,
+    /// Every real filesystem (pseudo and container-internal ones left out, as node_exporter
+    /// does); `null` when the mount table cannot be read.
+    #[serde(default)]
+    pub filesystems: Option<Vec<Filesystem>>,
+    /// Per-device I/O (node_exporter's device set: partitions of sd/vd/hd/xvd/nvme, loop, ram
+    /// and fd devices left out); `null` when `/proc/diskstats` cannot be read.
+    #[serde(default)]
+    pub disks: Option<Vec<DiskDevice>>,
+    #[serde(default)]
+    pub temperatures: Temperatures,
+    /// Raspberry Pi firmware state; `null` on other machines.
+    #[serde(default)]
+    pub raspberry_pi: Option<RaspberryPi>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cpu {
     /// Busy share of all CPUs over the last sampling interval, 0.0–100.0.
     pub percent: Option<f64>,
@@ -36,10 +52,47 @@ pub struct Cpu {
     pub max_frequency_mhz: Option<f64>,
     /// CPU model, e.g. `AMD EPYC` or `ARM Cortex-A72`.
     pub processor: Option<String>,
+    /// Time spent in each mode since boot, all CPUs together, seconds.
+    #[serde(default)]
+    pub times: Option<CpuSeconds>,
+    /// Each online CPU: its busy percent over the last interval and its mode times.
+    #[serde(default)]
+    pub per_cpu: Vec<PerCpu>,
+}
+
+/// CPU time per mode since boot, seconds (`/proc/stat` ticks ÷ USER_HZ). `user` and `nice`
+/// include `guest` and `guest_nice`, as in the kernel's accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuSeconds {
+    pub user: f64,
+    pub nice: f64,
+    pub system: f64,
+    pub idle: f64,
+    pub iowait: f64,
+    pub irq: f64,
+    pub softirq: f64,
+    pub steal: f64,
+    pub guest: f64,
+    pub guest_nice: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerCpu {
+    /// The CPU number (`cpuN`).
+    pub cpu: u32,
+    pub percent: Option<f64>,
+    pub times: CpuSeconds,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadAverage {
+    pub load1: Option<f64>,
+    pub load5: Option<f64>,
+    pub load15: Option<f64>,
 }
 
 /// Virtual memory with psutil's Linux definitions (bytes).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Memory {
     pub total: Option<u64>,
     pub available: Option<u64>,
@@ -52,9 +105,41 @@ pub struct Memory {
     pub cached: Option<u64>,
     pub shared: Option<u64>,
     pub slab: Option<u64>,
+    /// Every line of `/proc/meminfo`, in the kernel's order: bytes for lines in kB, plain
+    /// counts for the unitless `HugePages_*` lines.
+    #[serde(default)]
+    pub meminfo: Option<FieldMap>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// An ordered string → integer map (serialised as a JSON object, keys in their original order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldMap(pub Vec<(String, u64)>);
+
+impl Serialize for FieldMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FieldMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::deserialize(d)?;
+        Ok(FieldMap(map.into_iter().filter_map(|(k, v)| Some((k, v.as_u64()?))).collect()))
+    }
+}
+
+impl FieldMap {
+    pub fn get(&self, key: &str) -> Option<u64> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Swap {
     pub total: Option<u64>,
     pub used: Option<u64>,
@@ -67,7 +152,7 @@ pub struct Swap {
 }
 
 /// Usage of the filesystem holding `SYSTEM_STATS_DISK_PATH`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Disk {
     pub total: Option<u64>,
     pub used: Option<u64>,
@@ -77,7 +162,7 @@ pub struct Disk {
 }
 
 /// Cumulative block I/O since boot, summed over whole disks (times in milliseconds).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DiskIo {
     pub read_count: Option<u64>,
     pub write_count: Option<u64>,
@@ -90,16 +175,154 @@ pub struct DiskIo {
     pub busy_time: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Network {
     pub io_counters: NetIoCounters,
     /// The default route's interface, else the first up non-loopback one with IPv4; `null`
     /// when there is none.
     pub primary_interface: Option<Interface>,
+    /// Every interface of `/proc/net/dev`, loopback included.
+    #[serde(default)]
+    pub interfaces: Option<Vec<NetInterface>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetInterface {
+    pub name: String,
+    /// Administratively up and with a carrier (psutil's `isup`).
+    pub up: bool,
+    pub mac: Option<String>,
+    pub mtu: Option<u32>,
+    pub speed_mbps: Option<u64>,
+    pub duplex: String,
+    /// The primary IPv4 address (`SIOCGIFADDR`), if any.
+    pub ipv4: Option<Ipv4Info>,
+    /// Every IPv6 address (`/proc/net/if_inet6`).
+    #[serde(default)]
+    pub ipv6: Vec<Ipv6Info>,
+    pub counters: NetIoCounters,
+    pub recv_bytes_per_sec: Option<f64>,
+    pub sent_bytes_per_sec: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ipv4Info {
+    pub address: String,
+    pub netmask: Option<String>,
+    pub broadcast: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ipv6Info {
+    pub address: String,
+    pub prefix_len: u8,
+    /// `global`, `link`, `host` (loopback) or `site`.
+    pub scope: String,
+}
+
+/// One mounted filesystem, psutil's `disk_usage` numbers plus what Prometheus calls free
+/// (blocks free to root).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filesystem {
+    pub device: String,
+    pub mountpoint: String,
+    pub fstype: String,
+    pub readonly: bool,
+    pub total: Option<u64>,
+    pub used: Option<u64>,
+    /// Free to unprivileged users (psutil's `free`, node_exporter's `avail`).
+    pub free: Option<u64>,
+    /// Free including the blocks reserved for root (node_exporter's `free`).
+    pub free_root: Option<u64>,
+    pub percent: Option<f64>,
+    /// Why the numbers are `null` (the filesystem could not be stat'ed).
+    pub error: Option<String>,
+}
+
+/// One block device's I/O since boot, and its rates over the last interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskDevice {
+    pub name: String,
+    pub read_count: u64,
+    pub write_count: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub read_time: u64,
+    pub write_time: u64,
+    pub read_merged_count: u64,
+    pub write_merged_count: u64,
+    pub busy_time: u64,
+    pub read_bytes_per_sec: Option<f64>,
+    pub write_bytes_per_sec: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Temperatures {
+    /// `/sys/class/thermal/thermal_zone*`.
+    #[serde(default)]
+    pub thermal_zones: Vec<ThermalZone>,
+    /// `/sys/class/hwmon/hwmon*/temp*_input`.
+    #[serde(default)]
+    pub hwmon: Vec<HwmonTemp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ThermalZone {
+    pub zone: u32,
+    /// e.g. `cpu-thermal`, `x86_pkg_temp`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub celsius: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HwmonTemp {
+    /// node_exporter's chip name, e.g. `platform_coretemp_0` or `thermal_thermal_zone0`.
+    pub chip: String,
+    /// The chip's own name (its `name` file), e.g. `coretemp`, `cpu_thermal`.
+    pub chip_name: Option<String>,
+    /// e.g. `temp1`.
+    pub sensor: String,
+    /// The sensor's label, e.g. `Package id 0`, if it has one.
+    pub label: Option<String>,
+    pub celsius: f64,
+}
+
+/// The Raspberry Pi firmware's throttling state (`get_throttled`), now and since boot.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RaspberryPi {
+    /// The raw bit field, e.g. `0x50000`.
+    pub throttled_raw: String,
+    pub under_voltage: bool,
+    pub frequency_capped: bool,
+    pub throttled: bool,
+    pub soft_temperature_limit: bool,
+    pub under_voltage_occurred: bool,
+    pub frequency_capped_occurred: bool,
+    pub throttled_occurred: bool,
+    pub soft_temperature_limit_occurred: bool,
+}
+
+impl RaspberryPi {
+    /// Decodes the firmware's bits (0–3 now, 16–19 since boot).
+    pub fn from_bits(bits: u32) -> Self {
+        let bit = |n: u32| bits & (1 << n) != 0;
+        RaspberryPi {
+            throttled_raw: format!("{bits:#x}"),
+            under_voltage: bit(0),
+            frequency_capped: bit(1),
+            throttled: bit(2),
+            soft_temperature_limit: bit(3),
+            under_voltage_occurred: bit(16),
+            frequency_capped_occurred: bit(17),
+            throttled_occurred: bit(18),
+            soft_temperature_limit_occurred: bit(19),
+        }
+    }
 }
 
 /// Cumulative traffic since boot, summed over all interfaces (loopback included, as psutil).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetIoCounters {
     pub bytes_sent: Option<u64>,
     pub bytes_recv: Option<u64>,
@@ -111,7 +334,7 @@ pub struct NetIoCounters {
     pub dropout: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Interface {
     pub name: String,
     pub ipv4: Option<String>,
@@ -125,7 +348,7 @@ pub struct Interface {
 }
 
 /// Rates over the last sampling interval, computed by the sampler.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Throughput {
     pub disk_read_bytes_per_sec: Option<f64>,
     pub disk_write_bytes_per_sec: Option<f64>,
@@ -139,7 +362,7 @@ pub struct Throughput {
     pub interval_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Uptime {
     pub seconds: Option<u64>,
     /// Boot time with the local UTC offset, e.g. `2025-09-20T08:12:01+02:00`.
@@ -148,7 +371,7 @@ pub struct Uptime {
     pub human: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct System {
     pub hostname: Option<String>,
     /// `Linux` or `Darwin`.
@@ -160,6 +383,9 @@ pub struct System {
     pub platform: Option<String>,
     /// Device-tree model (Raspberry Pi), DMI product name (x86), `hw.model` (macOS).
     pub model: Option<String>,
+    /// The NIS domain name (`(none)` when unset), as `uname -a` reports it.
+    #[serde(default)]
+    pub domainname: Option<String>,
 }
 
 /// Rounds to one decimal, the precision of every percent in the contract.
@@ -217,6 +443,32 @@ mod tests {
         assert_eq!(percent(2, 3), 66.7);
         assert_eq!(percent(5, 0), 0.0);
         assert_eq!(percent(10, 10), 100.0);
+    }
+
+    #[test]
+    fn throttling_bits() {
+        let pi = RaspberryPi::from_bits(0x50005);
+        assert_eq!(pi.throttled_raw, "0x50005");
+        assert!(pi.under_voltage && pi.throttled && !pi.frequency_capped && !pi.soft_temperature_limit);
+        assert!(pi.under_voltage_occurred && pi.throttled_occurred && !pi.frequency_capped_occurred);
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_from_its_json() {
+        let mut s = Snapshot::default();
+        s.memory.meminfo = Some(FieldMap(vec![("MemTotal".into(), 5), ("HugePages_Total".into(), 0)]));
+        s.cpu.per_cpu.push(PerCpu {
+            cpu: 3,
+            percent: Some(1.5),
+            times: CpuSeconds { user: 2.5, ..Default::default() },
+        });
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""meminfo":{"MemTotal":5,"HugePages_Total":0}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Snapshot>(&json).unwrap(), s);
+        // a snapshot of an older service, without the new keys, reads too
+        let old = r#"{"collected_at":"x","cpu":{},"memory":{},"swap":{},"disk":{},"disk_io":{},
+            "network":{"io_counters":{}},"throughput":{},"uptime":{},"system":{}}"#;
+        assert!(serde_json::from_str::<Snapshot>(old).is_ok());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! tree under `tests/fixtures/` and its `/system` must equal `tests/golden/<fixture>.json`.
 //!
 //! Values that do not come from the tree are replaced before comparing: the sample time and
-//! what derives from "now" (uptime, the measured interval), `statvfs(2)` of the disk path,
-//! `getifaddrs(3)` addresses, and the C library in `platform`.
+//! what derives from "now" (uptime, the measured interval), `statvfs(2)` of the disk path and
+//! of every mounted filesystem, IPv4 addresses (`ioctl(2)`), and the C library in `platform`.
 //! After an intended change: `UPDATE_GOLDEN=1 cargo test --test golden`, then review the diff.
 
 mod common;
@@ -26,6 +26,18 @@ fn redact(v: &mut Value) {
     if v["network"]["primary_interface"].is_object() {
         for k in ["ipv4", "netmask", "broadcast"] {
             v["network"]["primary_interface"][k] = LIVE.into();
+        }
+    }
+    if let Some(filesystems) = v["filesystems"].as_array_mut() {
+        for f in filesystems {
+            for k in ["total", "used", "free", "free_root", "percent", "error"] {
+                f[k] = LIVE.into();
+            }
+        }
+    }
+    if let Some(interfaces) = v["network"]["interfaces"].as_array_mut() {
+        for i in interfaces {
+            i["ipv4"] = LIVE.into();
         }
     }
     if let Some(p) = v["system"]["platform"].as_str() {

@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use sysinfo::{Disks, Networks, System};
 
 use crate::collect::{Collect, CollectError, FamilyStatus, Reading, fs, ifaddrs};
-use crate::snapshot::{Cpu, DiskIo, Interface, NetIoCounters, Snapshot, percent, round1};
+use crate::snapshot::{Cpu, DiskIo, Interface, LoadAverage, NetIoCounters, PerCpu, Snapshot, percent, round1};
 
 pub struct MacCollector {
     system: Option<System>,
@@ -79,7 +79,21 @@ impl Collect for MacCollector {
                 min_frequency_mhz: None,
                 max_frequency_mhz: None,
                 processor: cpus.first().map(|c| c.brand().to_string()).filter(|b| !b.is_empty()),
+                per_cpu: cpus
+                    .iter()
+                    .enumerate()
+                    .map(|(n, c)| PerCpu {
+                        cpu: n as u32,
+                        percent: Some(round1(f64::from(c.usage()).clamp(0.0, 100.0))),
+                        times: Default::default(),
+                    })
+                    .collect(),
+                ..Default::default()
             };
+            if let Ok(load) = System::load_average() {
+                s.load_average =
+                    LoadAverage { load1: Some(load.one), load5: Some(load.five), load15: Some(load.fifteen) };
+            }
             let (total, available) = (sys.total_memory(), sys.available_memory().min(sys.total_memory()));
             s.memory.total = Some(total);
             s.memory.available = Some(available);
@@ -164,7 +178,15 @@ impl Collect for MacCollector {
         s.system.architecture = machine;
         s.system.model = self.model.clone();
 
-        Reading { at, wall, snapshot: s, cpu_times: None, cpu_percent, boot_time: System::boot_time().ok() }
+        Reading {
+            at,
+            wall,
+            snapshot: s,
+            cpu_times: None,
+            per_cpu_times: Vec::new(),
+            cpu_percent,
+            boot_time: System::boot_time().ok(),
+        }
     }
 
     fn families(&self) -> Vec<(&'static str, Option<String>)> {

@@ -33,6 +33,8 @@ pub struct Reading {
     pub snapshot: Snapshot,
     /// Aggregate CPU times since boot, in clock ticks (Linux).
     pub cpu_times: Option<CpuTimes>,
+    /// Each CPU's times since boot, in clock ticks (Linux).
+    pub per_cpu_times: Vec<(u32, CpuTimes)>,
     /// CPU percent measured by the platform itself, where there are no CPU times (macOS).
     pub cpu_percent: Option<f64>,
     /// Boot time, Unix seconds.
@@ -55,6 +57,23 @@ pub struct CpuTimes {
 }
 
 impl CpuTimes {
+    /// The times in seconds, for a kernel counting `hz` ticks per second (USER_HZ).
+    pub fn seconds(&self, hz: f64) -> crate::snapshot::CpuSeconds {
+        let s = |t: u64| t as f64 / hz;
+        crate::snapshot::CpuSeconds {
+            user: s(self.user),
+            nice: s(self.nice),
+            system: s(self.system),
+            idle: s(self.idle),
+            iowait: s(self.iowait),
+            irq: s(self.irq),
+            softirq: s(self.softirq),
+            steal: s(self.steal),
+            guest: s(self.guest),
+            guest_nice: s(self.guest_nice),
+        }
+    }
+
     /// Busy share between two readings, psutil's `cpu_percent` definition on Linux: each field's
     /// delta is clamped at zero; the total leaves out guest and guest_nice (already counted in
     /// user and nice); busy = total − idle − iowait. 0.0 when no time passed.

@@ -12,7 +12,10 @@ use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+#[cfg(feature = "tls")]
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "tls"))]
+type Connector = HttpConnector;
 
 /// The most of a response body read: a `/system` snapshot is a few KiB, an error body less.
 const BODY_LIMIT: usize = 8 << 20;
@@ -39,6 +42,21 @@ impl Client {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
+        let connector = Self::connector(http, https);
+        let inner = Hyper::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(2)
+            .build(connector);
+        Client { inner, timeout }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn connector(http: HttpConnector, _https: bool) -> Connector {
+        http
+    }
+
+    #[cfg(feature = "tls")]
+    fn connector(http: HttpConnector, https: bool) -> Connector {
         let no_roots = || {
             let empty = rustls::ClientConfig::builder()
                 .with_root_certificates(rustls::RootCertStore::empty())
@@ -53,12 +71,7 @@ impl Client {
         } else {
             no_roots()
         };
-        let connector = tls.https_or_http().enable_http1().wrap_connector(http);
-        let inner = Hyper::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(2)
-            .build(connector);
-        Client { inner, timeout }
+        tls.https_or_http().enable_http1().wrap_connector(http)
     }
 
     pub async fn get(&self, uri: &http::Uri) -> Result<Reply, String> {

@@ -9,6 +9,8 @@ pub struct Stat {
     pub total: CpuTimes,
     /// Number of `cpuN` lines: the online logical CPUs.
     pub cpus: u32,
+    /// Each `cpuN` line.
+    pub per_cpu: Vec<(u32, CpuTimes)>,
     /// `btime`: boot time, Unix seconds.
     pub btime: Option<u64>,
 }
@@ -18,21 +20,23 @@ pub struct Stat {
 pub fn parse_stat(text: &str) -> Result<Stat, String> {
     let mut total = None;
     let mut cpus = 0;
+    let mut per_cpu = Vec::new();
     let mut btime = None;
     for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();
         let Some(key) = fields.next() else { continue };
         if key == "cpu" {
             total = Some(parse_cpu_times(fields).map_err(|e| format!("line 'cpu': {e}"))?);
-        } else if key.starts_with("cpu") && key[3..].bytes().all(|b| b.is_ascii_digit()) {
+        } else if let Some(n) = key.strip_prefix("cpu").and_then(|n| n.parse::<u32>().ok()) {
             cpus += 1;
+            per_cpu.push((n, parse_cpu_times(fields).map_err(|e| format!("line '{key}': {e}"))?));
         } else if key == "btime" {
             let value = fields.next().ok_or("line 'btime' has no value")?;
             btime = Some(value.parse().map_err(|_| format!("btime {value:?} is not a number"))?);
         }
     }
     let total = total.ok_or("no aggregate 'cpu' line")?;
-    Ok(Stat { total, cpus, btime })
+    Ok(Stat { total, cpus, per_cpu, btime })
 }
 
 fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<CpuTimes, String> {
@@ -57,6 +61,17 @@ fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<CpuTimes
         guest: v[8],
         guest_nice: v[9],
     })
+}
+
+/// `/proc/loadavg`: the 1, 5 and 15 minute load averages.
+pub fn parse_loadavg(text: &str) -> Result<[f64; 3], String> {
+    let mut f = text.split_ascii_whitespace();
+    let mut out = [0.0; 3];
+    for slot in &mut out {
+        let v = f.next().ok_or("fewer than 3 fields")?;
+        *slot = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
+    }
+    Ok(out)
 }
 
 /// What `/proc/cpuinfo` tells.
@@ -201,6 +216,16 @@ mod tests {
         assert_eq!(s.total.user, 4705);
         assert_eq!(s.total.iowait, 520);
         assert_eq!(s.total.softirq, 25);
+        assert_eq!(s.per_cpu.len(), 2);
+        assert_eq!(s.per_cpu[1].0, 1);
+        assert_eq!(s.per_cpu[1].1.softirq, 13);
+    }
+
+    #[test]
+    fn load_average() {
+        assert_eq!(parse_loadavg("0.42 0.31 0.27 1/312 24517\n"), Ok([0.42, 0.31, 0.27]));
+        assert!(parse_loadavg("0.42 0.31").is_err());
+        assert!(parse_loadavg("0.42 x 1").unwrap_err().contains("\"x\""));
     }
 
     #[test]
@@ -219,6 +244,7 @@ mod tests {
         // truncated in the middle of the btime line
         assert!(parse_stat("cpu 1 2 3 4\nbtime").unwrap_err().contains("btime"));
         assert!(parse_stat("cpu 1 2 3 4\nbtime 12a").unwrap_err().contains("12a"));
+        assert!(parse_stat("cpu 1 2 3 4\ncpu0 1 2\n").unwrap_err().contains("line 'cpu0'"));
     }
 
     #[test]

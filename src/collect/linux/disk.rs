@@ -63,6 +63,35 @@ pub fn disk_io(total: DiskCounters) -> DiskIo {
     }
 }
 
+/// Whether node_exporter's diskstats collector reports a device: its default
+/// `--collector.diskstats.device-exclude` is `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`,
+/// which leaves out RAM disks, loop devices, floppies and partitions of sd/vd/hd/xvd/nvme
+/// disks (but not of mmcblk ones, nor device-mapper or md devices).
+pub fn node_exporter_reports(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(|c: char| c.is_ascii_digit()) else { return true };
+    let stem = stem.trim_end_matches(|c: char| c.is_ascii_digit());
+    let excluded = match stem {
+        "ram" | "loop" | "fd" => true,
+        _ => {
+            let disk_letters = |prefix: &str| {
+                stem.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('d'))
+                    .is_some_and(|rest| rest.len() == 1 && rest.as_bytes()[0].is_ascii_lowercase())
+            };
+            let nvme_partition = stem.strip_prefix("nvme").and_then(|r| r.strip_suffix('p')).is_some_and(|r| {
+                r.split_once('n').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && a.bytes().all(|c| c.is_ascii_digit())
+                        && b.bytes().all(|c| c.is_ascii_digit())
+                })
+            });
+            ["h", "s", "v", "xv"].iter().any(|p| disk_letters(p)) || nvme_partition
+        }
+    };
+    !excluded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +127,16 @@ mod tests {
         let text24 = "   8    0 100 sda 4 5 6 7 8 9 10 11 12 13 14\n";
         let disks = collect(text24).unwrap();
         assert_eq!(disks[0].1, [100, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+    }
+
+    #[test]
+    fn node_exporters_device_set() {
+        for kept in ["sda", "vda", "nvme0n1", "mmcblk0", "mmcblk0p1", "dm-0", "md0", "zram0", "sr0", "xvda"] {
+            assert!(node_exporter_reports(kept), "{kept}");
+        }
+        for left in ["sda1", "vda2", "hdb3", "xvda1", "nvme0n1p1", "nvme10n2p15", "loop0", "loop12", "ram0", "fd0"] {
+            assert!(!node_exporter_reports(left), "{left}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! descriptor opened once serves every later sample: each re-read costs one or two `pread`
 //! calls instead of a path lookup, an open, the reads and a close (measured on the build
 //! machine: /proc/net/route 12 µs → 2.4 µs, a sysfs attribute 10 µs → 1.1 µs). A descriptor
-//! that fails (an interface that went away) is dropped and the path opened afresh once.
+//! whose file went away (ENODEV, ESTALE: an interface removed) is dropped and the path opened
+//! afresh once; other read errors (the speed of a link that is down) keep it.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -15,7 +16,7 @@ use crate::collect::CollectError;
 
 /// At most this many files are held open; past it the cache starts over (it only grows when
 /// interfaces or cpufreq policies come and go).
-const MAX_OPEN: usize = 128;
+const MAX_OPEN: usize = 256;
 
 #[derive(Debug, Default)]
 pub struct Files {
@@ -32,21 +33,24 @@ impl Files {
         if let Some(file) = self.open.get(path) {
             match read_from_start(file, &mut self.buf) {
                 Ok(len) => n = Some(len),
-                Err(_) => {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ESTALE | libc::ENOENT)) => {
                     self.open.remove(path);
                 }
+                Err(e) => return Err(CollectError::io(path, e)),
             }
         }
         let n = match n {
             Some(n) => n,
             None => {
                 let file = File::open(path).map_err(|e| CollectError::io(path, e))?;
-                let n = read_from_start(&file, &mut self.buf).map_err(|e| CollectError::io(path, e))?;
                 if self.open.len() >= MAX_OPEN {
                     self.open.clear();
                 }
+                let read = read_from_start(&file, &mut self.buf);
+                // kept even when this read failed: an attribute that errors now (a link that
+                // is down has no speed) is opened once, not once per sample
                 self.open.insert(path.to_path_buf(), file);
-                n
+                read.map_err(|e| CollectError::io(path, e))?
             }
         };
         text(path, &self.buf[..n])

@@ -2,7 +2,7 @@
 //! the rare kernel without `MemAvailable`. Formulas are psutil's (`_pslinux.virtual_memory`,
 //! `swap_memory`), with `used = total − available` as in psutil 7.1+ and procps `free`.
 
-use crate::snapshot::{Memory, Swap, percent};
+use crate::snapshot::{FieldMap, Memory, Swap, percent};
 
 /// The `/proc/meminfo` lines psutil uses, in bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct MemInfo {
     pub slab: Option<u64>,
     pub swap_total: Option<u64>,
     pub swap_free: Option<u64>,
+    /// Every line, in order: bytes for kB lines, the plain number for unitless ones.
+    pub all: FieldMap,
 }
 
 /// Parses `/proc/meminfo` (`Key:   value kB` lines; values in kB unless no unit is given).
@@ -33,6 +35,7 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
     let mut m = MemInfo::default();
     for line in text.lines() {
         let Some((key, rest)) = line.split_once(':') else { continue };
+        let mut ignored = None;
         let slot = match key {
             "MemTotal" => &mut m.mem_total,
             "MemFree" => &mut m.mem_free,
@@ -52,7 +55,7 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
             "Slab" => &mut m.slab,
             "SwapTotal" => &mut m.swap_total,
             "SwapFree" => &mut m.swap_free,
-            _ => continue,
+            _ => &mut ignored,
         };
         let mut parts = rest.split_ascii_whitespace();
         let value = parts.next().ok_or_else(|| format!("{key} has no value"))?;
@@ -63,6 +66,7 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
             Some(unit) => return Err(format!("{key} has unknown unit {unit:?}")),
         };
         *slot = Some(value * scale);
+        m.all.0.push((key.to_string(), value * scale));
     }
     Ok(m)
 }
@@ -121,6 +125,7 @@ pub fn memory(m: &MemInfo, low_watermark_bytes: Option<u64>) -> Result<Memory, S
         cached: m.cached.map(|c| c + m.s_reclaimable.unwrap_or(0)),
         shared: m.shmem.or(m.mem_shared),
         slab: m.slab,
+        meminfo: Some(m.all.clone()),
     })
 }
 
@@ -189,6 +194,12 @@ mod tests {
         assert_eq!(mem.slab, Some(400_000 * 1024));
         assert_eq!(mem.buffers, Some(100_000 * 1024));
         assert_eq!(mem.inactive, Some(2_500_000 * 1024));
+        let all = mem.meminfo.unwrap();
+        assert_eq!(all.0.len(), 16);
+        assert_eq!(all.0[0], ("MemTotal".to_string(), 8_000_000 * 1024));
+        // unitless lines keep their number
+        assert_eq!(all.get("HugePages_Total"), Some(0));
+        assert_eq!(all.get("Active(file)"), Some(1_500_000 * 1024));
     }
 
     #[test]

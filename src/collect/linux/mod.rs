@@ -12,18 +12,22 @@
 pub mod cpu;
 pub mod disk;
 pub mod files;
+pub mod filesystems;
 pub mod host;
 pub mod memory;
 pub mod network;
+pub mod sensors;
 
 use std::collections::HashSet;
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use self::files::Files;
 use crate::collect::{Collect, CollectError, FamilyStatus, NoWrap, Reading, Roots, fs, ifaddrs};
-use crate::snapshot::{Cpu, Interface, Snapshot, System};
+use crate::snapshot::{
+    Cpu, DiskDevice, Filesystem, HwmonTemp, Interface, Ipv4Info, LoadAverage, NetInterface, PerCpu, RaspberryPi,
+    Snapshot, System, Temperatures, ThermalZone,
+};
 
 impl Files {
     fn read_opt(&mut self, path: &Path) -> Option<&str> {
@@ -38,6 +42,24 @@ impl Files {
         let text = self.read(path)?;
         text.trim().parse().map_err(|_| CollectError::parse(path, format!("{:?} is not a number", text.trim())))
     }
+}
+
+/// How many samples link facts (MAC, MTU, speed, duplex) are kept before being read again.
+/// Speed and duplex go through the driver under the RTNL lock: reading them for every
+/// interface every second was a fifth of a sample's cost, for values that change when a cable
+/// is replugged. A new interface is read at once.
+const LINK_REFRESH: u64 = 10;
+
+/// An interface's slowly changing facts.
+#[derive(Debug, Clone)]
+struct Link {
+    mac: Option<String>,
+    mtu: Option<u32>,
+    speed_mbps: Option<u64>,
+    duplex: &'static str,
+    /// Its primary IPv4 address (the primary interface's is read every sample regardless).
+    ipv4: Option<Ipv4Info>,
+    read_at: u64,
 }
 
 /// Mean current, min and max CPU frequency, MHz.
@@ -67,6 +89,15 @@ struct Static {
     /// cpufreq policy directories, in CPU order; empty without cpufreq (most VMs).
     freq_dirs: Vec<PathBuf>,
     system: System,
+    /// Clock ticks per second of `/proc/stat` (USER_HZ).
+    user_hz: f64,
+    /// The mount table: `/proc/1/mounts` (the host's, as node_exporter reads it), else
+    /// `/proc/mounts`.
+    mounts: PathBuf,
+    zones: Vec<sensors::Zone>,
+    hwmon: Vec<sensors::HwmonInput>,
+    /// `get_throttled` of the Raspberry Pi firmware, where it exists.
+    throttled: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -81,10 +112,14 @@ struct Families {
     network: FamilyStatus,
     interface: FamilyStatus,
     host: FamilyStatus,
+    load: FamilyStatus,
+    filesystems: FamilyStatus,
+    interfaces: FamilyStatus,
+    sensors: FamilyStatus,
 }
 
 impl Families {
-    fn all(&self) -> [&FamilyStatus; 10] {
+    fn all(&self) -> [&FamilyStatus; 14] {
         [
             &self.cpu,
             &self.cpufreq,
@@ -96,6 +131,10 @@ impl Families {
             &self.network,
             &self.interface,
             &self.host,
+            &self.load,
+            &self.filesystems,
+            &self.interfaces,
+            &self.sensors,
         ]
     }
 }
@@ -116,6 +155,14 @@ pub struct LinuxCollector {
     block_names_for: Vec<String>,
     /// This sample's diskstats lines (kept to reuse the allocation).
     disk_lines: Vec<(String, disk::DiskCounters)>,
+    /// This sample's /proc/net/dev lines.
+    net_lines: Vec<(String, network::NetCounters)>,
+    links: std::collections::HashMap<String, Link>,
+    mount_table: filesystems::MountTable,
+    /// Samples taken, this one included.
+    sample_no: u64,
+    /// The mean `cpu MHz` of /proc/cpuinfo and the sample it was read at (no cpufreq).
+    cpuinfo_mhz: Option<(Option<f64>, u64)>,
     /// Interface address queries; `None` if no IPv4 socket could be opened.
     ipv4: Option<ifaddrs::Ipv4Ioctl>,
     /// The last `pswpin`/`pswpout`: without swap they cannot change, so are not re-read.
@@ -155,6 +202,11 @@ impl LinuxCollector {
             block_names: HashSet::new(),
             block_names_for: Vec::new(),
             disk_lines: Vec::new(),
+            net_lines: Vec::new(),
+            links: Default::default(),
+            mount_table: Default::default(),
+            sample_no: 0,
+            cpuinfo_mhz: None,
             ipv4: ifaddrs::Ipv4Ioctl::new().ok(),
             swapped: None,
             families: Families {
@@ -168,6 +220,10 @@ impl LinuxCollector {
                 network: FamilyStatus::new("network"),
                 interface: FamilyStatus::new("interface"),
                 host: FamilyStatus::new("host"),
+                load: FamilyStatus::new("load"),
+                filesystems: FamilyStatus::new("filesystems"),
+                interfaces: FamilyStatus::new("interfaces"),
+                sensors: FamilyStatus::new("sensors"),
             },
         };
         c.statics = c.read_statics();
@@ -196,7 +252,7 @@ impl LinuxCollector {
     fn read_statics(&mut self) -> Static {
         let cpuinfo = self.files.read_once_opt(&self.paths.cpuinfo).map(cpu::parse_cpuinfo).unwrap_or_default();
         let cpu_dir = self.cpu_dir();
-        let cpus = numbered_entries(&cpu_dir, "cpu");
+        let cpus = sensors::numbered(&cpu_dir, "cpu");
         let mut core_sets = HashSet::new();
         for (_, dir) in &cpus {
             let topo = dir.join("topology");
@@ -214,7 +270,7 @@ impl LinuxCollector {
             n => Some(n as u32),
         };
         let mut freq_dirs: Vec<PathBuf> =
-            numbered_entries(&cpu_dir.join("cpufreq"), "policy").into_iter().map(|(_, d)| d).collect();
+            sensors::numbered(&cpu_dir.join("cpufreq"), "policy").into_iter().map(|(_, d)| d).collect();
         if freq_dirs.is_empty() {
             freq_dirs = cpus.iter().map(|(_, d)| d.join("cpufreq")).filter(|d| d.is_dir()).collect();
         }
@@ -222,6 +278,7 @@ impl LinuxCollector {
         let kernel = self.roots.procfs.join("sys/kernel");
         let release = self.files.read_once_opt(&kernel.join("osrelease")).and_then(host::clean);
         let version = self.files.read_once_opt(&kernel.join("version")).and_then(host::clean);
+        let domainname = self.files.read_once_opt(&kernel.join("domainname")).and_then(host::clean);
         let arch = self
             .files
             .read_once_opt(&kernel.join("arch"))
@@ -245,10 +302,21 @@ impl LinuxCollector {
             Ok(())
         };
         self.families.host.record(status);
+        let host_mounts = self.roots.procfs.join("1/mounts");
+        let throttled = self.roots.sysfs.join("devices/platform/soc/soc:firmware/get_throttled");
         Static {
             physical_cores,
             processor,
             freq_dirs,
+            user_hz: nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map_or(100.0, |v| v as f64),
+            mounts: if std::fs::File::open(&host_mounts).is_ok() {
+                host_mounts
+            } else {
+                self.roots.procfs.join("mounts")
+            },
+            zones: sensors::thermal_zones(&self.roots.sysfs),
+            hwmon: sensors::hwmon_inputs(&self.roots.sysfs),
+            throttled: throttled.exists().then_some(throttled),
             system: System {
                 hostname: None,
                 os: Some("Linux".into()),
@@ -257,6 +325,7 @@ impl LinuxCollector {
                 architecture: arch,
                 platform,
                 model,
+                domainname,
             },
         }
     }
@@ -271,13 +340,20 @@ impl LinuxCollector {
     /// lines of `/proc/cpuinfo` (min and max unknown).
     fn read_frequency(&mut self) -> Result<Frequency, CollectError> {
         if self.statics.freq_dirs.is_empty() {
+            // /proc/cpuinfo is the costliest file of a sample; without cpufreq (virtual
+            // machines, where the value is the host's nominal clock) it is read every
+            // LINK_REFRESH samples
+            if let Some((mhz, at)) = self.cpuinfo_mhz
+                && self.sample_no.saturating_sub(at) < LINK_REFRESH
+            {
+                return Ok((mhz, None, None));
+            }
             let path = &self.paths.cpuinfo;
             let info = cpu::parse_cpuinfo(self.files.read(path)?);
-            if info.mhz.is_empty() {
-                return Ok((None, None, None));
-            }
-            let mean = info.mhz.iter().sum::<f64>() / info.mhz.len() as f64;
-            return Ok((Some(crate::snapshot::round1(mean)), None, None));
+            let mhz = (!info.mhz.is_empty())
+                .then(|| crate::snapshot::round1(info.mhz.iter().sum::<f64>() / info.mhz.len() as f64));
+            self.cpuinfo_mhz = Some((mhz, self.sample_no));
+            return Ok((mhz, None, None));
         }
         let (mut cur, mut min, mut max) = (vec![], vec![], vec![]);
         for dir in &self.statics.freq_dirs {
@@ -368,9 +444,12 @@ impl LinuxCollector {
         let path = &self.paths.net_dev;
         let text = self.files.read(path)?;
         let wraps = &mut self.nets;
+        let lines = &mut self.net_lines;
+        lines.clear();
         let mut total = [0u64; 8];
         wraps.begin();
         network::parse_net_dev(text, |name, raw| {
+            lines.push((name.to_string(), raw));
             let c = wraps.adjust(name, raw);
             for (t, v) in total.iter_mut().zip(c) {
                 *t = t.wrapping_add(v);
@@ -408,24 +487,167 @@ impl LinuxCollector {
             }
         };
         let addr = addr.as_ref();
-        let dir = self.paths.class_net.join(&name);
-        let mtu = self.files.read(&dir.join("mtu")).ok().and_then(|t| t.trim().parse().ok());
-        let speed_mbps = self.files.read_opt(&dir.join("speed")).and_then(network::parse_speed);
-        let duplex = self.files.read_opt(&dir.join("duplex")).map_or("unknown", network::parse_duplex);
+        let link = self.link(&name);
         Ok(Some(Interface {
             ipv4: addr.map(|a| a.address.to_string()),
             netmask: addr.and_then(|a| a.netmask).map(|m| m.to_string()),
             broadcast: addr.and_then(|a| a.broadcast).map(|b| b.to_string()),
             name,
-            speed_mbps,
-            mtu,
-            duplex: duplex.to_string(),
+            speed_mbps: link.speed_mbps,
+            mtu: link.mtu,
+            duplex: link.duplex.to_string(),
         }))
+    }
+
+    /// An interface's link facts, read again every [`LINK_REFRESH`] samples.
+    fn link(&mut self, name: &str) -> Link {
+        if let Some(l) = self.links.get(name)
+            && self.sample_no.saturating_sub(l.read_at) < LINK_REFRESH
+        {
+            return l.clone();
+        }
+        let dir = self.paths.class_net.join(name);
+        let link = Link {
+            mac: self.files.read_opt(&dir.join("address")).and_then(host::clean),
+            mtu: self.files.read_opt(&dir.join("mtu")).and_then(|t| t.trim().parse().ok()),
+            speed_mbps: self.files.read_opt(&dir.join("speed")).and_then(network::parse_speed),
+            duplex: self.files.read_opt(&dir.join("duplex")).map_or("unknown", network::parse_duplex),
+            ipv4: self.ipv4.as_ref().and_then(|q| q.query(name).ok().flatten()).map(|a| Ipv4Info {
+                address: a.address.to_string(),
+                netmask: a.netmask.map(|m| m.to_string()),
+                broadcast: a.broadcast.map(|b| b.to_string()),
+            }),
+            read_at: self.sample_no,
+        };
+        if self.links.len() > 4 * self.net_lines.len().max(8) {
+            // interfaces come and go (containers): forget the ones gone
+            let present: HashSet<&str> = self.net_lines.iter().map(|(n, _)| n.as_str()).collect();
+            self.links.retain(|n, _| present.contains(n.as_str()));
+        }
+        self.links.insert(name.to_string(), link.clone());
+        link
+    }
+}
+
+impl LinuxCollector {
+    fn read_load(&mut self) -> Result<LoadAverage, CollectError> {
+        let path = self.roots.procfs.join("loadavg");
+        let text = self.files.read(&path)?;
+        let [a, b, c] = cpu::parse_loadavg(text).map_err(|e| CollectError::parse(&path, e))?;
+        Ok(LoadAverage { load1: Some(a), load5: Some(b), load15: Some(c) })
+    }
+
+    /// Every reported filesystem with its usage; one that cannot be stat'ed keeps its entry,
+    /// with the error.
+    fn read_filesystems(&mut self) -> Result<Vec<Filesystem>, CollectError> {
+        let path = &self.statics.mounts;
+        self.files.note(path);
+        let mounts = self.mount_table.read(path)?;
+        let mut out: Vec<Filesystem> = Vec::new();
+        for m in mounts.iter().filter(|m| filesystems::reported(m)) {
+            // the same filesystem mounted twice at one place is reported once
+            if out.iter().any(|f| f.mountpoint == m.mountpoint && f.device == m.device && f.fstype == m.fstype) {
+                continue;
+            }
+            let mountpoint = Path::new(&m.mountpoint);
+            self.files.note(mountpoint);
+            out.push(filesystems::filesystem(m, fs::statvfs(mountpoint).map_err(|e| e.to_string())));
+        }
+        Ok(out)
+    }
+
+    /// The devices of this sample's diskstats lines that node_exporter reports.
+    fn disk_devices(&self) -> Vec<DiskDevice> {
+        self.disk_lines
+            .iter()
+            .filter(|(name, _)| disk::node_exporter_reports(name))
+            .map(|(name, c)| DiskDevice {
+                name: name.clone(),
+                read_count: c[0],
+                write_count: c[1],
+                read_bytes: c[2],
+                write_bytes: c[3],
+                read_time: c[4],
+                write_time: c[5],
+                read_merged_count: c[6],
+                write_merged_count: c[7],
+                busy_time: c[8],
+                read_bytes_per_sec: None,
+                write_bytes_per_sec: None,
+            })
+            .collect()
+    }
+
+    /// Every interface of this sample's /proc/net/dev: link facts from sysfs, the primary
+    /// IPv4 address by ioctl, IPv6 addresses from /proc/net/if_inet6.
+    fn read_interfaces(&mut self) -> Result<Vec<NetInterface>, CollectError> {
+        let inet6_path = self.roots.procfs.join("net/if_inet6");
+        let inet6 = match self.files.read(&inet6_path) {
+            Ok(text) => network::parse_if_inet6(text).map_err(|e| CollectError::parse(&inet6_path, e))?,
+            // a kernel without IPv6
+            Err(_) => Vec::new(),
+        };
+        let names: Vec<(String, network::NetCounters)> = self.net_lines.clone();
+        let mut out = Vec::with_capacity(names.len());
+        for (name, c) in names {
+            let dir = self.paths.class_net.join(&name);
+            let link = self.link(&name);
+            let flags = self.files.read_opt(&dir.join("flags")).map(str::to_string);
+            let operstate = self.files.read_opt(&dir.join("operstate")).map(str::to_string);
+            out.push(NetInterface {
+                up: network::is_up(flags.as_deref(), operstate.as_deref()),
+                ipv6: inet6.iter().filter(|(n, _)| *n == name).map(|(_, a)| a.clone()).collect(),
+                mac: link.mac,
+                mtu: link.mtu,
+                speed_mbps: link.speed_mbps,
+                duplex: link.duplex.to_string(),
+                ipv4: link.ipv4,
+                counters: network::net_io(c),
+                recv_bytes_per_sec: None,
+                sent_bytes_per_sec: None,
+                name,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Temperatures and the Raspberry Pi's throttling state. A sensor that cannot be read this
+    /// time is left out of this sample.
+    fn read_sensors(&mut self) -> Result<(Temperatures, Option<RaspberryPi>), CollectError> {
+        let mut t = Temperatures::default();
+        for z in &self.statics.zones {
+            if let Some(celsius) = self.files.read_opt(&z.temp).and_then(sensors::parse_millidegrees) {
+                t.thermal_zones.push(ThermalZone { zone: z.zone, kind: z.kind.clone(), celsius });
+            }
+        }
+        for h in &self.statics.hwmon {
+            if let Some(celsius) = self.files.read_opt(&h.input).and_then(sensors::parse_millidegrees) {
+                t.hwmon.push(HwmonTemp {
+                    chip: h.chip.clone(),
+                    chip_name: h.chip_name.clone(),
+                    sensor: h.sensor.clone(),
+                    label: h.label.clone(),
+                    celsius,
+                });
+            }
+        }
+        let pi = match &self.statics.throttled {
+            None => None,
+            Some(path) => {
+                let text = self.files.read(path)?;
+                let bits = sensors::parse_throttled(text).ok_or_else(|| {
+                    CollectError::parse(path, format!("{:?} is not a hexadecimal number", text.trim()))
+                })?;
+                Some(RaspberryPi::from_bits(bits))
+            }
+        };
+        Ok((t, pi))
     }
 }
 
 impl Collect for LinuxCollector {
     fn read(&mut self) -> Reading {
+        self.sample_no += 1;
         let at = Instant::now();
         let wall = SystemTime::now();
         let mut s = Snapshot::default();
@@ -443,7 +665,17 @@ impl Collect for LinuxCollector {
             min_frequency_mhz,
             max_frequency_mhz,
             processor: self.statics.processor.clone(),
+            times: stat.as_ref().map(|st| st.total.seconds(self.statics.user_hz)),
+            per_cpu: stat
+                .as_ref()
+                .map(|st| {
+                    let hz = self.statics.user_hz;
+                    st.per_cpu.iter().map(|(n, t)| PerCpu { cpu: *n, percent: None, times: t.seconds(hz) }).collect()
+                })
+                .unwrap_or_default(),
         };
+        let load = self.read_load();
+        s.load_average = self.families.load.record(load).unwrap_or_default();
 
         let (meminfo, low) = self.read_memory();
         let (mem, swp) = match &meminfo {
@@ -476,13 +708,25 @@ impl Collect for LinuxCollector {
         let io = self.read_disk_io();
         if let Some(total) = self.families.disk_io.record(io) {
             s.disk_io = disk::disk_io(total);
+            s.disks = Some(self.disk_devices());
         }
+        let filesystems = self.read_filesystems();
+        s.filesystems = self.families.filesystems.record(filesystems);
         let net = self.read_net_io();
         if let Some(total) = self.families.network.record(net) {
             s.network.io_counters = network::net_io(total);
         }
         let primary = self.read_primary_interface();
         s.network.primary_interface = self.families.interface.record(primary).flatten();
+        if s.network.io_counters.bytes_recv.is_some() {
+            let interfaces = self.read_interfaces();
+            s.network.interfaces = self.families.interfaces.record(interfaces);
+        }
+        let sensors = self.read_sensors();
+        if let Some((temperatures, pi)) = self.families.sensors.record(sensors) {
+            s.temperatures = temperatures;
+            s.raspberry_pi = pi;
+        }
 
         s.system = self.statics.system.clone();
         s.system.hostname = self
@@ -495,6 +739,7 @@ impl Collect for LinuxCollector {
             at,
             wall,
             boot_time: stat.as_ref().and_then(|st| st.btime),
+            per_cpu_times: stat.as_ref().map(|st| st.per_cpu.clone()).unwrap_or_default(),
             cpu_times: stat.map(|st| st.total),
             cpu_percent: None,
             snapshot: s,
@@ -504,19 +749,4 @@ impl Collect for LinuxCollector {
     fn families(&self) -> Vec<(&'static str, Option<String>)> {
         self.families.all().iter().map(|f| (f.name(), f.error().map(str::to_string))).collect()
     }
-}
-
-/// Entries `<prefix><number>` of a directory, sorted by number.
-fn numbered_entries(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
-    let mut out: Vec<(u32, PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let n = OsStr::to_str(&name)?.strip_prefix(prefix)?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
 }

@@ -76,6 +76,41 @@ pub fn parse_default_route(text: &str) -> Result<Option<String>, String> {
     Ok(best.map(|(_, name)| name.to_string()))
 }
 
+/// `/proc/net/if_inet6`: every IPv6 address, as (interface, address).
+pub fn parse_if_inet6(text: &str) -> Result<Vec<(String, crate::snapshot::Ipv6Info)>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        let bad = |what: &str| format!("line {}: {what}", n + 1);
+        if f.len() < 6 || f[0].len() != 32 {
+            return Err(bad("expected an address of 32 hex digits and 5 more fields"));
+        }
+        let bits = u128::from_str_radix(f[0], 16).map_err(|_| bad("the address is not hexadecimal"))?;
+        let prefix_len = u8::from_str_radix(f[2], 16).map_err(|_| bad("the prefix length is not hexadecimal"))?;
+        let scope = match u8::from_str_radix(f[3], 16).map_err(|_| bad("the scope is not hexadecimal"))? {
+            0x00 => "global".to_string(),
+            0x10 => "host".to_string(),
+            0x20 => "link".to_string(),
+            0x40 => "site".to_string(),
+            other => format!("{other:#04x}"),
+        };
+        let address = std::net::Ipv6Addr::from(bits).to_string();
+        out.push((f[5].to_string(), crate::snapshot::Ipv6Info { address, prefix_len, scope }));
+    }
+    Ok(out)
+}
+
+/// `/sys/class/net/<iface>/flags` (hexadecimal) has IFF_UP, and `operstate` says the link
+/// works (`up`, or `unknown` as loopback and some virtual links report): psutil's `isup`.
+pub fn is_up(flags: Option<&str>, operstate: Option<&str>) -> bool {
+    let flags = flags.and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok()).unwrap_or(0);
+    const IFF_UP: u32 = 0x1;
+    flags & IFF_UP != 0 && matches!(operstate.map(str::trim), Some("up" | "unknown"))
+}
+
 /// `/sys/class/net/<iface>/speed`: Mb/s, or `None` when the kernel reports none (`-1`,
 /// `0`, unreadable: Wi-Fi, virtual links, link down).
 pub fn parse_speed(text: &str) -> Option<u64> {
@@ -135,6 +170,28 @@ mod tests {
         assert_eq!(parse_default_route(no_default).unwrap(), None);
         assert!(parse_default_route("h\neth0\t00000000\n").is_err());
         assert!(parse_default_route("h\neth0 zz 0 3 0 0 0 0 0 0 0\n").unwrap_err().contains("\"zz\""));
+    }
+
+    #[test]
+    fn ipv6_addresses() {
+        let text = "fe80000000000000dea632fffe010203 02 40 20 80     eth0\n\
+            00000000000000000000000000000001 01 80 10 80       lo\n";
+        let v = parse_if_inet6(text).unwrap();
+        assert_eq!(v[0].0, "eth0");
+        assert_eq!(v[0].1.address, "fe80::dea6:32ff:fe01:203");
+        assert_eq!((v[0].1.prefix_len, v[0].1.scope.as_str()), (64, "link"));
+        assert_eq!((v[1].1.address.as_str(), v[1].1.prefix_len, v[1].1.scope.as_str()), ("::1", 128, "host"));
+        assert!(parse_if_inet6("fe80 02 40 20 80 eth0\n").is_err());
+        assert!(parse_if_inet6("zz80000000000000dea632fffe010203 02 40 20 80 eth0\n").is_err());
+    }
+
+    #[test]
+    fn up_needs_the_flag_and_a_working_link() {
+        assert!(is_up(Some("0x1003\n"), Some("up\n")));
+        assert!(is_up(Some("0x9"), Some("unknown")));
+        assert!(!is_up(Some("0x1002"), Some("up")));
+        assert!(!is_up(Some("0x1003"), Some("down")));
+        assert!(!is_up(None, Some("up")));
     }
 
     #[test]
