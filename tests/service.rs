@@ -300,7 +300,12 @@ fn a_failing_collector_yields_nulls_not_a_failed_request() {
     )
     .unwrap();
     s.run.wait_for_line("collector recovered");
-    assert!(s.json("/system")["memory"]["total"].is_u64());
+    // the recovering sample is published once it is complete
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.json("/system")["memory"]["total"].is_u64() {
+        assert!(Instant::now() < deadline, "memory did not come back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A sampler stuck in the kernel (here: a sysfs attribute that is a FIFO nobody writes, like
