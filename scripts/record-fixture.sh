@@ -60,6 +60,7 @@ done
 mapfile -t other < <(rels "$sysfs" \
   'firmware/devicetree/base/model' 'class/dmi/id/product_name' 'class/dmi/id/sys_vendor' \
   'class/thermal/thermal_zone[0-9]*/type' 'class/thermal/thermal_zone[0-9]*/temp' \
+  'class/thermal/thermal_zone[0-9]*/policy' 'class/thermal/thermal_zone[0-9]*/mode' \
   'class/hwmon/hwmon[0-9]*/name' 'class/hwmon/hwmon[0-9]*/temp[0-9]*_input' \
   'class/hwmon/hwmon[0-9]*/temp[0-9]*_label' 'class/hwmon/hwmon[0-9]*/in[0-9]*_lcrit_alarm' \
   'devices/platform/soc/soc:firmware/get_throttled')

@@ -269,12 +269,40 @@ pub struct Destination {
     pub label: String,
 }
 
-/// Payload formats a destination can take.
+/// Payload formats a destination can take, chosen by a prefix of its URL's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// The Python original's JSON payload (`hostname`, `cpu`, `ram`, `disk`, `timestamp`,
-    /// `disk_read`, `disk_write`, `details`).
+    /// `http://…` (or `json+http://…`): the Python original's JSON payload (`hostname`, `cpu`,
+    /// `ram`, `disk`, `timestamp`, `disk_read`, `disk_write`, `details`).
     Json,
+    /// `remote-write+http://…/api/v1/write`: Prometheus remote-write 1.0 (protobuf + snappy)
+    /// of the `/metrics` families, for Prometheus, VictoriaMetrics, Mimir, Thanos.
+    RemoteWrite,
+    /// `influx+http://…/write?db=…`: InfluxDB line protocol of the `/metrics` families.
+    Influx,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::RemoteWrite => "remote-write",
+            Format::Influx => "influx",
+        }
+    }
+}
+
+/// Splits a destination's format prefix off its URL: `influx+http://x` → (Influx, `http://x`).
+pub fn split_format(entry: &str) -> Result<(Format, &str), String> {
+    let Some((scheme, _)) = entry.split_once("://") else { return Ok((Format::Json, entry)) };
+    let Some((prefix, _)) = scheme.split_once('+') else { return Ok((Format::Json, entry)) };
+    let format = match prefix.to_ascii_lowercase().as_str() {
+        "json" => Format::Json,
+        "remote-write" | "prometheus" => Format::RemoteWrite,
+        "influx" | "influxdb" => Format::Influx,
+        other => return Err(format!("a format prefix of json+, remote-write+ or influx+, not {other:?}+")),
+    };
+    Ok((format, &entry[prefix.len() + 1..]))
 }
 
 /// An `http://` or `https://` URL with a host.
@@ -302,11 +330,12 @@ pub fn parse_url(s: &str) -> Result<http::Uri, String> {
 pub fn parse_destinations(s: &str) -> Result<Vec<Destination>, String> {
     let mut out: Vec<Destination> = Vec::new();
     for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let url = parse_url(entry).map_err(|e| format!("{e}; {entry:?} is not one"))?;
-        if out.iter().any(|d| d.url == url) {
+        let (format, url) = split_format(entry).map_err(|e| format!("{e}; {entry:?} has none of them"))?;
+        let url = parse_url(url).map_err(|e| format!("{e}; {entry:?} is not one"))?;
+        if out.iter().any(|d| d.url == url && d.format == format) {
             return Err(format!("each URL once; {entry:?} is listed twice"));
         }
-        out.push(Destination { url, format: Format::Json, label: entry.to_string() });
+        out.push(Destination { url, format, label: entry.to_string() });
     }
     if out.is_empty() {
         return Err("at least one http:// or https:// URL (comma-separated for several)".into());
@@ -375,7 +404,9 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
         id: "metrics-url",
         env: "MONITORING_SERVER_METRICS_URL",
         default: "http://127.0.0.1:5050/metrics",
-        help: "Where to send samples: one URL or a comma-separated list, each with its own spool",
+        help: "Where to send samples: one URL or a comma-separated list, each with its own spool; \
+               http(s)://… gets the JSON payload, remote-write+http(s)://… Prometheus remote-write, \
+               influx+http(s)://… InfluxDB line protocol",
     },
     Setting {
         id: "interval",
@@ -546,6 +577,16 @@ mod tests {
         assert!(err.starts_with("invalid --metrics-url=\"http://a:1/m,ftp://x/\""), "{err}");
         assert!(err.contains("\"ftp://x/\" is not one"), "{err}");
         assert!(forwarder(&["--metrics-url", "http://a/,http://a/"]).unwrap_err().to_string().contains("twice"));
+        let c = forwarder(&[
+            "--metrics-url",
+            "remote-write+http://p:9090/api/v1/write,influx+https://i/write?db=x,json+http://j/",
+        ])
+        .unwrap();
+        let formats: Vec<Format> = c.destinations.iter().map(|d| d.format).collect();
+        assert_eq!(formats, [Format::RemoteWrite, Format::Influx, Format::Json]);
+        assert_eq!(c.destinations[0].url, "http://p:9090/api/v1/write");
+        assert_eq!(c.destinations[1].url.scheme_str(), Some("https"));
+        assert!(forwarder(&["--metrics-url", "graphite+http://g/"]).unwrap_err().to_string().contains("\"graphite\"+"));
         assert!(forwarder(&["--metrics-url", " , "]).is_err());
         assert!(forwarder(&["--url", "localhost:5001"]).is_err());
         assert!(forwarder(&["--url", "http://u:p@h/"]).unwrap_err().to_string().contains("credentials"));

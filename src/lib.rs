@@ -7,6 +7,8 @@
 //! - [`collect`]: one look at the kernel → a [`collect::Reading`]; [`collect::linux`] reads
 //!   `/proc` and `/sys` under configurable roots, one file per metric family;
 //!   `collect::macos` is a thin layer over `sysinfo`.
+//! - [`metrics`]: the snapshot as metric families (node_exporter's names for the core ones) and
+//!   their encodings: Prometheus text, OpenMetrics, remote-write, InfluxDB line protocol.
 //! - [`sampler`]: the thread that reads every interval, computes CPU percent and rates,
 //!   serialises one immutable snapshot and publishes it.
 //! - [`api`]: the HTTP server (`GET /system`, `GET /health`), answering from the published
@@ -21,6 +23,7 @@ pub mod api;
 pub mod collect;
 pub mod config;
 pub mod forward;
+pub mod metrics;
 pub mod sampler;
 pub mod snapshot;
 

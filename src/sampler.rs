@@ -33,6 +33,32 @@ pub struct Published {
     pub families: Vec<(&'static str, Option<String>)>,
     /// Samples published since start, this one included.
     pub sequence: u64,
+    /// `/metrics` in Prometheus text and in OpenMetrics, rendered by the first request that
+    /// wants them (an unscraped service never pays for it) and shared by later ones.
+    metrics_text: std::sync::OnceLock<Bytes>,
+    metrics_openmetrics: std::sync::OnceLock<Bytes>,
+}
+
+impl Published {
+    fn families(&self) -> Vec<crate::metrics::Family> {
+        crate::metrics::families(&self.snapshot, &self.families, Some(self.sequence))
+    }
+
+    /// This sample as Prometheus text format 0.0.4.
+    pub fn metrics_text(&self) -> Bytes {
+        self.metrics_text.get_or_init(|| Bytes::from(crate::metrics::text::prometheus(&self.families()))).clone()
+    }
+
+    /// This sample as OpenMetrics 1.0.
+    pub fn metrics_openmetrics(&self) -> Bytes {
+        self.metrics_openmetrics
+            .get_or_init(|| {
+                let mut body = crate::metrics::text::openmetrics_body(&self.families());
+                body.push_str(crate::metrics::text::OPENMETRICS_EOF);
+                Bytes::from(body)
+            })
+            .clone()
+    }
 }
 
 /// What the sampler shares with the HTTP side.
@@ -169,7 +195,15 @@ fn local_time(secs: u64) -> Option<String> {
 fn publish(prev: &Reading, cur: &Reading, families: Vec<(&'static str, Option<String>)>, sequence: u64) -> Published {
     let snapshot = finish(prev, cur);
     let json = Bytes::from(serde_json::to_vec(&snapshot).expect("a snapshot always serialises"));
-    Published { snapshot, json, taken_at: cur.at, families, sequence }
+    Published {
+        snapshot,
+        json,
+        taken_at: cur.at,
+        families,
+        sequence,
+        metrics_text: Default::default(),
+        metrics_openmetrics: Default::default(),
+    }
 }
 
 /// Stops the sampler thread when dropped (at its next wake-up; a thread stuck in the kernel is

@@ -4,6 +4,7 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests start the real server on
 //! `127.0.0.1:0` and the binary wires it to SIGTERM/SIGINT.
 
+mod metrics;
 mod system;
 
 use std::convert::Infallible;
@@ -82,24 +83,42 @@ pub fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let handler: fn(&AppState) -> Response<Body> = match path {
         "/system" => system::system,
         "/health" => system::health,
-        _ => return error(StatusCode::NOT_FOUND, &format!("no such endpoint: {path} (try /system or /health)")),
+        "/metrics" => {
+            return match *req.method() {
+                Method::GET | Method::HEAD => metrics::metrics(state, req.headers()),
+                ref m => not_allowed(m, path),
+            };
+        }
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                &format!("no such endpoint: {path} (try /system, /metrics or /health)"),
+            );
+        }
     };
     match *req.method() {
         Method::GET | Method::HEAD => handler(state),
-        ref m => {
-            let mut r = error(StatusCode::METHOD_NOT_ALLOWED, &format!("method {m} is not allowed on {path}; use GET"));
-            r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-            r
-        }
+        ref m => not_allowed(m, path),
     }
+}
+
+fn not_allowed(method: &Method, path: &str) -> Response<Body> {
+    let mut r = error(StatusCode::METHOD_NOT_ALLOWED, &format!("method {method} is not allowed on {path}; use GET"));
+    r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    r
 }
 
 /// A JSON response.
 pub fn json(status: StatusCode, body: Bytes) -> Response<Body> {
+    with_type(status, "application/json", body)
+}
+
+/// A response of the given content type, never cached.
+pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

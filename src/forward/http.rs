@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use hyper::header::{HeaderValue, RETRY_AFTER, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -24,6 +24,13 @@ const BODY_LIMIT: usize = 8 << 20;
 pub struct Client {
     inner: Hyper<Connector, Full<Bytes>>,
     timeout: Duration,
+}
+
+/// A request body and its headers.
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub bytes: Bytes,
+    pub headers: Vec<(&'static str, &'static str)>,
 }
 
 /// A response, read whole.
@@ -78,18 +85,23 @@ impl Client {
         self.send(Method::GET, uri, None).await
     }
 
-    pub async fn post_json(&self, uri: &http::Uri, body: Bytes) -> Result<Reply, String> {
+    /// POSTs `body` with the given headers (content type first).
+    pub async fn post(&self, uri: &http::Uri, body: Body) -> Result<Reply, String> {
         self.send(Method::POST, uri, Some(body)).await
     }
 
-    async fn send(&self, method: Method, uri: &http::Uri, body: Option<Bytes>) -> Result<Reply, String> {
-        let mut req = Request::new(Full::new(body.clone().unwrap_or_default()));
+    async fn send(&self, method: Method, uri: &http::Uri, body: Option<Body>) -> Result<Reply, String> {
+        let (bytes, headers) = match body {
+            Some(b) => (b.bytes, b.headers),
+            None => (Bytes::new(), Vec::new()),
+        };
+        let mut req = Request::new(Full::new(bytes));
         *req.method_mut() = method;
         *req.uri_mut() = uri.clone();
         let h = req.headers_mut();
         h.insert(USER_AGENT, HeaderValue::from_static(concat!("system-stats-forwarder/", env!("CARGO_PKG_VERSION"))));
-        if body.is_some() {
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        for (k, v) in headers {
+            h.insert(k, HeaderValue::from_static(v));
         }
         let exchange = async {
             let resp = self.inner.request(req).await.map_err(|e| describe(&e))?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
-use super::http::{Client, Reply};
+use super::http::{Body, Client, Reply};
 use super::payload::Sample;
 use super::spool::{Spool, SpoolError};
 use crate::config::{Destination, Format};
@@ -84,12 +84,44 @@ pub fn backoff(attempt: u32, cap: Duration, retry_after: Option<Duration>) -> Du
     jittered.max(retry_after.unwrap_or_default())
 }
 
-/// Builds the request body for a destination from a spooled snapshot.
-pub fn encode(format: Format, snapshot: &[u8]) -> Result<Bytes, String> {
+/// The `job` label of remote-written series.
+pub const JOB: &str = "system-stats";
+
+/// Builds the request for a destination from a spooled snapshot.
+pub fn encode(format: Format, snapshot: &[u8]) -> Result<Body, String> {
     let sample = Sample::parse(snapshot)?;
-    match format {
-        Format::Json => Ok(Bytes::from(sample.payload_bytes(snapshot))),
+    if format == Format::Json {
+        return Ok(Body {
+            bytes: Bytes::from(sample.payload_bytes(snapshot)),
+            headers: vec![("content-type", "application/json")],
+        });
     }
+    let typed: crate::snapshot::Snapshot =
+        serde_json::from_value(sample.snapshot.clone()).map_err(|e| format!("not a system-stats snapshot: {e}"))?;
+    let families = crate::metrics::families(&typed, &[], None);
+    let at = chrono::DateTime::parse_from_rfc3339(&typed.collected_at).map_err(|e| e.to_string())?;
+    Ok(match format {
+        Format::RemoteWrite => {
+            use crate::metrics::remote_write as rw;
+            let req = rw::write_request(&families, JOB, &sample.hostname, at.timestamp_millis());
+            Body {
+                bytes: Bytes::from(rw::encode(&req)),
+                headers: vec![
+                    ("content-type", rw::CONTENT_TYPE),
+                    ("content-encoding", rw::CONTENT_ENCODING),
+                    (rw::VERSION_HEADER.0, rw::VERSION_HEADER.1),
+                ],
+            }
+        }
+        Format::Influx => {
+            let ns = at.timestamp_nanos_opt().ok_or("collected_at out of range")?;
+            Body {
+                bytes: Bytes::from(crate::metrics::influx::lines(&families, &sample.hostname, ns)),
+                headers: vec![("content-type", "text/plain; charset=utf-8")],
+            }
+        }
+        Format::Json => unreachable!("handled above"),
+    })
 }
 
 #[derive(Clone)]
@@ -140,7 +172,7 @@ impl Sender {
             Ok(body) => body,
             Err(e) => return Some((seq, Outcome::Rejected { reason: format!("unreadable spooled sample: {e}") })),
         };
-        Some((seq, classify(self.client.post_json(&self.dest.url, body).await)))
+        Some((seq, classify(self.client.post(&self.dest.url, body).await)))
     }
 
     /// Records a rejected sample and drops it.

@@ -1,0 +1,103 @@
+//! InfluxDB line protocol: one line per sample, the measurement being the metric name, its
+//! labels and `host` as tags, the value in the field `value`, the sample time in nanoseconds:
+//!
+//! ```text
+//! node_cpu_seconds_total,cpu=0,host=pi,mode=idle value=113160.71 1758644292743209000
+//! ```
+
+use super::Family;
+
+/// Escapes a measurement name (commas and spaces).
+fn measurement(v: &str, out: &mut String) {
+    for c in v.chars() {
+        if matches!(c, ',' | ' ') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Escapes a tag key or value (commas, equals signs, spaces). A newline cannot be escaped in
+/// line protocol: it becomes a space.
+fn tag(v: &str, out: &mut String) {
+    for c in v.chars() {
+        match c {
+            ',' | '=' | ' ' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push_str("\\ "),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The lines for one snapshot's families at `timestamp_ns`. Tags are sorted by key, as
+/// InfluxDB prefers; empty tag values are left out (line protocol has no empty tags); samples
+/// that are not finite numbers are left out (line protocol has no NaN).
+pub fn lines(families: &[Family], host: &str, timestamp_ns: i64) -> String {
+    let mut out = String::with_capacity(families.len() * 120);
+    for f in families {
+        for s in &f.samples {
+            if !s.value.is_finite() {
+                continue;
+            }
+            measurement(&f.name, &mut out);
+            let mut tags: Vec<(&str, &str)> =
+                s.labels.iter().map(|(k, v)| (*k, v.as_str())).filter(|(_, v)| !v.is_empty()).collect();
+            tags.push(("host", host));
+            tags.sort();
+            for (k, v) in tags {
+                out.push(',');
+                tag(k, &mut out);
+                out.push('=');
+                tag(v, &mut out);
+            }
+            out.push_str(" value=");
+            out.push_str(&format!("{:?}", s.value));
+            out.push(' ');
+            out.push_str(&timestamp_ns.to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Kind, Sample};
+    use super::*;
+
+    #[test]
+    fn line_protocol() {
+        let fams = vec![
+            Family {
+                name: "node_cpu_seconds_total".into(),
+                help: String::new(),
+                kind: Kind::Counter,
+                samples: vec![Sample { labels: vec![("mode", "idle".into()), ("cpu", "0".into())], value: 12.0 }],
+            },
+            Family {
+                name: "node_uname_info".into(),
+                help: String::new(),
+                kind: Kind::Gauge,
+                samples: vec![Sample {
+                    labels: vec![("version", "#1 SMP, x=y".into()), ("domainname", "".into())],
+                    value: 1.0,
+                }],
+            },
+            Family {
+                name: "nan".into(),
+                help: String::new(),
+                kind: Kind::Gauge,
+                samples: vec![Sample { labels: vec![], value: f64::NAN }],
+            },
+        ];
+        let text = lines(&fams, "my pi", 1_758_644_292_743_209_000);
+        assert_eq!(
+            text,
+            "node_cpu_seconds_total,cpu=0,host=my\\ pi,mode=idle value=12.0 1758644292743209000\n\
+             node_uname_info,host=my\\ pi,version=#1\\ SMP\\,\\ x\\=y value=1.0 1758644292743209000\n"
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! The snapshot as metric families: node_exporter's names, labels, types and units for the
+//! families dashboards and alert rules are written against, and `system_stats_*` for what
+//! node_exporter does not have. One model, several encodings: Prometheus text and OpenMetrics
+//! ([`text`], served at `/metrics`), remote-write protobuf ([`remote_write`]) and InfluxDB line
+//! protocol ([`influx`]) for the forwarder's push destinations.
+
+pub mod influx;
+pub mod remote_write;
+pub mod text;
+
+use crate::snapshot::{CpuSeconds, Snapshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// One labelled value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+/// A metric family: its samples share name, help and type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// The full sample name (counters end in `_total`).
+    pub name: String,
+    pub help: String,
+    pub kind: Kind,
+    pub samples: Vec<Sample>,
+}
+
+impl Family {
+    fn new(name: impl Into<String>, kind: Kind, help: impl Into<String>) -> Family {
+        Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
+    }
+
+    fn with(mut self, labels: Vec<(&'static str, String)>, value: f64) -> Family {
+        self.samples.push(Sample { labels, value });
+        self
+    }
+
+    fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
+        self.samples.push(Sample { labels, value });
+    }
+
+    fn single(name: &str, kind: Kind, help: &str, value: Option<f64>) -> Option<Family> {
+        value.map(|v| Family::new(name, kind, help).with(vec![], v))
+    }
+}
+
+/// How each metric family came out of the sampler (for `system_stats_collector_success`).
+pub type CollectorStatus<'a> = &'a [(&'static str, Option<String>)];
+
+/// Every family of a snapshot. `collectors` and `samples_total` come from the service's
+/// sampler; the forwarder, which has only the JSON, passes none.
+pub fn families(s: &Snapshot, collectors: CollectorStatus, samples_total: Option<u64>) -> Vec<Family> {
+    let mut out: Vec<Family> = Vec::new();
+    cpu(s, &mut out);
+    memory(s, &mut out);
+    for (name, v) in [
+        ("node_load1", s.load_average.load1),
+        ("node_load5", s.load_average.load5),
+        ("node_load15", s.load_average.load15),
+    ] {
+        let help = format!("{}m load average.", &name[9..]);
+        out.extend(Family::single(name, Kind::Gauge, &help, v));
+    }
+    filesystems(s, &mut out);
+    disks(s, &mut out);
+    network(s, &mut out);
+    let boot = s.uptime.boot_time.as_deref().and_then(unix_seconds);
+    out.extend(Family::single("node_boot_time_seconds", Kind::Gauge, "Node boot time, in unixtime.", boot));
+    let now = unix_seconds(&s.collected_at);
+    out.extend(Family::single("node_time_seconds", Kind::Gauge, "System time in seconds since epoch (1970).", now));
+    uname(s, &mut out);
+    temperatures(s, &mut out);
+    own(s, collectors, samples_total, &mut out);
+    out.retain(|f| !f.samples.is_empty());
+    out
+}
+
+/// RFC 3339 → Unix seconds (with the fraction).
+pub fn unix_seconds(t: &str) -> Option<f64> {
+    let t = chrono::DateTime::parse_from_rfc3339(t).ok()?;
+    Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6)
+}
+
+fn label(k: &'static str, v: impl ToString) -> (&'static str, String) {
+    (k, v.to_string())
+}
+
+fn cpu(s: &Snapshot, out: &mut Vec<Family>) {
+    let mut seconds = Family::new("node_cpu_seconds_total", Kind::Counter, "Seconds the CPUs spent in each mode.");
+    let mut guest = Family::new(
+        "node_cpu_guest_seconds_total",
+        Kind::Counter,
+        "Seconds the CPUs spent in guests (VMs) for each mode.",
+    );
+    let mut busy = Family::new(
+        "system_stats_cpu_core_utilisation_ratio",
+        Kind::Gauge,
+        "Busy share of each CPU over the last sampling interval (0 to 1).",
+    );
+    for pc in &s.cpu.per_cpu {
+        let c = pc.cpu.to_string();
+        let t: &CpuSeconds = &pc.times;
+        for (mode, v) in [
+            ("idle", t.idle),
+            ("iowait", t.iowait),
+            ("irq", t.irq),
+            ("nice", t.nice),
+            ("softirq", t.softirq),
+            ("steal", t.steal),
+            ("system", t.system),
+            ("user", t.user),
+        ] {
+            seconds.push(vec![label("cpu", &c), label("mode", mode)], v);
+        }
+        guest.push(vec![label("cpu", &c), label("mode", "nice")], t.guest_nice);
+        guest.push(vec![label("cpu", &c), label("mode", "user")], t.guest);
+        if let Some(p) = pc.percent {
+            busy.push(vec![label("cpu", &c)], p / 100.0);
+        }
+    }
+    out.extend([seconds, guest, busy]);
+    out.extend(Family::single(
+        "system_stats_cpu_utilisation_ratio",
+        Kind::Gauge,
+        "Busy share of all CPUs over the last sampling interval (0 to 1), as /system's cpu.percent.",
+        s.cpu.percent.map(|p| p / 100.0),
+    ));
+}
+
+/// node_exporter's meminfo names: `Active(anon)` → `node_memory_Active_anon_bytes`; the
+/// unitless `HugePages_*` lines keep no unit.
+pub fn meminfo_metric_name(key: &str) -> String {
+    let key = match key.split_once('(') {
+        Some((a, b)) => format!("{a}_{}", b.trim_end_matches(')')),
+        None => key.to_string(),
+    };
+    if key.starts_with("HugePages_") { format!("node_memory_{key}") } else { format!("node_memory_{key}_bytes") }
+}
+
+fn memory(s: &Snapshot, out: &mut Vec<Family>) {
+    let Some(meminfo) = &s.memory.meminfo else { return };
+    for (key, v) in &meminfo.0 {
+        let name = meminfo_metric_name(key);
+        let field = name.trim_start_matches("node_memory_").to_string();
+        out.push(Family::new(name, Kind::Gauge, format!("Memory information field {field}.")).with(vec![], *v as f64));
+    }
+}
+
+fn filesystems(s: &Snapshot, out: &mut Vec<Family>) {
+    let mut size = Family::new("node_filesystem_size_bytes", Kind::Gauge, "Filesystem size in bytes.");
+    let mut free = Family::new("node_filesystem_free_bytes", Kind::Gauge, "Filesystem free space in bytes.");
+    let mut avail = Family::new(
+        "node_filesystem_avail_bytes",
+        Kind::Gauge,
+        "Filesystem space available to non-root users in bytes.",
+    );
+    let mut readonly = Family::new("node_filesystem_readonly", Kind::Gauge, "Filesystem read-only status.");
+    for f in s.filesystems.iter().flatten() {
+        let labels =
+            || vec![label("device", &f.device), label("fstype", &f.fstype), label("mountpoint", &f.mountpoint)];
+        if let (Some(t), Some(fr), Some(av)) = (f.total, f.free_root, f.free) {
+            size.push(labels(), t as f64);
+            free.push(labels(), fr as f64);
+            avail.push(labels(), av as f64);
+            readonly.push(labels(), if f.readonly { 1.0 } else { 0.0 });
+        }
+    }
+    out.extend([size, free, avail, readonly]);
+}
+
+fn disks(s: &Snapshot, out: &mut Vec<Family>) {
+    let Some(disks) = &s.disks else { return };
+    type Get = fn(&crate::snapshot::DiskDevice) -> f64;
+    let defs: [(&str, &str, Get); 9] = [
+        ("node_disk_reads_completed_total", "The total number of reads completed successfully.", |d| {
+            d.read_count as f64
+        }),
+        ("node_disk_writes_completed_total", "The total number of writes completed successfully.", |d| {
+            d.write_count as f64
+        }),
+        ("node_disk_read_bytes_total", "The total number of bytes read successfully.", |d| d.read_bytes as f64),
+        ("node_disk_written_bytes_total", "The total number of bytes written successfully.", |d| d.write_bytes as f64),
+        ("node_disk_reads_merged_total", "The total number of reads merged.", |d| d.read_merged_count as f64),
+        ("node_disk_writes_merged_total", "The number of writes merged.", |d| d.write_merged_count as f64),
+        ("node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.", |d| {
+            d.read_time as f64 / 1000.0
+        }),
+        ("node_disk_write_time_seconds_total", "This is the total number of seconds spent by all writes.", |d| {
+            d.write_time as f64 / 1000.0
+        }),
+        ("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", |d| d.busy_time as f64 / 1000.0),
+    ];
+    for (name, help, get) in defs {
+        let mut f = Family::new(name, Kind::Counter, help);
+        for d in disks {
+            f.push(vec![label("device", &d.name)], get(d));
+        }
+        out.push(f);
+    }
+    let mut read = Family::new(
+        "system_stats_disk_device_read_bytes_per_second",
+        Kind::Gauge,
+        "Read rate over the last sampling interval.",
+    );
+    let mut written = Family::new(
+        "system_stats_disk_device_written_bytes_per_second",
+        Kind::Gauge,
+        "Write rate over the last sampling interval.",
+    );
+    for d in disks {
+        if let (Some(r), Some(w)) = (d.read_bytes_per_sec, d.write_bytes_per_sec) {
+            read.push(vec![label("device", &d.name)], r);
+            written.push(vec![label("device", &d.name)], w);
+        }
+    }
+    out.extend([read, written]);
+}
+
+fn network(s: &Snapshot, out: &mut Vec<Family>) {
+    let Some(ifs) = &s.network.interfaces else { return };
+    type Get = fn(&crate::snapshot::NetIoCounters) -> Option<u64>;
+    let defs: [(&str, Get); 8] = [
+        ("receive_bytes", |c| c.bytes_recv),
+        ("receive_drop", |c| c.dropin),
+        ("receive_errs", |c| c.errin),
+        ("receive_packets", |c| c.packets_recv),
+        ("transmit_bytes", |c| c.bytes_sent),
+        ("transmit_drop", |c| c.dropout),
+        ("transmit_errs", |c| c.errout),
+        ("transmit_packets", |c| c.packets_sent),
+    ];
+    for (stat, get) in defs {
+        let mut f = Family::new(
+            format!("node_network_{stat}_total"),
+            Kind::Counter,
+            format!("Network device statistic {stat}."),
+        );
+        for i in ifs {
+            if let Some(v) = get(&i.counters) {
+                f.push(vec![label("device", &i.name)], v as f64);
+            }
+        }
+        out.push(f);
+    }
+    let mut up = Family::new("node_network_up", Kind::Gauge, "Value is 1 if operstate is 'up', 0 otherwise.");
+    let mut mtu = Family::new("node_network_mtu_bytes", Kind::Gauge, "Network device property: mtu_bytes");
+    let mut speed = Family::new("node_network_speed_bytes", Kind::Gauge, "Network device property: speed_bytes");
+    let mut rx = Family::new(
+        "system_stats_network_device_receive_bytes_per_second",
+        Kind::Gauge,
+        "Receive rate over the last sampling interval.",
+    );
+    let mut tx = Family::new(
+        "system_stats_network_device_transmit_bytes_per_second",
+        Kind::Gauge,
+        "Transmit rate over the last sampling interval.",
+    );
+    for i in ifs {
+        let l = || vec![label("device", &i.name)];
+        up.push(l(), if i.up { 1.0 } else { 0.0 });
+        if let Some(m) = i.mtu {
+            mtu.push(l(), f64::from(m));
+        }
+        if let Some(s) = i.speed_mbps {
+            speed.push(l(), s as f64 * 125_000.0);
+        }
+        if let (Some(r), Some(t)) = (i.recv_bytes_per_sec, i.sent_bytes_per_sec) {
+            rx.push(l(), r);
+            tx.push(l(), t);
+        }
+    }
+    out.extend([up, mtu, speed, rx, tx]);
+}
+
+fn uname(s: &Snapshot, out: &mut Vec<Family>) {
+    let y = &s.system;
+    let Some(nodename) = &y.hostname else { return };
+    out.push(
+        Family::new("node_uname_info", Kind::Gauge, "Labeled system information as provided by the uname system call.")
+            .with(
+                vec![
+                    label("domainname", y.domainname.as_deref().unwrap_or("(none)")),
+                    label("machine", y.architecture.as_deref().unwrap_or("")),
+                    label("nodename", nodename),
+                    label("release", y.os_release.as_deref().unwrap_or("")),
+                    label("sysname", y.os.as_deref().unwrap_or("")),
+                    label("version", y.os_version.as_deref().unwrap_or("")),
+                ],
+                1.0,
+            ),
+    );
+}
+
+fn temperatures(s: &Snapshot, out: &mut Vec<Family>) {
+    let mut zones = Family::new("node_thermal_zone_temp", Kind::Gauge, "Zone temperature in Celsius");
+    for z in &s.temperatures.thermal_zones {
+        zones.push(vec![label("type", &z.kind), label("zone", z.zone)], z.celsius);
+    }
+    let mut hwmon = Family::new("node_hwmon_temp_celsius", Kind::Gauge, "Hardware monitor for temperature (input)");
+    for h in &s.temperatures.hwmon {
+        hwmon.push(vec![label("chip", &h.chip), label("sensor", &h.sensor)], h.celsius);
+    }
+    out.extend([zones, hwmon]);
+    if let Some(pi) = &s.raspberry_pi {
+        let mut f = Family::new(
+            "system_stats_raspberry_pi_throttled",
+            Kind::Gauge,
+            "Raspberry Pi firmware throttling flags (get_throttled): 1 when set, now or since boot.",
+        );
+        for (flag, now, since) in [
+            ("under_voltage", pi.under_voltage, pi.under_voltage_occurred),
+            ("frequency_capped", pi.frequency_capped, pi.frequency_capped_occurred),
+            ("throttled", pi.throttled, pi.throttled_occurred),
+            ("soft_temperature_limit", pi.soft_temperature_limit, pi.soft_temperature_limit_occurred),
+        ] {
+            f.push(vec![label("flag", flag), label("when", "now")], f64::from(u8::from(now)));
+            f.push(vec![label("flag", flag), label("when", "since_boot")], f64::from(u8::from(since)));
+        }
+        out.push(f);
+    }
+}
+
+fn own(s: &Snapshot, collectors: CollectorStatus, samples_total: Option<u64>, out: &mut Vec<Family>) {
+    let t = &s.throughput;
+    for (name, help, v) in [
+        (
+            "system_stats_disk_read_bytes_per_second",
+            "Read rate of all whole disks over the last sampling interval.",
+            t.disk_read_bytes_per_sec,
+        ),
+        (
+            "system_stats_disk_written_bytes_per_second",
+            "Write rate of all whole disks over the last sampling interval.",
+            t.disk_write_bytes_per_sec,
+        ),
+        (
+            "system_stats_network_receive_bytes_per_second",
+            "Receive rate of all interfaces over the last sampling interval.",
+            t.net_recv_bytes_per_sec,
+        ),
+        (
+            "system_stats_network_transmit_bytes_per_second",
+            "Transmit rate of all interfaces over the last sampling interval.",
+            t.net_sent_bytes_per_sec,
+        ),
+        (
+            "system_stats_sample_interval_seconds",
+            "The interval the last sample's rates were measured over.",
+            t.interval_seconds,
+        ),
+        (
+            "system_stats_memory_used_ratio",
+            "Memory in use (total - available) over total, as /system's memory.percent.",
+            s.memory.percent.map(|p| p / 100.0),
+        ),
+        (
+            "system_stats_last_sample_timestamp_seconds",
+            "When the sample served was taken, Unix time.",
+            unix_seconds(&s.collected_at),
+        ),
+    ] {
+        out.extend(Family::single(name, Kind::Gauge, help, v));
+    }
+    if let Some(n) = samples_total {
+        out.push(
+            Family::new("system_stats_samples_total", Kind::Counter, "Samples taken since the service started.")
+                .with(vec![], n as f64),
+        );
+    }
+    let mut ok = Family::new(
+        "system_stats_collector_success",
+        Kind::Gauge,
+        "1 if the collector's last reading succeeded, 0 if it failed.",
+    );
+    for (name, error) in collectors {
+        ok.push(vec![label("collector", name)], if error.is_none() { 1.0 } else { 0.0 });
+    }
+    out.push(ok);
+    out.push(
+        Family::new(
+            "system_stats_build_info",
+            Kind::Gauge,
+            "A metric with a constant '1' value labeled by the version of system-stats.",
+        )
+        .with(vec![label("version", env!("CARGO_PKG_VERSION"))], 1.0),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_names_follow_node_exporter() {
+        assert_eq!(meminfo_metric_name("MemTotal"), "node_memory_MemTotal_bytes");
+        assert_eq!(meminfo_metric_name("Active(anon)"), "node_memory_Active_anon_bytes");
+        assert_eq!(meminfo_metric_name("HugePages_Total"), "node_memory_HugePages_Total");
+        assert_eq!(meminfo_metric_name("Hugepagesize"), "node_memory_Hugepagesize_bytes");
+    }
+
+    #[test]
+    fn an_empty_snapshot_has_only_always_present_families() {
+        let f = families(&Snapshot::default(), &[("memory", Some("boom".into()))], None);
+        let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["system_stats_collector_success", "system_stats_build_info"]);
+        assert_eq!(f[0].samples[0].value, 0.0);
+    }
+}

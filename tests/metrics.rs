@@ -1,0 +1,485 @@
+//! `/metrics` and the push formats against the real programs: promtool, Python's
+//! prometheus_client parsers, node_exporter side by side on this machine, a Prometheus server
+//! scraping the service and receiving the forwarder's remote-write, and InfluxDB receiving its
+//! line protocol. `scripts/test` installs them (Debian packages prometheus,
+//! prometheus-node-exporter, influxdb; pip prometheus-client); without them these tests say so
+//! and pass, unless `SYSTEM_STATS_TEST_STRICT=1`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Running, Service, clean_command, request, start_forwarder};
+use serde_json::Value;
+
+fn available(program: &str, arg: &str) -> bool {
+    let ok = Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(),
+            "{program} is required (scripts/test installs it)"
+        );
+        eprintln!("SKIPPED: {program} is not installed");
+    }
+    ok
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `name{labels}` → value, from Prometheus text format.
+type Series = BTreeMap<(String, BTreeMap<String, String>), f64>;
+
+fn parse_text(text: &str) -> Series {
+    let mut out = Series::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let (series, value) = line.rsplit_once(" ").unwrap_or_else(|| panic!("no value in {line:?}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), BTreeMap::new()),
+            Some((name, rest)) => (name.to_string(), parse_labels(rest.strip_suffix('}').unwrap())),
+        };
+        out.insert((name, labels), value);
+    }
+    out
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            return out;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => {}
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.insert(key.trim_start_matches(',').to_string(), value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+}
+
+/// The families the issue names, by which node_exporter compatibility is judged.
+fn core_family(name: &str) -> bool {
+    name == "node_cpu_seconds_total"
+        || name.starts_with("node_memory_")
+        || ["node_load1", "node_load5", "node_load15"].contains(&name)
+        || ["node_filesystem_size_bytes", "node_filesystem_free_bytes", "node_filesystem_avail_bytes"].contains(&name)
+        || [
+            "node_disk_read_bytes_total",
+            "node_disk_written_bytes_total",
+            "node_disk_reads_completed_total",
+            "node_disk_writes_completed_total",
+        ]
+        .contains(&name)
+        || (name.starts_with("node_network_")
+            && ["receive", "transmit"].iter().any(|d| {
+                ["bytes", "packets", "errs", "drop"].iter().any(|s| name == format!("node_network_{d}_{s}_total"))
+            }))
+        || ["node_boot_time_seconds", "node_time_seconds", "node_uname_info"].contains(&name)
+        || ["node_thermal_zone_temp", "node_hwmon_temp_celsius"].contains(&name)
+}
+
+fn node_exporter() -> (Running, String) {
+    let port = free_port();
+    let mut cmd = Command::new("prometheus-node-exporter");
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}")).arg("--collector.disable-defaults");
+    for c in [
+        "cpu",
+        "meminfo",
+        "loadavg",
+        "filesystem",
+        "diskstats",
+        "netdev",
+        "stat",
+        "time",
+        "uname",
+        "thermal_zone",
+        "hwmon",
+    ] {
+        cmd.arg(format!("--collector.{c}"));
+    }
+    // upstream node_exporter's defaults, which ours follow: Debian's package patches them to
+    // leave out /run, /mnt and /media mounts and the loopback interface too
+    cmd.arg(
+        "--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)",
+    )
+    .arg("--collector.netdev.device-exclude=");
+    let run = Running::spawn(cmd);
+    let addr = format!("127.0.0.1:{port}");
+    wait_http(&addr, "/metrics");
+    (run, addr)
+}
+
+fn wait_http(addr: &str, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = std::net::TcpStream::connect(addr) {
+            drop(s);
+            if request(addr.parse().unwrap(), "GET", path).status / 100 == 2 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{addr}{path} did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// promtool reports nothing on our `/metrics` but what it reports on node_exporter's own:
+/// the camelCase of the `node_memory_*` names, kept because every dashboard uses them.
+#[test]
+fn promtool_finds_nothing_node_exporter_does_not_share() {
+    if !available("promtool", "--version") || !available("prometheus-node-exporter", "--version") {
+        return;
+    }
+    let s = Service::start(&[]);
+    let ours = s.get("/metrics").body;
+    let (_ne, addr) = node_exporter();
+    let theirs = request(addr.parse().unwrap(), "GET", "/metrics").body;
+    let lint = |text: &str| -> Vec<String> {
+        let mut child = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let all = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        all.lines().map(str::to_string).filter(|l| !l.trim().is_empty()).collect()
+    };
+    let theirs_findings: BTreeSet<String> = lint(&theirs).into_iter().collect();
+    for finding in lint(&ours) {
+        assert!(
+            finding.starts_with("node_memory_") && theirs_findings.contains(&finding),
+            "promtool: {finding:?} (node_exporter does not have it)"
+        );
+    }
+}
+
+/// Both formats parse with Python's prometheus_client, OpenMetrics strictly.
+#[test]
+fn both_formats_parse_with_prometheus_client() {
+    let probe = "import prometheus_client";
+    if !Command::new("python3").args(["-c", probe]).output().is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(), "python3 prometheus_client is required");
+        eprintln!("SKIPPED: pip install prometheus-client");
+        return;
+    }
+    let s = Service::on_fixture(&common::repo().join("tests/fixtures/raspberrypi4-aarch64"), &[]);
+    let text = s.get("/metrics");
+    assert_eq!(text.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    let om = {
+        let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+        std::io::Write::write_all(
+            &mut stream,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n",
+        )
+        .unwrap();
+        let mut raw = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut raw).unwrap();
+        common::parse_response(&raw)
+    };
+    assert_eq!(om.header("content-type"), Some("application/openmetrics-text; version=1.0.0; charset=utf-8"));
+    assert!(om.body.ends_with("# EOF\n"));
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+kind, path = sys.argv[1], sys.argv[2]
+parse = om if kind == "om" else text_string_to_metric_families
+fams = list(parse(open(path).read()))
+print(len(fams), sum(len(f.samples) for f in fams))
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, body) in [("text", &text.body), ("om", &om.body)] {
+        let path = dir.path().join(kind);
+        std::fs::write(&path, body).unwrap();
+        let out = Command::new("python3").args(["-c", script, kind]).arg(&path).output().unwrap();
+        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        let counts = String::from_utf8(out.stdout).unwrap();
+        let families: usize = counts.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(families > 40, "{kind}: {counts}");
+    }
+    // the Pi's sensors and firmware flags are there
+    let series = parse_text(&text.body);
+    let temp = series.iter().find(|((n, l), _)| n == "node_thermal_zone_temp" && l["type"] == "cpu-thermal");
+    assert_eq!(temp.map(|(_, v)| *v), Some(45.277));
+    let hw = series.iter().find(|((n, l), _)| n == "node_hwmon_temp_celsius" && l["chip"] == "thermal_thermal_zone0");
+    assert!(hw.is_some());
+    let flag = |flag: &str, when: &str| {
+        series
+            .iter()
+            .find(|((n, l), _)| n == "system_stats_raspberry_pi_throttled" && l["flag"] == flag && l["when"] == when)
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(flag("under_voltage", "since_boot"), Some(1.0));
+    assert_eq!(flag("under_voltage", "now"), Some(0.0));
+    assert_eq!(series.iter().filter(|((n, _), _)| n == "node_cpu_seconds_total").count(), 4 * 8, "4 CPUs × 8 modes");
+}
+
+/// Side by side with node_exporter on this machine: for the core families the metric names
+/// and label sets are the same, and the values agree (counters within what a second of
+/// difference in sampling time allows).
+#[test]
+fn core_families_match_node_exporter() {
+    if !available("prometheus-node-exporter", "--version") {
+        return;
+    }
+    let s = Service::start(&[]);
+    let (_ne, addr) = node_exporter();
+    // both read after node_exporter started (it moves memory counters by itself), ours from a
+    // sample at most a second old
+    std::thread::sleep(Duration::from_millis(1200));
+    let ours: Series = parse_text(&s.get("/metrics").body).into_iter().filter(|((n, _), _)| core_family(n)).collect();
+    let theirs: Series = parse_text(&request(addr.parse().unwrap(), "GET", "/metrics").body)
+        .into_iter()
+        .filter(|((n, _), _)| core_family(n))
+        .collect();
+    let keys = |s: &Series| s.keys().cloned().collect::<BTreeSet<_>>();
+    let (ok, tk) = (keys(&ours), keys(&theirs));
+    let only_ours: Vec<_> = ok.difference(&tk).collect();
+    let only_theirs: Vec<_> = tk.difference(&ok).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "only ours: {only_ours:#?}\nonly node_exporter's: {only_theirs:#?}"
+    );
+    assert!(ok.len() > 60, "{}", ok.len());
+
+    const MIB: f64 = 1048576.0;
+    for ((name, labels), ours_v) in &ours {
+        let theirs_v = theirs[&(name.clone(), labels.clone())];
+        let tolerance = match name.as_str() {
+            "node_cpu_seconds_total" => 3.0,
+            "node_time_seconds" => 5.0,
+            "node_boot_time_seconds" => 1.0,
+            "node_load1" | "node_load5" | "node_load15" => 1.0,
+            n if n.starts_with("node_memory_") => (64.0 * MIB).max(theirs_v.abs() * 0.1),
+            n if n.starts_with("node_filesystem_") => 256.0 * MIB,
+            n if n.ends_with("bytes_total") => (16.0 * MIB).max(theirs_v * 0.05),
+            n if n.ends_with("_total") => 10_000.0_f64.max(theirs_v * 0.05),
+            _ => 0.0,
+        };
+        assert!(
+            (ours_v - theirs_v).abs() <= tolerance,
+            "{name}{labels:?}: ours {ours_v}, node_exporter {theirs_v} (± {tolerance})"
+        );
+    }
+}
+
+/// A Prometheus configuration scraping `targets` every second.
+fn prometheus(targets: &[std::net::SocketAddr], remote_write_receiver: bool, dir: &Path) -> (Running, String) {
+    let port = free_port();
+    let config = dir.join("prometheus.yml");
+    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: system-stats\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new("prometheus");
+    cmd.arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+    if remote_write_receiver {
+        cmd.arg("--web.enable-remote-write-receiver");
+    }
+    let run = Running::spawn(cmd);
+    let addr = format!("127.0.0.1:{port}");
+    wait_http(&addr, "/-/ready");
+    (run, addr)
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Waits until a PromQL query returns at least one series; returns them.
+fn query_until(addr: &str, promql: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = request(addr.parse().unwrap(), "GET", &format!("/api/v1/query?query={}", url_encode(promql)));
+        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        if let Some(result) = v["data"]["result"].as_array()
+            && !result.is_empty()
+        {
+            return result.clone();
+        }
+        assert!(Instant::now() < deadline, "no result for {promql} within 30 s: {}", r.body);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A real Prometheus scrapes the service (negotiating OpenMetrics) and answers queries on it.
+#[test]
+fn prometheus_scrapes_the_service() {
+    if !available("prometheus", "--version") {
+        return;
+    }
+    let s = Service::start(&[]);
+    let logical = s.json("/system")["cpu"]["logical_cores"].as_u64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_prom, addr) = prometheus(&[s.addr], false, dir.path());
+    let up = query_until(&addr, "up{job=\"system-stats\"} == 1");
+    assert_eq!(up.len(), 1);
+    query_until(&addr, "node_load1{job=\"system-stats\"}");
+    let count = query_until(&addr, "count(node_cpu_seconds_total{job=\"system-stats\"})");
+    assert_eq!(count[0]["value"][1], (logical * 8).to_string());
+    let total = query_until(&addr, "node_memory_MemTotal_bytes{job=\"system-stats\"}");
+    assert_eq!(total[0]["value"][1], s.json("/system")["memory"]["total"].as_u64().unwrap().to_string());
+}
+
+/// The forwarder's remote-write destination: a real Prometheus receives the samples and
+/// returns them from a query.
+#[test]
+fn prometheus_receives_remote_write() {
+    if !available("prometheus", "--version") {
+        return;
+    }
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
+    let hostname = s.json("/system")["system"]["hostname"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let (_prom, addr) = prometheus(&[], true, dir.path());
+    let dest = format!("remote-write+http://{addr}/api/v1/write");
+    let _f = start_forwarder(&format!("http://{}/system", s.addr), &dest, &dir.path().join("spool"), &[]);
+    let q = format!("node_memory_MemTotal_bytes{{job=\"system-stats\",instance=\"{hostname}\"}}");
+    let got = query_until(&addr, &q);
+    assert_eq!(got[0]["value"][1], s.json("/system")["memory"]["total"].as_u64().unwrap().to_string());
+    let cpu = query_until(&addr, &format!("count(node_cpu_seconds_total{{instance=\"{hostname}\"}})"));
+    assert!(cpu[0]["value"][1].as_str().unwrap().parse::<u64>().unwrap() >= 8);
+}
+
+/// The forwarder's InfluxDB destination: a real InfluxDB takes the line protocol and returns
+/// the points from a query.
+#[test]
+fn influxdb_receives_line_protocol() {
+    if !available("influxd", "version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (http, meta) = (free_port(), free_port());
+    let config = dir.path().join("influxdb.conf");
+    let d = dir.path().display();
+    std::fs::write(
+        &config,
+        format!(
+            "reporting-disabled = true\nbind-address = \"127.0.0.1:{meta}\"\n[meta]\n  dir = \"{d}/meta\"\n\
+             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n[http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = clean_command("influxd");
+    cmd.arg("-config").arg(&config);
+    let _influx = Running::spawn(cmd);
+    let addr = format!("127.0.0.1:{http}");
+    wait_http(&addr, "/ping?verbose=true");
+    let created = common::request_with_body(addr.parse().unwrap(), "POST", "/query?q=CREATE%20DATABASE%20sst", "");
+    assert_eq!(created.status, 200, "{}", created.body);
+
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
+    let total = s.json("/system")["memory"]["total"].as_u64().unwrap();
+    let dest = format!("influx+http://{addr}/write?db=sst");
+    let f = start_forwarder(&format!("http://{}/system", s.addr), &dest, &dir.path().join("spool"), &[]);
+    let q = url_encode("SELECT last(value) FROM node_memory_MemTotal_bytes");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = request(addr.parse().unwrap(), "GET", &format!("/query?db=sst&q={q}"));
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        if let Some(values) = v["results"][0]["series"][0]["values"].as_array() {
+            assert_eq!(values[0][1].as_f64().unwrap(), total as f64);
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing in InfluxDB: {}\n{}", r.body, f.log());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let tags = request(
+        addr.parse().unwrap(),
+        "GET",
+        &format!("/query?db=sst&q={}", url_encode("SHOW TAG KEYS FROM node_cpu_seconds_total")),
+    );
+    for tag in ["cpu", "host", "mode"] {
+        assert!(tags.body.contains(&format!("\"{tag}\"")), "{}", tags.body);
+    }
+}
+
+/// node_exporter pointed at the recorded Raspberry Pi tree (`--path.procfs`, `--path.sysfs`)
+/// and the service on the same tree: the same series with the same values for everything
+/// read from the tree, thermal zones and hwmon chip names included.
+#[test]
+fn core_families_match_node_exporter_on_the_pi_fixture() {
+    if !available("prometheus-node-exporter", "--version") {
+        return;
+    }
+    let dir = common::repo().join("tests/fixtures/raspberrypi4-aarch64");
+    let s = Service::on_fixture(&dir, &[]);
+    let port = free_port();
+    let mut cmd = Command::new("prometheus-node-exporter");
+    cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!("--path.procfs={}", dir.join("proc").display()))
+        .arg(format!("--path.sysfs={}", dir.join("sys").display()))
+        .arg("--collector.disable-defaults")
+        .arg("--collector.netdev.device-exclude=")
+        .arg("--no-collector.netdev.netlink");
+    for c in ["cpu", "meminfo", "loadavg", "diskstats", "netdev", "stat", "thermal_zone", "hwmon"] {
+        cmd.arg(format!("--collector.{c}"));
+    }
+    let _ne = Running::spawn(cmd);
+    let addr = format!("127.0.0.1:{port}");
+    wait_http(&addr, "/metrics");
+    // what comes from the live system rather than the tree
+    let from_tree = |n: &str| {
+        core_family(n) && !n.starts_with("node_filesystem_") && n != "node_time_seconds" && n != "node_uname_info"
+    };
+    let ours: Series = parse_text(&s.get("/metrics").body).into_iter().filter(|((n, _), _)| from_tree(n)).collect();
+    let theirs: Series = parse_text(&request(addr.parse().unwrap(), "GET", "/metrics").body)
+        .into_iter()
+        .filter(|((n, _), _)| from_tree(n))
+        .collect();
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    for (key, v) in &ours {
+        let t = theirs[key];
+        assert!((v - t).abs() <= t.abs() * 1e-9, "{key:?}: ours {v}, node_exporter {t}");
+    }
+    for family in [
+        "node_thermal_zone_temp",
+        "node_hwmon_temp_celsius",
+        "node_disk_read_bytes_total",
+        "node_memory_MemTotal_bytes",
+    ] {
+        assert!(ours.keys().any(|(n, _)| n == family), "{family} missing");
+    }
+}
