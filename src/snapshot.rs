@@ -7,9 +7,10 @@
 //! RFC 3339 strings.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// One immutable sample of the host, as served by `GET /system`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Snapshot {
     /// When the sample was taken (UTC, microseconds), e.g. `2025-09-23T16:18:12.743209+00:00`.
     pub collected_at: String,
@@ -40,7 +41,7 @@ pub struct Snapshot {
     pub raspberry_pi: Option<RaspberryPi>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Cpu {
     /// Busy share of all CPUs over the last sampling interval, 0.0–100.0.
     pub percent: Option<f64>,
@@ -62,7 +63,7 @@ pub struct Cpu {
 
 /// CPU time per mode since boot, seconds (`/proc/stat` ticks ÷ USER_HZ). `user` and `nice`
 /// include `guest` and `guest_nice`, as in the kernel's accounting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CpuSeconds {
     pub user: f64,
     pub nice: f64,
@@ -76,7 +77,7 @@ pub struct CpuSeconds {
     pub guest_nice: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PerCpu {
     /// The CPU number (`cpuN`).
     pub cpu: u32,
@@ -84,7 +85,7 @@ pub struct PerCpu {
     pub times: CpuSeconds,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LoadAverage {
     pub load1: Option<f64>,
     pub load5: Option<f64>,
@@ -92,7 +93,7 @@ pub struct LoadAverage {
 }
 
 /// Virtual memory with psutil's Linux definitions (bytes).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Memory {
     pub total: Option<u64>,
     pub available: Option<u64>,
@@ -133,13 +134,27 @@ impl<'de> Deserialize<'de> for FieldMap {
     }
 }
 
+impl utoipa::PartialSchema for FieldMap {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .description(Some("Field name → integer value, in the kernel's order."))
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).into(),
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for FieldMap {}
+
 impl FieldMap {
     pub fn get(&self, key: &str) -> Option<u64> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Swap {
     pub total: Option<u64>,
     pub used: Option<u64>,
@@ -152,7 +167,7 @@ pub struct Swap {
 }
 
 /// Usage of the filesystem holding `SYSTEM_STATS_DISK_PATH`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Disk {
     pub total: Option<u64>,
     pub used: Option<u64>,
@@ -162,7 +177,7 @@ pub struct Disk {
 }
 
 /// Cumulative block I/O since boot, summed over whole disks (times in milliseconds).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DiskIo {
     pub read_count: Option<u64>,
     pub write_count: Option<u64>,
@@ -175,7 +190,7 @@ pub struct DiskIo {
     pub busy_time: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Network {
     pub io_counters: NetIoCounters,
     /// The default route's interface, else the first up non-loopback one with IPv4; `null`
@@ -186,7 +201,7 @@ pub struct Network {
     pub interfaces: Option<Vec<NetInterface>>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NetInterface {
     pub name: String,
     /// Administratively up and with a carrier (psutil's `isup`).
@@ -205,14 +220,14 @@ pub struct NetInterface {
     pub sent_bytes_per_sec: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Ipv4Info {
     pub address: String,
     pub netmask: Option<String>,
     pub broadcast: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Ipv6Info {
     pub address: String,
     pub prefix_len: u8,
@@ -222,7 +237,7 @@ pub struct Ipv6Info {
 
 /// One mounted filesystem, psutil's `disk_usage` numbers plus what Prometheus calls free
 /// (blocks free to root).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Filesystem {
     pub device: String,
     pub mountpoint: String,
@@ -240,7 +255,7 @@ pub struct Filesystem {
 }
 
 /// One block device's I/O since boot, and its rates over the last interval.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DiskDevice {
     pub name: String,
     pub read_count: u64,
@@ -256,7 +271,7 @@ pub struct DiskDevice {
     pub write_bytes_per_sec: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Temperatures {
     /// `/sys/class/thermal/thermal_zone*`.
     #[serde(default)]
@@ -266,7 +281,7 @@ pub struct Temperatures {
     pub hwmon: Vec<HwmonTemp>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ThermalZone {
     pub zone: u32,
     /// e.g. `cpu-thermal`, `x86_pkg_temp`.
@@ -275,7 +290,7 @@ pub struct ThermalZone {
     pub celsius: f64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HwmonTemp {
     /// node_exporter's chip name, e.g. `platform_coretemp_0` or `thermal_thermal_zone0`.
     pub chip: String,
@@ -289,7 +304,7 @@ pub struct HwmonTemp {
 }
 
 /// The Raspberry Pi firmware's throttling state (`get_throttled`), now and since boot.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RaspberryPi {
     /// The raw bit field, e.g. `0x50000`.
     pub throttled_raw: String,
@@ -322,7 +337,7 @@ impl RaspberryPi {
 }
 
 /// Cumulative traffic since boot, summed over all interfaces (loopback included, as psutil).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NetIoCounters {
     pub bytes_sent: Option<u64>,
     pub bytes_recv: Option<u64>,
@@ -334,7 +349,7 @@ pub struct NetIoCounters {
     pub dropout: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Interface {
     pub name: String,
     pub ipv4: Option<String>,
@@ -348,7 +363,7 @@ pub struct Interface {
 }
 
 /// Rates over the last sampling interval, computed by the sampler.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Throughput {
     pub disk_read_bytes_per_sec: Option<f64>,
     pub disk_write_bytes_per_sec: Option<f64>,
@@ -362,7 +377,7 @@ pub struct Throughput {
     pub interval_seconds: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Uptime {
     pub seconds: Option<u64>,
     /// Boot time with the local UTC offset, e.g. `2025-09-20T08:12:01+02:00`.
@@ -371,7 +386,7 @@ pub struct Uptime {
     pub human: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct System {
     pub hostname: Option<String>,
     /// `Linux` or `Darwin`.

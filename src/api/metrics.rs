@@ -7,6 +7,23 @@ use hyper::{Response, StatusCode};
 use super::{AppState, Body, with_type};
 use crate::metrics::text::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics};
 
+/// The latest snapshot as metrics.
+///
+/// Prometheus text format 0.0.4, or OpenMetrics 1.0 when `Accept` asks for
+/// `application/openmetrics-text`. The core families carry node_exporter's names, labels,
+/// types and units (`node_cpu_seconds_total`, `node_memory_*_bytes`, `node_filesystem_*`,
+/// `node_disk_*`, `node_network_*`, ...); `system_stats_*` families add utilisation, rates,
+/// sampler and collector health.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "snapshot",
+    params(("Accept" = Option<String>, Header, description = "`application/openmetrics-text` for OpenMetrics")),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8"),
+        (status = 200, description = "OpenMetrics 1.0", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    )
+)]
 pub fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     let latest = state.sampler.latest();
     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");

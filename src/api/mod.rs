@@ -5,6 +5,7 @@
 //! `127.0.0.1:0` and the binary wires it to SIGTERM/SIGINT.
 
 mod metrics;
+pub mod openapi;
 mod system;
 
 use std::convert::Infallible;
@@ -83,6 +84,8 @@ pub fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let handler: fn(&AppState) -> Response<Body> = match path {
         "/system" => system::system,
         "/health" => system::health,
+        "/openapi.json" => openapi::openapi_json,
+        "/docs" => openapi::docs,
         "/metrics" => {
             return match *req.method() {
                 Method::GET | Method::HEAD => metrics::metrics(state, req.headers()),
@@ -92,7 +95,7 @@ pub fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
-                &format!("no such endpoint: {path} (try /system, /metrics or /health)"),
+                &format!("no such endpoint: {path} (try /system, /metrics, /health or /docs)"),
             );
         }
     };

@@ -7,12 +7,33 @@ use hyper::{Response, StatusCode};
 
 use super::{AppState, Body, json};
 
+/// The latest snapshot of the host.
+///
+/// Served from the last sample (taken every `SYSTEM_STATS_SAMPLE_INTERVAL`, 1 s by default):
+/// a request never reads the kernel. `collected_at` says when the sample was taken.
+#[utoipa::path(
+    get,
+    path = "/system",
+    tag = "snapshot",
+    responses((status = 200, description = "The snapshot", body = crate::snapshot::Snapshot))
+)]
 pub fn system(state: &AppState) -> Response<Body> {
     json(StatusCode::OK, state.sampler.latest().json.clone())
 }
 
-/// 200 `{"status":"ok"}` while samples keep coming; 503 with the reason once none has been
-/// published for three intervals.
+/// Whether the sampler is alive.
+///
+/// 200 while samples keep coming; 503 with the reason once none has been published for three
+/// intervals (the sampler is stuck in the kernel: a hung mount, a wedged driver).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "meta",
+    responses(
+        (status = 200, description = "Samples keep coming", body = super::openapi::HealthOk),
+        (status = 503, description = "No sample for three intervals", body = super::openapi::HealthDown)
+    )
+)]
 pub fn health(state: &AppState) -> Response<Body> {
     match state.sampler.health(Instant::now()) {
         Ok(()) => json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),

@@ -1,0 +1,88 @@
+//! `GET /openapi.json`, generated from the Rust types (`utoipa`), so the document cannot drift
+//! from what the service serves; and `GET /docs`, a self-contained page that renders it (no
+//! scripts or fonts from anywhere else: it works with no internet).
+
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::{AppState, Body, json, with_type};
+
+/// `GET /health` while samples keep coming.
+#[derive(Serialize, ToSchema)]
+pub struct HealthOk {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /health` once no sample came for three intervals.
+#[derive(Serialize, ToSchema)]
+pub struct HealthDown {
+    /// Always `unavailable`.
+    pub status: String,
+    /// Why, e.g. `no sample for 3.4 s; the sampler should take one every 1 s`.
+    pub error: String,
+}
+
+/// Every error answer (404, 405).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "system-stats",
+        description = "A snapshot of this host (CPU, memory, swap, disk, network, uptime, sensors), \
+                       sampled in the background and served as JSON and as Prometheus metrics.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    paths(super::system::system, super::system::health, super::metrics::metrics, openapi_json, docs),
+    components(schemas(crate::snapshot::Snapshot, HealthOk, HealthDown, ErrorBody))
+)]
+pub struct ApiDoc;
+
+static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    strict_objects(&mut doc);
+    Bytes::from(serde_json::to_vec_pretty(&doc).expect("JSON"))
+});
+
+/// Every key of every object is always present (`null` when unknown, never left out) and no
+/// other key appears: says so in the schemas (`required` = all properties,
+/// `additionalProperties: false`), so that a validator catches a missing or undocumented key.
+fn strict_objects(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) else { return };
+    for schema in schemas.values_mut() {
+        let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else { continue };
+        let keys: Vec<serde_json::Value> = props.keys().map(|k| k.clone().into()).collect();
+        schema["required"] = keys.into();
+        schema["additionalProperties"] = false.into();
+    }
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this service", content_type = "application/json"))
+)]
+pub fn openapi_json(_: &AppState) -> Response<Body> {
+    json(StatusCode::OK, DOCUMENT.clone())
+}
+
+/// A page that renders this document, for people.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "meta",
+    responses((status = 200, description = "HTML", content_type = "text/html"))
+)]
+pub fn docs(_: &AppState) -> Response<Body> {
+    with_type(StatusCode::OK, "text/html; charset=utf-8", Bytes::from_static(include_bytes!("docs.html")))
+}
