@@ -4,7 +4,9 @@
 #     server answering a body of the same size with the same runtime settings;
 #   - wrk at c=1 and c=16 against both: requests/s and median latency;
 #   - the service's RSS after one million /system requests;
-#   - the service's CPU use while idle (no requests, 1 s sampling), from schedstat (ns).
+#   - the service's CPU use while idle (no requests, 1 s sampling), from schedstat (ns);
+#   - GET /metrics of the service against node_exporter's /metrics (Debian package
+#     prometheus-node-exporter, its default collectors), both at c=1 and c=16.
 #
 #   scripts/bench-http.sh                 # full run (~2.5 min)
 #   DURATION=5 IDLE_SECONDS=20 scripts/bench-http.sh
@@ -19,6 +21,7 @@ IDLE_SECONDS=${IDLE_SECONDS:-60}
 SVC_PORT=${SVC_PORT:-5097}
 FLOOR_PORT=${FLOOR_PORT:-5098}
 IDLE_PORT=${IDLE_PORT:-5096}
+NE_PORT=${NE_PORT:-5095}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 cargo build --release --quiet --bin system-stats-service --example floor
@@ -52,6 +55,18 @@ for c in 1 16; do
   done
 done
 
+# /metrics: the service against node_exporter
+command -v prometheus-node-exporter >/dev/null || { echo "prometheus-node-exporter is missing: apt-get install prometheus-node-exporter" >&2; exit 2; }
+prometheus-node-exporter --web.listen-address="127.0.0.1:$NE_PORT" 2>/dev/null & pids+=($!)
+wait_http "http://127.0.0.1:$NE_PORT/metrics"
+metrics_size=$(curl -s "http://127.0.0.1:$SVC_PORT/metrics" | wc -c)
+ne_size=$(curl -s "http://127.0.0.1:$NE_PORT/metrics" | wc -c)
+for c in 1 16; do
+  read -r r m n < <(run_wrk "http://127.0.0.1:$SVC_PORT/metrics" "$c"); rps[metrics,$c]=$r; med[metrics,$c]=$m
+  read -r r m n < <(run_wrk "http://127.0.0.1:$NE_PORT/metrics" "$c"); rps[ne,$c]=$r; med[ne,$c]=$m
+done
+metrics_ratio=$(awk -v a="${rps[metrics,16]}" -v b="${rps[ne,16]}" 'BEGIN {printf "%.0f", a/b}')
+
 # top up to one million /system requests, then read the RSS
 while [ "$served" -lt 1000000 ]; do
   read -r _ _ n < <(run_wrk "http://127.0.0.1:$SVC_PORT/system" 16)
@@ -81,4 +96,11 @@ system-stats-service benchmark ($(date -u +%F), $(nproc) cores, wrk ${DURATION}s
 | median latency, c=16 | ${med[service,16]} µs | ${med[floor,16]} µs | |
 | RSS after $served requests | $((rss_kib / 1024)).$(((rss_kib % 1024) * 10 / 1024)) MiB (peak $((hwm_kib / 1024)).$(((hwm_kib % 1024) * 10 / 1024)) MiB) | | ≤ 8 MiB |
 | idle CPU, 1 s sampling, ${IDLE_SECONDS} s | ${idle_pct} % of a core | | ≤ 0.05 % |
+
+| /metrics | service ($metrics_size bytes) | node_exporter ($ne_size bytes, default collectors) | target |
+|---|---|---|---|
+| req/s, c=1 | ${rps[metrics,1]} | ${rps[ne,1]} | |
+| req/s, c=16 | ${rps[metrics,16]} | ${rps[ne,16]} | ≥ 100 × node_exporter: **${metrics_ratio} ×** |
+| median latency, c=1 | ${med[metrics,1]} µs | ${med[ne,1]} µs | ≤ 1 ms |
+| median latency, c=16 | ${med[metrics,16]} µs | ${med[ne,16]} µs | |
 EOF
