@@ -2,8 +2,8 @@
 //!
 //! `raw_reads` makes the system calls a steady-state sample makes and does nothing with the
 //! bytes: `pread(2)` from offset 0 of every file the sampler reads (held open, as the sampler
-//! holds them), `statvfs(2)` of the disk path and the interface address `ioctl(2)`s. That is
-//! the floor any collector of the same numbers pays. `sample` is the real thing: read, parse,
+//! holds them), `statvfs(2)` of the disk path and of every filesystem, and the primary
+//! interface's address `ioctl(2)`s. That is the floor any collector of the same numbers pays. `sample` is the real thing: read, parse,
 //! compute against the previous reading, serialise to JSON. Target: sample ≤ 2 × raw_reads.
 //!
 //!     cargo bench --bench sample
@@ -22,23 +22,32 @@ use system_stats::sampler::finish;
 
 struct Raw {
     files: Vec<File>,
-    disk_path: PathBuf,
+    /// Mount points and the disk path: stat'ed.
+    filesystems: Vec<PathBuf>,
     iface: Option<String>,
     ioctl: Ipv4Ioctl,
     buf: Vec<u8>,
 }
 
 impl Raw {
-    fn new(paths: &[PathBuf], disk_path: &Path, iface: Option<String>) -> Raw {
-        let files = paths.iter().filter(|p| p.as_path() != disk_path).filter_map(|p| File::open(p).ok()).collect();
-        Raw { files, disk_path: disk_path.into(), iface, ioctl: Ipv4Ioctl::new().unwrap(), buf: vec![0; 16 * 1024] }
+    fn new(paths: &[PathBuf], iface: Option<String>) -> Raw {
+        let (dirs, files): (Vec<&PathBuf>, Vec<&PathBuf>) = paths.iter().partition(|p| p.is_dir());
+        Raw {
+            files: files.into_iter().filter_map(|p| File::open(p).ok()).collect(),
+            filesystems: dirs.into_iter().cloned().collect(),
+            iface,
+            ioctl: Ipv4Ioctl::new().unwrap(),
+            buf: vec![0; 16 * 1024],
+        }
     }
 
     fn read(&mut self) {
         for f in &self.files {
             black_box(read_from_start(f, &mut self.buf).ok());
         }
-        black_box(nix::sys::statvfs::statvfs(&self.disk_path).ok());
+        for fs in &self.filesystems {
+            black_box(nix::sys::statvfs::statvfs(fs).ok());
+        }
         if let Some(name) = &self.iface {
             black_box(self.ioctl.query(name).ok());
         }
@@ -55,7 +64,7 @@ fn bench(c: &mut Criterion) {
     let paths = collector.recorded_reads();
     let iface = probe.snapshot.network.primary_interface.as_ref().map(|i| i.name.clone());
     eprintln!("a sample reads {} paths: {paths:?}; interface {iface:?}", paths.len());
-    let mut raw = Raw::new(&paths, disk_path, iface);
+    let mut raw = Raw::new(&paths, iface);
 
     c.bench_function("raw_reads", |b| b.iter(|| raw.read()));
     c.bench_function("sample", |b| {

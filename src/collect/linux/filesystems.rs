@@ -135,8 +135,8 @@ pub struct MountTable {
 }
 
 impl MountTable {
-    /// The current mounts of the table at `path`.
-    pub fn read(&mut self, path: &std::path::Path) -> Result<&[Mount], crate::collect::CollectError> {
+    /// The current mounts of the table at `path`, and whether it was read again this time.
+    pub fn read(&mut self, path: &std::path::Path) -> Result<(&[Mount], bool), crate::collect::CollectError> {
         use crate::collect::CollectError;
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
@@ -160,7 +160,7 @@ impl MountTable {
             self.mounts = parse_mounts(text).map_err(|e| CollectError::parse(path, e))?;
             self.file = Some(file);
         }
-        Ok(&self.mounts)
+        Ok((&self.mounts, changed))
     }
 }
 
@@ -200,11 +200,12 @@ mod tests {
     fn mount_table_is_reread_only_when_it_changes() {
         let mut t = MountTable::default();
         let path = std::path::Path::new("/proc/self/mounts");
-        let first = t.read(path).unwrap().len();
-        assert!(first > 0);
+        let (first, reread) = t.read(path).unwrap();
+        assert!(!first.is_empty() && reread);
         t.mounts.clear();
         // unchanged: the cached (here emptied) list is served, nothing is parsed
-        assert_eq!(t.read(path).unwrap().len(), 0);
+        let (second, reread) = t.read(path).unwrap();
+        assert!(second.is_empty() && !reread);
     }
 
     #[test]

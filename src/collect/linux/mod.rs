@@ -541,8 +541,10 @@ impl LinuxCollector {
     /// with the error.
     fn read_filesystems(&mut self) -> Result<Vec<Filesystem>, CollectError> {
         let path = &self.statics.mounts;
-        self.files.note(path);
-        let mounts = self.mount_table.read(path)?;
+        let (mounts, reread) = self.mount_table.read(path)?;
+        if reread {
+            self.files.note(path);
+        }
         let mut out: Vec<Filesystem> = Vec::new();
         for m in mounts.iter().filter(|m| filesystems::reported(m)) {
             // the same filesystem mounted twice at one place is reported once
