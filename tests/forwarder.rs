@@ -206,8 +206,8 @@ fn destinations_do_not_wait_for_each_other() {
     let ticks = spooled(&f).len();
     let delivered = good.accepted().len();
     assert!(ticks >= 10, "{ticks}");
-    // the working destination keeps up with the ticks (one may be in flight)
-    assert!(delivered + 1 >= ticks, "good got {delivered} of {ticks}");
+    // the working destination keeps up with the ticks (the last one or two may be in flight)
+    assert!(delivered + 2 >= ticks, "good got {delivered} of {ticks}");
     assert!(down.accepted().is_empty());
     assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 3, "one spool per destination");
     down.come_back(Mode::Accept);

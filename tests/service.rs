@@ -149,7 +149,8 @@ fn system_is_resampled_every_interval() {
     let later = s.json("/system");
     assert!(later["collected_at"].as_str() > first["collected_at"].as_str());
     let interval = later["throughput"]["interval_seconds"].as_f64().unwrap();
-    assert!((0.15..0.5).contains(&interval), "{interval}");
+    // 0.2 s apart, give or take the scheduling of a loaded test machine
+    assert!((0.15..1.0).contains(&interval), "{interval}");
 }
 
 /// Health, unknown paths (404), wrong methods (405 with Allow) and HEAD, all with JSON bodies.
