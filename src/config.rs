@@ -555,7 +555,7 @@ mod tests {
         assert_eq!(c.listen, "[::1]:0".parse().unwrap());
         assert_eq!(c.sample_interval, Duration::from_millis(250));
         assert_eq!(c.log_level, LevelFilter::WARN);
-        assert_eq!(resolve("localhost", 80).unwrap().port(), 80);
+        assert_eq!(resolve("127.0.0.1", 80).unwrap(), "127.0.0.1:80".parse().unwrap());
         assert_eq!(resolve("[::]", 5).unwrap(), "[::]:5".parse().unwrap());
     }
 
