@@ -8,8 +8,8 @@
 #   - GET /metrics of the service against node_exporter's /metrics (Debian package
 #     prometheus-node-exporter, its default collectors), both at c=1 and c=16.
 #
-#   scripts/bench-http.sh                 # full run (~2.5 min)
-#   DURATION=5 IDLE_SECONDS=20 scripts/bench-http.sh
+#   scripts/bench-http.sh                 # full run (about 4 minutes)
+#   DURATION=5 ROUNDS=1 IDLE_SECONDS=20 scripts/bench-http.sh
 #
 # Needs wrk (apt-get install wrk). Prints a Markdown table.
 set -euo pipefail
@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 SVC_PORT=${SVC_PORT:-5097}
 FLOOR_PORT=${FLOOR_PORT:-5098}
@@ -46,12 +47,18 @@ run_wrk() {
 }
 
 declare -A rps med
+# floor and service alternate ROUNDS times per concurrency; each keeps its best round (the VM's
+# neighbours come and go: best-of-n compares the two programs, not the moments they ran at)
 for c in 1 16; do
-  for who in floor service; do
-    port=$FLOOR_PORT; [ "$who" = service ] && port=$SVC_PORT
-    read -r r m n < <(run_wrk "http://127.0.0.1:$port/system" "$c")
-    rps[$who,$c]=$r; med[$who,$c]=$m
-    [ "$who" = service ] && served=$((served + n))
+  for round in $(seq "$ROUNDS"); do
+    for who in floor service; do
+      port=$FLOOR_PORT; [ "$who" = service ] && port=$SVC_PORT
+      read -r r m n < <(run_wrk "http://127.0.0.1:$port/system" "$c")
+      if [ "$round" = 1 ] || awk -v a="$r" -v b="${rps[$who,$c]}" 'BEGIN {exit !(a > b)}'; then
+        rps[$who,$c]=$r; med[$who,$c]=$m
+      fi
+      [ "$who" = service ] && served=$((served + n))
+    done
   done
 done
 
@@ -86,7 +93,7 @@ idle_pct=$(cpu_percent "$t0" "$t1" "$IDLE_SECONDS")
 ratio=$(awk -v a="${rps[service,16]}" -v b="${rps[floor,16]}" 'BEGIN {printf "%.1f", a/b*100}')
 cat <<EOF
 
-system-stats-service benchmark ($(date -u +%F), $(nproc) cores, wrk ${DURATION}s per run, /system body $size bytes)
+system-stats-service benchmark ($(date -u +%F), $(nproc) cores, wrk ${DURATION}s per run, best of $ROUNDS for /system, /system body $size bytes)
 
 | measure | service | floor (minimal hyper) | target |
 |---|---|---|---|

@@ -25,11 +25,10 @@ use crate::metrics::text::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_op
     )
 )]
 pub fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
-    let latest = state.sampler.latest();
     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if wants_openmetrics(accept) {
-        with_type(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, latest.metrics_openmetrics())
+        with_type(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, state.sampler.with_latest(|p| p.metrics_openmetrics()))
     } else {
-        with_type(StatusCode::OK, TEXT_CONTENT_TYPE, latest.metrics_text())
+        with_type(StatusCode::OK, TEXT_CONTENT_TYPE, state.sampler.with_latest(|p| p.metrics_text()))
     }
 }

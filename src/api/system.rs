@@ -18,7 +18,7 @@ use super::{AppState, Body, json};
     responses((status = 200, description = "The snapshot", body = crate::snapshot::Snapshot))
 )]
 pub fn system(state: &AppState) -> Response<Body> {
-    json(StatusCode::OK, state.sampler.latest().json.clone())
+    json(StatusCode::OK, state.sampler.with_latest(|p| p.json.clone()))
 }
 
 /// Whether the sampler is alive.
