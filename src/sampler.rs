@@ -29,8 +29,8 @@ pub struct Published {
     pub json: Bytes,
     /// When the reading behind it was taken.
     pub taken_at: Instant,
-    /// Each metric family and its error, if it failed in this sample.
-    pub families: Vec<(&'static str, Option<String>)>,
+    /// Each collector (metric family of the snapshot) and its error, if it failed in this sample.
+    pub collectors: Vec<(&'static str, Option<String>)>,
     /// Samples published since start, this one included.
     pub sequence: u64,
     /// `/metrics` in Prometheus text and in OpenMetrics, rendered by the first request that
@@ -41,7 +41,7 @@ pub struct Published {
 
 impl Published {
     fn families(&self) -> Vec<crate::metrics::Family> {
-        crate::metrics::families(&self.snapshot, &self.families, Some(self.sequence))
+        crate::metrics::families(&self.snapshot, &self.collectors, Some(self.sequence))
     }
 
     /// This sample as Prometheus text format 0.0.4.
@@ -193,14 +193,14 @@ fn local_time(secs: u64) -> Option<String> {
     })
 }
 
-fn publish(prev: &Reading, cur: &Reading, families: Vec<(&'static str, Option<String>)>, sequence: u64) -> Published {
+fn publish(prev: &Reading, cur: &Reading, collectors: Vec<(&'static str, Option<String>)>, sequence: u64) -> Published {
     let snapshot = finish(prev, cur);
     let json = Bytes::from(serde_json::to_vec(&snapshot).expect("a snapshot always serialises"));
     Published {
         snapshot,
         json,
         taken_at: cur.at,
-        families,
+        collectors,
         sequence,
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),

@@ -153,8 +153,9 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         let st = &t.stats;
         tracing::info!(
             destination = t.dest.label.as_str(),
-            "stopped: {} delivered, {} refused by the server, {} dropped from a full spool, {} left spooled",
+            "stopped: {} delivered, {} failed attempts retried, {} refused by the server, {} dropped from a full spool, {} left spooled",
             st.delivered.load(Ordering::Relaxed),
+            st.retries.load(Ordering::Relaxed),
             st.rejected.load(Ordering::Relaxed),
             st.evicted.load(Ordering::Relaxed),
             st.backlog.load(Ordering::Relaxed)

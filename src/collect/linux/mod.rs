@@ -457,6 +457,11 @@ impl LinuxCollector {
         })
         .map_err(|e| CollectError::parse(path, e))?;
         wraps.finish();
+        if self.links.len() > self.net_lines.len() {
+            // interfaces come and go (containers): forget the link facts of those gone
+            let present: HashSet<&str> = self.net_lines.iter().map(|(n, _)| n.as_str()).collect();
+            self.links.retain(|n, _| present.contains(n.as_str()));
+        }
         Ok(total)
     }
 
@@ -519,11 +524,6 @@ impl LinuxCollector {
             }),
             read_at: self.sample_no,
         };
-        if self.links.len() > 4 * self.net_lines.len().max(8) {
-            // interfaces come and go (containers): forget the ones gone
-            let present: HashSet<&str> = self.net_lines.iter().map(|(n, _)| n.as_str()).collect();
-            self.links.retain(|n, _| present.contains(n.as_str()));
-        }
         self.links.insert(name.to_string(), link.clone());
         link
     }
@@ -589,9 +589,11 @@ impl LinuxCollector {
             // a kernel without IPv6
             Err(_) => Vec::new(),
         };
-        let names: Vec<(String, network::NetCounters)> = self.net_lines.clone();
-        let mut out = Vec::with_capacity(names.len());
-        for (name, c) in names {
+        // taken for the loop (self.link needs &mut self) and put back after it
+        let lines = std::mem::take(&mut self.net_lines);
+        let mut out = Vec::with_capacity(lines.len());
+        for (name, c) in &lines {
+            let (name, c) = (name.clone(), *c);
             let dir = self.paths.class_net.join(&name);
             let link = self.link(&name);
             let flags = self.files.read_opt(&dir.join("flags")).map(str::to_string);
@@ -610,6 +612,7 @@ impl LinuxCollector {
                 name,
             });
         }
+        self.net_lines = lines;
         Ok(out)
     }
 
