@@ -364,3 +364,20 @@ fn unknown_variables_are_warned_about() {
     let line = s.run.wait_for_line("SYSTEM_STATS_PROT");
     assert!(line.contains("WARN"), "{line}");
 }
+
+/// A network filesystem in the mount table is stat'ed on the bounded helper (a dead server
+/// cannot hang the sampler): its entry is reported, with the error when it cannot be stat'ed.
+#[test]
+fn network_mounts_are_reported_with_their_error() {
+    let tmp = fixture_copy();
+    let mounts = tmp.path().join("proc/mounts");
+    let mut table = std::fs::read_to_string(&mounts).unwrap();
+    table.push_str("nas.lan:/export /srv/nas-that-is-not-here nfs4 rw,relatime 0 0\n");
+    std::fs::write(&mounts, table).unwrap();
+    let s = Service::on_fixture(tmp.path(), &[]);
+    let v = s.json("/system");
+    let nas = v["filesystems"].as_array().unwrap().iter().find(|f| f["fstype"] == "nfs4").expect("the nfs4 mount");
+    assert_eq!(nas["device"], "nas.lan:/export");
+    assert!(nas["total"].is_null());
+    assert!(nas["error"].as_str().unwrap().contains("No such file"), "{nas}");
+}

@@ -124,6 +124,99 @@ pub fn filesystem(m: &Mount, usage: Result<crate::collect::fs::FsStats, String>)
     fs
 }
 
+/// Network filesystem types: their `statvfs` waits on a server, forever if it is gone.
+const NETWORK_TYPES: &[&str] = &[
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "ceph",
+    "glusterfs",
+    "lustre",
+    "afs",
+    "davfs",
+    "ncpfs",
+    "coda",
+    "fuse.sshfs",
+    "fuse.glusterfs",
+    "fuse.s3fs",
+    "fuse.rclone",
+    "fuse.davfs2",
+    "fuse.cephfs",
+];
+
+pub fn is_network(fstype: &str) -> bool {
+    NETWORK_TYPES.contains(&fstype)
+}
+
+type StatFn = fn(&std::path::Path) -> Result<crate::collect::fs::FsStats, String>;
+type Reply = std::sync::mpsc::Sender<Result<crate::collect::fs::FsStats, String>>;
+
+/// `statvfs` of network filesystems on a helper thread, waited for at most `timeout`: a
+/// mount whose server is gone would otherwise hang the sampler (and every later sample).
+/// A mount whose stat did not return in time is reported with an error, and not stat'ed
+/// again until that stat returns; the stuck helper is left behind and a new one started.
+/// (node_exporter does the same with a goroutine per mount.)
+pub struct BoundedStat {
+    stat: StatFn,
+    timeout: std::time::Duration,
+    worker: Option<std::sync::mpsc::Sender<(std::path::PathBuf, Reply)>>,
+    stuck: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, std::time::Instant>>>,
+}
+
+impl BoundedStat {
+    pub fn new(stat: StatFn, timeout: std::time::Duration) -> Self {
+        BoundedStat { stat, timeout, worker: None, stuck: Default::default() }
+    }
+
+    pub fn stat(&mut self, path: &std::path::Path) -> Result<crate::collect::fs::FsStats, String> {
+        if let Some(since) = self.stuck.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+            return Err(format!(
+                "statvfs has not returned for {:.0} s (server unreachable?)",
+                since.elapsed().as_secs_f64()
+            ));
+        }
+        let worker = match &self.worker {
+            Some(w) => w.clone(),
+            None => {
+                let (tx, rx) = std::sync::mpsc::channel::<(std::path::PathBuf, Reply)>();
+                let (stat, stuck) = (self.stat, std::sync::Arc::clone(&self.stuck));
+                let spawned = std::thread::Builder::new().name("statvfs".into()).spawn(move || {
+                    for (path, reply) in rx {
+                        let result = stat(&path);
+                        stuck.lock().unwrap_or_else(|p| p.into_inner()).remove(&path);
+                        let _ = reply.send(result);
+                    }
+                });
+                if let Err(e) = spawned {
+                    return Err(format!("no thread for statvfs: {e}"));
+                }
+                self.worker = Some(tx.clone());
+                tx
+            }
+        };
+        let (reply, answer) = std::sync::mpsc::channel();
+        if worker.send((path.to_path_buf(), reply)).is_err() {
+            self.worker = None;
+            return Err("the statvfs helper is gone".into());
+        }
+        match answer.recv_timeout(self.timeout) {
+            Ok(result) => result,
+            Err(_) => {
+                self.stuck
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(path.to_path_buf(), std::time::Instant::now());
+                // that helper is blocked in the kernel: the next stat gets a fresh one
+                self.worker = None;
+                Err(format!("statvfs did not return within {:?} (server unreachable?)", self.timeout))
+            }
+        }
+    }
+}
+
 /// The mount table, parsed again only when the kernel says it changed: procfs mount tables
 /// signal `POLLPRI` to `poll(2)` after every mount or unmount, so an unchanged table costs one
 /// `poll` instead of being regenerated and parsed every sample.
@@ -193,6 +286,35 @@ mod tests {
         assert_eq!(unescape("a\\134b\\040c"), "a\\b c");
         assert_eq!(unescape("trailing\\04"), "trailing\\04");
         assert_eq!(unescape("\\777"), "\\777");
+    }
+
+    fn slow_stat(path: &std::path::Path) -> Result<crate::collect::fs::FsStats, String> {
+        if path.ends_with("hung") {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+        }
+        Ok(crate::collect::fs::FsStats { blocks: 1, blocks_free: 1, blocks_available: 1, fragment_size: 1 })
+    }
+
+    /// A stat that does not return in time is an error, the mount is skipped until that stat
+    /// returns, and other mounts are stat'ed meanwhile by a fresh helper.
+    #[test]
+    fn a_hung_network_mount_does_not_hang_the_sample() {
+        let mut b = BoundedStat::new(slow_stat, std::time::Duration::from_millis(50));
+        let hung = std::path::Path::new("/mnt/hung");
+        assert!(b.stat(std::path::Path::new("/mnt/ok")).is_ok());
+        let t = std::time::Instant::now();
+        assert!(b.stat(hung).unwrap_err().contains("did not return within"));
+        assert!(t.elapsed() < std::time::Duration::from_millis(300));
+        // still stuck: answered at once, without another stat
+        let t = std::time::Instant::now();
+        assert!(b.stat(hung).unwrap_err().contains("has not returned"));
+        assert!(t.elapsed() < std::time::Duration::from_millis(20));
+        // other mounts go on, on a new helper
+        assert!(b.stat(std::path::Path::new("/mnt/ok")).is_ok());
+        // once the stuck stat returns, the mount is tried again
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(b.stat(hung).unwrap_err().contains("did not return within"));
+        assert!(is_network("nfs4") && is_network("fuse.sshfs") && !is_network("ext4") && !is_network("tmpfs"));
     }
 
     /// The real /proc/self/mounts is read once, then only after a change.

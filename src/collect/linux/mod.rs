@@ -159,6 +159,8 @@ pub struct LinuxCollector {
     net_lines: Vec<(String, network::NetCounters)>,
     links: std::collections::HashMap<String, Link>,
     mount_table: filesystems::MountTable,
+    /// statvfs of network filesystems, bounded in time.
+    network_stat: filesystems::BoundedStat,
     /// Samples taken, this one included.
     sample_no: u64,
     /// The mean `cpu MHz` of /proc/cpuinfo and the sample it was read at (no cpufreq).
@@ -205,6 +207,10 @@ impl LinuxCollector {
             net_lines: Vec::new(),
             links: Default::default(),
             mount_table: Default::default(),
+            network_stat: filesystems::BoundedStat::new(
+                |p| fs::statvfs(p).map_err(|e| e.to_string()),
+                std::time::Duration::from_millis(500),
+            ),
             sample_no: 0,
             cpuinfo_mhz: None,
             ipv4: ifaddrs::Ipv4Ioctl::new().ok(),
@@ -553,7 +559,12 @@ impl LinuxCollector {
             }
             let mountpoint = Path::new(&m.mountpoint);
             self.files.note(mountpoint);
-            out.push(filesystems::filesystem(m, fs::statvfs(mountpoint).map_err(|e| e.to_string())));
+            let usage = if filesystems::is_network(&m.fstype) {
+                self.network_stat.stat(mountpoint)
+            } else {
+                fs::statvfs(mountpoint).map_err(|e| e.to_string())
+            };
+            out.push(filesystems::filesystem(m, usage));
         }
         Ok(out)
     }
