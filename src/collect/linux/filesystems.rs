@@ -228,6 +228,11 @@ pub struct MountTable {
 }
 
 impl MountTable {
+    /// The mounts as last read (empty before the first [`MountTable::read`]).
+    pub fn cached(&self) -> &[Mount] {
+        &self.mounts
+    }
+
     /// The current mounts of the table at `path`, and whether it was read again this time.
     pub fn read(&mut self, path: &std::path::Path) -> Result<(&[Mount], bool), crate::collect::CollectError> {
         use crate::collect::CollectError;

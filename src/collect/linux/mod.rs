@@ -403,9 +403,23 @@ impl LinuxCollector {
         memory::parse_vmstat_swap(text).map_err(|e| CollectError::parse(path, e))
     }
 
+    /// `statvfs` of the disk path; bounded in time when the path is on a network filesystem
+    /// (by the mount table's longest matching mount point).
     fn read_disk_usage(&mut self) -> Result<fs::FsStats, CollectError> {
         self.files.note(&self.disk_path);
-        fs::statvfs(&self.disk_path)
+        let on_network = self
+            .mount_table
+            .cached()
+            .iter()
+            .filter(|m| self.disk_path.starts_with(&m.mountpoint))
+            .max_by_key(|m| m.mountpoint.len())
+            .is_some_and(|m| filesystems::is_network(&m.fstype));
+        if on_network {
+            let path = self.disk_path.clone();
+            self.network_stat.stat(&path).map_err(|e| CollectError::Other(format!("statvfs {}: {e}", path.display())))
+        } else {
+            fs::statvfs(&self.disk_path)
+        }
     }
 
     fn read_disk_io(&mut self) -> Result<disk::DiskCounters, CollectError> {
@@ -715,6 +729,9 @@ impl Collect for LinuxCollector {
         s.memory = self.families.memory.record(mem).unwrap_or_default();
         s.swap = self.families.swap.record(swp).unwrap_or_default();
 
+        // the mount table first: it says whether the disk path is on a network filesystem
+        let filesystems = self.read_filesystems();
+        s.filesystems = self.families.filesystems.record(filesystems);
         let usage = self.read_disk_usage();
         if let Some(usage) = self.families.disk.record(usage) {
             s.disk = fs::disk_usage(usage, &self.disk_label);
@@ -726,8 +743,6 @@ impl Collect for LinuxCollector {
             s.disk_io = disk::disk_io(total);
             s.disks = Some(self.disk_devices());
         }
-        let filesystems = self.read_filesystems();
-        s.filesystems = self.families.filesystems.record(filesystems);
         let net = self.read_net_io();
         if let Some(total) = self.families.network.record(net) {
             s.network.io_counters = network::net_io(total);
