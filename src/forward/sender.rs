@@ -97,7 +97,7 @@ pub fn encode(format: Format, snapshot: &[u8]) -> Result<Body, String> {
         });
     }
     let typed: crate::snapshot::Snapshot =
-        serde_json::from_value(sample.snapshot.clone()).map_err(|e| format!("not a system-stats snapshot: {e}"))?;
+        serde_json::from_slice(snapshot).map_err(|e| format!("not a system-stats snapshot: {e}"))?;
     let families = crate::metrics::families(&typed, &[], None);
     let at = chrono::DateTime::parse_from_rfc3339(&typed.collected_at).map_err(|e| e.to_string())?;
     Ok(match format {

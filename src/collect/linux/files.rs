@@ -98,7 +98,8 @@ pub fn read_from_start(file: &File, buf: &mut Vec<u8>) -> std::io::Result<usize>
     }
 }
 
-fn text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, CollectError> {
+/// `bytes` as text, or a parse error naming `path`.
+pub fn text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, CollectError> {
     std::str::from_utf8(bytes).map_err(|_| CollectError::parse(path, "not UTF-8 text"))
 }
 

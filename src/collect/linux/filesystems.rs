@@ -254,7 +254,7 @@ impl MountTable {
                 None => std::fs::File::open(path).map_err(|e| CollectError::io(path, e))?,
             };
             let n = super::files::read_from_start(&file, &mut self.buf).map_err(|e| CollectError::io(path, e))?;
-            let text = std::str::from_utf8(&self.buf[..n]).map_err(|_| CollectError::parse(path, "not UTF-8 text"))?;
+            let text = super::files::text(path, &self.buf[..n])?;
             self.mounts = parse_mounts(text).map_err(|e| CollectError::parse(path, e))?;
             self.file = Some(file);
         }

@@ -732,11 +732,24 @@ impl Collect for LinuxCollector {
         // the mount table first: it says whether the disk path is on a network filesystem
         let filesystems = self.read_filesystems();
         s.filesystems = self.families.filesystems.record(filesystems);
-        let usage = self.read_disk_usage();
-        if let Some(usage) = self.families.disk.record(usage) {
-            s.disk = fs::disk_usage(usage, &self.disk_label);
+        // the disk path is usually a mount point just stat'ed for `filesystems`: not twice
+        let measured =
+            s.filesystems.iter().flatten().find(|f| f.total.is_some() && Path::new(&f.mountpoint) == self.disk_path);
+        if let Some(f) = measured {
+            s.disk = crate::snapshot::Disk {
+                total: f.total,
+                used: f.used,
+                free: f.free,
+                percent: f.percent,
+                mount: Some(self.disk_label.clone()),
+            };
         } else {
-            s.disk.mount = Some(self.disk_label.clone());
+            let usage = self.read_disk_usage();
+            if let Some(usage) = self.families.disk.record(usage) {
+                s.disk = fs::disk_usage(usage, &self.disk_label);
+            } else {
+                s.disk.mount = Some(self.disk_label.clone());
+            }
         }
         let io = self.read_disk_io();
         if let Some(total) = self.families.disk_io.record(io) {
