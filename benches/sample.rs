@@ -1,24 +1,58 @@
-//! One sample (collect + compute + serialise) against the raw cost of the same kernel reads.
+//! One sample (run every family + serialise) against the raw cost of the same kernel reads,
+//! and how a sample's cost grows with the size of the host.
 //!
-//! `raw_reads` makes the system calls a steady-state sample makes and does nothing with the
-//! bytes: `pread(2)` from offset 0 of every file the sampler reads (held open, as the sampler
-//! holds them), `statvfs(2)` of the disk path and of every filesystem, and the primary
-//! interface's address `ioctl(2)`s. That is the floor any collector of the same numbers pays. `sample` is the real thing: read, parse,
-//! compute against the previous reading, serialise to JSON. Target: sample ≤ 2 × raw_reads.
+//! `raw_reads` makes the system calls a steady-state sample makes on this machine and does
+//! nothing with the bytes: `pread(2)` from offset 0 of every file the families read (held
+//! open, as they hold them), `statvfs(2)` of the disk path and of every filesystem, and the
+//! primary interface's address `ioctl(2)`s. That is the floor any collector of the same
+//! numbers pays. `sample` is the real thing: read, parse, compute rates against the previous
+//! sample, serialise to JSON. Target: sample ≤ 2 × raw_reads.
+//!
+//! Then the scale table: the recorded fixture trees and a synthetic big host
+//! (`support/synthetic.rs`: 256 CPUs with cpufreq, 200 interfaces, 500 mounts, 100 disks,
+//! 64 hwmon sensors) at ¼, ½ and full size: one sample's time and allocations, and the sizes
+//! of `/system` and `/metrics`. Targets: cost linear in the number of items, the full big host
+//! under 1 ms.
 //!
 //!     cargo bench --bench sample
 
+#[path = "support/synthetic.rs"]
+mod synthetic;
+
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs::File;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use system_stats::collect::files::{self, read_from_start};
 use system_stats::collect::ifaddrs::Ipv4Ioctl;
-use system_stats::collect::linux::LinuxCollector;
-use system_stats::collect::linux::files::read_from_start;
-use system_stats::collect::{Collect, Roots};
-use system_stats::sampler::finish;
+use system_stats::collect::{Runner, Selection, Setup};
+
+/// Counts allocations, to report them per sample.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed through to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 struct Raw {
     files: Vec<File>,
@@ -54,47 +88,111 @@ impl Raw {
     }
 }
 
+/// One sample as the service takes it: every family, then the JSON (sized from the last one).
+fn sample(runner: &mut Runner) -> Vec<u8> {
+    thread_local! {
+        static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+    let reading = runner.read();
+    let json = system_stats::sampler::serialise(&reading.snapshot, LAST.get());
+    LAST.set(json.len());
+    json
+}
+
 fn bench(c: &mut Criterion) {
-    let disk_path = Path::new("/");
-    let mut collector = LinuxCollector::new(Roots::default(), disk_path);
-    let mut prev = collector.read();
+    let mut runner = Runner::new(&Setup::default(), &Selection::default());
+    runner.read();
     // record a steady-state sample (the first one also lists /sys/block)
-    collector.record_reads();
-    let probe = collector.read();
-    let paths = collector.recorded_reads();
+    files::record();
+    let probe = runner.read();
+    let paths = files::recorded();
     let iface = probe.snapshot.network.primary_interface.as_ref().map(|i| i.name.clone());
     eprintln!("a sample reads {} paths: {paths:?}; interface {iface:?}", paths.len());
     let mut raw = Raw::new(&paths, iface);
 
     c.bench_function("raw_reads", |b| b.iter(|| raw.read()));
-    c.bench_function("sample", |b| {
-        b.iter(|| {
-            let cur = collector.read();
-            let snapshot = finish(&prev, &cur);
-            black_box(serde_json::to_vec(&snapshot).unwrap());
-            prev = cur;
-        })
-    });
+    c.bench_function("sample", |b| b.iter(|| black_box(sample(&mut runner))));
 
     // the ratio in one line, measured back to back, interleaved, over the same rounds
-    let (mut raw_total, mut sample_total) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let (mut raw_total, mut sample_total) = (Duration::ZERO, Duration::ZERO);
     let rounds = 2000;
     for _ in 0..rounds {
         let t = Instant::now();
         raw.read();
         raw_total += t.elapsed();
         let t = Instant::now();
-        let cur = collector.read();
-        black_box(serde_json::to_vec(&finish(&prev, &cur)).unwrap());
-        prev = cur;
+        black_box(sample(&mut runner));
         sample_total += t.elapsed();
     }
-    let (raw, sample) = (raw_total / rounds, sample_total / rounds);
+    let (raw, sample_time) = (raw_total / rounds, sample_total / rounds);
     eprintln!(
-        "RATIO raw_reads {raw:?}  sample {sample:?}  sample/raw {:.2} (target <= 2.0){}",
-        sample.as_secs_f64() / raw.as_secs_f64(),
+        "RATIO raw_reads {raw:?}  sample {sample_time:?}  sample/raw {:.2} (target <= 2.0){}",
+        sample_time.as_secs_f64() / raw.as_secs_f64(),
         if cfg!(debug_assertions) { "  [debug build: run cargo bench for real figures]" } else { "" }
     );
+    scale_table();
+}
+
+/// One row of the scale table.
+fn measure(name: &str, root: &Path) {
+    let setup = Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.to_path_buf() };
+    let mut runner = Runner::new(&setup, &Selection::default());
+    for _ in 0..20 {
+        black_box(sample(&mut runner));
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    black_box(sample(&mut runner));
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let rounds: u32 = if cfg!(debug_assertions) { 20 } else { 300 };
+    let t = Instant::now();
+    for _ in 0..rounds {
+        black_box(sample(&mut runner));
+    }
+    let per_sample = t.elapsed() / rounds;
+    let reading = runner.read();
+    let s = &reading.snapshot;
+    let system = serde_json::to_vec(s).unwrap().len();
+    let families = system_stats::metrics::families(s, &runner.statuses(), Some(1));
+    let metrics = system_stats::metrics::text::prometheus(&families).len();
+    let failed: Vec<String> =
+        runner.statuses().into_iter().filter_map(|(n, e)| e.map(|e| format!("{n}: {e}"))).collect();
+    let temps = s.temperatures.hwmon.len();
+    let items = s.cpu.per_cpu.len()
+        + s.network.interfaces.as_ref().map_or(0, Vec::len)
+        + s.filesystems.as_ref().map_or(0, Vec::len)
+        + s.disks.as_ref().map_or(0, Vec::len)
+        + temps;
+    eprintln!(
+        "| {name} | {} / {} / {} / {} / {} | {:.1} µs | {:.2} µs | {allocations} | {system} | {metrics} |{}",
+        s.cpu.per_cpu.len(),
+        s.network.interfaces.as_ref().map_or(0, Vec::len),
+        s.filesystems.as_ref().map_or(0, Vec::len),
+        s.disks.as_ref().map_or(0, Vec::len),
+        temps,
+        per_sample.as_secs_f64() * 1e6,
+        per_sample.as_secs_f64() * 1e6 / items.max(1) as f64,
+        if failed.is_empty() { String::new() } else { format!(" failed: {failed:?}") }
+    );
+}
+
+fn scale_table() {
+    eprintln!("SCALE");
+    eprintln!(
+        "| tree | CPUs / interfaces / filesystems / disks / sensors | sample | per item | allocations | /system bytes | /metrics bytes |"
+    );
+    eprintln!("|---|---|---|---|---|---|---|");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for name in ["raspberrypi4-aarch64", "debian-x86_64-vm"] {
+        measure(&format!("{name} (recorded)"), &fixtures.join(name));
+    }
+    // in memory, as procfs and sysfs are (tmpfs where there is one)
+    let shm = Path::new("/dev/shm");
+    for scale in [0.25, 0.5, 1.0] {
+        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+        let mounts = tempfile::tempdir().unwrap();
+        synthetic::generate(dir.path(), mounts.path(), synthetic::Counts::big_host(scale));
+        measure(&format!("big host ×{scale}"), dir.path());
+    }
 }
 
 criterion_group!(benches, bench);

@@ -145,6 +145,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_SAMPLE_INTERVAL",
     "SYSTEM_STATS_PROCFS",
     "SYSTEM_STATS_SYSFS",
+    "SYSTEM_STATS_COLLECTORS",
     "SYSTEM_STATS_URL",
     "SYSTEM_STATS_FORWARD_INTERVAL",
     "SYSTEM_STATS_FORWARD_LOG_LEVEL",
@@ -175,6 +176,18 @@ pub struct ServiceConfig {
     pub sample_interval: Duration,
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
+    pub collectors: crate::collect::Selection,
+}
+
+impl ServiceConfig {
+    /// What the collectors start with.
+    pub fn setup(&self) -> crate::collect::Setup {
+        crate::collect::Setup {
+            procfs: self.procfs.clone(),
+            sysfs: self.sysfs.clone(),
+            disk_path: self.disk_path.clone(),
+        }
+    }
 }
 
 pub const SERVICE_SETTINGS: &[Setting] = &[
@@ -210,6 +223,14 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
     },
     Setting { id: "procfs", env: "SYSTEM_STATS_PROCFS", default: "/proc", help: "Where procfs is mounted (Linux)" },
     Setting { id: "sysfs", env: "SYSTEM_STATS_SYSFS", default: "/sys", help: "Where sysfs is mounted (Linux)" },
+    Setting {
+        id: "collectors",
+        env: "SYSTEM_STATS_COLLECTORS",
+        default: "all",
+        help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
+               Names: cpu, cpufreq, load, memory, swap, filesystems, disk, disk_io, network, interfaces, \
+               sensors, raspberry_pi, host, uptime. One that does not run costs nothing; its keys are null",
+    },
 ];
 
 impl ServiceConfig {
@@ -239,6 +260,7 @@ impl ServiceConfig {
             sample_interval: v.parse("sample-interval", |s| parse_seconds(s, 0.1, 3600.0))?,
             procfs: v.parse("procfs", parse_dir)?,
             sysfs: v.parse("sysfs", parse_dir)?,
+            collectors: v.parse("collectors", crate::collect::Selection::parse)?,
         })
     }
 }
@@ -546,6 +568,22 @@ mod tests {
         assert!(err.to_string().contains("an existing path (No such file"), "{err}");
         assert!(service(&["--procfs", "/etc/hostname"]).unwrap_err().to_string().contains("a directory"));
         assert!(service(&["--host", "not a host"]).unwrap_err().to_string().contains("--host"));
+    }
+
+    /// `--help` names every collector of the registry.
+    #[test]
+    fn help_names_every_collector() {
+        let help = SERVICE_SETTINGS.iter().find(|s| s.id == "collectors").unwrap().help;
+        for e in crate::collect::REGISTRY {
+            assert!(help.contains(&format!(" {},", e.name)) || help.contains(&format!(" {}.", e.name)), "{}", e.name);
+        }
+        let err = service(&["--collectors", "all,-bogus"]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid --collectors=\"all,-bogus\": expected a comma list of collectors (cpu,"),
+            "{err}"
+        );
+        assert!(err.ends_with("\"bogus\" is not one"), "{err}");
+        assert!(!service(&["--collectors", "cpu"]).unwrap().collectors.contains("memory"));
     }
 
     #[test]

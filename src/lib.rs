@@ -4,20 +4,22 @@
 //! # Layout
 //! - [`config`]: both programs' settings (environment variable + matching flag), validated once.
 //! - [`snapshot`]: the `/system` JSON contract (serde types) and its rounding rules.
-//! - [`collect`]: one look at the kernel → a [`collect::Reading`]; [`collect::linux`] reads
-//!   `/proc` and `/sys` under configurable roots, one file per metric family;
-//!   `collect::macos` is a thin layer over `sysinfo`.
+//! - [`collect`]: the host as a registry of families (`cpu`, `memory`, `filesystems`,
+//!   `network`...), one module each owning its state; a runner calls them in a documented order
+//!   and keeps each one's status. Linux readers work under configurable roots (`/proc`, `/sys`);
+//!   each family's macOS variant sits beside it behind `cfg`. The module's docs say how to add
+//!   a family: one file and one line.
 //! - [`metrics`]: the snapshot as metric families (node_exporter's names for the core ones) and
 //!   their encodings: Prometheus text, OpenMetrics, remote-write, InfluxDB line protocol.
-//! - [`sampler`]: the thread that reads every interval, computes CPU percent and rates,
-//!   serialises one immutable snapshot and publishes it.
+//! - [`sampler`]: the thread that runs the families every interval, serialises one immutable
+//!   snapshot and publishes it.
 //! - [`api`]: the HTTP server (`GET /system`, `GET /health`), answering from the published
 //!   snapshot only.
 //! - [`forward`]: the forwarder: polls `/system`, spools each sample durably per destination
 //!   (redb) and delivers it in order with retries.
 //! - `src/bin/`: the thin binaries.
 //!
-//! Data flows one way: kernel → collector → sampler → published bytes → HTTP.
+//! Data flows one way: kernel → families → sampler → published bytes → HTTP.
 
 pub mod api;
 pub mod collect;

@@ -4,7 +4,9 @@
 //! Values that do not come from the tree are replaced before comparing: the sample time and
 //! what derives from "now" (uptime, the measured interval), `statvfs(2)` of the disk path and
 //! of every mounted filesystem, IPv4 addresses (`ioctl(2)`), and the C library in `platform`.
-//! After an intended change: `UPDATE_GOLDEN=1 cargo test --test golden`, then review the diff.
+//! After an intended change: `UPDATE_GOLDEN=1 cargo test --test golden` writes the files and
+//! fails (a regeneration is never a silent pass); review `git diff tests/golden`, then run the
+//! tests again without it.
 
 mod common;
 
@@ -55,8 +57,14 @@ fn check(fixture: &str) {
     let golden = common::repo().join("tests/golden").join(format!("{fixture}.json"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        let before = std::fs::read_to_string(&golden).unwrap_or_default();
         std::fs::write(&golden, &got).unwrap();
-        return;
+        // never a silent pass: a regeneration is reviewed, then the tests run without it
+        panic!(
+            "UPDATE_GOLDEN: wrote {} ({}); review `git diff tests/golden`, then run again without UPDATE_GOLDEN",
+            golden.display(),
+            if before == got { "unchanged" } else { "changed" }
+        );
     }
     let want = std::fs::read_to_string(&golden)
         .unwrap_or_else(|e| panic!("{}: {e} (create it with UPDATE_GOLDEN=1)", golden.display()));

@@ -218,13 +218,15 @@ fn bad_settings_exit_2_with_one_line_naming_them() {
     assert!(stderr.contains("--port=\"99999\""), "{stderr}");
 }
 
-/// `--help` lists every setting with its variable.
+/// `--help` lists every setting with its variable, and every collector by name.
 #[test]
 fn help_lists_every_variable() {
     let out = clean_command(service_bin()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(system_stats::config::SERVICE_SETTINGS.len(), 7);
+    for e in system_stats::collect::REGISTRY {
+        assert!(help.contains(e.name), "collector {} missing from --help:\n{help}", e.name);
+    }
     for s in system_stats::config::SERVICE_SETTINGS {
         assert!(help.contains(s.env), "{} missing from --help:\n{help}", s.env);
         assert!(help.contains(&format!("--{}", s.id)), "--{} missing from --help", s.id);

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use system_stats::api::{self, AppState};
-use system_stats::collect::{self, Roots};
+use system_stats::collect::Runner;
 use system_stats::config::ServiceConfig;
 use system_stats::sampler;
 
@@ -16,8 +16,14 @@ fn main() -> ExitCode {
             Err(code) => return code,
         };
 
-    let roots = Roots { procfs: cfg.procfs.clone(), sysfs: cfg.sysfs.clone() };
-    let (shared, _sampler) = sampler::start(collect::platform(roots, &cfg.disk_path), cfg.sample_interval);
+    let runner = Runner::new(&cfg.setup(), &cfg.collectors);
+    let (shared, _sampler) = match sampler::start(runner, cfg.sample_interval) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("system-stats-service: cannot start the sampler thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,

@@ -34,7 +34,7 @@ pub fn disk_usage(s: FsStats, mount: &str) -> Disk {
 /// `statvfs(2)` of `path`.
 pub fn statvfs(path: &Path) -> Result<FsStats, CollectError> {
     let s = nix::sys::statvfs::statvfs(path)
-        .map_err(|e| CollectError::Other(format!("statvfs {}: {e}", path.display())))?;
+        .map_err(|e| CollectError::sys("statvfs", path.display(), std::io::Error::from(e)))?;
     Ok(FsStats {
         blocks: s.blocks() as u64,
         blocks_free: s.blocks_free() as u64,

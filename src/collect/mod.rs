@@ -1,123 +1,151 @@
-//! Collectors: one look at the kernel per call, turned into a [`Reading`].
+//! Collectors: the host seen as a registry of *families*, each one module that owns its
+//! state and writes its part of the snapshot.
 //!
-//! A reading holds everything that can be known from one instant (memory, disk usage, host
-//! identity, cumulative counters). What needs two instants (CPU percent, rates) is computed by
-//! the sampler from two consecutive readings (see [`crate::sampler`]).
+//! A family ([`Family`]) is one kind of fact: `cpu`, `memory`, `filesystems`, `network`...
+//! Its module holds everything about it: the pure parsers of its kernel files (unit-tested
+//! on real, malformed and truncated input), the files it keeps open, the counters it
+//! remembers between samples (rates, wrap offsets), its caches, and, behind `cfg`, its
+//! macOS variant. [`REGISTRY`] lists the families in the order the [`Runner`] calls them;
+//! [`Selection`] (`SYSTEM_STATS_COLLECTORS`) says which run.
 //!
-//! Every metric family is collected on its own: a family that fails leaves its fields `null`,
-//! logs one error when it starts failing and one line when it recovers, and never takes the
-//! rest of the reading down ([`FamilyStatus`]).
+//! The runner gives every family the [`Reading`] being built. A family writes its own keys
+//! of [`Reading::snapshot`] and nothing else; a family that needs another's result reads it
+//! from what that one wrote (swap reads the meminfo lines memory wrote, disk reuses the
+//! usage filesystems wrote, interfaces fills in the entries network wrote, uptime reads the
+//! boot time cpu wrote), never from its internals, and does the work itself when that
+//! family does not run. A family that fails (an error or a panic) leaves its keys `null`,
+//! and its status ([`FamilyStatus`]) is logged when it changes and exported as
+//! `system_stats_collector_success{collector="<name>"}`. A family that is not selected is
+//! never constructed: it costs nothing and its keys stay `null`.
+//!
+//! # Adding a family
+//! One new file plus one line in [`REGISTRY`]. The smallest real one, [`load`], shows the
+//! shape: a `pub const ENTRY: Entry` (name, one-line description, constructor), a struct
+//! holding the family's state, `impl Family` writing its keys, and the pure parser with its
+//! tests. Put the entry after the families whose output it reads, add its keys to
+//! [`crate::snapshot`], and list the name in the README's settings table.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use crate::snapshot::Snapshot;
 
+pub mod files;
 pub mod fs;
 pub mod ifaddrs;
-#[cfg(target_os = "linux")]
-pub mod linux;
-#[cfg(target_os = "macos")]
-pub mod macos;
 
-/// One look at the host.
+pub mod cpu;
+pub mod cpufreq;
+pub mod disk;
+pub mod disk_io;
+pub mod filesystems;
+pub mod host;
+pub mod interfaces;
+pub mod load;
+pub mod memory;
+pub mod network;
+pub mod raspberry_pi;
+pub mod sensors;
+pub mod swap;
+pub mod uptime;
+
+/// Every family, in the order they run. A family comes after those whose output it reads.
+pub const REGISTRY: &[Entry] = &[
+    cpu::ENTRY,
+    cpufreq::ENTRY,
+    load::ENTRY,
+    memory::ENTRY,
+    swap::ENTRY,
+    filesystems::ENTRY,
+    disk::ENTRY,
+    disk_io::ENTRY,
+    network::ENTRY,
+    interfaces::ENTRY,
+    sensors::ENTRY,
+    raspberry_pi::ENTRY,
+    host::ENTRY,
+    uptime::ENTRY,
+];
+
+/// A family's registration: its name (as in `SYSTEM_STATS_COLLECTORS` and the
+/// `collector` label), what it collects, and how to start it.
+pub struct Entry {
+    pub name: &'static str,
+    /// One line for `--help` and the README.
+    pub about: &'static str,
+    /// Builds the family; `None` when it does not exist on this platform.
+    pub start: fn(&Setup) -> Option<Box<dyn Family>>,
+}
+
+/// One kind of fact about the host, collected once per sample.
+pub trait Family: Send {
+    /// Reads the host and writes this family's keys into `reading`. On an error the keys it
+    /// could not fill stay `null` (compute first, write last); what it could fill may be
+    /// written (swap sizes without the swap traffic of an unreadable `/proc/vmstat`).
+    fn collect(&mut self, reading: &mut Reading) -> Result<(), CollectError>;
+}
+
+/// What families are started with: where to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setup {
+    /// Where procfs is (`SYSTEM_STATS_PROCFS`, Linux).
+    pub procfs: PathBuf,
+    /// Where sysfs is (`SYSTEM_STATS_SYSFS`, Linux).
+    pub sysfs: PathBuf,
+    /// The path whose filesystem `disk` reports (`SYSTEM_STATS_DISK_PATH`).
+    pub disk_path: PathBuf,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup { procfs: "/proc".into(), sysfs: "/sys".into(), disk_path: "/".into() }
+    }
+}
+
+/// One sample being built: the snapshot the families fill in, and the facts they pass on.
 #[derive(Debug, Clone)]
 pub struct Reading {
-    /// Monotonic time of the reading, for rates.
+    /// Monotonic time of the sample: families measure their rates between two of these.
     pub at: Instant,
-    /// Wall-clock time of the reading, for `collected_at` and uptime.
+    /// Wall-clock time of the sample (`collected_at`, uptime).
     pub wall: SystemTime,
-    /// Everything but CPU percent and throughput, which need a previous reading.
     pub snapshot: Snapshot,
-    /// Aggregate CPU times since boot, in clock ticks (Linux).
-    pub cpu_times: Option<CpuTimes>,
-    /// Each CPU's times since boot, in clock ticks (Linux).
-    pub per_cpu_times: Vec<(u32, CpuTimes)>,
-    /// CPU percent measured by the platform itself, where there are no CPU times (macOS).
-    pub cpu_percent: Option<f64>,
-    /// Boot time, Unix seconds.
+    /// Boot time, Unix seconds: written by `cpu` (`btime`), read by `uptime`.
     pub boot_time: Option<u64>,
 }
 
-/// CPU times from the aggregate `cpu` line of `/proc/stat` (clock ticks).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CpuTimes {
-    pub user: u64,
-    pub nice: u64,
-    pub system: u64,
-    pub idle: u64,
-    pub iowait: u64,
-    pub irq: u64,
-    pub softirq: u64,
-    pub steal: u64,
-    pub guest: u64,
-    pub guest_nice: u64,
-}
-
-impl CpuTimes {
-    /// The times in seconds, for a kernel counting `hz` ticks per second (USER_HZ).
-    pub fn seconds(&self, hz: f64) -> crate::snapshot::CpuSeconds {
-        let s = |t: u64| t as f64 / hz;
-        crate::snapshot::CpuSeconds {
-            user: s(self.user),
-            nice: s(self.nice),
-            system: s(self.system),
-            idle: s(self.idle),
-            iowait: s(self.iowait),
-            irq: s(self.irq),
-            softirq: s(self.softirq),
-            steal: s(self.steal),
-            guest: s(self.guest),
-            guest_nice: s(self.guest_nice),
-        }
-    }
-
-    /// Busy share between two readings, psutil's `cpu_percent` definition on Linux: each field's
-    /// delta is clamped at zero; the total leaves out guest and guest_nice (already counted in
-    /// user and nice); busy = total − idle − iowait. 0.0 when no time passed.
-    pub fn percent_since(&self, earlier: &CpuTimes) -> f64 {
-        let d = |now: u64, then: u64| now.saturating_sub(then);
-        let total = d(self.user, earlier.user)
-            + d(self.nice, earlier.nice)
-            + d(self.system, earlier.system)
-            + d(self.idle, earlier.idle)
-            + d(self.iowait, earlier.iowait)
-            + d(self.irq, earlier.irq)
-            + d(self.softirq, earlier.softirq)
-            + d(self.steal, earlier.steal);
-        let idle = d(self.idle, earlier.idle) + d(self.iowait, earlier.iowait);
-        if total == 0 {
-            return 0.0;
-        }
-        let busy = total.saturating_sub(idle);
-        crate::snapshot::round1((busy as f64 / total as f64 * 100.0).clamp(0.0, 100.0))
+impl Reading {
+    pub fn new(at: Instant, wall: SystemTime) -> Reading {
+        Reading { at, wall, snapshot: Snapshot::default(), boot_time: None }
     }
 }
 
-/// What went wrong in one collector.
-#[derive(Debug)]
+/// What went wrong in one family.
+#[derive(Debug, thiserror::Error)]
 pub enum CollectError {
     /// A file could not be read.
+    #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// A file was read but does not have the expected format.
+    #[error("{}: {msg}", path.display())]
     Parse { path: PathBuf, msg: String },
-    /// Anything else (a failed system call, an unsupported platform feature).
-    Other(String),
+    /// A system call about `target` failed (`statvfs /`, `ioctl eth0`, `getifaddrs`).
+    #[error("{call}{}{target}: {source}", if target.is_empty() { "" } else { " " })]
+    Sys { call: &'static str, target: String, source: std::io::Error },
+    /// A call that waits on something else (a network filesystem's server) did not return.
+    #[error("{call} {target}: {why}")]
+    Stuck { call: &'static str, target: String, why: String },
+    /// What the family needs is not there (no cpufreq policy reports a frequency; the
+    /// platform library could not be initialised).
+    #[error("{0}")]
+    Missing(String),
+    /// The family panicked: a bug. The message is the panic's.
+    #[error("panicked: {0}")]
+    Panicked(String),
 }
-
-impl fmt::Display for CollectError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CollectError::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            CollectError::Parse { path, msg } => write!(f, "{}: {msg}", path.display()),
-            CollectError::Other(msg) => f.write_str(msg),
-        }
-    }
-}
-
-impl std::error::Error for CollectError {}
 
 impl CollectError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
@@ -126,10 +154,22 @@ impl CollectError {
     pub fn parse(path: &Path, msg: impl Into<String>) -> Self {
         CollectError::Parse { path: path.to_path_buf(), msg: msg.into() }
     }
+    pub fn sys(call: &'static str, target: impl std::fmt::Display, source: std::io::Error) -> Self {
+        CollectError::Sys { call, target: target.to_string(), source }
+    }
+    /// Whether this is a file (or path) that does not exist.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            CollectError::Io { source, .. } | CollectError::Sys { source, .. } => {
+                source.kind() == std::io::ErrorKind::NotFound
+            }
+            _ => false,
+        }
+    }
 }
 
-/// The health of one metric family across readings: logs when it starts failing (or fails
-/// differently) and when it recovers, never once per reading.
+/// The health of one family across samples: logs when it starts failing (or fails
+/// differently) and when it recovers, never once per sample.
 #[derive(Debug)]
 pub struct FamilyStatus {
     name: &'static str,
@@ -146,19 +186,18 @@ impl FamilyStatus {
         self.name
     }
 
-    /// The current error, if the last reading of this family failed.
+    /// The current error, if the last sample of this family failed.
     pub fn error(&self) -> Option<&str> {
         self.failing.as_deref()
     }
 
-    /// Keeps the value of a successful reading; logs and drops a failed one.
-    pub fn record<T>(&mut self, result: Result<T, CollectError>) -> Option<T> {
+    /// Records how this sample went.
+    pub fn record(&mut self, result: Result<(), CollectError>) {
         match result {
-            Ok(value) => {
+            Ok(()) => {
                 if let Some(previous) = self.failing.take() {
                     tracing::info!(collector = self.name, was = %previous, "collector recovered");
                 }
-                Some(value)
             }
             Err(err) => {
                 let msg = err.to_string();
@@ -170,147 +209,454 @@ impl FamilyStatus {
                     );
                     self.failing = Some(msg);
                 }
-                None
             }
         }
     }
 }
 
-/// Makes per-device cumulative counters monotonic across wraps and resets, as psutil's
-/// `wrap_numbers`: when a counter goes down, the value it had is added to an offset that is
-/// kept for that device and field. 32-bit kernels (armv7 Raspberry Pi OS) wrap their
-/// `unsigned long` counters at 4 GiB; without this the totals would jump back to zero.
-#[derive(Debug, Default)]
+/// Which families run: `SYSTEM_STATS_COLLECTORS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    names: Vec<&'static str>,
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Selection { names: REGISTRY.iter().map(|e| e.name).collect() }
+    }
+}
+
+/// Every family name, comma-separated, in registry order.
+pub fn family_names() -> String {
+    REGISTRY.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+}
+
+impl Selection {
+    /// Parses `all` (every family), a comma list of names (`cpu,memory`), or `all` followed
+    /// by `-name` entries (`all,-filesystems,-sensors`; a list of only `-name` entries means
+    /// the same). The error says what is accepted and which name is wrong.
+    pub fn parse(text: &str) -> Result<Selection, String> {
+        let expected = || {
+            format!(
+                "a comma list of collectors ({}), or all followed by -name entries to leave some out \
+                 (e.g. all,-filesystems,-sensors)",
+                family_names()
+            )
+        };
+        let lookup = |name: &str| {
+            REGISTRY
+                .iter()
+                .map(|e| e.name)
+                .find(|n| *n == name)
+                .ok_or_else(|| format!("{}; {name:?} is not one", expected()))
+        };
+        let entries: Vec<&str> = text.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+        if entries.is_empty() {
+            return Err(expected());
+        }
+        let (start_all, rest) = match entries.split_first() {
+            Some((&"all", rest)) => (true, rest),
+            _ => (entries.iter().all(|e| e.starts_with('-')), &entries[..]),
+        };
+        let mut chosen: Vec<&'static str> = if start_all { REGISTRY.iter().map(|e| e.name).collect() } else { vec![] };
+        for e in rest {
+            match (start_all, e.strip_prefix('-')) {
+                (true, Some(name)) => {
+                    let name = lookup(name)?;
+                    chosen.retain(|n| *n != name);
+                }
+                (false, None) => {
+                    let name = lookup(e)?;
+                    if !chosen.contains(&name) {
+                        chosen.push(name);
+                    }
+                }
+                (true, None) if *e == "all" => {}
+                (true, None) => {
+                    return Err(format!("{}; after all, only -name entries make sense, not {e:?}", expected()));
+                }
+                (false, Some(_)) => {
+                    return Err(format!("{}; {e:?} needs all first (all,{e})", expected()));
+                }
+            }
+        }
+        Ok(Selection { names: chosen })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(&name)
+    }
+
+    /// The selected names, in registry order.
+    pub fn names(&self) -> Vec<&'static str> {
+        REGISTRY.iter().map(|e| e.name).filter(|n| self.contains(n)).collect()
+    }
+}
+
+struct Slot {
+    family: Box<dyn Family>,
+    status: FamilyStatus,
+}
+
+/// Runs the selected families in registry order, one sample at a time, each isolated from
+/// the others' failures and panics.
+pub struct Runner {
+    slots: Vec<Slot>,
+    previous: Option<Instant>,
+}
+
+impl Runner {
+    /// Starts every selected family that exists on this platform.
+    pub fn new(setup: &Setup, selection: &Selection) -> Runner {
+        install_panic_hook();
+        let mut slots = Vec::new();
+        for entry in REGISTRY.iter().filter(|e| selection.contains(e.name)) {
+            match (entry.start)(setup) {
+                Some(family) => slots.push(Slot { family, status: FamilyStatus::new(entry.name) }),
+                None => tracing::info!(collector = entry.name, "not available on this platform"),
+            }
+        }
+        Runner { slots, previous: None }
+    }
+
+    /// One sample: every family in order, then the sample's time and interval.
+    pub fn read(&mut self) -> Reading {
+        let mut reading = Reading::new(Instant::now(), SystemTime::now());
+        for slot in &mut self.slots {
+            let family = &mut slot.family;
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                IN_FAMILY.with(|f| f.set(true));
+                let r = family.collect(&mut reading);
+                IN_FAMILY.with(|f| f.set(false));
+                r
+            }))
+            .unwrap_or_else(|payload| {
+                IN_FAMILY.with(|f| f.set(false));
+                Err(CollectError::Panicked(panic_message(payload.as_ref())))
+            });
+            slot.status.record(result);
+        }
+        let s = &mut reading.snapshot;
+        s.collected_at = DateTime::<Utc>::from(reading.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
+        if let Some(previous) = self.previous {
+            let dt = reading.at.saturating_duration_since(previous).as_secs_f64();
+            s.throughput.interval_seconds = Some((dt * 1000.0).round() / 1000.0);
+        }
+        self.previous = Some(reading.at);
+        reading
+    }
+
+    /// Each running family and its error, if its last sample failed.
+    pub fn statuses(&self) -> Vec<(&'static str, Option<String>)> {
+        self.slots.iter().map(|s| (s.status.name(), s.status.error().map(str::to_string))).collect()
+    }
+}
+
+thread_local! {
+    /// Set while a family runs: its panics are reported through its status, not printed.
+    static IN_FAMILY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A panic inside a family is a bug worth one log line through its status (which says it
+/// once, not every sample); the default hook would print it to standard error every sample.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_FAMILY.with(std::cell::Cell::get) {
+                default(info);
+            }
+        }));
+    });
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Per-device cumulative counters made monotonic, psutil's `wrap_numbers` plus what psutil
+/// lacks for totals: when a counter goes down (a 32-bit `unsigned long` of an armv7 kernel
+/// wrapping at 4 GiB, a device removed and created again), the value it had is added to an
+/// offset kept for that device and field, so its counter keeps growing. A device that
+/// disappears keeps its last value in the totals (psutil's total would drop by it, and every
+/// container whose veth goes away would make the network total fall); if it comes back its
+/// counters continue from there. To bound memory, the [`MAX_DEPARTED`] most recently seen
+/// departed devices are remembered; older ones are folded into a constant part of the totals.
+#[derive(Debug)]
 pub struct NoWrap<const N: usize> {
-    devices: HashMap<Box<str>, Counters<N>>,
+    devices: HashMap<Box<str>, Device<N>>,
+    /// The last values of departed devices that are no longer remembered one by one.
+    retired: [u64; N],
     generation: u64,
 }
 
+impl<const N: usize> Default for NoWrap<N> {
+    fn default() -> Self {
+        NoWrap { devices: HashMap::new(), retired: [0; N], generation: 0 }
+    }
+}
+
+/// Departed devices remembered one by one (containers' veth interfaces come and go by the
+/// thousand on a busy host).
+pub const MAX_DEPARTED: usize = 256;
+
 #[derive(Debug)]
-struct Counters<const N: usize> {
+struct Device<const N: usize> {
     last: [u64; N],
     offset: [u64; N],
+    /// Generation this device was last seen in.
     seen: u64,
+    /// Part of the totals (disk I/O counts whole disks only).
+    counted: bool,
+}
+
+impl<const N: usize> Device<N> {
+    fn value(&self) -> [u64; N] {
+        std::array::from_fn(|i| self.last[i].wrapping_add(self.offset[i]))
+    }
+}
+
+/// A device's counters this sample and, if it was there in the previous one, then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adjusted<const N: usize> {
+    pub now: [u64; N],
+    pub before: Option<[u64; N]>,
 }
 
 impl<const N: usize> NoWrap<N> {
-    /// Starts a new reading; devices not seen by the next [`NoWrap::finish`] are forgotten.
+    /// Starts a new sample.
     pub fn begin(&mut self) {
         self.generation += 1;
     }
 
-    /// Returns `raw` with the device's accumulated offsets added.
-    pub fn adjust(&mut self, device: &str, raw: [u64; N]) -> [u64; N] {
+    /// The device's counters with its offsets added; `counted` says whether it is part of
+    /// the totals.
+    pub fn adjust(&mut self, device: &str, raw: [u64; N], counted: bool) -> Adjusted<N> {
         let generation = self.generation;
-        let entry = match self.devices.get_mut(device) {
-            Some(entry) => entry,
-            None => {
-                self.devices.entry(device.into()).or_insert(Counters { last: raw, offset: [0; N], seen: generation })
-            }
+        let Some(d) = self.devices.get_mut(device) else {
+            self.devices.insert(device.into(), Device { last: raw, offset: [0; N], seen: generation, counted });
+            return Adjusted { now: raw, before: None };
         };
-        let mut out = [0; N];
-        for i in 0..N {
-            if raw[i] < entry.last[i] {
-                entry.offset[i] = entry.offset[i].wrapping_add(entry.last[i]);
+        let before = (d.seen + 1 == generation).then(|| d.value());
+        for (i, &value) in raw.iter().enumerate() {
+            if value < d.last[i] {
+                d.offset[i] = d.offset[i].wrapping_add(d.last[i]);
             }
-            entry.last[i] = raw[i];
-            out[i] = raw[i].wrapping_add(entry.offset[i]);
+            d.last[i] = value;
         }
-        entry.seen = generation;
-        out
+        d.seen = generation;
+        d.counted = counted;
+        Adjusted { now: d.value(), before }
     }
 
-    /// Forgets devices that were not part of this reading.
-    pub fn finish(&mut self) {
+    /// Ends the sample: the totals over counted devices, departed ones included.
+    pub fn finish(&mut self) -> [u64; N] {
         let generation = self.generation;
-        self.devices.retain(|_, c| c.seen == generation);
+        let departed = self.devices.values().filter(|d| d.seen != generation).count();
+        if departed > MAX_DEPARTED {
+            let mut by_age: Vec<(u64, Box<str>)> =
+                self.devices.iter().filter(|(_, d)| d.seen != generation).map(|(k, d)| (d.seen, k.clone())).collect();
+            by_age.sort();
+            for (_, name) in by_age.into_iter().take(departed - MAX_DEPARTED) {
+                if let Some(d) = self.devices.remove(&name)
+                    && d.counted
+                {
+                    for (r, v) in self.retired.iter_mut().zip(d.value()) {
+                        *r = r.wrapping_add(v);
+                    }
+                }
+            }
+        }
+        let mut total = self.retired;
+        for d in self.devices.values().filter(|d| d.counted) {
+            for (t, v) in total.iter_mut().zip(d.value()) {
+                *t = t.wrapping_add(v);
+            }
+        }
+        total
     }
 }
 
-/// The platform's collector.
-pub trait Collect: Send {
-    /// Looks at the host once. Never fails as a whole: failed families are `null`.
-    fn read(&mut self) -> Reading;
+/// Items whose slowly changing facts (a filesystem's usage, a link's state, a CPU's
+/// frequency, a sensor) one family refreshes per sample at most. A host with more items
+/// refreshes them in turn, [`REFRESH_BUDGET`] per sample, each at most ⌈n / budget⌉ samples
+/// old: a 500-mount host would otherwise spend a millisecond a second in `statvfs` alone.
+/// What moves every second (CPU times, every counter, memory) is read whole every sample.
+pub const REFRESH_BUDGET: usize = 32;
 
-    /// The status of each metric family after the last reading.
-    fn families(&self) -> Vec<(&'static str, Option<String>)>;
+/// Which items to refresh this sample: all of them up to [`REFRESH_BUDGET`], else the next
+/// [`REFRESH_BUDGET`] in turn.
+#[derive(Debug, Default)]
+pub struct Rotation {
+    next: usize,
 }
 
-/// Where the kernel's trees are (Linux; ignored elsewhere).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Roots {
-    pub procfs: PathBuf,
-    pub sysfs: PathBuf,
-}
-
-impl Default for Roots {
-    fn default() -> Self {
-        Roots { procfs: "/proc".into(), sysfs: "/sys".into() }
+impl Rotation {
+    /// The window of this sample over `n` items.
+    pub fn window(&mut self, n: usize) -> Window {
+        if n <= REFRESH_BUDGET {
+            return Window { start: 0, len: n, n };
+        }
+        let start = self.next % n;
+        self.next = (start + REFRESH_BUDGET) % n;
+        Window { start, len: REFRESH_BUDGET, n }
     }
 }
 
-/// The collector for this platform.
-#[cfg(target_os = "linux")]
-pub fn platform(roots: Roots, disk_path: &Path) -> Box<dyn Collect> {
-    Box::new(linux::LinuxCollector::new(roots, disk_path))
+/// This sample's share of the items (see [`Rotation`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    start: usize,
+    len: usize,
+    n: usize,
 }
 
-/// The collector for this platform (there is no procfs on macOS: `roots` are ignored).
-#[cfg(target_os = "macos")]
-pub fn platform(_roots: Roots, disk_path: &Path) -> Box<dyn Collect> {
-    Box::new(macos::MacCollector::new(disk_path))
+impl Window {
+    /// Whether item `i` (of the `n` the window was made for) is refreshed this sample.
+    pub fn contains(&self, i: usize) -> bool {
+        i < self.n && (i + self.n - self.start) % self.n < self.len
+    }
+}
+
+/// A rate per second between two counter values, rounded to one decimal; `None` without a
+/// previous value or elapsed time. Counters from [`NoWrap`] never go down; if one does, the
+/// interval counts as idle.
+pub fn rate(before: Option<u64>, now: Option<u64>, seconds: f64) -> Option<f64> {
+    if seconds <= 0.0 {
+        return None;
+    }
+    Some(crate::snapshot::round1(now?.saturating_sub(before?) as f64 / seconds))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn times(user: u64, system: u64, idle: u64, iowait: u64, guest: u64) -> CpuTimes {
-        CpuTimes { user, system, idle, iowait, guest, ..Default::default() }
-    }
-
     #[test]
-    fn cpu_percent_follows_psutil() {
-        let a = times(100, 50, 800, 50, 0);
-        // 30 user + 10 system busy, 50 idle + 10 iowait idle: 40 / 100
-        let b = times(130, 60, 850, 60, 0);
-        assert_eq!(b.percent_since(&a), 40.0);
-        // guest time is already in user: it must not be counted twice
-        let c = times(130, 60, 850, 60, 20);
-        assert_eq!(c.percent_since(&a), 40.0);
-        // no time passed
-        assert_eq!(a.percent_since(&a), 0.0);
-        // a counter going backwards (e.g. a hotplugged CPU) is clamped, not negative
-        let d = times(90, 60, 900, 50, 0);
-        assert_eq!(d.percent_since(&a), 9.1);
-    }
-
-    #[test]
-    fn nowrap_keeps_totals_monotonic() {
+    fn nowrap_keeps_counters_and_totals_monotonic() {
         let mut w = NoWrap::<2>::default();
         w.begin();
-        assert_eq!(w.adjust("sda", [10, 4_294_967_000]), [10, 4_294_967_000]);
-        w.finish();
+        assert_eq!(w.adjust("sda", [10, 4_294_967_000], true).now, [10, 4_294_967_000]);
+        assert_eq!(w.adjust("sda1", [5, 5], false).now, [5, 5]);
+        assert_eq!(w.finish(), [10, 4_294_967_000]);
         w.begin();
         // the second counter wrapped at 2^32 (armv7)
-        assert_eq!(w.adjust("sda", [12, 100]), [12, 4_294_967_100]);
-        w.finish();
+        let a = w.adjust("sda", [12, 100], true);
+        assert_eq!(a, Adjusted { now: [12, 4_294_967_100], before: Some([10, 4_294_967_000]) });
+        w.adjust("sda1", [6, 6], false);
+        assert_eq!(w.finish(), [12, 4_294_967_100]);
+        // sda goes away: the total keeps its last value
         w.begin();
-        assert_eq!(w.adjust("sda", [13, 200]), [13, 4_294_967_200]);
-        w.finish();
-        // a device that disappears is forgotten, and starts afresh when it comes back
+        assert_eq!(w.finish(), [12, 4_294_967_100]);
+        // and comes back with counters started afresh: they continue from where they were
         w.begin();
-        w.finish();
-        w.begin();
-        assert_eq!(w.adjust("sda", [1, 1]), [1, 1]);
+        let back = w.adjust("sda", [1, 1], true);
+        assert_eq!(back, Adjusted { now: [13, 4_294_967_101], before: None });
+        assert_eq!(w.finish(), [13, 4_294_967_101]);
     }
 
     #[test]
-    fn family_status_remembers_the_error_until_recovery() {
-        let mut s = FamilyStatus::new("memory");
-        assert_eq!(s.record::<u8>(Err(CollectError::Other("boom".into()))), None);
-        assert_eq!(s.error(), Some("boom"));
-        assert_eq!(s.record(Ok(3u8)), Some(3));
-        assert_eq!(s.error(), None);
+    fn nowrap_forgets_old_departed_devices_but_not_their_counts() {
+        let mut w = NoWrap::<1>::default();
+        for i in 0..(MAX_DEPARTED as u64 + 10) {
+            w.begin();
+            w.adjust(&format!("veth{i}"), [100], true);
+            assert_eq!(w.finish(), [100 * (i + 1)]);
+        }
+        assert!(w.devices.len() <= MAX_DEPARTED + 1, "{}", w.devices.len());
+        w.begin();
+        assert_eq!(w.finish(), [100 * (MAX_DEPARTED as u64 + 10)]);
+    }
+
+    /// Every item is refreshed once per ⌈n / budget⌉ samples, none twice in a turn.
+    #[test]
+    fn rotation_covers_every_item_in_turn() {
+        let mut r = Rotation::default();
+        let w = r.window(10);
+        assert!((0..10).all(|i| w.contains(i)));
+        let n = REFRESH_BUDGET * 3 + 5;
+        let mut seen = vec![0; n];
+        for _ in 0..n.div_ceil(REFRESH_BUDGET) {
+            let w = r.window(n);
+            (0..n).filter(|&i| w.contains(i)).for_each(|i| seen[i] += 1);
+        }
+        assert!(seen.iter().all(|&c| (1..=2).contains(&c)), "{seen:?}");
+        assert_eq!(seen.iter().filter(|&&c| c == 2).count(), REFRESH_BUDGET - 5 % REFRESH_BUDGET);
+        assert!(!r.window(n).contains(n));
+    }
+
+    #[test]
+    fn rates_need_two_values_and_time() {
+        assert_eq!(rate(Some(100), Some(300), 2.0), Some(100.0));
+        assert_eq!(rate(None, Some(300), 2.0), None);
+        assert_eq!(rate(Some(100), Some(300), 0.0), None);
+        assert_eq!(rate(Some(300), Some(100), 1.0), Some(0.0));
+    }
+
+    #[test]
+    fn selections() {
+        let all = Selection::parse("all").unwrap();
+        assert_eq!(all.names().len(), REGISTRY.len());
+        let some = Selection::parse("memory, cpu").unwrap();
+        assert_eq!(some.names(), ["cpu", "memory"]);
+        let most = Selection::parse("all,-filesystems,-sensors").unwrap();
+        assert!(!most.contains("filesystems") && !most.contains("sensors") && most.contains("cpu"));
+        assert_eq!(Selection::parse("-sensors").unwrap().names().len(), REGISTRY.len() - 1);
+        let err = Selection::parse("all,-bogus").unwrap_err();
+        assert!(err.contains("\"bogus\" is not one") && err.contains("cpu, cpufreq, load"), "{err}");
+        assert!(Selection::parse("cpu,-memory").unwrap_err().contains("needs all first"));
+        assert!(Selection::parse("all,cpu").unwrap_err().contains("only -name"));
+        assert!(Selection::parse(" , ").is_err());
+    }
+
+    /// Every family's name is unique and usable as a label value and in a comma list.
+    #[test]
+    fn registry_names_are_unique_and_plain() {
+        let mut names: Vec<&str> = REGISTRY.iter().map(|e| e.name).collect();
+        assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')), "{names:?}");
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len());
+    }
+
+    struct Boom;
+    impl Family for Boom {
+        fn collect(&mut self, _: &mut Reading) -> Result<(), CollectError> {
+            panic!("index out of bounds")
+        }
+    }
+
+    struct Fine;
+    impl Family for Fine {
+        fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+            r.snapshot.load_average.load1 = Some(1.5);
+            Ok(())
+        }
+    }
+
+    /// A family that panics fails alone: the families after it still run, its status says
+    /// why, and the next sample tries it again.
+    #[test]
+    fn a_panicking_family_fails_alone() {
+        let mut runner = Runner {
+            slots: vec![
+                Slot { family: Box::new(Boom), status: FamilyStatus::new("boom") },
+                Slot { family: Box::new(Fine), status: FamilyStatus::new("fine") },
+            ],
+            previous: None,
+        };
+        install_panic_hook();
+        for _ in 0..2 {
+            let r = runner.read();
+            assert_eq!(r.snapshot.load_average.load1, Some(1.5));
+            let statuses = runner.statuses();
+            assert_eq!(statuses[0], ("boom", Some("panicked: index out of bounds".to_string())));
+            assert_eq!(statuses[1], ("fine", None));
+        }
     }
 }

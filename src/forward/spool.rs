@@ -229,10 +229,11 @@ mod tests {
         assert!(err.0.contains("cannot open"), "{err}");
     }
 
+    /// Existing spools are found by these names: they must never change.
     #[test]
-    fn file_names_are_safe_and_distinct() {
+    fn file_names_are_safe_distinct_and_fixed() {
         let a = file_name("http://127.0.0.1:5050/metrics");
-        assert_eq!(a, format!("127.0.0.1_5050_metrics-{}", &a[a.len() - 13..]));
+        assert_eq!(a, "127.0.0.1_5050_metrics-5c7e1e40.redb");
         assert_ne!(a, file_name("http://127.0.0.1:5050/metrics/"));
         assert!(!file_name("http://x/../../etc").contains('/'));
     }

@@ -265,7 +265,9 @@ fn network(s: &Snapshot, out: &mut Vec<Family>) {
     );
     for i in ifs {
         let l = || vec![label("device", &i.name)];
-        up.push(l(), if i.up { 1.0 } else { 0.0 });
+        if let Some(is_up) = i.up {
+            up.push(l(), if is_up { 1.0 } else { 0.0 });
+        }
         if let Some(m) = i.mtu {
             mtu.push(l(), f64::from(m));
         }

@@ -20,9 +20,10 @@ out["swap"] = psutil.swap_memory()._asdict()
 out["net_io"] = psutil.net_io_counters()._asdict()
 out["boot_time"] = psutil.boot_time()
 if len(sys.argv) == 1:
+    out["disk_io"] = psutil.disk_io_counters()._asdict()
+    # every counter above was read before this instant
     out["now"] = time.time()
     out["disk"] = psutil.disk_usage("/")._asdict()
-    out["disk_io"] = psutil.disk_io_counters()._asdict()
     out["logical_cores"] = psutil.cpu_count()
     out["physical_cores"] = psutil.cpu_count(logical=False)
     freq = psutil.cpu_freq()

@@ -1,8 +1,87 @@
-//! Memory and swap: `/proc/meminfo`, `/proc/vmstat` (swap traffic), and `/proc/zoneinfo` for
-//! the rare kernel without `MemAvailable`. Formulas are psutil's (`_pslinux.virtual_memory`,
-//! `swap_memory`), with `used = total − available` as in psutil 7.1+ and procps `free`.
+//! `memory`: virtual memory with psutil's Linux definitions (`memory`), and every line of
+//! `/proc/meminfo` (`memory.meminfo`, which `swap` and `/metrics` read too).
+//!
+//! Linux: `/proc/meminfo`, and `/proc/zoneinfo` for the rare kernel without `MemAvailable`.
+//! Formulas are psutil's (`_pslinux.virtual_memory`), with `used = total − available` as in
+//! psutil 7.1+ and procps `free`. macOS: `sysinfo` (host_statistics64).
 
-use crate::snapshot::{FieldMap, Memory, Swap, percent};
+use super::{CollectError, Entry, Family, Reading, Setup};
+use crate::snapshot::{FieldMap, Memory, percent};
+
+pub const ENTRY: Entry = Entry {
+    name: "memory",
+    about: "memory use with psutil's definitions, and every /proc/meminfo line",
+    start: |setup| Some(Box::new(MemoryFamily::new(setup))),
+};
+
+#[cfg(target_os = "linux")]
+pub struct MemoryFamily {
+    meminfo: std::path::PathBuf,
+    zoneinfo: std::path::PathBuf,
+    files: super::files::Files,
+    page_size: u64,
+}
+
+#[cfg(target_os = "linux")]
+impl MemoryFamily {
+    fn new(setup: &Setup) -> MemoryFamily {
+        MemoryFamily {
+            meminfo: setup.procfs.join("meminfo"),
+            zoneinfo: setup.procfs.join("zoneinfo"),
+            files: Default::default(),
+            page_size: page_size(),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Family for MemoryFamily {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let path = &self.meminfo;
+        let info = parse_meminfo(self.files.read(path)?).map_err(|e| CollectError::parse(path, e))?;
+        let low = if needs_zoneinfo(&info) {
+            self.files.read_once_opt(&self.zoneinfo).and_then(parse_zoneinfo_low).map(|pages| pages * self.page_size)
+        } else {
+            None
+        };
+        r.snapshot.memory = memory(&info, low).map_err(|e| CollectError::parse(path, e))?;
+        Ok(())
+    }
+}
+
+/// The kernel's page size (`sysconf(_SC_PAGESIZE)`): 4 KiB, 16 KiB on a Pi 5's default kernel.
+pub fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().map_or(4096, |v| v as u64)
+}
+
+#[cfg(target_os = "macos")]
+pub struct MemoryFamily {
+    system: Result<sysinfo::System, String>,
+}
+
+#[cfg(target_os = "macos")]
+impl MemoryFamily {
+    fn new(_: &Setup) -> MemoryFamily {
+        MemoryFamily { system: sysinfo::System::new().map_err(|e| e.to_string()) }
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Family for MemoryFamily {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let sys = self.system.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
+        sys.refresh_memory();
+        let total = sys.total_memory();
+        let available = sys.available_memory().min(total);
+        let m = &mut r.snapshot.memory;
+        m.total = Some(total);
+        m.available = Some(available);
+        m.used = Some(total - available);
+        m.free = Some(sys.free_memory());
+        m.percent = Some(percent(total - available, total));
+        Ok(())
+    }
+}
 
 /// The `/proc/meminfo` lines psutil uses, in bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -134,42 +213,6 @@ pub fn needs_zoneinfo(m: &MemInfo) -> bool {
     !matches!(m.mem_available, Some(a) if a > 0)
 }
 
-/// `pswpin` and `pswpout` from `/proc/vmstat`, in pages.
-pub fn parse_vmstat_swap(text: &str) -> Result<(u64, u64), String> {
-    let (mut sin, mut sout) = (None, None);
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(' ') else { continue };
-        let slot = match key {
-            "pswpin" => &mut sin,
-            "pswpout" => &mut sout,
-            _ => continue,
-        };
-        *slot = Some(value.trim().parse::<u64>().map_err(|_| format!("{key} value {value:?} is not a number"))?);
-        if sin.is_some() && sout.is_some() {
-            break;
-        }
-    }
-    match (sin, sout) {
-        (Some(i), Some(o)) => Ok((i, o)),
-        _ => Err("pswpin/pswpout are missing".into()),
-    }
-}
-
-/// Swap from `/proc/meminfo`, with swap traffic (`pswpin`/`pswpout` pages × page size) when
-/// `/proc/vmstat` could be read.
-pub fn swap(m: &MemInfo, swapped_pages: Option<(u64, u64)>, page_size: u64) -> Result<Swap, String> {
-    let total = m.swap_total.ok_or("SwapTotal is missing")?;
-    let free = m.swap_free.ok_or("SwapFree is missing")?.min(total);
-    Ok(Swap {
-        total: Some(total),
-        used: Some(total - free),
-        free: Some(free),
-        percent: Some(percent(total - free, total)),
-        sin: swapped_pages.map(|(i, _)| i * page_size),
-        sout: swapped_pages.map(|(_, o)| o * page_size),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,17 +246,6 @@ mod tests {
     }
 
     #[test]
-    fn swap_follows_psutil_with_the_real_page_size() {
-        let m = parse_meminfo(MEMINFO).unwrap();
-        let s = swap(&m, Some((10, 20)), 16_384).unwrap();
-        assert_eq!(s.used, Some(500_000 * 1024));
-        assert_eq!(s.percent, Some(25.0));
-        assert_eq!((s.sin, s.sout), (Some(163_840), Some(327_680)));
-        let no_swap = parse_meminfo("SwapTotal: 0 kB\nSwapFree: 0 kB\n").unwrap();
-        assert_eq!(swap(&no_swap, None, 4096).unwrap().percent, Some(0.0));
-    }
-
-    #[test]
     fn missing_available_is_estimated_like_psutil() {
         let text = MEMINFO.replace("MemAvailable:    6000000 kB\n", "");
         let m = parse_meminfo(&text).unwrap();
@@ -240,12 +272,5 @@ mod tests {
         let mem = memory(&m, None).unwrap();
         assert_eq!(mem.buffers, None);
         assert_eq!(mem.slab, None);
-    }
-
-    #[test]
-    fn vmstat_swap_traffic() {
-        assert_eq!(parse_vmstat_swap("nr_free_pages 5\npswpin 7\npswpout 9\n"), Ok((7, 9)));
-        assert!(parse_vmstat_swap("pswpin 7\n").is_err());
-        assert!(parse_vmstat_swap("pswpin x\npswpout 9\n").unwrap_err().contains("\"x\""));
     }
 }

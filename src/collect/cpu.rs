@@ -1,7 +1,192 @@
-//! CPU: `/proc/stat` (times, online CPUs, boot time), `/proc/cpuinfo` (model, MHz without
-//! cpufreq), `/sys/devices/system/cpu` (topology, cpufreq policies).
+//! `cpu`: busy percent over the sampling interval (total and per CPU), time per mode since
+//! boot, logical and physical cores, the CPU model; and the boot time, for `uptime`.
+//!
+//! Linux: `/proc/stat` every sample; `/proc/cpuinfo` and `devices/system/cpu/*/topology` once
+//! at start. Percent follows psutil's `cpu_percent`: deltas of `/proc/stat` ticks, guest time
+//! not counted twice, busy = total − idle − iowait. macOS: host_statistics through `sysinfo`.
 
-use crate::collect::CpuTimes;
+use super::{CollectError, Entry, Family, Reading, Setup};
+#[cfg(target_os = "linux")]
+use std::path::PathBuf;
+
+#[cfg(target_os = "linux")]
+use super::files::{self, Files};
+use crate::snapshot::PerCpu;
+
+pub const ENTRY: Entry = Entry {
+    name: "cpu",
+    about: "busy percent (total, per CPU), times per mode, cores, model; boot time",
+    start: |setup| Some(Box::new(Cpu::new(setup))),
+};
+
+/// CPU times from a `cpu` line of `/proc/stat` (clock ticks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    pub user: u64,
+    pub nice: u64,
+    pub system: u64,
+    pub idle: u64,
+    pub iowait: u64,
+    pub irq: u64,
+    pub softirq: u64,
+    pub steal: u64,
+    pub guest: u64,
+    pub guest_nice: u64,
+}
+
+impl CpuTimes {
+    /// The times in seconds, for a kernel counting `hz` ticks per second (USER_HZ).
+    pub fn seconds(&self, hz: f64) -> crate::snapshot::CpuSeconds {
+        let s = |t: u64| t as f64 / hz;
+        crate::snapshot::CpuSeconds {
+            user: s(self.user),
+            nice: s(self.nice),
+            system: s(self.system),
+            idle: s(self.idle),
+            iowait: s(self.iowait),
+            irq: s(self.irq),
+            softirq: s(self.softirq),
+            steal: s(self.steal),
+            guest: s(self.guest),
+            guest_nice: s(self.guest_nice),
+        }
+    }
+
+    /// Busy share between two readings, psutil's `cpu_percent` definition on Linux: each field's
+    /// delta is clamped at zero; the total leaves out guest and guest_nice (already counted in
+    /// user and nice); busy = total − idle − iowait. 0.0 when no time passed.
+    pub fn percent_since(&self, earlier: &CpuTimes) -> f64 {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        let total = d(self.user, earlier.user)
+            + d(self.nice, earlier.nice)
+            + d(self.system, earlier.system)
+            + d(self.idle, earlier.idle)
+            + d(self.iowait, earlier.iowait)
+            + d(self.irq, earlier.irq)
+            + d(self.softirq, earlier.softirq)
+            + d(self.steal, earlier.steal);
+        let idle = d(self.idle, earlier.idle) + d(self.iowait, earlier.iowait);
+        if total == 0 {
+            return 0.0;
+        }
+        let busy = total.saturating_sub(idle);
+        crate::snapshot::round1((busy as f64 / total as f64 * 100.0).clamp(0.0, 100.0))
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub struct Cpu {
+    stat: PathBuf,
+    files: Files,
+    physical_cores: Option<u32>,
+    processor: Option<String>,
+    /// Clock ticks per second of `/proc/stat` (USER_HZ).
+    user_hz: f64,
+    /// The last sample's `/proc/stat`, for percents.
+    previous: Option<Stat>,
+}
+
+#[cfg(target_os = "linux")]
+impl Cpu {
+    fn new(setup: &Setup) -> Cpu {
+        let mut files = Files::default();
+        let cpuinfo = files.read_once_opt(&setup.procfs.join("cpuinfo")).map(parse_cpuinfo).unwrap_or_default();
+        let cpus = files::numbered(&setup.sysfs.join("devices/system/cpu"), "cpu");
+        let mut core_sets = std::collections::HashSet::new();
+        for (_, dir) in &cpus {
+            let topo = dir.join("topology");
+            let list = files
+                .read_once_opt(&topo.join("core_cpus_list"))
+                .map(str::to_string)
+                .or_else(|| files.read_once_opt(&topo.join("thread_siblings_list")).map(str::to_string));
+            if let Some(list) = list {
+                core_sets.insert(list.trim().to_string());
+            }
+        }
+        let physical_cores = match core_sets.len() {
+            0 => cores_from_cpuinfo(&cpuinfo),
+            n => Some(n as u32),
+        };
+        let arch = || nix::sys::utsname::uname().ok().map(|u| u.machine().to_string_lossy().into_owned());
+        Cpu {
+            stat: setup.procfs.join("stat"),
+            files,
+            physical_cores,
+            processor: cpuinfo.model.or_else(arch),
+            user_hz: nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map_or(100.0, |v| v as f64),
+            previous: None,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Family for Cpu {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let path = &self.stat;
+        let text = self.files.read(path)?;
+        let stat = parse_stat(text).map_err(|e| CollectError::parse(path, e))?;
+        let hz = self.user_hz;
+        let c = &mut r.snapshot.cpu;
+        c.logical_cores = Some(stat.cpus).filter(|&n| n > 0);
+        c.physical_cores = self.physical_cores;
+        c.processor.clone_from(&self.processor);
+        c.times = Some(stat.total.seconds(hz));
+        c.percent = self.previous.as_ref().map(|p| stat.total.percent_since(&p.total));
+        c.per_cpu = stat
+            .per_cpu
+            .iter()
+            .enumerate()
+            .map(|(i, (n, t))| {
+                let before = self.previous.as_ref().and_then(|p| match p.per_cpu.get(i) {
+                    Some((m, b)) if m == n => Some(b),
+                    _ => p.per_cpu.iter().find(|(m, _)| m == n).map(|(_, b)| b),
+                });
+                PerCpu { cpu: *n, percent: before.map(|b| t.percent_since(b)), times: t.seconds(hz) }
+            })
+            .collect();
+        r.boot_time = stat.btime;
+        self.previous = Some(stat);
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "macos")]
+pub struct Cpu {
+    system: Result<sysinfo::System, String>,
+}
+
+#[cfg(target_os = "macos")]
+impl Cpu {
+    fn new(_: &Setup) -> Cpu {
+        Cpu { system: sysinfo::System::new().map_err(|e| e.to_string()) }
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Family for Cpu {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        use crate::snapshot::round1;
+        let sys = self.system.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
+        sys.refresh_cpu_all();
+        let cpus = sys.cpus();
+        let c = &mut r.snapshot.cpu;
+        c.percent = Some(round1(f64::from(sys.global_cpu_usage()).clamp(0.0, 100.0)));
+        c.logical_cores = u32::try_from(cpus.len()).ok().filter(|&n| n > 0);
+        c.physical_cores = sysinfo::System::physical_core_count().ok().and_then(|n| u32::try_from(n).ok());
+        c.processor = cpus.first().map(|c| c.brand().to_string()).filter(|b| !b.is_empty());
+        c.per_cpu = cpus
+            .iter()
+            .enumerate()
+            .map(|(n, cpu)| PerCpu {
+                cpu: n as u32,
+                percent: Some(round1(f64::from(cpu.usage()).clamp(0.0, 100.0))),
+                times: Default::default(),
+            })
+            .collect();
+        r.boot_time = sysinfo::System::boot_time().ok();
+        Ok(())
+    }
+}
 
 /// What one read of `/proc/stat` gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,17 +246,6 @@ fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<CpuTimes
         guest: v[8],
         guest_nice: v[9],
     })
-}
-
-/// `/proc/loadavg`: the 1, 5 and 15 minute load averages.
-pub fn parse_loadavg(text: &str) -> Result<[f64; 3], String> {
-    let mut f = text.split_ascii_whitespace();
-    let mut out = [0.0; 3];
-    for slot in &mut out {
-        let v = f.next().ok_or("fewer than 3 fields")?;
-        *slot = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
-    }
-    Ok(out)
 }
 
 /// What `/proc/cpuinfo` tells.
@@ -189,18 +363,29 @@ pub fn cores_from_cpuinfo(info: &CpuInfo) -> Option<u32> {
     (n > 0).then_some(n)
 }
 
-/// Mean of kHz readings, in MHz rounded to one decimal.
-pub fn mean_mhz(khz: &[u64]) -> Option<f64> {
-    if khz.is_empty() {
-        return None;
-    }
-    let sum: u64 = khz.iter().sum();
-    Some(crate::snapshot::round1(sum as f64 / khz.len() as f64 / 1000.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn times(user: u64, system: u64, idle: u64, iowait: u64, guest: u64) -> CpuTimes {
+        CpuTimes { user, system, idle, iowait, guest, ..Default::default() }
+    }
+
+    #[test]
+    fn cpu_percent_follows_psutil() {
+        let a = times(100, 50, 800, 50, 0);
+        // 30 user + 10 system busy, 50 idle + 10 iowait idle: 40 / 100
+        let b = times(130, 60, 850, 60, 0);
+        assert_eq!(b.percent_since(&a), 40.0);
+        // guest time is already in user: it must not be counted twice
+        let c = times(130, 60, 850, 60, 20);
+        assert_eq!(c.percent_since(&a), 40.0);
+        // no time passed
+        assert_eq!(a.percent_since(&a), 0.0);
+        // a counter going backwards (e.g. a hotplugged CPU) is clamped, not negative
+        let d = times(90, 60, 900, 50, 0);
+        assert_eq!(d.percent_since(&a), 9.1);
+    }
 
     const STAT: &str = "cpu  4705 150 1120 16250 520 0 25 0 0 0\n\
         cpu0 2355 75 560 8125 260 0 12 0 0 0\n\
@@ -219,13 +404,6 @@ mod tests {
         assert_eq!(s.per_cpu.len(), 2);
         assert_eq!(s.per_cpu[1].0, 1);
         assert_eq!(s.per_cpu[1].1.softirq, 13);
-    }
-
-    #[test]
-    fn load_average() {
-        assert_eq!(parse_loadavg("0.42 0.31 0.27 1/312 24517\n"), Ok([0.42, 0.31, 0.27]));
-        assert!(parse_loadavg("0.42 0.31").is_err());
-        assert!(parse_loadavg("0.42 x 1").unwrap_err().contains("\"x\""));
     }
 
     #[test]
@@ -277,11 +455,5 @@ mod tests {
         assert_eq!(count_cpu_list(""), Ok(0));
         assert!(count_cpu_list("3-1").is_err());
         assert!(count_cpu_list("a").is_err());
-    }
-
-    #[test]
-    fn mean_frequency() {
-        assert_eq!(mean_mhz(&[600_000, 1_500_000]), Some(1050.0));
-        assert_eq!(mean_mhz(&[]), None);
     }
 }

@@ -14,21 +14,46 @@ use std::path::{Path, PathBuf};
 
 use crate::collect::CollectError;
 
-/// At most this many files are held open; past it the cache starts over (it only grows when
-/// interfaces or cpufreq policies come and go).
-const MAX_OPEN: usize = 256;
+/// At most this many files are held open by one family; past it, new paths are read without
+/// being kept (a 256-CPU host holds 256 cpufreq files, one with 200 interfaces 400 of theirs).
+/// Families close the files of items that went away ([`Files::close_under`]).
+const MAX_OPEN: usize = 2048;
 
+/// A family's kernel files, held open, and the buffer they are read into.
 #[derive(Debug, Default)]
 pub struct Files {
     buf: Vec<u8>,
     open: HashMap<PathBuf, File>,
-    record: Option<Vec<PathBuf>>,
+}
+
+thread_local! {
+    /// The paths read since [`record`] (benchmarks: the raw floor re-reads the same ones).
+    static RECORDED: std::cell::RefCell<Option<Vec<PathBuf>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Starts recording the paths read or stat'ed on this thread (by every family).
+pub fn record() {
+    RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
+}
+
+/// The paths recorded since [`record`], and stops recording.
+pub fn recorded() -> Vec<PathBuf> {
+    RECORDED.with(|r| r.borrow_mut().take().unwrap_or_default())
+}
+
+/// Notes a path used by something other than a file read (a directory listing, statvfs).
+pub fn note(path: &Path) {
+    RECORDED.with(|r| {
+        if let Some(r) = r.borrow_mut().as_mut() {
+            r.push(path.to_path_buf());
+        }
+    });
 }
 
 impl Files {
     /// Reads `path`, keeping it open for the next sample.
     pub fn read(&mut self, path: &Path) -> Result<&str, CollectError> {
-        self.note(path);
+        note(path);
         let mut n = None;
         if let Some(file) = self.open.get(path) {
             match read_from_start(file, &mut self.buf) {
@@ -43,13 +68,12 @@ impl Files {
             Some(n) => n,
             None => {
                 let file = File::open(path).map_err(|e| CollectError::io(path, e))?;
-                if self.open.len() >= MAX_OPEN {
-                    self.open.clear();
-                }
                 let read = read_from_start(&file, &mut self.buf);
                 // kept even when this read failed: an attribute that errors now (a link that
                 // is down has no speed) is opened once, not once per sample
-                self.open.insert(path.to_path_buf(), file);
+                if self.open.len() < MAX_OPEN {
+                    self.open.insert(path.to_path_buf(), file);
+                }
                 read.map_err(|e| CollectError::io(path, e))?
             }
         };
@@ -58,28 +82,54 @@ impl Files {
 
     /// Reads `path` once, without keeping it open (facts read at start-up).
     pub fn read_once(&mut self, path: &Path) -> Result<&str, CollectError> {
-        self.note(path);
+        note(path);
         let file = File::open(path).map_err(|e| CollectError::io(path, e))?;
         let n = read_from_start(&file, &mut self.buf).map_err(|e| CollectError::io(path, e))?;
         text(path, &self.buf[..n])
     }
 
-    /// Starts recording the paths read (benchmarks).
-    pub fn record(&mut self) {
-        self.record = Some(Vec::new());
+    /// Closes the files held open under `dir` (an interface that went away).
+    pub fn close_under(&mut self, dir: &Path) {
+        self.open.retain(|p, _| !p.starts_with(dir));
     }
 
-    /// The paths recorded since [`Files::record`], and stops recording.
-    pub fn recorded(&mut self) -> Vec<PathBuf> {
-        self.record.take().unwrap_or_default()
+    /// How many files are held open.
+    pub fn held(&self) -> usize {
+        self.open.len()
     }
 
-    /// Notes a path used by something other than a file read (a directory listing, statvfs).
-    pub fn note(&mut self, path: &Path) {
-        if let Some(r) = &mut self.record {
-            r.push(path.to_path_buf());
-        }
+    /// Reads `path` if it can be read.
+    pub fn read_opt(&mut self, path: &Path) -> Option<&str> {
+        self.read(path).ok()
     }
+
+    /// Reads `path` once if it can be read.
+    pub fn read_once_opt(&mut self, path: &Path) -> Option<&str> {
+        self.read_once(path).ok()
+    }
+
+    /// Reads a file holding one integer.
+    pub fn read_u64(&mut self, path: &Path) -> Result<u64, CollectError> {
+        let text = self.read(path)?;
+        text.trim().parse().map_err(|_| CollectError::parse(path, format!("{:?} is not a number", text.trim())))
+    }
+}
+
+/// Entries `<prefix><number>` of a directory (`cpu0`, `hwmon3`, `policy4`), sorted by number;
+/// empty when the directory cannot be listed.
+pub fn numbered(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
+    note(dir);
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let mut out: Vec<(u32, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = name.to_str()?.strip_prefix(prefix)?.parse().ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Reads the whole file from offset 0 into `buf` (grown as needed); returns its length.
@@ -87,7 +137,7 @@ pub fn read_from_start(file: &File, buf: &mut Vec<u8>) -> std::io::Result<usize>
     let mut n = 0;
     loop {
         if n == buf.len() {
-            buf.resize((buf.len() * 2).max(16 * 1024), 0);
+            buf.resize((buf.len() * 2).max(4096), 0);
         }
         match file.read_at(&mut buf[n..], n as u64) {
             Ok(0) => return Ok(n),
@@ -125,18 +175,19 @@ mod tests {
         assert_eq!(f.read_once(&p).unwrap().len(), 100_000);
     }
 
+    /// A procfs file read again through the descriptor kept open gives the kernel's new
+    /// content, not the first read's: `/proc/uptime` (10 ms resolution) strictly grows.
     #[test]
     fn procfs_files_are_regenerated() {
         let mut f = Files::default();
-        let p = Path::new("/proc/self/stat");
-        let first = f.read(p).unwrap().to_string();
-        // burn some CPU so that utime moves, then read through the same descriptor
-        let t = std::time::Instant::now();
-        while t.elapsed() < std::time::Duration::from_millis(30) {
-            std::hint::black_box(0u64.wrapping_add(1));
-        }
-        let uptime = |s: &str| s.split_whitespace().nth(13).unwrap().parse::<u64>().unwrap();
-        assert!(uptime(f.read(p).unwrap()) >= uptime(&first));
-        assert!(f.read(Path::new("/proc/uptime")).unwrap().contains('.'));
+        let p = Path::new("/proc/uptime");
+        let seconds = |s: &str| s.split_whitespace().next().unwrap().parse::<f64>().unwrap();
+        let first = seconds(f.read(p).unwrap());
+        assert_eq!(f.open.len(), 1);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let second = seconds(f.read(p).unwrap());
+        // the same descriptor, not a fresh open
+        assert_eq!(f.open.len(), 1);
+        assert!(second > first, "a stale read: {first} then {second}");
     }
 }

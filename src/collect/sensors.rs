@@ -1,9 +1,75 @@
-//! Temperatures and the Raspberry Pi firmware's throttling state, from sysfs:
-//! `class/thermal/thermal_zone*/{type,temp}`, `class/hwmon/hwmon*/temp*_{input,label}` and
-//! `devices/platform/soc/soc:firmware/get_throttled`. What sensors exist is found once at
-//! start; their values are read every sample.
+//! `sensors`: temperatures (`temperatures`).
+//!
+//! Linux: `class/thermal/thermal_zone*/{type,temp}` and `class/hwmon/hwmon*/temp*_{input,
+//! label}` under sysfs. What sensors exist is found once at start; their values are read every
+//! sample, and one that cannot be read this time is left out of this sample.
 
 use std::path::{Path, PathBuf};
+
+use super::{CollectError, Entry, Family, Reading, Setup};
+use crate::snapshot::{HwmonTemp, Temperatures, ThermalZone};
+
+pub const ENTRY: Entry = Entry {
+    name: "sensors",
+    about: "temperatures (thermal zones, hwmon)",
+    start: |setup| {
+        if cfg!(target_os = "linux") { Some(Box::new(Sensors::new(setup))) } else { None }
+    },
+};
+
+pub struct Sensors {
+    zones: Vec<Zone>,
+    hwmon: Vec<HwmonInput>,
+    /// Each sensor's last reading (zones first, then hwmon inputs); `None` before the first
+    /// or when it could not be read.
+    last: Vec<Option<f64>>,
+    /// Whether every sensor has been read once.
+    started: bool,
+    rotation: super::Rotation,
+    files: super::files::Files,
+}
+
+impl Sensors {
+    fn new(setup: &Setup) -> Sensors {
+        let (zones, hwmon) = (thermal_zones(&setup.sysfs), hwmon_inputs(&setup.sysfs));
+        let last = vec![None; zones.len() + hwmon.len()];
+        Sensors { zones, hwmon, last, started: false, rotation: Default::default(), files: Default::default() }
+    }
+}
+
+impl Family for Sensors {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        // more sensors than the budget: read in turn (see Rotation)
+        let window = self.rotation.window(self.last.len());
+        let inputs = self.zones.iter().map(|z| &z.temp).chain(self.hwmon.iter().map(|h| &h.input));
+        for (i, path) in inputs.enumerate() {
+            if window.contains(i) || !self.started {
+                self.last[i] = self.files.read_opt(path).and_then(parse_millidegrees);
+            }
+        }
+        self.started = true;
+        let mut t = Temperatures::default();
+        let (zones, hwmon) = self.last.split_at(self.zones.len());
+        for (z, &celsius) in self.zones.iter().zip(zones) {
+            if let Some(celsius) = celsius {
+                t.thermal_zones.push(ThermalZone { zone: z.zone, kind: z.kind.clone(), celsius });
+            }
+        }
+        for (h, &celsius) in self.hwmon.iter().zip(hwmon) {
+            if let Some(celsius) = celsius {
+                t.hwmon.push(HwmonTemp {
+                    chip: h.chip.clone(),
+                    chip_name: h.chip_name.clone(),
+                    sensor: h.sensor.clone(),
+                    label: h.label.clone(),
+                    celsius,
+                });
+            }
+        }
+        r.snapshot.temperatures = t;
+        Ok(())
+    }
+}
 
 /// A thermal zone found at start.
 #[derive(Debug, Clone)]
@@ -23,21 +89,6 @@ pub struct HwmonInput {
     pub input: PathBuf,
 }
 
-/// Entries `<prefix><number>` of a directory, sorted by number.
-pub fn numbered(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
-    let mut out: Vec<(u32, PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let n = name.to_str()?.strip_prefix(prefix)?.parse().ok()?;
-            Some((n, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn read_trimmed(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let t = text.trim_end_matches(['\0', '\n', ' ']).trim();
@@ -45,7 +96,7 @@ fn read_trimmed(path: &Path) -> Option<String> {
 }
 
 pub fn thermal_zones(sysfs: &Path) -> Vec<Zone> {
-    numbered(&sysfs.join("class/thermal"), "thermal_zone")
+    super::files::numbered(&sysfs.join("class/thermal"), "thermal_zone")
         .into_iter()
         .map(|(zone, dir)| Zone {
             zone,
@@ -88,7 +139,7 @@ pub fn chip_name(dir: &Path) -> String {
 
 pub fn hwmon_inputs(sysfs: &Path) -> Vec<HwmonInput> {
     let mut out = Vec::new();
-    for (_, dir) in numbered(&sysfs.join("class/hwmon"), "hwmon") {
+    for (_, dir) in super::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
         let chip = chip_name(&dir);
         let chip_name = read_trimmed(&dir.join("name"));
         let mut sensors: Vec<u32> = std::fs::read_dir(&dir)
@@ -116,12 +167,6 @@ pub fn parse_millidegrees(text: &str) -> Option<f64> {
     text.trim().parse::<i64>().ok().map(|m| m as f64 / 1000.0)
 }
 
-/// `get_throttled`: a hexadecimal bit field, with or without `0x`.
-pub fn parse_throttled(text: &str) -> Option<u32> {
-    let t = text.trim();
-    u32::from_str_radix(t.trim_start_matches("0x"), 16).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,9 +183,6 @@ mod tests {
         assert_eq!(parse_millidegrees("45277\n"), Some(45.277));
         assert_eq!(parse_millidegrees("-5000"), Some(-5.0));
         assert_eq!(parse_millidegrees(""), None);
-        assert_eq!(parse_throttled("50000\n"), Some(0x50000));
-        assert_eq!(parse_throttled("0x5"), Some(5));
-        assert_eq!(parse_throttled("zz"), None);
     }
 
     #[test]

@@ -1,14 +1,155 @@
-//! Mounted filesystems: the mount table (`/proc/1/mounts`, else `/proc/mounts`) with
-//! node_exporter's default exclusions, each measured with `statvfs(2)`.
+//! `filesystems`: every real mounted filesystem and its usage (`filesystems`).
+//!
+//! Linux: the mount table (`/proc/1/mounts`, the host's as node_exporter reads it, else
+//! `/proc/mounts`) with node_exporter's default exclusions, each measured with `statvfs(2)`;
+//! network filesystems on a helper thread, bounded in time ([`BoundedStat`]). macOS:
+//! `getmntinfo(3)` through `sysinfo`.
 
-use crate::snapshot::Filesystem;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::fs::{FsStats, statvfs};
+use super::{CollectError, Entry, Family, Reading, Setup, files};
+use crate::snapshot::{Filesystem, Text};
+
+pub const ENTRY: Entry = Entry {
+    name: "filesystems",
+    about: "every real mounted filesystem and its usage (mount table, statvfs)",
+    start: |setup| Some(Box::new(Filesystems::new(setup))),
+};
+
+/// How long a network filesystem's `statvfs` is waited for.
+pub const NETWORK_STAT_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[cfg(target_os = "linux")]
+pub struct Filesystems {
+    table_path: PathBuf,
+    table: MountTable,
+    network_stat: BoundedStat,
+    /// The mounts reported, from the current table (node_exporter's exclusions applied, the
+    /// same filesystem mounted twice at one place once).
+    reported: Vec<Mount>,
+    /// Each reported mount's last usage, or why it could not be measured; `None` before its
+    /// first `statvfs`.
+    usage: Vec<Option<Result<FsStats, String>>>,
+    rotation: super::Rotation,
+}
+
+#[cfg(target_os = "linux")]
+impl Filesystems {
+    fn new(setup: &Setup) -> Filesystems {
+        Filesystems {
+            table_path: mount_table_path(&setup.procfs),
+            table: MountTable::default(),
+            network_stat: BoundedStat::new(statvfs, NETWORK_STAT_TIMEOUT),
+            reported: Vec::new(),
+            usage: Vec::new(),
+            rotation: Default::default(),
+        }
+    }
+
+    /// The reported mounts of a new table, keeping what is known of those still there.
+    fn update(&mut self, mounts: &[Mount]) {
+        let mut known: std::collections::HashMap<(Text, Text, Text), Option<Result<FsStats, String>>> = self
+            .reported
+            .drain(..)
+            .zip(self.usage.drain(..))
+            .map(|(m, u)| ((m.mountpoint, m.device, m.fstype), u))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for m in mounts.iter().filter(|m| reported(m)) {
+            let key = (m.mountpoint.clone(), m.device.clone(), m.fstype.clone());
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            self.usage.push(known.remove(&key).flatten());
+            self.reported.push(m.clone());
+        }
+    }
+}
+
+/// The mount table: `/proc/1/mounts` (the host's, as node_exporter reads it), else
+/// `/proc/mounts`.
+#[cfg(target_os = "linux")]
+pub fn mount_table_path(procfs: &Path) -> PathBuf {
+    let host = procfs.join("1/mounts");
+    if std::fs::File::open(&host).is_ok() { host } else { procfs.join("mounts") }
+}
+
+#[cfg(target_os = "linux")]
+impl Family for Filesystems {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let (mounts, reread) = self.table.read(&self.table_path)?;
+        if reread {
+            files::note(&self.table_path);
+            let mounts = mounts.to_vec();
+            self.update(&mounts);
+        }
+        // more mounts than the budget: measured in turn (see Rotation)
+        let window = self.rotation.window(self.reported.len());
+        for (i, (m, usage)) in self.reported.iter().zip(self.usage.iter_mut()).enumerate() {
+            if usage.is_some() && !window.contains(i) {
+                continue;
+            }
+            let mountpoint = Path::new(&*m.mountpoint);
+            files::note(mountpoint);
+            let stat = if is_network(&m.fstype) { self.network_stat.stat(mountpoint) } else { statvfs(mountpoint) };
+            *usage = Some(stat.map_err(|e| e.to_string()));
+        }
+        let out = self
+            .reported
+            .iter()
+            .zip(&self.usage)
+            .map(|(m, u)| {
+                filesystem(m, u.as_ref().map_or(Err("not measured yet"), |u| u.as_ref().map_err(String::as_str)))
+            })
+            .collect();
+        r.snapshot.filesystems = Some(out);
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "macos")]
+pub struct Filesystems {
+    disks: Result<sysinfo::Disks, String>,
+}
+
+#[cfg(target_os = "macos")]
+impl Filesystems {
+    fn new(_: &Setup) -> Filesystems {
+        Filesystems { disks: sysinfo::Disks::new().map_err(|e| e.to_string()) }
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Family for Filesystems {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let disks = self.disks.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
+        disks.refresh(true);
+        let out = disks
+            .iter()
+            .map(|d| {
+                let m = Mount {
+                    device: d.name().to_string_lossy().into(),
+                    mountpoint: d.mount_point().to_string_lossy().into(),
+                    fstype: d.file_system().to_string_lossy().into(),
+                    readonly: d.is_read_only(),
+                };
+                let usage = statvfs(d.mount_point()).map_err(|e| e.to_string());
+                filesystem(&m, usage.as_ref().map_err(String::as_str))
+            })
+            .collect();
+        r.snapshot.filesystems = Some(out);
+        Ok(())
+    }
+}
 
 /// One line of the mount table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
-    pub device: String,
-    pub mountpoint: String,
-    pub fstype: String,
+    pub device: Text,
+    pub mountpoint: Text,
+    pub fstype: Text,
     pub readonly: bool,
 }
 
@@ -55,7 +196,7 @@ fn excluded_mountpoint(m: &str) -> bool {
 
 /// Whether a mount is a real filesystem worth reporting (node_exporter's default rules).
 pub fn reported(m: &Mount) -> bool {
-    !EXCLUDED_TYPES.contains(&m.fstype.as_str()) && !excluded_mountpoint(&m.mountpoint)
+    !EXCLUDED_TYPES.contains(&&*m.fstype) && !excluded_mountpoint(&m.mountpoint)
 }
 
 /// Undoes the mount table's octal escapes (`\040` for a space, `\011` tab, `\012` newline,
@@ -92,9 +233,9 @@ pub fn parse_mounts(text: &str) -> Result<Vec<Mount>, String> {
             return Err(format!("line {}: {} fields, expected 6", n + 1, f.len()));
         }
         out.push(Mount {
-            device: unescape(f[0]),
-            mountpoint: unescape(f[1]),
-            fstype: f[2].to_string(),
+            device: unescape(f[0]).into(),
+            mountpoint: unescape(f[1]).into(),
+            fstype: f[2].into(),
             readonly: f[3].split(',').any(|o| o == "ro"),
         });
     }
@@ -102,7 +243,7 @@ pub fn parse_mounts(text: &str) -> Result<Vec<Mount>, String> {
 }
 
 /// A reported mount with its usage (or the error that kept it from being measured).
-pub fn filesystem(m: &Mount, usage: Result<crate::collect::fs::FsStats, String>) -> Filesystem {
+pub fn filesystem(m: &Mount, usage: Result<&FsStats, &str>) -> Filesystem {
     let mut fs = Filesystem {
         device: m.device.clone(),
         mountpoint: m.mountpoint.clone(),
@@ -111,7 +252,7 @@ pub fn filesystem(m: &Mount, usage: Result<crate::collect::fs::FsStats, String>)
         ..Default::default()
     };
     match usage {
-        Ok(st) => {
+        Ok(&st) => {
             let d = crate::collect::fs::disk_usage(st, &m.mountpoint);
             fs.free_root = Some(st.blocks_free.saturating_mul(st.fragment_size));
             fs.total = d.total;
@@ -119,7 +260,7 @@ pub fn filesystem(m: &Mount, usage: Result<crate::collect::fs::FsStats, String>)
             fs.free = d.free;
             fs.percent = d.percent;
         }
-        Err(e) => fs.error = Some(e),
+        Err(e) => fs.error = Some(e.to_string()),
     }
     fs
 }
@@ -151,8 +292,9 @@ pub fn is_network(fstype: &str) -> bool {
     NETWORK_TYPES.contains(&fstype)
 }
 
-type StatFn = fn(&std::path::Path) -> Result<crate::collect::fs::FsStats, String>;
-type Reply = std::sync::mpsc::Sender<Result<crate::collect::fs::FsStats, String>>;
+type StatFn = fn(&Path) -> Result<FsStats, CollectError>;
+type Reply = std::sync::mpsc::Sender<Result<FsStats, CollectError>>;
+type Stuck = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, std::time::Instant>>>;
 
 /// `statvfs` of network filesystems on a helper thread, waited for at most `timeout`: a
 /// mount whose server is gone would otherwise hang the sampler (and every later sample).
@@ -161,27 +303,28 @@ type Reply = std::sync::mpsc::Sender<Result<crate::collect::fs::FsStats, String>
 /// (node_exporter does the same with a goroutine per mount.)
 pub struct BoundedStat {
     stat: StatFn,
-    timeout: std::time::Duration,
-    worker: Option<std::sync::mpsc::Sender<(std::path::PathBuf, Reply)>>,
-    stuck: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::path::PathBuf, std::time::Instant>>>,
+    timeout: Duration,
+    worker: Option<std::sync::mpsc::Sender<(PathBuf, Reply)>>,
+    stuck: Stuck,
 }
 
 impl BoundedStat {
-    pub fn new(stat: StatFn, timeout: std::time::Duration) -> Self {
+    pub fn new(stat: StatFn, timeout: Duration) -> Self {
         BoundedStat { stat, timeout, worker: None, stuck: Default::default() }
     }
 
-    pub fn stat(&mut self, path: &std::path::Path) -> Result<crate::collect::fs::FsStats, String> {
+    pub fn stat(&mut self, path: &Path) -> Result<FsStats, CollectError> {
+        let stuck = |why: String| CollectError::Stuck { call: "statvfs", target: path.display().to_string(), why };
         if let Some(since) = self.stuck.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
-            return Err(format!(
-                "statvfs has not returned for {:.0} s (server unreachable?)",
+            return Err(stuck(format!(
+                "has not returned for {:.0} s (server unreachable?)",
                 since.elapsed().as_secs_f64()
-            ));
+            )));
         }
         let worker = match &self.worker {
             Some(w) => w.clone(),
             None => {
-                let (tx, rx) = std::sync::mpsc::channel::<(std::path::PathBuf, Reply)>();
+                let (tx, rx) = std::sync::mpsc::channel::<(PathBuf, Reply)>();
                 let (stat, stuck) = (self.stat, std::sync::Arc::clone(&self.stuck));
                 let spawned = std::thread::Builder::new().name("statvfs".into()).spawn(move || {
                     for (path, reply) in rx {
@@ -191,7 +334,7 @@ impl BoundedStat {
                     }
                 });
                 if let Err(e) = spawned {
-                    return Err(format!("no thread for statvfs: {e}"));
+                    return Err(CollectError::sys("spawn", "statvfs helper", e));
                 }
                 self.worker = Some(tx.clone());
                 tx
@@ -200,7 +343,7 @@ impl BoundedStat {
         let (reply, answer) = std::sync::mpsc::channel();
         if worker.send((path.to_path_buf(), reply)).is_err() {
             self.worker = None;
-            return Err("the statvfs helper is gone".into());
+            return Err(stuck("the helper thread is gone".into()));
         }
         match answer.recv_timeout(self.timeout) {
             Ok(result) => result,
@@ -211,7 +354,7 @@ impl BoundedStat {
                     .insert(path.to_path_buf(), std::time::Instant::now());
                 // that helper is blocked in the kernel: the next stat gets a fresh one
                 self.worker = None;
-                Err(format!("statvfs did not return within {:?} (server unreachable?)", self.timeout))
+                Err(stuck(format!("did not return within {:?} (server unreachable?)", self.timeout)))
             }
         }
     }
@@ -234,8 +377,7 @@ impl MountTable {
     }
 
     /// The current mounts of the table at `path`, and whether it was read again this time.
-    pub fn read(&mut self, path: &std::path::Path) -> Result<(&[Mount], bool), crate::collect::CollectError> {
-        use crate::collect::CollectError;
+    pub fn read(&mut self, path: &Path) -> Result<(&[Mount], bool), CollectError> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
         let changed = match &self.file {
@@ -253,8 +395,8 @@ impl MountTable {
                 Some(f) => f,
                 None => std::fs::File::open(path).map_err(|e| CollectError::io(path, e))?,
             };
-            let n = super::files::read_from_start(&file, &mut self.buf).map_err(|e| CollectError::io(path, e))?;
-            let text = super::files::text(path, &self.buf[..n])?;
+            let n = files::read_from_start(&file, &mut self.buf).map_err(|e| CollectError::io(path, e))?;
+            let text = files::text(path, &self.buf[..n])?;
             self.mounts = parse_mounts(text).map_err(|e| CollectError::parse(path, e))?;
             self.file = Some(file);
         }
@@ -279,7 +421,7 @@ mod tests {
     #[test]
     fn node_exporters_filesystem_set() {
         let mounts = parse_mounts(MOUNTS).unwrap();
-        let kept: Vec<&str> = mounts.iter().filter(|m| reported(m)).map(|m| m.mountpoint.as_str()).collect();
+        let kept: Vec<&str> = mounts.iter().filter(|m| reported(m)).map(|m| &*m.mountpoint).collect();
         assert_eq!(kept, ["/", "/run", "/boot/firmware", "/media/My Disk"]);
         assert!(mounts[4].readonly && !mounts[0].readonly);
     }
@@ -293,32 +435,32 @@ mod tests {
         assert_eq!(unescape("\\777"), "\\777");
     }
 
-    fn slow_stat(path: &std::path::Path) -> Result<crate::collect::fs::FsStats, String> {
+    fn slow_stat(path: &Path) -> Result<FsStats, CollectError> {
         if path.ends_with("hung") {
-            std::thread::sleep(std::time::Duration::from_millis(400));
+            std::thread::sleep(Duration::from_millis(400));
         }
-        Ok(crate::collect::fs::FsStats { blocks: 1, blocks_free: 1, blocks_available: 1, fragment_size: 1 })
+        Ok(FsStats { blocks: 1, blocks_free: 1, blocks_available: 1, fragment_size: 1 })
     }
 
     /// A stat that does not return in time is an error, the mount is skipped until that stat
     /// returns, and other mounts are stat'ed meanwhile by a fresh helper.
     #[test]
     fn a_hung_network_mount_does_not_hang_the_sample() {
-        let mut b = BoundedStat::new(slow_stat, std::time::Duration::from_millis(50));
-        let hung = std::path::Path::new("/mnt/hung");
-        assert!(b.stat(std::path::Path::new("/mnt/ok")).is_ok());
+        let mut b = BoundedStat::new(slow_stat, Duration::from_millis(50));
+        let hung = Path::new("/mnt/hung");
+        assert!(b.stat(Path::new("/mnt/ok")).is_ok());
         let t = std::time::Instant::now();
-        assert!(b.stat(hung).unwrap_err().contains("did not return within"));
-        assert!(t.elapsed() < std::time::Duration::from_millis(300));
+        assert!(b.stat(hung).unwrap_err().to_string().contains("did not return within"));
+        assert!(t.elapsed() < Duration::from_millis(300));
         // still stuck: answered at once, without another stat
         let t = std::time::Instant::now();
-        assert!(b.stat(hung).unwrap_err().contains("has not returned"));
-        assert!(t.elapsed() < std::time::Duration::from_millis(20));
+        assert!(b.stat(hung).unwrap_err().to_string().contains("has not returned"));
+        assert!(t.elapsed() < Duration::from_millis(20));
         // other mounts go on, on a new helper
-        assert!(b.stat(std::path::Path::new("/mnt/ok")).is_ok());
+        assert!(b.stat(Path::new("/mnt/ok")).is_ok());
         // once the stuck stat returns, the mount is tried again
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        assert!(b.stat(hung).unwrap_err().contains("did not return within"));
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(b.stat(hung).unwrap_err().to_string().contains("did not return within"));
         assert!(is_network("nfs4") && is_network("fuse.sshfs") && !is_network("ext4") && !is_network("tmpfs"));
     }
 
@@ -326,7 +468,7 @@ mod tests {
     #[test]
     fn mount_table_is_reread_only_when_it_changes() {
         let mut t = MountTable::default();
-        let path = std::path::Path::new("/proc/self/mounts");
+        let path = Path::new("/proc/self/mounts");
         let (first, reread) = t.read(path).unwrap();
         assert!(!first.is_empty() && reread);
         t.mounts.clear();
@@ -338,10 +480,10 @@ mod tests {
     #[test]
     fn usage_or_error() {
         let m = &parse_mounts(MOUNTS).unwrap()[0];
-        let st = crate::collect::fs::FsStats { blocks: 100, blocks_free: 30, blocks_available: 20, fragment_size: 10 };
-        let f = filesystem(m, Ok(st));
+        let st = FsStats { blocks: 100, blocks_free: 30, blocks_available: 20, fragment_size: 10 };
+        let f = filesystem(m, Ok(&st));
         assert_eq!((f.total, f.used, f.free, f.free_root), (Some(1000), Some(700), Some(200), Some(300)));
-        let f = filesystem(m, Err("statvfs /: Permission denied".into()));
+        let f = filesystem(m, Err("statvfs /: Permission denied (os error 13)"));
         assert_eq!(f.total, None);
         assert!(f.error.unwrap().contains("Permission"));
     }

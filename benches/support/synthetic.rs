@@ -1,0 +1,156 @@
+//! A synthetic `/proc` + `/sys` tree of a big host, for the scale benchmark: `scale` 1.0 is
+//! 256 CPUs with cpufreq, 200 interfaces, 500 mounts, 100 disks and 64 hwmon sensors; smaller
+//! scales shrink every count alike, so that cost per item can be compared.
+//!
+//! The file formats are those of the recorded trees (`tests/fixtures/`); mount points are
+//! real directories, so that `statvfs(2)` works on them.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+/// How many of each item a tree has.
+#[derive(Debug, Clone, Copy)]
+pub struct Counts {
+    pub cpus: usize,
+    pub interfaces: usize,
+    pub mounts: usize,
+    pub disks: usize,
+    pub sensors: usize,
+}
+
+impl Counts {
+    pub fn big_host(scale: f64) -> Counts {
+        let n = |full: usize| ((full as f64 * scale).round() as usize).max(1);
+        Counts { cpus: n(256), interfaces: n(200), mounts: n(500), disks: n(100), sensors: n(64) }
+    }
+}
+
+fn write(root: &Path, rel: &str, content: &str) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, content).unwrap();
+}
+
+/// Writes the tree under `root` (which must exist and be empty), with the mount points as
+/// directories under `mounts` (not under `/dev`, which node_exporter's rules leave out).
+pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/debian-x86_64-vm/proc");
+    for f in ["meminfo", "vmstat", "loadavg", "uptime", "zoneinfo"] {
+        write(root, &format!("proc/{f}"), &fs::read_to_string(fixture.join(f)).unwrap());
+    }
+    for (k, v) in [
+        ("hostname", "bighost"),
+        ("osrelease", "6.1.0-28-amd64"),
+        ("version", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)"),
+        ("arch", "x86_64"),
+        ("domainname", "(none)"),
+    ] {
+        write(root, &format!("proc/sys/kernel/{k}"), &format!("{v}\n"));
+    }
+
+    // CPUs: /proc/stat, cpuinfo, topology (2 threads per core), one cpufreq policy each
+    let mut stat = String::from("cpu  4705000 150 1120000 16250000 5200 0 2500 0 0 0\n");
+    let mut cpuinfo = String::new();
+    for i in 0..c.cpus {
+        writeln!(stat, "cpu{i} {} 1 {} {} 20 0 10 0 0 0", 18_000 + i, 4_000 + i, 63_000 + i).unwrap();
+        writeln!(
+            cpuinfo,
+            "processor\t: {i}\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9754 128-Core Processor\n\
+             cpu MHz\t\t: 2250.000\nphysical id\t: 0\ncpu cores\t: {}\n",
+            c.cpus / 2
+        )
+        .unwrap();
+        let dir = format!("sys/devices/system/cpu/cpu{i}");
+        let first = i - i % 2;
+        write(root, &format!("{dir}/topology/core_cpus_list"), &format!("{first}-{}\n", first + 1));
+        let policy = format!("sys/devices/system/cpu/cpufreq/policy{i}");
+        write(root, &format!("{policy}/scaling_cur_freq"), &format!("{}\n", 1_500_000 + i * 1000));
+        write(root, &format!("{policy}/scaling_min_freq"), "400000\n");
+        write(root, &format!("{policy}/scaling_max_freq"), "3100000\n");
+    }
+    stat.push_str("intr 114930548 113199788 3 0\nctxt 1990473\nbtime 1732000000\nprocesses 2915\n");
+    write(root, "proc/stat", &stat);
+    write(root, "proc/cpuinfo", &cpuinfo);
+
+    // disks: whole disks in /sys/block, two partitions each in diskstats
+    let mut diskstats = String::new();
+    for d in 0..c.disks {
+        let name = format!("nvme{d}n1");
+        writeln!(
+            diskstats,
+            " 259 {} {name} 25345 4697 1457714 5631 65684 8651 7879096 30404 0 8728 37181 6499 32 1798848 578 15744 566",
+            d * 4
+        )
+        .unwrap();
+        for p in 1..=2 {
+            writeln!(diskstats, " 259 {} {name}p{p} 100 0 200 1 0 0 0 0 0 1 1 0 0 0 0 0 0", d * 4 + p).unwrap();
+        }
+        write(root, &format!("sys/block/{name}/dev"), &format!("259:{}\n", d * 4));
+    }
+    write(root, "proc/diskstats", &diskstats);
+
+    // interfaces: lo, eth0 (the default route), then veths of containers
+    let mut dev = String::from(
+        "Inter-|   Receive                                                |  Transmit\n \
+         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
+    );
+    let mut inet6 = String::new();
+    for i in 0..c.interfaces {
+        let name = match i {
+            0 => "lo".to_string(),
+            1 => "eth0".to_string(),
+            _ => format!("veth{i:05x}"),
+        };
+        writeln!(
+            dev,
+            "{name:>8}: {} {} 0 0 0 0 0 0 {} {} 0 0 0 0 0 0",
+            1_000_000 + i,
+            1000 + i,
+            2_000_000 + i,
+            2000 + i
+        )
+        .unwrap();
+        let dir = format!("sys/class/net/{name}");
+        write(root, &format!("{dir}/flags"), if i == 0 { "0x9\n" } else { "0x1003\n" });
+        write(root, &format!("{dir}/operstate"), if i == 0 { "unknown\n" } else { "up\n" });
+        write(root, &format!("{dir}/address"), &format!("02:42:ac:11:{:02x}:{:02x}\n", i / 256, i % 256));
+        write(root, &format!("{dir}/mtu"), "1500\n");
+        write(root, &format!("{dir}/speed"), "10000\n");
+        write(root, &format!("{dir}/duplex"), "full\n");
+        writeln!(inet6, "fe80000000000000004200fffeac{i:04x} {:02x} 40 20 80 {name}", i + 1).unwrap();
+    }
+    write(root, "proc/net/dev", &dev);
+    write(root, "proc/net/if_inet6", &inet6);
+    write(
+        root,
+        "proc/net/route",
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+         eth0\t00000000\t0100A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n",
+    );
+
+    // mounts: real directories inside the tree
+    let mut mounts = String::from("proc /proc proc rw 0 0\nsysfs /sys sysfs rw 0 0\n");
+    for m in 0..c.mounts {
+        let dir = mounts_dir.join(format!("vol{m:04}"));
+        fs::create_dir_all(&dir).unwrap();
+        let fstype = ["ext4", "xfs", "btrfs", "tmpfs"][m % 4];
+        writeln!(mounts, "/dev/mapper/vg-vol{m} {} {fstype} rw,relatime 0 0", dir.display()).unwrap();
+    }
+    write(root, "proc/mounts", &mounts);
+
+    // sensors: chips of 8 temperatures each, and a thermal zone per chip
+    for s in 0..c.sensors {
+        let (chip, t) = (s / 8, s % 8 + 1);
+        let dir = format!("sys/class/hwmon/hwmon{chip}");
+        write(root, &format!("{dir}/name"), if chip == 0 { "k10temp\n" } else { "nvme\n" });
+        write(root, &format!("{dir}/temp{t}_input"), &format!("{}\n", 40_000 + s * 125));
+        write(root, &format!("{dir}/temp{t}_label"), &format!("Sensor {t}\n"));
+        write(root, &format!("{dir}/temp{t}_crit"), "95000\n");
+        if t == 1 {
+            let zone = format!("sys/class/thermal/thermal_zone{chip}");
+            write(root, &format!("{zone}/type"), "acpitz\n");
+            write(root, &format!("{zone}/temp"), &format!("{}\n", 41_000 + chip * 500));
+        }
+    }
+}

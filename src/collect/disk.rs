@@ -1,0 +1,155 @@
+//! `disk`: usage of the filesystem holding `SYSTEM_STATS_DISK_PATH` (`disk`), with psutil's
+//! `disk_usage` definitions.
+//!
+//! When the path is a mount point that `filesystems` has just measured, its numbers are
+//! reused (one `statvfs` fewer per sample); otherwise `statvfs(2)` of the path, bounded in
+//! time when the path lies on a network filesystem (by the longest mount point above it, from
+//! what `filesystems` wrote, or from the mount table when that family does not run).
+
+use std::path::{Path, PathBuf};
+
+use super::filesystems::{BoundedStat, MountTable, NETWORK_STAT_TIMEOUT, is_network};
+use super::fs::{self, FsStats};
+use super::{CollectError, Entry, Family, Reading, Setup, files};
+use crate::snapshot::Disk;
+
+pub const ENTRY: Entry = Entry {
+    name: "disk",
+    about: "usage of the filesystem holding SYSTEM_STATS_DISK_PATH (statvfs)",
+    start: |setup| Some(Box::new(DiskUsage::new(setup))),
+};
+
+pub struct DiskUsage {
+    path: PathBuf,
+    /// The path as the user gave it, reported as `disk.mount`.
+    label: String,
+    /// The mount table, read only when `filesystems` does not run (Linux).
+    table_path: Option<PathBuf>,
+    table: MountTable,
+    network_stat: BoundedStat,
+}
+
+impl DiskUsage {
+    fn new(setup: &Setup) -> DiskUsage {
+        #[cfg(target_os = "linux")]
+        let table_path = Some(super::filesystems::mount_table_path(&setup.procfs));
+        #[cfg(not(target_os = "linux"))]
+        let table_path = None;
+        DiskUsage {
+            path: setup.disk_path.clone(),
+            label: setup.disk_path.to_string_lossy().into_owned(),
+            table_path,
+            table: MountTable::default(),
+            network_stat: BoundedStat::new(fs::statvfs, NETWORK_STAT_TIMEOUT),
+        }
+    }
+
+    /// Whether the path lies on a network filesystem, by the longest mount point above it.
+    fn on_network(&mut self, reading: &Reading) -> bool {
+        let path = self.label.as_str();
+        let under = |mountpoint: &str| {
+            path.starts_with(mountpoint)
+                && (path.len() == mountpoint.len()
+                    || mountpoint.ends_with('/')
+                    || path.as_bytes()[mountpoint.len()] == b'/')
+        };
+        let longest = |mounts: &mut dyn Iterator<Item = (&str, &str)>| {
+            mounts
+                .filter(|(mountpoint, _)| under(mountpoint))
+                .max_by_key(|(mountpoint, _)| mountpoint.len())
+                .is_some_and(|(_, fstype)| is_network(fstype))
+        };
+        if let Some(list) = &reading.snapshot.filesystems {
+            return longest(&mut list.iter().map(|f| (&*f.mountpoint, &*f.fstype)));
+        }
+        let Some(table_path) = &self.table_path else { return false };
+        match self.table.read(table_path) {
+            Ok((mounts, _)) => longest(&mut mounts.iter().map(|m| (&*m.mountpoint, &*m.fstype))),
+            Err(_) => false,
+        }
+    }
+
+    fn usage(&mut self, reading: &Reading) -> Result<FsStats, CollectError> {
+        files::note(&self.path);
+        if self.on_network(reading) {
+            let path = self.path.clone();
+            self.network_stat.stat(&path)
+        } else {
+            fs::statvfs(&self.path)
+        }
+    }
+}
+
+impl Family for DiskUsage {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        r.snapshot.disk.mount = Some(self.label.clone());
+        // the disk path is usually a mount point just stat'ed by `filesystems`: not twice
+        let measured = r
+            .snapshot
+            .filesystems
+            .iter()
+            .flatten()
+            .find(|f| f.total.is_some() && Path::new(&*f.mountpoint) == self.path)
+            .map(|f| Disk { total: f.total, used: f.used, free: f.free, percent: f.percent, mount: None });
+        let disk = match measured {
+            Some(d) => d,
+            None => fs::disk_usage(self.usage(r)?, &self.label),
+        };
+        r.snapshot.disk = Disk { mount: Some(self.label.clone()), ..disk };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Filesystem;
+
+    fn reading() -> Reading {
+        Reading::new(std::time::Instant::now(), std::time::SystemTime::now())
+    }
+
+    fn family(path: &Path) -> DiskUsage {
+        DiskUsage::new(&Setup { disk_path: path.to_path_buf(), ..Setup::default() })
+    }
+
+    /// A mount point `filesystems` measured is reused as is (no second statvfs: the numbers
+    /// here are not the real filesystem's), and an earlier failure does not stick.
+    #[test]
+    fn reuses_what_filesystems_measured_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::create_dir(&path).unwrap();
+        let mut d = family(&path);
+        let mut status = super::super::FamilyStatus::new("disk");
+        // first the path is gone
+        std::fs::remove_dir(&path).unwrap();
+        let mut r = reading();
+        let result = d.collect(&mut r);
+        assert!(result.as_ref().unwrap_err().is_not_found(), "{result:?}");
+        status.record(result);
+        assert_eq!((r.snapshot.disk.total, r.snapshot.disk.mount.as_deref()), (None, path.to_str()));
+        assert!(status.error().is_some());
+        // then filesystems reports it: reused, and the status clears
+        let mut r = reading();
+        r.snapshot.filesystems = Some(vec![Filesystem {
+            mountpoint: path.to_string_lossy().into(),
+            fstype: "ext4".into(),
+            total: Some(1000),
+            used: Some(250),
+            free: Some(700),
+            percent: Some(26.3),
+            ..Default::default()
+        }]);
+        status.record(d.collect(&mut r));
+        assert_eq!(status.error(), None);
+        let disk = &r.snapshot.disk;
+        assert_eq!((disk.total, disk.used, disk.free, disk.percent), (Some(1000), Some(250), Some(700), Some(26.3)));
+        assert_eq!(disk.mount.as_deref(), path.to_str());
+        // back, and not a mount point: its own statvfs
+        std::fs::create_dir(&path).unwrap();
+        let mut r = reading();
+        d.collect(&mut r).unwrap();
+        assert!(r.snapshot.disk.total.unwrap() > 1000);
+    }
+}

@@ -1,0 +1,332 @@
+//! `disk_io`: block I/O since boot, summed over whole disks (`disk_io`, psutil's
+//! `disk_io_counters(perdisk=False)`), per device (`disks`, node_exporter's device set), and
+//! the read and write rates over the sampling interval (`throughput.disk_*`).
+//!
+//! Linux: `/proc/diskstats`; whole disks are the names under `/sys/block`, listed again only
+//! when the set of devices changes. Counters are made monotonic per device ([`NoWrap`]).
+//! macOS: `sysinfo` (bytes only).
+
+use std::time::Instant;
+
+#[cfg(target_os = "linux")]
+use super::NoWrap;
+use super::{CollectError, Entry, Family, Reading, Setup, rate};
+use crate::snapshot::{DiskIo, round2};
+
+pub const ENTRY: Entry = Entry {
+    name: "disk_io",
+    about: "block I/O since boot, per disk, and read/write rates (/proc/diskstats)",
+    start: |setup| Some(Box::new(DiskStats::new(setup))),
+};
+
+/// The totals of the previous sample, for the rates.
+type Previous = Option<(Instant, DiskCounters)>;
+
+#[cfg(target_os = "linux")]
+pub struct DiskStats {
+    diskstats: std::path::PathBuf,
+    sys_block: std::path::PathBuf,
+    files: super::files::Files,
+    counters: NoWrap<9>,
+    /// The devices of the last diskstats read, in order, and what is known of each: whether
+    /// it is a whole disk (an entry of /sys/block, which is listed again only when this
+    /// list changes) and whether node_exporter reports it.
+    devices: Vec<Device>,
+    /// This sample's counters, in the order of `devices`.
+    raw: Vec<DiskCounters>,
+    previous: Previous,
+}
+
+#[cfg(target_os = "linux")]
+struct Device {
+    name: crate::snapshot::Text,
+    whole: bool,
+    reported: bool,
+}
+
+#[cfg(target_os = "linux")]
+impl DiskStats {
+    fn new(setup: &Setup) -> DiskStats {
+        DiskStats {
+            diskstats: setup.procfs.join("diskstats"),
+            sys_block: setup.sysfs.join("block"),
+            files: Default::default(),
+            counters: NoWrap::default(),
+            devices: Vec::new(),
+            raw: Vec::new(),
+            previous: None,
+        }
+    }
+
+    /// Lists /sys/block again for a new set of devices.
+    fn relist(&mut self, names: Vec<String>) -> Result<(), CollectError> {
+        super::files::note(&self.sys_block);
+        let entries = std::fs::read_dir(&self.sys_block).map_err(|e| CollectError::io(&self.sys_block, e))?;
+        let block: std::collections::HashSet<String> =
+            entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect();
+        self.devices = names
+            .into_iter()
+            .map(|name| Device {
+                // a '/' in a diskstats name is a '!' under /sys/block (cciss/c0d0)
+                whole: block.contains(&name.replace('/', "!")),
+                reported: node_exporter_reports(&name),
+                name: name.into(),
+            })
+            .collect();
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Family for DiskStats {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let path = &self.diskstats;
+        let text = self.files.read(path)?;
+        // /sys/block only changes when the set of block devices does, and every block device
+        // has a diskstats line: list it again only when those names change
+        let (raw, devices) = (&mut self.raw, &self.devices);
+        raw.clear();
+        let mut same = true;
+        parse_diskstats(text, |name, c| {
+            same &= devices.get(raw.len()).is_some_and(|d| &*d.name == name);
+            raw.push(c);
+        })
+        .map_err(|e| CollectError::parse(path, e))?;
+        if !same || raw.len() != devices.len() {
+            let mut names = Vec::with_capacity(raw.len());
+            parse_diskstats(text, |name, _| names.push(name.to_string())).map_err(|e| CollectError::parse(path, e))?;
+            self.relist(names)?;
+        }
+        let dt = self.previous.map(|(at, _)| r.at.saturating_duration_since(at).as_secs_f64()).unwrap_or(0.0);
+        self.counters.begin();
+        let mut disks = Vec::new();
+        for (d, raw) in self.devices.iter().zip(&self.raw) {
+            let c = self.counters.adjust(&d.name, *raw, d.whole);
+            if d.reported {
+                disks.push(device(&d.name, c.now, c.before, dt));
+            }
+        }
+        let total = self.counters.finish();
+        write(r, total, self.previous.map(|(_, t)| t), dt);
+        r.snapshot.disks = Some(disks);
+        self.previous = Some((r.at, total));
+        Ok(())
+    }
+}
+
+/// One device of `disks`, with its rates when it was there in the previous sample.
+#[cfg(target_os = "linux")]
+fn device(
+    name: &crate::snapshot::Text,
+    c: DiskCounters,
+    before: Option<DiskCounters>,
+    dt: f64,
+) -> crate::snapshot::DiskDevice {
+    crate::snapshot::DiskDevice {
+        name: name.clone(),
+        read_count: c[0],
+        write_count: c[1],
+        read_bytes: c[2],
+        write_bytes: c[3],
+        read_time: c[4],
+        write_time: c[5],
+        read_merged_count: c[6],
+        write_merged_count: c[7],
+        busy_time: c[8],
+        read_bytes_per_sec: before.and_then(|b| rate(Some(b[2]), Some(c[2]), dt)),
+        write_bytes_per_sec: before.and_then(|b| rate(Some(b[3]), Some(c[3]), dt)),
+    }
+}
+
+/// Writes `disk_io` and the disk rates of `throughput`.
+fn write(r: &mut Reading, total: DiskCounters, before: Option<DiskCounters>, dt: f64) {
+    r.snapshot.disk_io = disk_io(total);
+    let t = &mut r.snapshot.throughput;
+    t.disk_read_bytes_per_sec = rate(before.map(|b| b[2]), Some(total[2]), dt);
+    t.disk_write_bytes_per_sec = rate(before.map(|b| b[3]), Some(total[3]), dt);
+    t.disk_read_mb_per_sec = t.disk_read_bytes_per_sec.map(|r| round2(r / 1_048_576.0));
+    t.disk_write_mb_per_sec = t.disk_write_bytes_per_sec.map(|r| round2(r / 1_048_576.0));
+}
+
+#[cfg(target_os = "macos")]
+pub struct DiskStats {
+    disks: Result<sysinfo::Disks, String>,
+    previous: Previous,
+}
+
+#[cfg(target_os = "macos")]
+impl DiskStats {
+    fn new(_: &Setup) -> DiskStats {
+        DiskStats { disks: sysinfo::Disks::new_with_refreshed_list().map_err(|e| e.to_string()), previous: None }
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Family for DiskStats {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let disks = self.disks.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
+        disks.refresh(true);
+        let (read, written) = disks.iter().map(|d| d.usage()).fold((0u64, 0u64), |(r, w), u| {
+            (r.wrapping_add(u.total_read_bytes), w.wrapping_add(u.total_written_bytes))
+        });
+        let total = [0, 0, read, written, 0, 0, 0, 0, 0];
+        let dt = self.previous.map(|(at, _)| r.at.saturating_duration_since(at).as_secs_f64()).unwrap_or(0.0);
+        write(r, total, self.previous.map(|(_, t)| t), dt);
+        r.snapshot.disk_io = DiskIo { read_bytes: Some(read), write_bytes: Some(written), ..Default::default() };
+        self.previous = Some((r.at, total));
+        Ok(())
+    }
+}
+
+/// Bytes per sector in `/proc/diskstats`: always 512, whatever the device's real sector size
+/// (the kernel's `SECTOR_SHIFT`; psutil's `DISK_SECTOR_SIZE`).
+pub const SECTOR_SIZE: u64 = 512;
+
+/// The counters of one disk, in the order of the [`DiskIo`] fields: read_count, write_count,
+/// read_bytes, write_bytes, read_time, write_time, read_merged_count, write_merged_count,
+/// busy_time.
+pub type DiskCounters = [u64; 9];
+
+/// Parses `/proc/diskstats`, calling `each` for every device line (the caller keeps the
+/// whole disks: psutil counts the names under `/sys/block`, i.e. whole disks and virtual
+/// devices but not partitions). Handles the 14-field (2.6+), 18-field (4.18+, discards) and 20-field (5.5+, flushes)
+/// formats, the 7-field partition lines of 2.6.x and the 15-field lines of 2.4.
+pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, DiskCounters)) -> Result<(), String> {
+    for (n, line) in text.lines().enumerate() {
+        let mut fields = [""; 20];
+        let mut len = 0;
+        for f in line.split_ascii_whitespace() {
+            if len < fields.len() {
+                fields[len] = f;
+            }
+            len += 1;
+        }
+        if len == 0 {
+            continue;
+        }
+        let num = |i: usize| -> Result<u64, String> {
+            fields[i].parse().map_err(|_| format!("line {}: field {} ({:?}) is not a number", n + 1, i + 1, fields[i]))
+        };
+        let (name, c) = match len {
+            15 => {
+                let name = fields[3];
+                // reads, merged, sectors, time, writes, merged, sectors, time, in flight, io time
+                let v = |i: usize| num(i + 4);
+                (name, [num(2)?, v(3)?, v(1)? * SECTOR_SIZE, v(5)? * SECTOR_SIZE, v(2)?, v(6)?, v(0)?, v(4)?, v(8)?])
+            }
+            14 | 18.. => {
+                let name = fields[2];
+                let v = |i: usize| num(i + 3);
+                (name, [v(0)?, v(4)?, v(2)? * SECTOR_SIZE, v(6)? * SECTOR_SIZE, v(3)?, v(7)?, v(1)?, v(5)?, v(9)?])
+            }
+            7 => {
+                let name = fields[2];
+                let v = |i: usize| num(i + 3);
+                (name, [v(0)?, v(2)?, v(1)? * SECTOR_SIZE, v(3)? * SECTOR_SIZE, 0, 0, 0, 0, 0])
+            }
+            len => return Err(format!("line {}: {len} fields, expected 7, 14, 15 or 18+", n + 1)),
+        };
+        each(name, c);
+    }
+    Ok(())
+}
+
+/// Sums per-disk counters into the contract's `disk_io`.
+pub fn disk_io(total: DiskCounters) -> DiskIo {
+    DiskIo {
+        read_count: Some(total[0]),
+        write_count: Some(total[1]),
+        read_bytes: Some(total[2]),
+        write_bytes: Some(total[3]),
+        read_time: Some(total[4]),
+        write_time: Some(total[5]),
+        read_merged_count: Some(total[6]),
+        write_merged_count: Some(total[7]),
+        busy_time: Some(total[8]),
+    }
+}
+
+/// Whether node_exporter's diskstats collector reports a device: its default
+/// `--collector.diskstats.device-exclude` is `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`,
+/// which leaves out RAM disks, loop devices, floppies and partitions of sd/vd/hd/xvd/nvme
+/// disks (but not of mmcblk ones, nor device-mapper or md devices).
+pub fn node_exporter_reports(name: &str) -> bool {
+    let Some(stem) = name.strip_suffix(|c: char| c.is_ascii_digit()) else { return true };
+    let stem = stem.trim_end_matches(|c: char| c.is_ascii_digit());
+    let excluded = match stem {
+        "ram" | "loop" | "fd" => true,
+        _ => {
+            let disk_letters = |prefix: &str| {
+                stem.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('d'))
+                    .is_some_and(|rest| rest.len() == 1 && rest.as_bytes()[0].is_ascii_lowercase())
+            };
+            let nvme_partition = stem.strip_prefix("nvme").and_then(|r| r.strip_suffix('p')).is_some_and(|r| {
+                r.split_once('n').is_some_and(|(a, b)| {
+                    !a.is_empty()
+                        && !b.is_empty()
+                        && a.bytes().all(|c| c.is_ascii_digit())
+                        && b.bytes().all(|c| c.is_ascii_digit())
+                })
+            });
+            ["h", "s", "v", "xv"].iter().any(|p| disk_letters(p)) || nvme_partition
+        }
+    };
+    !excluded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &str) -> Result<Vec<(String, DiskCounters)>, String> {
+        let mut out = Vec::new();
+        let whole_disk = |n: &str| !n.ends_with(char::is_numeric) || n.starts_with("loop");
+        parse_diskstats(text, |n, c| {
+            if whole_disk(n) {
+                out.push((n.to_string(), c))
+            }
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn diskstats_of_a_modern_kernel() {
+        let text = "   7       0 loop0 10 0 20 3 0 0 0 0 0 4 3 0 0 0 0 0 0\n\
+             254       0 vda 25345 4697 1457714 5631 65684 8651 7879096 30404 0 8728 37181 6499 32 1798848 578 15744 566\n\
+             254       1 vda1 100 0 200 1 0 0 0 0 0 1 1 0 0 0 0\n";
+        let disks = collect(text).unwrap();
+        assert_eq!(disks.len(), 2);
+        let (name, c) = &disks[1];
+        assert_eq!(name, "vda");
+        assert_eq!(c, &[25345, 65684, 1457714 * 512, 7879096 * 512, 5631, 30404, 4697, 8651, 8728]);
+    }
+
+    #[test]
+    fn diskstats_of_old_kernels() {
+        let text = "   8    0 sda 3 4 5 6 7 8 9 10 11 12 13\n   8    1 sda1 1 2 3 4\n";
+        let disks = collect(text).unwrap();
+        assert_eq!(disks[0].1, [3, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+        let text24 = "   8    0 100 sda 4 5 6 7 8 9 10 11 12 13 14\n";
+        let disks = collect(text24).unwrap();
+        assert_eq!(disks[0].1, [100, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+    }
+
+    #[test]
+    fn node_exporters_device_set() {
+        for kept in ["sda", "vda", "nvme0n1", "mmcblk0", "mmcblk0p1", "dm-0", "md0", "zram0", "sr0", "xvda"] {
+            assert!(node_exporter_reports(kept), "{kept}");
+        }
+        for left in ["sda1", "vda2", "hdb3", "xvda1", "nvme0n1p1", "nvme10n2p15", "loop0", "loop12", "ram0", "fd0"] {
+            assert!(!node_exporter_reports(left), "{left}");
+        }
+    }
+
+    #[test]
+    fn malformed_diskstats_say_which_line() {
+        assert!(collect("   8 0 sda 1 2\n").unwrap_err().starts_with("line 1: 5 fields"));
+        let err = collect("   8 0 sda 1 2 x 4 5 6 7 8 9 10 11\n").unwrap_err();
+        assert!(err.contains("field 6 (\"x\")"), "{err}");
+        assert_eq!(collect("").unwrap(), vec![]);
+    }
+}

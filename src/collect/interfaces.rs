@@ -1,0 +1,445 @@
+//! `interfaces`: each interface's facts (up, MAC, MTU, speed, duplex, addresses) filled into
+//! the entries `network` wrote (`network.interfaces`), and the primary interface
+//! (`network.primary_interface`): the default route's, else the first up, non-loopback one
+//! with IPv4.
+//!
+//! Linux: `/sys/class/net/<name>/` (flags and operstate every sample; MAC, MTU, speed and
+//! duplex every [`LINK_REFRESH`] samples), `/proc/net/route`, `/proc/net/if_inet6`, and the
+//! primary IPv4 address through four `ioctl(2)`s instead of a netlink dump of every address.
+//! When `network` does not run, the interfaces are those listed in `/sys/class/net`.
+//! macOS: `getifaddrs(3)`, with the MTU and speed `network` wrote.
+
+use super::{CollectError, Entry, Family, Reading, Setup};
+use crate::snapshot::Interface;
+#[cfg(target_os = "linux")]
+use crate::snapshot::Ipv4Info;
+#[cfg(target_os = "linux")]
+use crate::snapshot::NetInterface;
+
+pub const ENTRY: Entry = Entry {
+    name: "interfaces",
+    about: "each interface's state, MAC, MTU, speed, duplex and addresses; the primary interface",
+    start: |setup| Some(Box::new(Interfaces::new(setup))),
+};
+
+/// How many samples link facts (MAC, MTU, speed, duplex, non-primary IPv4) are kept before
+/// being read again (on a host with more interfaces than [`super::REFRESH_BUDGET`], every
+/// fourth turn of the rotation, at least this). Speed and duplex go through the driver under the RTNL lock: reading them
+/// for every interface every second was a fifth of a sample's cost, for values that change
+/// when a cable is replugged. A new interface is read at once.
+#[cfg(target_os = "linux")]
+pub const LINK_REFRESH: u64 = 10;
+
+/// An interface's files and what was last read of them.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct Link {
+    dir: std::path::PathBuf,
+    flags: std::path::PathBuf,
+    operstate: std::path::PathBuf,
+    address: std::path::PathBuf,
+    mtu: std::path::PathBuf,
+    speed: std::path::PathBuf,
+    duplex: std::path::PathBuf,
+    /// Up and running (flags and operstate), read in turn with the other interfaces'.
+    up: Option<bool>,
+    facts: Facts,
+    /// The sample the facts were read at; `None` before the first read.
+    read_at: Option<u64>,
+}
+
+/// An interface's slowly changing facts.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Clone, Default)]
+struct Facts {
+    mac: Option<crate::snapshot::Text>,
+    mtu: Option<u32>,
+    speed_mbps: Option<u64>,
+    duplex: &'static str,
+    /// Its primary IPv4 address (the primary interface's is read every sample regardless).
+    ipv4: Option<Ipv4Info>,
+}
+
+#[cfg(target_os = "linux")]
+pub struct Interfaces {
+    class_net: std::path::PathBuf,
+    route: std::path::PathBuf,
+    inet6: std::path::PathBuf,
+    files: super::files::Files,
+    links: std::collections::HashMap<String, Link>,
+    samples: u64,
+    rotation: super::Rotation,
+    /// `/proc/net/if_inet6` as last read, and its addresses by interface.
+    inet6_text: String,
+    inet6_by_name: std::collections::HashMap<String, Vec<crate::snapshot::Ipv6Info>>,
+    /// Interface address queries; `None` if no IPv4 socket could be opened.
+    ipv4: Option<super::ifaddrs::Ipv4Ioctl>,
+}
+
+#[cfg(target_os = "linux")]
+impl Interfaces {
+    fn new(setup: &Setup) -> Interfaces {
+        Interfaces {
+            class_net: setup.sysfs.join("class/net"),
+            route: setup.procfs.join("net/route"),
+            inet6: setup.procfs.join("net/if_inet6"),
+            files: Default::default(),
+            links: Default::default(),
+            samples: 0,
+            rotation: Default::default(),
+            inet6_text: String::new(),
+            inet6_by_name: Default::default(),
+            ipv4: super::ifaddrs::Ipv4Ioctl::new().ok(),
+        }
+    }
+
+    /// The interface's entry, created (nothing read yet) when new.
+    fn link(&mut self, name: &str) -> &mut Link {
+        if !self.links.contains_key(name) {
+            let dir = self.class_net.join(name);
+            let link = Link {
+                flags: dir.join("flags"),
+                operstate: dir.join("operstate"),
+                address: dir.join("address"),
+                mtu: dir.join("mtu"),
+                speed: dir.join("speed"),
+                duplex: dir.join("duplex"),
+                dir,
+                up: None,
+                facts: Facts::default(),
+                read_at: None,
+            };
+            self.links.insert(name.to_string(), link);
+        }
+        self.links.get_mut(name).expect("inserted above")
+    }
+
+    /// Reads the interface's facts if it has none yet, or when `due` (its turn in the
+    /// rotation, or the primary interface) and they are older than `max_age` samples.
+    fn refresh_facts(&mut self, name: &str, due: bool, max_age: u64) -> Facts {
+        let samples = self.samples;
+        self.link(name);
+        let Interfaces { links, files, ipv4, .. } = self;
+        let Some(link) = links.get_mut(name) else { return Facts::default() };
+        let stale = match link.read_at {
+            None => true,
+            Some(at) => due && samples.saturating_sub(at) >= max_age,
+        };
+        if stale {
+            link.facts = Facts {
+                mac: files.read_opt(&link.address).and_then(super::host::clean).map(Into::into),
+                mtu: files.read_opt(&link.mtu).and_then(|t| t.trim().parse().ok()),
+                speed_mbps: files.read_opt(&link.speed).and_then(parse_speed),
+                duplex: files.read_opt(&link.duplex).map_or("unknown", parse_duplex),
+                ipv4: ipv4.as_ref().and_then(|q| q.query(name).ok().flatten()).map(|a| Ipv4Info {
+                    address: a.address.to_string(),
+                    netmask: a.netmask.map(|m| m.to_string()),
+                    broadcast: a.broadcast.map(|b| b.to_string()),
+                }),
+            };
+            link.read_at = Some(samples);
+        }
+        link.facts.clone()
+    }
+
+    /// Whether the interface is up: read again when `now`, or when never read.
+    fn refresh_up(&mut self, name: &str, now: bool) -> bool {
+        self.link(name);
+        let Interfaces { links, files, .. } = self;
+        let Some(link) = links.get_mut(name) else { return false };
+        match link.up {
+            Some(up) if !now => up,
+            _ => {
+                let flags = files.read_opt(&link.flags).and_then(parse_flags);
+                let up = is_up(flags, files.read_opt(&link.operstate));
+                link.up = Some(up);
+                up
+            }
+        }
+    }
+
+    /// The interfaces `network` did not list (it does not run): those of `/sys/class/net`.
+    fn listed(&self) -> Result<Vec<NetInterface>, CollectError> {
+        super::files::note(&self.class_net);
+        let entries = std::fs::read_dir(&self.class_net).map_err(|e| CollectError::io(&self.class_net, e))?;
+        let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|name| NetInterface { name: name.into(), duplex: crate::snapshot::unknown(), ..Default::default() })
+            .collect())
+    }
+
+    fn primary(&mut self) -> Result<Option<Interface>, CollectError> {
+        let path = &self.route;
+        let default = match self.files.read(path) {
+            Ok(text) => parse_default_route(text).map_err(|e| CollectError::parse(path, e))?,
+            // no IPv4 routing table (e.g. an IPv6-only container): fall back to the addresses
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let (name, addr) = match (default, &self.ipv4) {
+            (Some(name), Some(ioctl)) => {
+                let addr = ioctl.query(&name).map_err(|e| CollectError::sys("ioctl", &name, e))?;
+                (name, addr)
+            }
+            (default, _) => {
+                let addrs = super::ifaddrs::ipv4_addresses()
+                    .map_err(|e| CollectError::sys("getifaddrs", "", std::io::Error::from(e)))?;
+                let name = match default {
+                    Some(name) => name,
+                    None => match addrs.iter().find(|a| a.usable_fallback()) {
+                        Some(a) => a.name.clone(),
+                        None => return Ok(None),
+                    },
+                };
+                let addr = addrs.into_iter().find(|a| a.name == name);
+                (name, addr)
+            }
+        };
+        let addr = addr.as_ref();
+        let facts = self.refresh_facts(&name, true, LINK_REFRESH);
+        Ok(Some(Interface {
+            ipv4: addr.map(|a| a.address.to_string()),
+            netmask: addr.and_then(|a| a.netmask).map(|m| m.to_string()),
+            broadcast: addr.and_then(|a| a.broadcast).map(|b| b.to_string()),
+            name,
+            speed_mbps: facts.speed_mbps,
+            mtu: facts.mtu,
+            duplex: facts.duplex.to_string(),
+        }))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Family for Interfaces {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        self.samples += 1;
+        match self.files.read(&self.inet6) {
+            // parsed again only when it changed
+            Ok(text) if text != self.inet6_text => {
+                let mut by_name: std::collections::HashMap<String, Vec<crate::snapshot::Ipv6Info>> = Default::default();
+                for (name, addr) in parse_if_inet6(text).map_err(|e| CollectError::parse(&self.inet6, e))? {
+                    by_name.entry(name).or_default().push(addr);
+                }
+                self.inet6_text = text.to_string();
+                self.inet6_by_name = by_name;
+            }
+            Ok(_) => {}
+            // a kernel without IPv6
+            Err(_) => self.inet6_by_name.clear(),
+        }
+        let mut list = match r.snapshot.network.interfaces.take() {
+            Some(list) => list,
+            None => self.listed()?,
+        };
+        // more interfaces than the budget: their state is read in turn, and their facts at
+        // every fourth turn (the MTU of veth interfaces does not need reading every 10 s)
+        let window = self.rotation.window(list.len());
+        let turn = list.len().div_ceil(super::REFRESH_BUDGET) as u64;
+        let max_age = if turn > 1 { LINK_REFRESH.max(4 * turn) } else { LINK_REFRESH };
+        for (n, i) in list.iter_mut().enumerate() {
+            i.up = Some(self.refresh_up(&i.name, window.contains(n)));
+            let facts = self.refresh_facts(&i.name, window.contains(n), max_age);
+            i.mac = facts.mac;
+            i.mtu = facts.mtu;
+            i.speed_mbps = facts.speed_mbps;
+            i.duplex = match facts.duplex {
+                "unknown" => crate::snapshot::unknown(),
+                known => known.into(),
+            };
+            i.ipv4 = facts.ipv4;
+            i.ipv6 = self.inet6_by_name.get(&*i.name).cloned().unwrap_or_default();
+        }
+        if self.links.len() > list.len() {
+            // interfaces come and go (containers): forget those gone, and close their files
+            let present: std::collections::HashSet<&str> = list.iter().map(|i| &*i.name).collect();
+            let gone: Vec<String> = self.links.keys().filter(|n| !present.contains(n.as_str())).cloned().collect();
+            for name in gone {
+                if let Some(link) = self.links.remove(&name) {
+                    self.files.close_under(&link.dir);
+                }
+            }
+        }
+        r.snapshot.network.interfaces = Some(list);
+        r.snapshot.network.primary_interface = self.primary()?;
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "macos")]
+pub struct Interfaces {}
+
+#[cfg(target_os = "macos")]
+impl Interfaces {
+    fn new(_: &Setup) -> Interfaces {
+        Interfaces {}
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Family for Interfaces {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        use nix::net::if_::InterfaceFlags;
+        let addrs = super::ifaddrs::ipv4_addresses()
+            .map_err(|e| CollectError::sys("getifaddrs", "", std::io::Error::from(e)))?;
+        let list = r.snapshot.network.interfaces.get_or_insert_with(Vec::new);
+        for i in list.iter_mut() {
+            let a = addrs.iter().find(|a| a.name == i.name);
+            i.up = a.map(|a| a.flags.contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING));
+            i.ipv4 = a.map(|a| crate::snapshot::Ipv4Info {
+                address: a.address.to_string(),
+                netmask: a.netmask.map(|m| m.to_string()),
+                broadcast: a.broadcast.map(|b| b.to_string()),
+            });
+        }
+        // no routing table file on macOS: the first up, non-loopback interface with IPv4
+        r.snapshot.network.primary_interface = addrs.into_iter().find(|a| a.usable_fallback()).map(|a| {
+            let (mtu, speed_mbps) =
+                list.iter().find(|i| i.name == a.name).map_or((None, None), |i| (i.mtu, i.speed_mbps));
+            Interface {
+                ipv4: Some(a.address.to_string()),
+                netmask: a.netmask.map(|m| m.to_string()),
+                broadcast: a.broadcast.map(|b| b.to_string()),
+                speed_mbps,
+                mtu,
+                duplex: "unknown".into(),
+                name: a.name,
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The interface of the IPv4 default route in `/proc/net/route` (destination and mask 0, flag
+/// RTF_UP); the lowest metric wins when there are several.
+pub fn parse_default_route(text: &str) -> Result<Option<String>, String> {
+    let mut best: Option<(u64, &str)> = None;
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        if f.len() < 8 {
+            return Err(format!("line {}: {} fields, expected 11", n + 1, f.len()));
+        }
+        let hex = |i: usize| {
+            u64::from_str_radix(f[i], 16).map_err(|_| format!("line {}: {:?} is not hexadecimal", n + 1, f[i]))
+        };
+        let (dest, flags, mask) = (hex(1)?, hex(3)?, hex(7)?);
+        let metric: u64 = f[6].parse().map_err(|_| format!("line {}: metric {:?} is not a number", n + 1, f[6]))?;
+        const RTF_UP: u64 = 0x1;
+        if dest == 0 && mask == 0 && flags & RTF_UP != 0 && best.is_none_or(|(m, _)| metric < m) {
+            best = Some((metric, f[0]));
+        }
+    }
+    Ok(best.map(|(_, name)| name.to_string()))
+}
+
+/// `/proc/net/if_inet6`: every IPv6 address, as (interface, address).
+pub fn parse_if_inet6(text: &str) -> Result<Vec<(String, crate::snapshot::Ipv6Info)>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        let bad = |what: &str| format!("line {}: {what}", n + 1);
+        if f.len() < 6 || f[0].len() != 32 {
+            return Err(bad("expected an address of 32 hex digits and 5 more fields"));
+        }
+        let bits = u128::from_str_radix(f[0], 16).map_err(|_| bad("the address is not hexadecimal"))?;
+        let prefix_len = u8::from_str_radix(f[2], 16).map_err(|_| bad("the prefix length is not hexadecimal"))?;
+        let scope = match u8::from_str_radix(f[3], 16).map_err(|_| bad("the scope is not hexadecimal"))? {
+            0x00 => "global".to_string(),
+            0x10 => "host".to_string(),
+            0x20 => "link".to_string(),
+            0x40 => "site".to_string(),
+            other => format!("{other:#04x}"),
+        };
+        let address = std::net::Ipv6Addr::from(bits).to_string();
+        out.push((f[5].to_string(), crate::snapshot::Ipv6Info { address, prefix_len, scope }));
+    }
+    Ok(out)
+}
+
+/// `/sys/class/net/<iface>/flags`: hexadecimal, with or without `0x`.
+pub fn parse_flags(text: &str) -> Option<u32> {
+    u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
+}
+
+/// The flags have IFF_UP, and `operstate` says the link works (`up`, or `unknown` as loopback
+/// and some virtual links report): psutil's `isup`.
+pub fn is_up(flags: Option<u32>, operstate: Option<&str>) -> bool {
+    let flags = flags.unwrap_or(0);
+    const IFF_UP: u32 = 0x1;
+    flags & IFF_UP != 0 && matches!(operstate.map(str::trim), Some("up" | "unknown"))
+}
+
+/// `/sys/class/net/<iface>/speed`: Mb/s, or `None` when the kernel reports none (`-1`,
+/// `0`, unreadable: Wi-Fi, virtual links, link down).
+pub fn parse_speed(text: &str) -> Option<u64> {
+    text.trim().parse::<i64>().ok().filter(|&s| s > 0 && s != u32::MAX as i64).map(|s| s as u64)
+}
+
+/// `/sys/class/net/<iface>/duplex`: `full`, `half`, else `unknown`.
+pub fn parse_duplex(text: &str) -> &'static str {
+    match text.trim() {
+        "full" => "full",
+        "half" => "half",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_route_with_lowest_metric() {
+        let text = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+            wlan0\t00000000\t0100A8C0\t0003\t0\t0\t303\t00000000\t0\t0\t0\n\
+            eth0\t00000000\t0100A8C0\t0003\t0\t0\t202\t00000000\t0\t0\t0\n\
+            eth0\t0000A8C0\t00000000\t0001\t0\t0\t202\t00FFFFFF\t0\t0\t0\n";
+        assert_eq!(parse_default_route(text).unwrap().as_deref(), Some("eth0"));
+        let no_default = "Iface\tDestination\tGateway\n\
+            eth0\t0000A8C0\t00000000\t0001\t0\t0\t202\t00FFFFFF\t0\t0\t0\n";
+        assert_eq!(parse_default_route(no_default).unwrap(), None);
+        assert!(parse_default_route("h\neth0\t00000000\n").is_err());
+        assert!(parse_default_route("h\neth0 zz 0 3 0 0 0 0 0 0 0\n").unwrap_err().contains("\"zz\""));
+    }
+
+    #[test]
+    fn ipv6_addresses() {
+        let text = "fe80000000000000dea632fffe010203 02 40 20 80     eth0\n\
+            00000000000000000000000000000001 01 80 10 80       lo\n";
+        let v = parse_if_inet6(text).unwrap();
+        assert_eq!(v[0].0, "eth0");
+        assert_eq!(v[0].1.address, "fe80::dea6:32ff:fe01:203");
+        assert_eq!((v[0].1.prefix_len, v[0].1.scope.as_str()), (64, "link"));
+        assert_eq!((v[1].1.address.as_str(), v[1].1.prefix_len, v[1].1.scope.as_str()), ("::1", 128, "host"));
+        assert!(parse_if_inet6("fe80 02 40 20 80 eth0\n").is_err());
+        assert!(parse_if_inet6("zz80000000000000dea632fffe010203 02 40 20 80 eth0\n").is_err());
+    }
+
+    #[test]
+    fn up_needs_the_flag_and_a_working_link() {
+        let f = |t: &str| parse_flags(t);
+        assert!(is_up(f("0x1003\n"), Some("up\n")));
+        assert!(is_up(f("0x9"), Some("unknown")));
+        assert!(!is_up(f("0x1002"), Some("up")));
+        assert!(!is_up(f("0x1003"), Some("down")));
+        assert!(!is_up(f("garbage"), Some("up")));
+        assert!(!is_up(None, Some("up")));
+    }
+
+    #[test]
+    fn speed_and_duplex() {
+        assert_eq!(parse_speed("1000\n"), Some(1000));
+        assert_eq!(parse_speed("-1\n"), None);
+        assert_eq!(parse_speed("4294967295\n"), None);
+        assert_eq!(parse_speed(""), None);
+        assert_eq!(parse_duplex("full\n"), "full");
+        assert_eq!(parse_duplex("weird"), "unknown");
+    }
+}

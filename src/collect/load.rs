@@ -1,0 +1,104 @@
+//! `load`: the run-queue averages over 1, 5 and 15 minutes (`load_average`).
+//!
+//! The smallest family, and the example to copy: an [`ENTRY`] for the registry, a struct
+//! holding the family's state (here the file it keeps open), [`Family::collect`] writing its
+//! keys, and a pure parser tested on real and malformed input.
+//!
+//! Linux: `/proc/loadavg`. macOS: `getloadavg(3)`.
+
+use super::{CollectError, Entry, Family, Reading, Setup};
+use crate::snapshot::LoadAverage;
+
+pub const ENTRY: Entry = Entry {
+    name: "load",
+    about: "load averages over 1, 5 and 15 minutes (/proc/loadavg)",
+    start: |setup| Some(Box::new(Load::new(setup))),
+};
+
+pub struct Load {
+    #[cfg(target_os = "linux")]
+    path: std::path::PathBuf,
+    #[cfg(target_os = "linux")]
+    files: super::files::Files,
+}
+
+impl Load {
+    #[cfg(target_os = "linux")]
+    fn new(setup: &Setup) -> Load {
+        Load { path: setup.procfs.join("loadavg"), files: Default::default() }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn read(&mut self) -> Result<[f64; 3], CollectError> {
+        let text = self.files.read(&self.path)?;
+        parse_loadavg(text).map_err(|e| CollectError::parse(&self.path, e))
+    }
+
+    #[cfg(target_os = "macos")]
+    fn new(_: &Setup) -> Load {
+        Load {}
+    }
+
+    #[cfg(target_os = "macos")]
+    fn read(&mut self) -> Result<[f64; 3], CollectError> {
+        let mut loads = [0.0f64; 3];
+        // SAFETY: getloadavg(3) writes at most 3 doubles into the array it is given.
+        let n = unsafe { libc::getloadavg(loads.as_mut_ptr(), 3) };
+        if n != 3 {
+            return Err(CollectError::sys("getloadavg", "", std::io::Error::last_os_error()));
+        }
+        Ok(loads)
+    }
+}
+
+impl Family for Load {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let [load1, load5, load15] = self.read()?;
+        r.snapshot.load_average = LoadAverage { load1: Some(load1), load5: Some(load5), load15: Some(load15) };
+        Ok(())
+    }
+}
+
+/// `/proc/loadavg`: the 1, 5 and 15 minute load averages.
+pub fn parse_loadavg(text: &str) -> Result<[f64; 3], String> {
+    let mut f = text.split_ascii_whitespace();
+    let mut out = [0.0f64; 3];
+    for slot in &mut out {
+        let v = f.next().ok_or("fewer than 3 fields")?;
+        *slot = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
+        if !slot.is_finite() || *slot < 0.0 {
+            return Err(format!("{v:?} is not a load average"));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_average() {
+        assert_eq!(parse_loadavg("0.42 0.31 0.27 1/312 24517\n"), Ok([0.42, 0.31, 0.27]));
+        assert!(parse_loadavg("0.42 0.31").is_err());
+        assert!(parse_loadavg("").is_err());
+        assert!(parse_loadavg("0.42 x 1").unwrap_err().contains("\"x\""));
+        assert!(parse_loadavg("NaN 1 1").is_err());
+    }
+
+    /// The family on the Pi fixture writes the fixture's numbers.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn reads_the_fixture() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raspberrypi4-aarch64");
+        let setup = Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.clone() };
+        let want = parse_loadavg(&std::fs::read_to_string(root.join("proc/loadavg")).unwrap()).unwrap();
+        let mut family = Load::new(&setup);
+        let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
+        family.collect(&mut r).unwrap();
+        assert_eq!(
+            [r.snapshot.load_average.load1, r.snapshot.load_average.load5, r.snapshot.load_average.load15],
+            want.map(Some)
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! `network`: traffic since boot summed over every interface (`network.io_counters`,
+//! loopback included as psutil counts it), per interface (`network.interfaces[].counters`,
+//! with rates), and the receive and send rates over the sampling interval
+//! (`throughput.net_*`).
+//!
+//! Linux: `/proc/net/dev` (the network namespace the service runs in). Counters are made
+//! monotonic per interface ([`NoWrap`]): 32-bit kernels keep them in an `unsigned long` that
+//! wraps at 4 GiB, and container interfaces come and go. macOS: `sysinfo` (getifaddrs'
+//! `if_data`).
+
+use std::time::Instant;
+
+use super::{CollectError, Entry, Family, NoWrap, Reading, Setup, rate};
+use crate::snapshot::{NetInterface, NetIoCounters, Text};
+
+pub const ENTRY: Entry = Entry {
+    name: "network",
+    about: "traffic since boot, in total and per interface, and its rates (/proc/net/dev)",
+    start: |setup| Some(Box::new(Network::new(setup))),
+};
+
+pub struct Network {
+    #[cfg(target_os = "linux")]
+    net_dev: std::path::PathBuf,
+    #[cfg(target_os = "linux")]
+    files: super::files::Files,
+    #[cfg(target_os = "macos")]
+    networks: Result<sysinfo::Networks, String>,
+    /// Each interface's MTU and link speed (Mb/s), which macOS reports with the counters.
+    #[cfg(target_os = "macos")]
+    links: std::collections::HashMap<String, (Option<u32>, Option<u64>)>,
+    counters: NoWrap<8>,
+    /// This sample's interfaces and raw counters (the names kept from one sample to the next).
+    lines: Vec<(Text, NetCounters)>,
+    previous: Option<(Instant, NetCounters)>,
+}
+
+impl Network {
+    #[cfg(target_os = "linux")]
+    fn new(setup: &Setup) -> Network {
+        Network {
+            net_dev: setup.procfs.join("net/dev"),
+            files: Default::default(),
+            counters: NoWrap::default(),
+            lines: Vec::new(),
+            previous: None,
+        }
+    }
+
+    /// Every interface's raw counters, into `self.lines`.
+    #[cfg(target_os = "linux")]
+    fn read(&mut self) -> Result<(), CollectError> {
+        let path = &self.net_dev;
+        let text = self.files.read(path)?;
+        let lines = &mut self.lines;
+        let mut n = 0;
+        parse_net_dev(text, |name, raw| {
+            match lines.get_mut(n) {
+                Some(line) if &*line.0 == name => line.1 = raw,
+                Some(line) => *line = (name.into(), raw),
+                None => lines.push((name.into(), raw)),
+            }
+            n += 1;
+        })
+        .map_err(|e| CollectError::parse(path, e))?;
+        lines.truncate(n);
+        Ok(())
+    }
+
+    #[cfg(target_os = "macos")]
+    fn new(_: &Setup) -> Network {
+        Network {
+            networks: sysinfo::Networks::new_with_refreshed_list().map_err(|e| e.to_string()),
+            links: Default::default(),
+            counters: NoWrap::default(),
+            lines: Vec::new(),
+            previous: None,
+        }
+    }
+
+    #[cfg(target_os = "macos")]
+    fn read(&mut self) -> Result<(), CollectError> {
+        let networks = self.networks.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
+        networks.refresh(true);
+        self.lines.clear();
+        self.links.clear();
+        for (name, d) in networks.iter() {
+            let name = name.to_string_lossy().into_owned();
+            let speed = d.transmit_link_speed().map(|bps| bps / 1_000_000).filter(|&m| m > 0);
+            self.links.insert(name.clone(), (u32::try_from(d.mtu()).ok(), speed));
+            self.lines.push((
+                name.as_str().into(),
+                [
+                    d.total_transmitted(),
+                    d.total_received(),
+                    d.total_packets_transmitted(),
+                    d.total_packets_received(),
+                    d.total_errors_on_received(),
+                    d.total_errors_on_transmitted(),
+                    0,
+                    0,
+                ],
+            ));
+        }
+        self.lines.sort();
+        Ok(())
+    }
+}
+
+impl Family for Network {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        self.read()?;
+        let dt = self.previous.map(|(at, _)| r.at.saturating_duration_since(at).as_secs_f64()).unwrap_or(0.0);
+        self.counters.begin();
+        let mut interfaces = Vec::with_capacity(self.lines.len());
+        for (name, raw) in &self.lines {
+            let c = self.counters.adjust(name, *raw, true);
+            interfaces.push(NetInterface {
+                name: name.clone(),
+                counters: net_io(c.now),
+                sent_bytes_per_sec: c.before.and_then(|b| rate(Some(b[0]), Some(c.now[0]), dt)),
+                recv_bytes_per_sec: c.before.and_then(|b| rate(Some(b[1]), Some(c.now[1]), dt)),
+                duplex: crate::snapshot::unknown(),
+                ..Default::default()
+            });
+            #[cfg(target_os = "macos")]
+            if let (Some(i), Some(&(mtu, speed))) = (interfaces.last_mut(), self.links.get(&**name)) {
+                i.mtu = mtu;
+                i.speed_mbps = speed;
+            }
+        }
+        let total = self.counters.finish();
+        let before = self.previous.map(|(_, t)| t);
+        let n = &mut r.snapshot.network;
+        n.io_counters = net_io(total);
+        #[cfg(target_os = "macos")]
+        {
+            // macOS has no drop counters: unknown, not zero
+            n.io_counters.dropin = None;
+            n.io_counters.dropout = None;
+        }
+        n.interfaces = Some(interfaces);
+        let t = &mut r.snapshot.throughput;
+        t.net_sent_bytes_per_sec = rate(before.map(|b| b[0]), Some(total[0]), dt);
+        t.net_recv_bytes_per_sec = rate(before.map(|b| b[1]), Some(total[1]), dt);
+        self.previous = Some((r.at, total));
+        Ok(())
+    }
+}
+
+/// One interface's counters in the order of the [`NetIoCounters`] fields: bytes_sent,
+/// bytes_recv, packets_sent, packets_recv, errin, errout, dropin, dropout.
+pub type NetCounters = [u64; 8];
+
+/// Parses `/proc/net/dev`, calling `each` for every interface.
+pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, NetCounters)) -> Result<(), String> {
+    for (n, line) in text.lines().enumerate() {
+        // two header lines, then `  name: rx_bytes rx_packets rx_errs rx_drop ... tx_bytes ...`
+        let Some((name, rest)) = line.split_once(':') else {
+            if n < 2 || line.trim().is_empty() {
+                continue;
+            }
+            return Err(format!("line {}: no ':' after the interface name", n + 1));
+        };
+        let name = name.trim();
+        if n < 2 && name.contains('|') {
+            continue;
+        }
+        let mut v = [0u64; 16];
+        let mut count = 0;
+        for field in rest.split_ascii_whitespace() {
+            if count == 16 {
+                break;
+            }
+            v[count] = field.parse().map_err(|_| format!("line {} ({name}): {field:?} is not a number", n + 1))?;
+            count += 1;
+        }
+        if count < 16 {
+            return Err(format!("line {} ({name}): {count} counters, expected 16", n + 1));
+        }
+        each(name, [v[8], v[0], v[9], v[1], v[2], v[10], v[3], v[11]]);
+    }
+    Ok(())
+}
+
+/// Counters in the order of [`NetCounters`] as the snapshot's fields.
+pub fn net_io(total: NetCounters) -> NetIoCounters {
+    NetIoCounters {
+        bytes_sent: Some(total[0]),
+        bytes_recv: Some(total[1]),
+        packets_sent: Some(total[2]),
+        packets_recv: Some(total[3]),
+        errin: Some(total[4]),
+        errout: Some(total[5]),
+        dropin: Some(total[6]),
+        dropout: Some(total[7]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NET_DEV: &str = "Inter-|   Receive                                                |  Transmit\n \
+        face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+        lo:  1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n  \
+        eth0: 5000      50    1    2    0     0          0         0     7000      70    3    4    0     0       0          0\n";
+
+    fn all(text: &str) -> Result<Vec<(String, NetCounters)>, String> {
+        let mut out = vec![];
+        parse_net_dev(text, |n, c| out.push((n.to_string(), c)))?;
+        Ok(out)
+    }
+
+    #[test]
+    fn net_dev_counters() {
+        let ifs = all(NET_DEV).unwrap();
+        assert_eq!(ifs.len(), 2);
+        assert_eq!(ifs[1], ("eth0".to_string(), [7000, 5000, 70, 50, 1, 3, 2, 4]));
+    }
+
+    #[test]
+    fn malformed_net_dev() {
+        let truncated = &NET_DEV[..NET_DEV.len() - 30];
+        assert!(all(truncated).unwrap_err().contains("(eth0)"), "{:?}", all(truncated));
+        let bad = NET_DEV.replace("5000", "5k00");
+        assert!(all(&bad).unwrap_err().contains("\"5k00\""));
+        assert!(all("h1\nh2\ngarbage\n").unwrap_err().contains("line 3"));
+        assert_eq!(all("").unwrap(), vec![]);
+    }
+}
