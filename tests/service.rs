@@ -203,6 +203,8 @@ fn bad_settings_exit_2_with_one_line_naming_them() {
         ("SYSTEM_STATS_HOST", "no such host", "an IP address or a host name"),
         ("SYSTEM_STATS_PROCFS", "/no/proc", "an existing directory"),
         ("SYSTEM_STATS_SYSFS", "/etc/hostname", "a directory"),
+        ("SYSTEM_STATS_COLLECTORS", "all,-cpu,-bogus", "\"bogus\" is not one"),
+        ("SYSTEM_STATS_COLLECTORS", "cpu,memroy", "(cpu, cpufreq, load, memory, swap,"),
     ];
     for (var, value, expected) in cases {
         let (code, stderr) = run_to_exit(&[(var, value)], &[]);
@@ -367,8 +369,7 @@ fn unknown_variables_are_warned_about() {
     assert!(line.contains("WARN"), "{line}");
 }
 
-/// A network filesystem in the mount table is stat'ed on the bounded helper (a dead server
-/// cannot hang the sampler): its entry is reported, with the error when it cannot be stat'ed.
+/// A network filesystem that cannot be stat'ed is reported, with the error.
 #[test]
 fn network_mounts_are_reported_with_their_error() {
     let tmp = fixture_copy();
@@ -382,4 +383,186 @@ fn network_mounts_are_reported_with_their_error() {
     assert_eq!(nas["device"], "nas.lan:/export");
     assert!(nas["total"].is_null());
     assert!(nas["error"].as_str().unwrap().contains("No such file"), "{nas}");
+}
+
+/// Metric `name{collector="x"}` values of a `/metrics` page, by collector.
+fn collector_success(page: &str) -> Vec<(String, f64)> {
+    page.lines()
+        .filter_map(|l| l.strip_prefix("system_stats_collector_success{collector=\""))
+        .filter_map(|rest| {
+            let (name, value) = rest.split_once("\"} ")?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Collectors left out cost nothing and leave their keys present but null; the others run as
+/// usual and only they report a status.
+#[test]
+fn collectors_left_out_leave_their_keys_null() {
+    let dir = common::repo().join("tests/fixtures/raspberrypi4-aarch64");
+    let s = Service::on_fixture(
+        &dir,
+        &[("SYSTEM_STATS_COLLECTORS", "all,-memory,-swap,-filesystems,-sensors,-raspberry_pi,-interfaces")],
+    );
+    let v = s.json("/system");
+    let nulls = check_contract(&v);
+    for k in ["memory.total", "memory.percent", "swap.total", "swap.sin"] {
+        assert!(nulls.contains(&k.to_string()), "{k} should be null: {v}");
+    }
+    assert!(v["filesystems"].is_null() && v["raspberry_pi"].is_null() && v["network"]["primary_interface"].is_null());
+    assert_eq!(v["temperatures"]["thermal_zones"], serde_json::json!([]));
+    // the network family still lists the interfaces and their counters, without link facts
+    let eth0 = &v["network"]["interfaces"][1];
+    assert_eq!(eth0["name"], "eth0");
+    assert!(eth0["counters"]["bytes_recv"].is_u64() && eth0["up"].is_null() && eth0["mtu"].is_null());
+    // the disk path is measured without the filesystem list
+    assert!(v["disk"]["total"].is_u64(), "{}", v["disk"]);
+    assert_eq!(v["cpu"]["logical_cores"], 4);
+    let running: Vec<String> = collector_success(&s.get("/metrics").body).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(running, ["cpu", "cpufreq", "load", "disk", "disk_io", "network", "host", "uptime"]);
+
+    // only some: the rest null
+    let s = Service::on_fixture(&dir, &[("SYSTEM_STATS_COLLECTORS", "memory,host")]);
+    let v = s.json("/system");
+    assert!(v["memory"]["total"].is_u64() && v["system"]["hostname"].is_string());
+    assert!(v["cpu"]["logical_cores"].is_null() && v["uptime"]["seconds"].is_null() && v["disk"]["total"].is_null());
+    assert!(v["network"]["io_counters"]["bytes_recv"].is_null() && v["disks"].is_null());
+}
+
+/// The disk path's usage is taken from the filesystem list when it is one of its mount
+/// points, and the disk collector's status follows: failing while the path is gone, healthy
+/// again once it is back.
+#[test]
+fn disk_usage_from_the_filesystem_list_fails_and_recovers() {
+    let tmp = fixture_copy();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mounts = tmp.path().join("proc/mounts");
+    let mut table = std::fs::read_to_string(&mounts).unwrap();
+    table.push_str(&format!("/dev/sda1 {} ext4 rw,relatime 0 0\n", data.display()));
+    std::fs::write(&mounts, table).unwrap();
+    let s = Service::on_fixture(
+        tmp.path(),
+        &[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.1"), ("SYSTEM_STATS_DISK_PATH", data.to_str().unwrap())],
+    );
+    let status =
+        |s: &Service| collector_success(&s.get("/metrics").body).into_iter().find(|(n, _)| n == "disk").map(|(_, v)| v);
+    let v = s.json("/system");
+    let listed = v["filesystems"].as_array().unwrap().iter().find(|f| f["mountpoint"] == data.to_str().unwrap());
+    let listed = listed.expect("the disk path in the filesystem list").clone();
+    for k in ["total", "used", "free", "percent"] {
+        assert_eq!(v["disk"][k], listed[k], "disk.{k}");
+    }
+    assert_eq!(status(&s), Some(1.0));
+
+    std::fs::remove_dir(&data).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&s) != Some(0.0) {
+        assert!(Instant::now() < deadline, "the disk collector did not fail:\n{}", s.run.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.json("/system")["disk"]["total"].is_null());
+    std::fs::create_dir(&data).unwrap();
+    while status(&s) != Some(1.0) {
+        assert!(Instant::now() < deadline, "the disk collector did not recover:\n{}", s.run.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.json("/system")["disk"]["total"].is_u64());
+    s.run.wait_for_line("collector recovered");
+}
+
+/// A FUSE mount (bindfs) whose daemon is stopped: `statfs(2)` on it blocks, as on an NFS
+/// mount whose server is gone. Unmounted and its daemon ended when dropped, so that nothing
+/// is left blocking.
+struct StoppedMount {
+    daemon: u32,
+    mountpoint: std::path::PathBuf,
+}
+
+impl StoppedMount {
+    /// `None` when FUSE or bindfs is missing (allowed only outside CI).
+    fn start(source: &std::path::Path, mountpoint: &std::path::Path) -> Option<StoppedMount> {
+        let strict = std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_some();
+        let started = Command::new("bindfs").arg(source).arg(mountpoint).status();
+        if !matches!(started, Ok(s) if s.success()) {
+            assert!(!strict, "bindfs (and /dev/fuse) are needed: {started:?}");
+            eprintln!("SKIPPED: bindfs could not mount ({started:?}); apt-get install bindfs");
+            return None;
+        }
+        let out = Command::new("pgrep").arg("-f").arg(format!("bindfs {}", source.display())).output().unwrap();
+        let daemon = String::from_utf8(out.stdout).unwrap().trim().lines().next().unwrap().parse().unwrap();
+        Some(StoppedMount { daemon, mountpoint: mountpoint.to_path_buf() })
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the bindfs daemon this test started.
+        assert_eq!(unsafe { libc::kill(self.daemon as i32, sig) }, 0);
+    }
+}
+
+impl Drop for StoppedMount {
+    fn drop(&mut self) {
+        self.signal(libc::SIGCONT);
+        let _ = Command::new("fusermount").arg("-u").arg(&self.mountpoint).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.mountpoint).status();
+    }
+}
+
+/// A network filesystem whose server stops answering (here a FUSE mount whose daemon is
+/// stopped: its statfs blocks) is stat'ed on the bounded helper: the sampler goes on, the
+/// mount and the disk path on it are reported with the error, and both come back when the
+/// server does.
+#[test]
+fn a_hung_network_mount_does_not_stop_the_sampler() {
+    let tmp = fixture_copy();
+    let (source, mountpoint) = (tmp.path().join("export"), tmp.path().join("nas"));
+    std::fs::create_dir_all(source.join("share")).unwrap();
+    std::fs::create_dir_all(&mountpoint).unwrap();
+    let Some(nas) = StoppedMount::start(&source, &mountpoint) else { return };
+    let mounts = tmp.path().join("proc/mounts");
+    let mut table = std::fs::read_to_string(&mounts).unwrap();
+    table.push_str(&format!("nas.lan:/export {} nfs4 rw,relatime 0 0\n", mountpoint.display()));
+    std::fs::write(&mounts, table).unwrap();
+    let disk_path = mountpoint.join("share");
+    let s = Service::on_fixture(
+        tmp.path(),
+        &[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.3"), ("SYSTEM_STATS_DISK_PATH", disk_path.to_str().unwrap())],
+    );
+    let nas_entry = |v: &Value| v["filesystems"].as_array().unwrap().iter().find(|f| f["fstype"] == "nfs4").cloned();
+    let v = s.json("/system");
+    assert!(nas_entry(&v).unwrap()["total"].is_u64(), "{v}");
+    assert!(v["disk"]["total"].is_u64());
+
+    nas.signal(libc::SIGSTOP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut times = std::collections::BTreeSet::new();
+    let stuck = loop {
+        assert_eq!(s.get("/health").status, 200, "the sampler is stuck:\n{}", s.run.log());
+        let v = s.json("/system");
+        times.insert(v["collected_at"].as_str().unwrap().to_string());
+        let entry = nas_entry(&v).unwrap();
+        if entry["error"].is_string() && v["disk"]["total"].is_null() && times.len() > 5 {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "no error reported for the hung mount: {entry}\n{}", s.run.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let error = nas_entry(&stuck).unwrap()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("statvfs") && error.contains("return"), "{error}");
+    assert_eq!(collector_success(&s.get("/metrics").body).iter().find(|(n, _)| n == "disk").unwrap().1, 0.0);
+    // the rest of the snapshot is as fresh as ever
+    assert!(stuck["memory"]["total"].is_u64() && stuck["cpu"]["percent"].is_f64());
+
+    nas.signal(libc::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v = s.json("/system");
+        if nas_entry(&v).unwrap()["total"].is_u64() && v["disk"]["total"].is_u64() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the mount did not come back:\n{}", s.run.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(s);
 }

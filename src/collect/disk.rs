@@ -44,8 +44,9 @@ impl DiskUsage {
         }
     }
 
-    /// Whether the path lies on a network filesystem, by the longest mount point above it.
-    fn on_network(&mut self, reading: &Reading) -> bool {
+    /// Where the path lies: on a network filesystem or not (by the longest mount point above
+    /// it), and, when `filesystems` could not measure that network filesystem, why.
+    fn placement(&mut self, reading: &Reading) -> Placement {
         let path = self.label.as_str();
         let under = |mountpoint: &str| {
             path.starts_with(mountpoint)
@@ -53,31 +54,50 @@ impl DiskUsage {
                     || mountpoint.ends_with('/')
                     || path.as_bytes()[mountpoint.len()] == b'/')
         };
-        let longest = |mounts: &mut dyn Iterator<Item = (&str, &str)>| {
-            mounts
-                .filter(|(mountpoint, _)| under(mountpoint))
-                .max_by_key(|(mountpoint, _)| mountpoint.len())
-                .is_some_and(|(_, fstype)| is_network(fstype))
-        };
         if let Some(list) = &reading.snapshot.filesystems {
-            return longest(&mut list.iter().map(|f| (&*f.mountpoint, &*f.fstype)));
+            let holder = list.iter().filter(|f| under(&f.mountpoint)).max_by_key(|f| f.mountpoint.len());
+            return match holder {
+                Some(f) if is_network(&f.fstype) => match &f.error {
+                    Some(e) => Placement::Unanswered(f.mountpoint.to_string(), e.clone()),
+                    None => Placement::Network,
+                },
+                _ => Placement::Local,
+            };
         }
-        let Some(table_path) = &self.table_path else { return false };
+        let Some(table_path) = &self.table_path else { return Placement::Local };
         match self.table.read(table_path) {
-            Ok((mounts, _)) => longest(&mut mounts.iter().map(|m| (&*m.mountpoint, &*m.fstype))),
-            Err(_) => false,
+            Ok((mounts, _)) => {
+                let holder = mounts.iter().filter(|m| under(&m.mountpoint)).max_by_key(|m| m.mountpoint.len());
+                if holder.is_some_and(|m| is_network(&m.fstype)) { Placement::Network } else { Placement::Local }
+            }
+            Err(_) => Placement::Local,
         }
     }
 
     fn usage(&mut self, reading: &Reading) -> Result<FsStats, CollectError> {
         files::note(&self.path);
-        if self.on_network(reading) {
-            let path = self.path.clone();
-            self.network_stat.stat(&path)
-        } else {
-            fs::statvfs(&self.path)
+        match self.placement(reading) {
+            Placement::Local => fs::statvfs(&self.path),
+            Placement::Network => {
+                let path = self.path.clone();
+                self.network_stat.stat(&path)
+            }
+            // not waited for a second time in the same sample
+            Placement::Unanswered(mountpoint, why) => Err(CollectError::Stuck {
+                call: "statvfs",
+                target: self.label.clone(),
+                why: format!("its filesystem {mountpoint} could not be measured: {why}"),
+            }),
         }
     }
+}
+
+/// Where the disk path lies.
+enum Placement {
+    Local,
+    Network,
+    /// On a network filesystem `filesystems` could not measure this sample (mount point, why).
+    Unanswered(String, String),
 }
 
 impl Family for DiskUsage {
