@@ -17,8 +17,9 @@ fn main() {
     std::io::stdin().read_to_end(&mut sample).unwrap();
     std::fs::create_dir_all(&dir).unwrap();
     let mut spool = Spool::open(&dir.join(file_name(&dest)), 1 << 30).unwrap();
-    for _ in 0..n {
-        spool.push(&sample).unwrap();
+    // the copies stand for samples taken one second apart
+    for i in 0..n {
+        spool.push(&sample, 1_000_000 * (i + 1)).unwrap();
     }
     eprintln!("{}: {} samples, {} bytes", spool.path().display(), spool.len(), spool.bytes());
 }

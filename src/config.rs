@@ -342,6 +342,18 @@ pub fn parse_url(s: &str) -> Result<http::Uri, String> {
     if authority.host().is_empty() {
         return Err(expected.into());
     }
+    // the http crate reads a port that does not fit 16 bits as no port at all (port 80)
+    let text = authority.as_str();
+    let after_host = match text.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => text.rsplit_once('@').map_or(text, |(_, host)| host),
+    };
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        match port.parse::<u32>() {
+            Ok(1..=65535) => {}
+            _ => return Err(format!("{expected} (port {port:?} is not from 1 to 65535)")),
+        }
+    }
     if authority.as_str().contains('@') {
         return Err(format!("{expected} (credentials in the URL are not supported)"));
     }
@@ -387,14 +399,35 @@ pub fn parse_bytes(s: &str, min: u64) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// A rate in samples per second, fractions allowed; 0 means unlimited.
+/// A rate in samples per second from 0.01 to 10000, fractions allowed; 0 means unlimited.
 pub fn parse_rate(s: &str) -> Result<Option<f64>, String> {
-    let expected = "samples per second: a number from 0 (unlimited) to 100000";
+    let expected = "samples per second: 0 (no limit) or a number from 0.01 to 10000";
     let r: f64 = s.trim().parse().map_err(|_| expected.to_string())?;
-    if !r.is_finite() || !(0.0..=100_000.0).contains(&r) {
+    if r == 0.0 {
+        return Ok(None);
+    }
+    if !r.is_finite() || !(0.01..=10_000.0).contains(&r) {
         return Err(expected.into());
     }
-    Ok((r > 0.0).then_some(r))
+    Ok(Some(r))
+}
+
+/// A spool directory: a path without control characters, not blank. A relative one is made
+/// absolute from the current directory (the caller warns); returns it and whether it was.
+pub fn parse_spool_dir(s: &str) -> Result<(PathBuf, bool), String> {
+    let expected = "an absolute directory path (without control characters)";
+    if s.trim().is_empty() || s.chars().any(char::is_control) {
+        return Err(expected.into());
+    }
+    let p = PathBuf::from(s);
+    if p.exists() && !p.is_dir() {
+        return Err(format!("{expected} (this is a file)"));
+    }
+    if p.is_absolute() {
+        return Ok((p, false));
+    }
+    let cwd = std::env::current_dir().map_err(|e| format!("{expected} (the current directory is unknown: {e})"))?;
+    Ok((cwd.join(p), true))
 }
 
 /// The forwarder's settings.
@@ -408,11 +441,15 @@ pub struct ForwarderConfig {
     /// Samples per second per destination while a backlog drains; `None`: unlimited.
     pub max_rate: Option<f64>,
     pub spool_dir: PathBuf,
+    /// The spool directory as given, when it was relative (the forwarder warns).
+    pub spool_dir_given_relative: Option<String>,
     pub spool_max_bytes: u64,
     /// One poll and delivery, then exit.
     pub once: bool,
     /// Print the payload, send nothing.
     pub dry_run: bool,
+    /// Report the state of every spool, send nothing.
+    pub check_spool: bool,
 }
 
 pub const FORWARDER_SETTINGS: &[Setting] = &[
@@ -452,7 +489,7 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
         id: "max-rate",
         env: "SYSTEM_STATS_FORWARD_MAX_RATE",
         default: "50",
-        help: "Samples per second per destination while a backlog drains; 0 for no limit",
+        help: "Samples per second per destination while a backlog drains (0.01 to 10000); 0 for no limit",
     },
     Setting {
         id: "spool-dir",
@@ -481,8 +518,10 @@ impl ForwarderConfig {
             .after_help(
                 "Every option can also be set by the environment variable shown beside it; a flag wins over its\n\
                  variable, an empty variable means the default.\n\
-                 Exit codes: 0 ok; 1 a destination did not accept (--once; the sample stays spooled);\n\
-                 2 a bad setting; 3 no sample could be read from the service (--once, --dry-run).",
+                 Exit codes: 0 ok; 1 a destination did not accept (--once; the sample stays spooled) or a\n\
+                 spool is damaged (--check-spool); 2 a bad setting, or a spool directory that cannot be used\n\
+                 (permission, read-only, in use by another forwarder); 3 no sample could be read from the\n\
+                 service (--once, --dry-run).",
             )
             .args(FORWARDER_SETTINGS.iter().map(Setting::arg))
             .arg(
@@ -498,18 +537,25 @@ impl ForwarderConfig {
                     .conflicts_with("once")
                     .help("Poll once and print the payload; send nothing, spool nothing"),
             )
+            .arg(
+                Arg::new("check-spool")
+                    .long("check-spool")
+                    .action(clap::ArgAction::SetTrue)
+                    .conflicts_with_all(["once", "dry-run"])
+                    .help(
+                        "Report the state of every destination's spool (samples, oldest and newest, damage) and exit \
+                         (1 when one is damaged); sends nothing",
+                    ),
+            )
     }
 
     pub fn from_matches(m: &ArgMatches) -> Result<Self, ConfigError> {
         let v = Values::new(m, FORWARDER_SETTINGS);
-        let spool_dir = match v.raw("spool-dir") {
-            (dir, _) if dir.is_empty() => default_spool_dir(),
-            (dir, setting) => {
-                let p = PathBuf::from(&dir);
-                if p.exists() && !p.is_dir() {
-                    return Err(ConfigError { setting, value: dir, expected: "a directory (this is a file)".into() });
-                }
-                p
+        let (spool_dir, spool_dir_given_relative) = match v.raw("spool-dir") {
+            (dir, _) if dir.is_empty() => (default_spool_dir(), None),
+            (dir, _) => {
+                let (p, relative) = v.parse("spool-dir", parse_spool_dir)?;
+                (p, relative.then_some(dir))
             }
         };
         Ok(ForwarderConfig {
@@ -520,9 +566,11 @@ impl ForwarderConfig {
             timeout: v.parse("timeout", |s| parse_seconds(s, 0.1, 300.0))?,
             max_rate: v.parse("max-rate", parse_rate)?,
             spool_dir,
+            spool_dir_given_relative,
             spool_max_bytes: v.parse("spool-max-bytes", |s| parse_bytes(s, 64 * 1024))?,
             once: m.get_flag("once"),
             dry_run: m.get_flag("dry-run"),
+            check_spool: m.get_flag("check-spool"),
         })
     }
 }
@@ -629,8 +677,27 @@ mod tests {
         assert!(forwarder(&["--url", "localhost:5001"]).is_err());
         assert!(forwarder(&["--url", "http://u:p@h/"]).unwrap_err().to_string().contains("credentials"));
         assert!(forwarder(&["--spool-max-bytes", "1k"]).is_err());
-        assert!(forwarder(&["--max-rate", "-1"]).is_err());
+        for bad in ["-1", "1e-30", "1e-15", "0.001", "20000", "NaN", "inf"] {
+            let err = forwarder(&["--max-rate", bad]).unwrap_err().to_string();
+            assert!(err.contains("0.01 to 10000"), "{bad}: {err}");
+        }
         assert_eq!(forwarder(&["--max-rate", "0"]).unwrap().max_rate, None);
+        assert_eq!(forwarder(&["--max-rate", "0.01"]).unwrap().max_rate, Some(0.01));
+        for bad in ["http://h:99999/m", "http://h:0/m", "http://h:65536/"] {
+            let err = forwarder(&["--metrics-url", bad]).unwrap_err().to_string();
+            assert!(err.contains("is not from 1 to 65535"), "{bad}: {err}");
+        }
+        for good in ["http://[::1]:8080/m", "http://h/m", "https://h:443/m"] {
+            assert!(forwarder(&["--metrics-url", good]).is_ok(), "{good}");
+        }
+        assert!(forwarder(&["--url", "http://h:70000/system"]).is_err());
+        for bad in ["   ", "/var/lib/x\ny", "/tmp/a\u{7}b"] {
+            let err = forwarder(&["--spool-dir", bad]).unwrap_err().to_string();
+            assert!(err.contains("without control characters"), "{bad:?}: {err}");
+        }
+        let c = forwarder(&["--spool-dir", "relative/spool"]).unwrap();
+        assert!(c.spool_dir.is_absolute() && c.spool_dir.ends_with("relative/spool"));
+        assert_eq!(c.spool_dir_given_relative.as_deref(), Some("relative/spool"));
     }
 
     #[test]

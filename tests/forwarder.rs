@@ -23,10 +23,7 @@ fn source(s: &Service) -> String {
 
 /// The `collected_at` of every sample the forwarder spooled, in order (from its debug log).
 fn spooled(f: &Running) -> Vec<String> {
-    f.lines_with("spooling the sample collected at ")
-        .iter()
-        .map(|l| l.rsplit(' ').next().unwrap().to_string())
-        .collect()
+    f.lines_with("spooled the sample collected at ").iter().map(|l| l.rsplit(' ').next().unwrap().to_string()).collect()
 }
 
 fn collected_at(payloads: &[Value]) -> Vec<String> {
@@ -209,7 +206,7 @@ fn destinations_do_not_wait_for_each_other() {
     // the working destination keeps up with the ticks (the last one or two may be in flight)
     assert!(delivered + 2 >= ticks, "good got {delivered} of {ticks}");
     assert!(down.accepted().is_empty());
-    assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 3, "one spool per destination");
+    assert_spool_files(spool.path(), 3);
     down.come_back(Mode::Accept);
     slow.set_mode(Mode::Accept);
     let (want, got) = drain(s, &f, &down);
@@ -327,9 +324,14 @@ fn bad_settings_exit_2_with_one_line() {
         ("MONITORING_SERVER_METRICS_URL", "ftp://x/".into(), "scheme \"ftp\""),
         ("SYSTEM_STATS_URL", "127.0.0.1:5001".into(), "http:// or https://"),
         ("SYSTEM_STATS_FORWARD_TIMEOUT", "abc".into(), "seconds from 0.1 to 300"),
-        ("SYSTEM_STATS_FORWARD_MAX_RATE", "-1".into(), "from 0 (unlimited)"),
+        ("SYSTEM_STATS_FORWARD_MAX_RATE", "-1".into(), "0 (no limit) or a number from 0.01 to 10000"),
+        ("SYSTEM_STATS_FORWARD_MAX_RATE", "1e-30".into(), "0 (no limit) or a number from 0.01 to 10000"),
+        ("SYSTEM_STATS_FORWARD_MAX_RATE", "1e-15".into(), "0 (no limit) or a number from 0.01 to 10000"),
+        ("MONITORING_SERVER_METRICS_URL", "http://127.0.0.1:99999/metrics".into(), "port \"99999\" is not from 1"),
+        ("SYSTEM_STATS_SPOOL_DIR", "   ".into(), "without control characters"),
+        ("SYSTEM_STATS_SPOOL_DIR", "/var/lib/system-stats\nextra".into(), "without control characters"),
         ("SYSTEM_STATS_SPOOL_MAX_BYTES", "lots".into(), "a size in bytes"),
-        ("SYSTEM_STATS_SPOOL_DIR", file.path().display().to_string(), "a directory"),
+        ("SYSTEM_STATS_SPOOL_DIR", file.path().display().to_string(), "(this is a file)"),
         ("SYSTEM_STATS_FORWARD_LOG_LEVEL", "loud".into(), "one of trace"),
     ];
     for (var, value, expected) in &cases {
@@ -337,7 +339,7 @@ fn bad_settings_exit_2_with_one_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(&format!("{var}=\"{value}\"")), "{stderr}");
+        assert!(stderr.contains(&format!("{var}={value:?}")), "{stderr}");
         assert!(stderr.contains(expected), "{var}={value}: {stderr}");
     }
     let help = clean_command(forwarder_bin()).arg("--help").output().unwrap();
@@ -369,8 +371,13 @@ fn sigterm_exits_0_within_the_grace_period() {
     assert_spool_files(spool.path(), 1);
 }
 
+/// The directory holds `n` spools (and the forwarders' lock file).
 fn assert_spool_files(dir: &Path, n: usize) {
-    let files: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().collect();
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".redb"))
+        .collect();
     assert_eq!(files.len(), n, "{files:?}");
 }
 
@@ -448,4 +455,392 @@ fn a_source_returning_garbage_is_a_warning() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(r.requests().is_empty());
     assert_eq!(f.lines_with("no sample this tick").len(), 1);
+}
+
+// ---- faults: a full disk, a damaged spool, redirects, big answers, kill -9 ----
+
+/// Whether tests that mount filesystems can run (root); under CI they must.
+fn can_mount() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    assert!(root || std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(), "these tests mount tmpfs: run as root");
+    if !root {
+        eprintln!("SKIPPED: mounting a tmpfs needs root");
+    }
+    root
+}
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, options: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(dir).status();
+        assert!(ok.unwrap().success(), "mount -t tmpfs -o {options} {}", dir.display());
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the filesystem of `dir` with a file until `leave` bytes are free; returns the file.
+fn fill(dir: &Path, leave: u64) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![7u8; 4096];
+    loop {
+        let st = nix::sys::statvfs::statvfs(dir).unwrap();
+        if (st.blocks_available() as u64) * (st.fragment_size() as u64) <= leave || f.write_all(&chunk).is_err() {
+            break;
+        }
+        f.flush().unwrap();
+    }
+    path
+}
+
+/// The number before `what` in the forwarder's stop line.
+fn stopped_count(f: &Running, what: &str) -> u64 {
+    let line = f.wait_for_line("stopped: ");
+    let before = line.split(what).next().unwrap();
+    before.rsplit([',', ' ']).find(|w| !w.is_empty()).unwrap().parse().unwrap_or_else(|_| panic!("{what} in {line}"))
+}
+
+/// The spool's filesystem fills up during an outage, then has room again: what could not be
+/// spooled is counted and logged once, spooling resumes by itself, every sample spooled is
+/// delivered once and in order, and the stop line says exactly what was delivered.
+#[test]
+fn a_full_disk_during_an_outage_is_survived() {
+    if !can_mount() {
+        return;
+    }
+    let s = service();
+    let mut r = Receiver::start(Mode::Accept);
+    r.go_down();
+    let tmp = tempfile::tempdir().unwrap();
+    let _fs = Tmpfs::mount(&tmp.path().join("spool"), "size=1m,mode=0700");
+    let spool = tmp.path().join("spool");
+    let filler = fill(&spool, 160 * 1024);
+    let mut f = start_forwarder(&source(&s), &r.url(), &spool, &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1")]);
+    let full = f.wait_for_line("sample not spooled");
+    assert!(full.contains("ERROR") && full.contains("No space left"), "{full}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(f.lines_with("sample not spooled").len(), 1, "one line per change of state:\n{}", f.log());
+    std::fs::remove_file(filler).unwrap();
+    let again = f.wait_for_line("spooling again");
+    assert!(again.contains("could not be spooled"), "{again}");
+    std::thread::sleep(Duration::from_millis(500));
+    r.come_back(Mode::Accept);
+    let (want, got) = drain(s, &f, &r);
+    assert_all_in_order(&want, &got);
+    // each sample was POSTed once: no loop on a stuck entry
+    assert_eq!(r.requests().len(), got.len());
+    f.signal(libc::SIGTERM);
+    f.wait_exit(Duration::from_secs(10)).expect("stops");
+    assert_eq!(stopped_count(&f, " delivered"), got.len() as u64, "{}", f.log());
+    assert!(stopped_count(&f, " could not be spooled") >= 1, "{}", f.log());
+}
+
+/// A snapshot the service served, to fill spools with.
+fn one_snapshot(s: &Service) -> String {
+    common::request(s.addr, "GET", "/system").body
+}
+
+/// Damaged spool files, over a fixed set of damages: the other destination never stops
+/// receiving, the forwarder never exits, the damaged file is set aside (one ERROR saying
+/// where) and the destination gets new samples through a fresh spool.
+#[test]
+fn a_damaged_spool_never_stops_the_others() {
+    let s = service();
+    let snapshot = one_snapshot(&s);
+    let healthy = tempfile::tempdir().unwrap();
+    let path = healthy.path().join("model.redb");
+    {
+        let mut sp = system_stats::forward::spool::Spool::open(&path, 1 << 20).unwrap();
+        for i in 0..30 {
+            sp.push(snapshot.as_bytes(), i + 1).unwrap();
+        }
+    }
+    let model = std::fs::read(&path).unwrap();
+    let mut damages: Vec<(String, Vec<u8>)> = vec![
+        ("zeroed header".into(), {
+            let mut b = model.clone();
+            b[..4096].fill(0);
+            b
+        }),
+        ("truncated".into(), model[..model.len() / 3].to_vec()),
+        ("garbage".into(), b"not a database at all\n".repeat(50)),
+    ];
+    for seed in [3u64, 17, 42, 101, 999] {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut b = model.clone();
+        for _ in 0..rng.usize(1..12) {
+            let at = rng.usize(..b.len());
+            let n = rng.usize(1..256).min(b.len() - at);
+            rng.fill(&mut b[at..at + n]);
+        }
+        damages.push((format!("seed {seed}"), b));
+    }
+    for (what, bytes) in damages {
+        let good = Receiver::start(Mode::Accept);
+        let hurt = Receiver::start(Mode::Accept);
+        let spool = tempfile::tempdir().unwrap();
+        let file = spool.path().join(system_stats::forward::spool::file_name(&hurt.url()));
+        std::fs::write(&file, &bytes).unwrap();
+        let dests = format!("{},{}", hurt.url(), good.url());
+        let mut f = start_forwarder(&source(&s), &dests, spool.path(), &[]);
+        good.wait_accepted(3, Duration::from_secs(15));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        // the damaged destination gets the new samples (its readable old ones may come first)
+        while !hurt.accepted().iter().any(|p| p["details"]["collected_at"] != serde_json::json!(null)) {
+            assert!(Instant::now() < deadline, "{what}: the damaged destination got nothing:\n{}", f.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(f.child.try_wait().unwrap().is_none(), "{what}: the forwarder exited:\n{}", f.log());
+        let aside: Vec<String> = std::fs::read_dir(spool.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".damaged-"))
+            .collect();
+        if !aside.is_empty() {
+            let line = f.wait_for_line("is damaged");
+            assert!(line.contains("ERROR") && line.contains(&aside[0]), "{what}: {line}");
+        }
+        f.signal(libc::SIGKILL);
+        let _ = f.wait_exit(Duration::from_secs(5));
+    }
+}
+
+/// A spool holding an entry that is not a snapshot (what once wedged delivery): the entry is
+/// removed with its own count and ERROR, never sent, never called refused by the server, and
+/// the samples around it are delivered in order.
+#[test]
+fn an_entry_that_is_not_a_snapshot_is_removed_not_retried() {
+    let s = service();
+    let snapshot = one_snapshot(&s);
+    let r = Receiver::start(Mode::Accept);
+    let spool = tempfile::tempdir().unwrap();
+    {
+        let file = spool.path().join(system_stats::forward::spool::file_name(&r.url()));
+        let mut sp = system_stats::forward::spool::Spool::open(&file, 1 << 20).unwrap();
+        sp.push(snapshot.as_bytes(), 1).unwrap();
+        sp.push(b"\x00\x01 not json at all", 2).unwrap();
+        sp.push(br#"{"collected_at": "whenever"}"#, 3).unwrap();
+        sp.push(snapshot.as_bytes(), 4).unwrap();
+    }
+    // the service has newer samples by now
+    std::thread::sleep(Duration::from_millis(300));
+    let mut f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let got = r.wait_accepted(4, Duration::from_secs(15));
+    let at = collected_at(&got);
+    // the two old copies, then new samples
+    assert_eq!(at[0], at[1]);
+    assert!(at[2] > at[1]);
+    assert_eq!(f.lines_with("is not a snapshot").len(), 2, "{}", f.log());
+    assert!(f.lines_with("refused").is_empty(), "{}", f.log());
+    // every request was one of the accepted payloads
+    assert_eq!(r.requests().len(), r.accepted().len());
+    f.signal(libc::SIGTERM);
+    f.wait_exit(Duration::from_secs(10)).expect("stops");
+    assert_eq!(stopped_count(&f, " not a snapshot"), 2);
+}
+
+/// 307 and 308 to the same origin are followed; 301, 302 and a 307 elsewhere keep every
+/// sample spooled, say once what the server answered and where it pointed, and everything
+/// arrives, in order, once the server answers 200.
+#[test]
+fn redirects_never_lose_a_sample() {
+    for code in [307, 308] {
+        let s = service();
+        let r = Receiver::start(Mode::Redirect(code, "/v2/metrics".into()));
+        let spool = tempfile::tempdir().unwrap();
+        let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+        let (want, got) = {
+            std::thread::sleep(Duration::from_millis(1000));
+            drain(s, &f, &r)
+        };
+        assert_all_in_order(&want, &got);
+        let paths = r.paths();
+        assert!(paths.iter().any(|p| p == "/metrics") && paths.iter().any(|p| p == "/v2/metrics"), "{paths:?}");
+        assert!(f.lines_with("misconfigured").is_empty(), "{code}: {}", f.log());
+    }
+    for (code, to) in [(301, "/moved"), (302, "/found"), (307, "http://127.0.0.1:9/elsewhere")] {
+        let s = service();
+        let r = Receiver::start(Mode::Redirect(code, to.into()));
+        let spool = tempfile::tempdir().unwrap();
+        let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+        let line = f.wait_for_line("misconfigured");
+        assert!(line.contains("ERROR") && line.contains(&code.to_string()) && line.contains(to), "{line}");
+        assert!(line.contains("MONITORING_SERVER_METRICS_URL"), "{line}");
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(r.accepted().is_empty());
+        assert_eq!(f.lines_with("misconfigured").len(), 1, "one line per change of state:\n{}", f.log());
+        r.set_mode(Mode::Accept);
+        let (want, got) = drain(s, &f, &r);
+        assert!(want.len() >= 8, "{code}: {want:?}");
+        assert_all_in_order(&want, &got);
+    }
+}
+
+/// A 2xx is a delivery whatever its body: a 50 MiB answer is not read, and no sample is sent
+/// twice.
+#[test]
+fn a_2xx_with_a_huge_body_is_a_delivery() {
+    let s = service();
+    let r = Receiver::start(Mode::Huge(50 << 20));
+    let spool = tempfile::tempdir().unwrap();
+    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (want, got) = drain(s, &f, &r);
+    assert_all_in_order(&want, &got);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(r.requests().len(), got.len(), "a sample was sent again");
+}
+
+/// kill -9 at 30 random moments while delivering: every sample the forwarder logged as
+/// spooled arrives exactly once, in order, but for at most one re-send per kill (a request
+/// whose answer the killed process never saw).
+#[test]
+fn thirty_kills_lose_nothing_and_resend_at_most_one_each() {
+    let s = service();
+    let r = Receiver::start(Mode::Slow(Duration::from_millis(30)));
+    let spool = tempfile::tempdir().unwrap();
+    let mut rng = fastrand::Rng::with_seed(30);
+    let mut logged = Vec::new();
+    const KILLS: usize = 30;
+    for _ in 0..KILLS {
+        let mut f = start_forwarder(&source(&s), &r.url(), spool.path(), &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1")]);
+        std::thread::sleep(Duration::from_millis(rng.u64(20..400)));
+        f.signal(libc::SIGKILL);
+        f.wait_exit(Duration::from_secs(5)).expect("killed");
+        logged.extend(spooled(&f));
+    }
+    let last = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let (want, got) = drain_after(logged, s, &last, &r);
+    // every sample logged as spooled arrived
+    let received: std::collections::HashSet<&String> = got.iter().collect();
+    let missing: Vec<&String> = want.iter().filter(|w| !received.contains(w)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    // in order, re-sends only right after themselves, at most one per kill
+    let mut unique = got.clone();
+    unique.dedup();
+    assert!(unique.windows(2).all(|w| w[0] < w[1]), "out of order: {got:?}");
+    let resent = got.len() - unique.len();
+    // a sample committed just before a kill may arrive without its log line: one per kill too
+    let unlogged = unique.len() - want.len();
+    assert!(resent <= KILLS && unlogged <= KILLS, "resent {resent}, unlogged {unlogged}");
+    assert!(want.len() > KILLS, "only {} samples spooled", want.len());
+}
+
+/// Spool-directory problems are configuration errors: exit 2 and one line naming the cause.
+#[test]
+fn spool_directory_problems_exit_2_naming_the_cause() {
+    let run = |dir: &Path, prefix: &[&str]| {
+        let mut cmd = std::process::Command::new(prefix.first().copied().unwrap_or(forwarder_bin()));
+        if !prefix.is_empty() {
+            cmd.args(&prefix[1..]).arg(forwarder_bin());
+        }
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SYSTEM_STATS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .env("SYSTEM_STATS_SPOOL_DIR", dir)
+            .env("MONITORING_SERVER_METRICS_URL", "http://127.0.0.1:9/m")
+            .env("SYSTEM_STATS_URL", "http://127.0.0.1:9/system")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // in use by another forwarder: named with its pid
+    let tmp = tempfile::tempdir().unwrap();
+    let first = start_forwarder("http://127.0.0.1:9/system", "http://127.0.0.1:9/m", tmp.path(), &[]);
+    let (code, err) = run(tmp.path(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("in use by another forwarder (pid {})", first.child.id())), "{err}");
+    drop(first);
+    if !can_mount() {
+        return;
+    }
+    // read-only
+    let ro = Tmpfs::mount(&tmp.path().join("ro"), "ro,size=64k");
+    let (code, err) = run(&ro.0.join("spool"), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("read-only filesystem") && err.contains("SYSTEM_STATS_SPOOL_DIR"), "{err}");
+    // permission: a directory the forwarder's user (here nobody) cannot write
+    let private = tmp.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    let (code, err) = run(&private.join("spool"), &["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+}
+
+/// `--check-spool` reports each destination's spool without touching it: samples, oldest and
+/// newest; a damaged one is reported (exit 1), not set aside; a running forwarder is named.
+#[test]
+fn check_spool_reports_every_spool() {
+    let s = service();
+    let mut r = Receiver::start(Mode::Accept);
+    r.go_down();
+    let spool = tempfile::tempdir().unwrap();
+    let mut f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    std::thread::sleep(Duration::from_millis(800));
+    let check = |extra: &[&str]| {
+        let out = clean_command(forwarder_bin())
+            .env("SYSTEM_STATS_SPOOL_DIR", spool.path())
+            .env("MONITORING_SERVER_METRICS_URL", r.url())
+            .arg("--check-spool")
+            .args(extra)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = check(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("in use by another forwarder (pid {})", f.child.id())), "{text}");
+    f.signal(libc::SIGTERM);
+    f.wait_exit(Duration::from_secs(10)).expect("stops");
+    let n = spooled(&f).len();
+    let (code, text) = check(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.starts_with("OK ") && text.contains(&format!("{n} sample(s)")) && text.contains("collected 20"),
+        "{text}"
+    );
+    // damaged: reported, left in place
+    let file = spool.path().join(system_stats::forward::spool::file_name(&r.url()));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[..4096].fill(0);
+    std::fs::write(&file, &bytes).unwrap();
+    let (code, text) = check(&[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("DAMAGED"), "{text}");
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "--check-spool changed the file");
+}
+
+/// A restart polls the sample it spooled last again: it is not spooled twice.
+#[test]
+fn a_restart_does_not_spool_the_same_sample_again() {
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "30")]);
+    let mut r = Receiver::start(Mode::Accept);
+    r.go_down();
+    let spool = tempfile::tempdir().unwrap();
+    let mut first = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    first.wait_for_line("spooled the sample collected at");
+    first.signal(libc::SIGTERM);
+    first.wait_exit(Duration::from_secs(10)).expect("stops");
+    let second = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    second.wait_for_line("already spooled before a restart");
+    r.come_back(Mode::Accept);
+    r.wait_accepted(1, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(r.accepted().len(), 1, "{:?}", collected_at(&r.accepted()));
+    assert!(spooled(&second).is_empty());
 }

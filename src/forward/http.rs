@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, RETRY_AFTER, USER_AGENT};
+use hyper::header::{HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -17,8 +17,27 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[cfg(not(feature = "tls"))]
 type Connector = HttpConnector;
 
-/// The most of a response body read: a `/system` snapshot is a few KiB, an error body less.
-const BODY_LIMIT: usize = 8 << 20;
+/// The most of a `/system` body read: a snapshot is a few KiB, a big host's a few hundred.
+const SNAPSHOT_LIMIT: usize = 8 << 20;
+
+/// The most of a destination's answer read: what a server says about a sample fits in this;
+/// the rest (a server answering 2xx with a page of 50 MiB) is not read, the connection closed.
+const REPLY_LIMIT: usize = 64 << 10;
+
+/// A request that got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// No connection (refused, unreachable, DNS, TLS handshake), or it broke before the
+    /// answer's head.
+    #[error("{0}")]
+    Transport(String),
+    /// No answer within the timeout.
+    #[error("no answer within {} s", .0.as_secs_f64())]
+    Timeout(Duration),
+    /// The answer's body broke off, or (for a snapshot) was larger than the limit.
+    #[error("reading the response: {0}")]
+    Body(String),
+}
 
 #[derive(Clone)]
 pub struct Client {
@@ -33,12 +52,15 @@ pub struct Body {
     pub headers: Vec<(&'static str, &'static str)>,
 }
 
-/// A response, read whole.
+/// A response: its head, and its body (whole for a `GET`, at most [`REPLY_LIMIT`] of it for
+/// a `POST`).
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     /// `Retry-After` as a duration (delta-seconds or an HTTP date).
     pub retry_after: Option<Duration>,
+    /// `Location`, for redirects.
+    pub location: Option<String>,
     pub body: Bytes,
 }
 
@@ -81,16 +103,19 @@ impl Client {
         tls.https_or_http().enable_http1().wrap_connector(http)
     }
 
-    pub async fn get(&self, uri: &http::Uri) -> Result<Reply, String> {
+    /// GETs `uri`, reading the whole body (up to 8 MiB: more is an error).
+    pub async fn get(&self, uri: &http::Uri) -> Result<Reply, RequestError> {
         self.send(Method::GET, uri, None).await
     }
 
-    /// POSTs `body` with the given headers (content type first).
-    pub async fn post(&self, uri: &http::Uri, body: Body) -> Result<Reply, String> {
+    /// POSTs `body` with the given headers (content type first). Of the answer's body, only
+    /// the first 64 KiB are read: a 2xx is a delivery whatever follows.
+    pub async fn post(&self, uri: &http::Uri, body: Body) -> Result<Reply, RequestError> {
         self.send(Method::POST, uri, Some(body)).await
     }
 
-    async fn send(&self, method: Method, uri: &http::Uri, body: Option<Body>) -> Result<Reply, String> {
+    async fn send(&self, method: Method, uri: &http::Uri, body: Option<Body>) -> Result<Reply, RequestError> {
+        let whole = method == Method::GET;
         let (bytes, headers) = match body {
             Some(b) => (b.bytes, b.headers),
             None => (Bytes::new(), Vec::new()),
@@ -104,21 +129,44 @@ impl Client {
             h.insert(k, HeaderValue::from_static(v));
         }
         let exchange = async {
-            let resp = self.inner.request(req).await.map_err(|e| describe(&e))?;
+            let resp = self.inner.request(req).await.map_err(|e| RequestError::Transport(describe(&e)))?;
             let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, BODY_LIMIT)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the response: {e}"))?
-                .to_bytes();
-            let retry_after = parts.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
-            Ok(Reply { status: parts.status, retry_after, body })
+            let body = if whole {
+                Limited::new(body, SNAPSHOT_LIMIT)
+                    .collect()
+                    .await
+                    .map_err(|e| RequestError::Body(e.to_string()))?
+                    .to_bytes()
+            } else {
+                read_at_most(body, REPLY_LIMIT).await
+            };
+            let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+            let retry_after = header(RETRY_AFTER).and_then(parse_retry_after);
+            let location = header(LOCATION).map(str::to_string);
+            Ok(Reply { status: parts.status, retry_after, location, body })
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(format!("no answer within {} s", self.timeout.as_secs_f64())),
+            Err(_) => Err(RequestError::Timeout(self.timeout)),
         }
     }
+}
+
+/// The first `limit` bytes of a body (less if it ends or breaks first); the rest is not read.
+async fn read_at_most(mut body: hyper::body::Incoming, limit: usize) -> Bytes {
+    let mut out = bytes::BytesMut::new();
+    while out.len() < limit {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data[..data.len().min(limit - out.len())]);
+                }
+            }
+            // a body that breaks off after the status was sent does not undo the status
+            Some(Err(_)) | None => break,
+        }
+    }
+    out.freeze()
 }
 
 /// The error and its causes on one line: "connection refused", not "client error (Connect)".

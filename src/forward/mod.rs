@@ -1,19 +1,21 @@
 //! The forwarder: polls the service's `/system` on a drift-free schedule and hands each sample
 //! to every destination's durable spool; one sender per destination delivers its spool in
-//! order (see [`sender`]). A destination that is down or slow only grows its own backlog.
+//! order (see [`sender`]). A destination that is down, slow or misconfigured, or whose spool
+//! fails, only affects itself.
 //!
 //! - [`payload`]: the JSON payload existing monitoring servers validate.
-//! - [`spool`]: the on-disk queue per destination (redb).
-//! - [`sender`]: delivery, retries, backoff, state logging.
+//! - [`spool`]: the on-disk queue per destination (redb), and how it survives faults.
+//! - [`spool_dir`]: the directory of the spools, locked by one forwarder at a time.
+//! - [`sender`]: delivery, retries, backoff, redirects, state logging.
 //! - [`http`]: the HTTP(S) client.
 
 pub mod http;
 pub mod payload;
 pub mod sender;
 pub mod spool;
+pub mod spool_dir;
 
 use std::future::Future;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ use tokio::sync::{Notify, watch};
 use self::http::Client;
 use self::payload::Sample;
 use self::sender::{Sender, Stats, with_spool};
-use self::spool::Spool;
+use self::spool::{Spool, SpoolError};
 use crate::config::ForwarderConfig;
 
 /// How long in-flight deliveries may go on after SIGTERM.
@@ -33,15 +35,17 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Exit codes (also in `--help`).
 pub mod exit {
     pub const OK: u8 = 0;
-    /// `--once`: a destination did not accept (its samples stay spooled); or a spool could not
-    /// be opened.
+    /// `--once`: a destination did not accept (its samples stay spooled); `--check-spool`: a
+    /// spool is damaged.
     pub const NOT_DELIVERED: u8 = 1;
+    /// A setting that cannot work: a spool directory that cannot be used, among others.
+    pub const CONFIG: u8 = 2;
     /// `--once`, `--dry-run`: no sample could be read from the service.
     pub const NO_SAMPLE: u8 = 3;
 }
 
-/// Runs the forwarder until `shutdown` completes (or once, with `--once` / `--dry-run`);
-/// returns the exit code.
+/// Runs the forwarder until `shutdown` completes (or once, with `--once` / `--dry-run` /
+/// `--check-spool`); returns the exit code.
 pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8 {
     let https = std::iter::once(&cfg.source)
         .chain(cfg.destinations.iter().map(|d| &d.url))
@@ -50,7 +54,7 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     if cfg.dry_run {
         return match poll(&client, &cfg.source).await {
             Ok((sample, _)) => {
-                println!("{}", serde_json::to_string_pretty(&sample.json_payload()).expect("JSON"));
+                println!("{}", serde_json::to_string_pretty(&sample.json_payload()).unwrap_or_default());
                 exit::OK
             }
             Err(e) => {
@@ -59,12 +63,28 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
             }
         };
     }
-
+    if cfg.check_spool {
+        return check_spools(&cfg);
+    }
+    if let Some(dir) = &cfg.spool_dir_given_relative {
+        tracing::warn!(
+            "SYSTEM_STATS_SPOOL_DIR {dir:?} is relative: the spools are in {} (give an absolute path so that \
+             they do not depend on the directory the forwarder starts in)",
+            cfg.spool_dir.display()
+        );
+    }
+    let _lock = match spool_dir::SpoolDir::lock(&cfg.spool_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            tracing::error!("{e}");
+            return exit::CONFIG;
+        }
+    };
     let targets = match open_targets(&cfg, &client).await {
         Ok(t) => t,
         Err(e) => {
             tracing::error!("{e}");
-            return exit::NOT_DELIVERED;
+            return exit::CONFIG;
         }
     };
     let backlog: u64 = targets.iter().map(|t| t.stats.backlog.load(Ordering::Relaxed)).sum();
@@ -75,13 +95,14 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         targets.len(),
         cfg.spool_dir.display()
     );
+    let mut spooling: Vec<SpoolHealth> = targets.iter().map(|_| SpoolHealth::default()).collect();
 
     if cfg.once {
         let polled = poll(&client, &cfg.source).await;
         let mut code = exit::OK;
         match polled {
             Ok((sample, body)) => {
-                spool_everywhere(&targets, body).await;
+                spool_everywhere(&targets, &mut spooling, &sample, body).await;
                 tracing::info!("{}", sample.summary());
             }
             Err(e) => {
@@ -89,13 +110,17 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
                 code = exit::NO_SAMPLE;
             }
         }
-        let results = futures_join(targets.iter().map(|t| {
-            let s = t.clone();
-            async move { s.run_once().await }
-        }))
-        .await;
-        if code == exit::OK && results.iter().any(|ok| !ok) {
-            code = exit::NOT_DELIVERED;
+        let handles: Vec<_> = targets
+            .iter()
+            .map(|t| {
+                let s = t.clone();
+                tokio::spawn(async move { s.run_once().await })
+            })
+            .collect();
+        for h in handles {
+            if !h.await.unwrap_or(false) && code == exit::OK {
+                code = exit::NOT_DELIVERED;
+            }
         }
         return code;
     }
@@ -127,8 +152,7 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
                     continue;
                 }
                 last_collected = collected.to_string();
-                tracing::debug!("spooling the sample collected at {collected}");
-                spool_everywhere(&targets, body).await;
+                spool_everywhere(&targets, &mut spooling, &sample, body).await;
                 let up = targets.iter().filter(|t| t.stats.up.load(Ordering::Relaxed)).count();
                 let backlog: u64 = targets.iter().map(|t| t.stats.backlog.load(Ordering::Relaxed)).sum();
                 tracing::info!("{} | destinations up {up}/{}, backlog {backlog}", sample.summary(), targets.len());
@@ -151,35 +175,30 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     }
     for t in &targets {
         let st = &t.stats;
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let set_aside = with_spool(&t.spool, |s| s.set_aside()).await;
         tracing::info!(
             destination = t.dest.label.as_str(),
-            "stopped: {} delivered, {} failed attempts retried, {} refused by the server, {} dropped from a full spool, {} left spooled",
-            st.delivered.load(Ordering::Relaxed),
-            st.retries.load(Ordering::Relaxed),
-            st.rejected.load(Ordering::Relaxed),
-            st.evicted.load(Ordering::Relaxed),
-            st.backlog.load(Ordering::Relaxed)
+            "stopped: {} delivered, {} failed attempts retried, {} refused by the server, {} not a snapshot, \
+             {} dropped from a full spool, {} could not be spooled, {set_aside} damaged spool file(s) set aside, \
+             {} left spooled",
+            n(&st.delivered),
+            n(&st.retries),
+            n(&st.rejected),
+            n(&st.undecodable),
+            n(&st.evicted),
+            n(&st.not_spooled),
+            n(&st.backlog)
         );
     }
     exit::OK
 }
 
-/// Awaits all futures concurrently, keeping their order.
-async fn futures_join<F: Future<Output = bool> + Send + 'static>(futs: impl Iterator<Item = F>) -> Vec<bool> {
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.unwrap_or(false));
-    }
-    out
-}
-
-/// Opens (creating) the spool directory and one spool per destination; warns about spools
-/// left by destinations no longer configured.
+/// Opens one spool per destination (a damaged one is set aside and replaced; one on a disk
+/// that is full or failing starts closed and is retried); warns about spools left by
+/// destinations no longer configured. An error is a spool that cannot work at all: another
+/// process holds it, or its file cannot be read or written.
 async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Sender>, String> {
-    create_private_dir(&cfg.spool_dir).map_err(|e| {
-        format!("cannot create the spool directory {} ({e}); set SYSTEM_STATS_SPOOL_DIR", cfg.spool_dir.display())
-    })?;
     let mut targets = Vec::new();
     let mut files = Vec::new();
     let min_gap = cfg.max_rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -188,12 +207,26 @@ async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Send
         let file = spool::file_name(&dest.label);
         let path = cfg.spool_dir.join(&file);
         let max = cfg.spool_max_bytes;
-        let opened = tokio::task::spawn_blocking(move || Spool::open(&path, max)).await.expect("no panic");
-        let spool = opened.map_err(|e| format!("{e} (is another forwarder using {}?)", cfg.spool_dir.display()))?;
+        let opened = tokio::task::spawn_blocking(move || Spool::open(&path, max)).await;
+        let spool = match opened {
+            Ok(Ok(spool)) => spool,
+            Ok(Err(e @ SpoolError::Locked { .. })) => {
+                return Err(format!("{e}: each forwarder needs its own SYSTEM_STATS_SPOOL_DIR"));
+            }
+            Ok(Err(e)) => return Err(format!("{e} (check the permissions of SYSTEM_STATS_SPOOL_DIR)")),
+            Err(e) => return Err(format!("opening the spool of {}: {e}", dest.label)),
+        };
+        if let Some(why) = spool.closed_because() {
+            tracing::error!(
+                destination = dest.label.as_str(),
+                "spool {} cannot be opened yet ({why}); samples are not kept until it can",
+                spool.path().display()
+            );
+        }
         let stats = Arc::new(Stats::default());
         stats.backlog.store(spool.len(), Ordering::Relaxed);
         stats.up.store(true, Ordering::Relaxed);
-        let sender = Sender {
+        targets.push(Sender {
             dest: dest.clone(),
             spool: Arc::new(Mutex::new(spool)),
             wake: Arc::new(Notify::new()),
@@ -201,9 +234,8 @@ async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Send
             client: client.clone(),
             backoff_cap,
             min_gap,
-        };
+        });
         files.push(file);
-        targets.push(sender);
     }
     if let Ok(entries) = std::fs::read_dir(&cfg.spool_dir) {
         for e in entries.flatten() {
@@ -219,14 +251,9 @@ async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Send
     Ok(targets)
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
-}
-
 /// One poll of the service: the parsed sample and the body as received (what is spooled).
 async fn poll(client: &Client, source: &::http::Uri) -> Result<(Sample, Bytes), String> {
-    let reply = client.get(source).await?;
+    let reply = client.get(source).await.map_err(|e| e.to_string())?;
     if !reply.status.is_success() {
         let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned();
         return Err(format!("HTTP {}: {}", reply.status, body.trim()));
@@ -235,28 +262,131 @@ async fn poll(client: &Client, source: &::http::Uri) -> Result<(Sample, Bytes), 
     Ok((sample, reply.body))
 }
 
+/// Whether a destination's spool takes samples, for the log: one line when it stops, one when
+/// it takes them again.
+#[derive(Debug, Default)]
+struct SpoolHealth {
+    /// Samples not spooled since it stopped taking them, and why.
+    failing: Option<(u64, String)>,
+}
+
 /// Pushes one sample into every destination's spool and wakes the senders.
-async fn spool_everywhere(targets: &[Sender], body: Bytes) {
-    for t in targets {
+async fn spool_everywhere(targets: &[Sender], health: &mut [SpoolHealth], sample: &Sample, body: Bytes) {
+    let collected_at = sample.collected_at_us;
+    let mut spooled = 0;
+    for (t, h) in targets.iter().zip(health.iter_mut()) {
         let body = body.clone();
-        let pushed = with_spool(&t.spool, move |s| s.push(&body).map(|p| (p, s.len()))).await;
+        let pushed = with_spool(&t.spool, move |s| s.push(&body, collected_at).map(|p| (p, s.len()))).await;
         let st = &t.stats;
+        let label = t.dest.label.as_str();
         match pushed {
-            Ok((p, len)) => {
+            Ok((pushed, len)) => {
                 st.backlog.store(len, Ordering::Relaxed);
+                if let Some((lost, why)) = h.failing.take() {
+                    tracing::info!(
+                        destination = label,
+                        "spooling again; {lost} sample(s) could not be spooled ({why})"
+                    );
+                }
+                let Some(p) = pushed else {
+                    tracing::debug!(destination = label, "already spooled before a restart: not spooled again");
+                    continue;
+                };
+                spooled += 1;
                 if p.evicted > 0 {
                     let total = st.evicted.fetch_add(p.evicted, Ordering::Relaxed) + p.evicted;
                     tracing::warn!(
-                        destination = t.dest.label.as_str(),
+                        destination = label,
                         "spool full (SYSTEM_STATS_SPOOL_MAX_BYTES): dropped the {} oldest sample(s), {total} so far",
                         p.evicted
                     );
                 }
                 t.wake.notify_one();
             }
-            Err(e) => tracing::error!(destination = t.dest.label.as_str(), "sample not spooled: {e}"),
+            Err(e) => {
+                st.not_spooled.fetch_add(1, Ordering::Relaxed);
+                match &mut h.failing {
+                    Some((lost, why)) => {
+                        *lost += 1;
+                        *why = e.to_string();
+                    }
+                    None => {
+                        tracing::error!(
+                            destination = label,
+                            "sample not spooled: {e}; samples are not kept until the spool takes writes again"
+                        );
+                        h.failing = Some((1, e.to_string()));
+                    }
+                }
+            }
         }
     }
+    if spooled > 0 {
+        let at = sample.snapshot["collected_at"].as_str().unwrap_or_default();
+        tracing::debug!("spooled the sample collected at {at}");
+    }
+}
+
+/// `--check-spool`: the state of every spool in the directory, without sending anything.
+fn check_spools(cfg: &ForwarderConfig) -> u8 {
+    let dir = &cfg.spool_dir;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("no spool directory at {} (nothing spooled yet)", dir.display());
+            return exit::OK;
+        }
+        Err(e) => {
+            println!("spool directory {}: {e}", dir.display());
+            return exit::CONFIG;
+        }
+    };
+    let mut names: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    let holder = match spool_dir::SpoolDir::lock(dir) {
+        Ok(lock) => {
+            drop(lock);
+            None
+        }
+        Err(e) => Some(e),
+    };
+    if let Some(e) = &holder {
+        println!("{e}: showing file sizes only");
+    }
+    let mut damaged = 0;
+    let configured: Vec<(String, &str)> =
+        cfg.destinations.iter().map(|d| (spool::file_name(&d.label), d.label.as_str())).collect();
+    for (file, label) in &configured {
+        let path = dir.join(file);
+        if !path.exists() {
+            println!("EMPTY    {label}: no spool yet ({})", path.display());
+            continue;
+        }
+        if holder.is_some() {
+            println!("IN USE   {label}: {} ({} bytes)", path.display(), file_size(&path));
+            continue;
+        }
+        match spool::inspect(&path) {
+            Ok(r) => println!("{:<8} {label}: {r}", if r.undecodable > 0 { "BAD" } else { "OK" }),
+            Err(e) => {
+                damaged += 1;
+                println!("DAMAGED  {label}: {e} (the forwarder sets it aside and starts a fresh one)");
+            }
+        }
+    }
+    for name in &names {
+        let path = dir.join(name);
+        if name.contains(".damaged-") {
+            println!("ASIDE    {} ({} bytes): a damaged spool kept for inspection", path.display(), file_size(&path));
+        } else if name.ends_with(".redb") && !configured.iter().any(|(f, _)| f == name) {
+            println!("UNUSED   {} ({} bytes): no configured destination uses it", path.display(), file_size(&path));
+        }
+    }
+    if damaged > 0 { exit::NOT_DELIVERED } else { exit::OK }
+}
+
+fn file_size(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// The source's state, logged when it changes and summarised while it stays down.

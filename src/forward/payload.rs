@@ -5,6 +5,20 @@
 
 use serde_json::{Map, Value, json};
 
+/// Why a `/system` body is not a snapshot a payload can be built from.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("not a JSON object")]
+    NotObject,
+    /// A value the payload needs is missing or of the wrong type.
+    #[error("{key} is {found} ({needed} is needed)")]
+    Wrong { key: String, found: String, needed: &'static str },
+    #[error("collected_at {value:?} is not an RFC 3339 time ({reason})")]
+    BadTime { value: String, reason: String },
+}
+
 /// A `/system` response checked to be a snapshot the payload can be built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -15,6 +29,8 @@ pub struct Sample {
     pub disk: f64,
     /// Unix seconds of `collected_at`.
     pub timestamp: i64,
+    /// `collected_at` in Unix microseconds (what the spool remembers).
+    pub collected_at_us: u64,
     /// MiB/s; 0.0 when the service could not measure it (`details` keeps its `null`).
     pub disk_read: f64,
     pub disk_write: f64,
@@ -22,30 +38,35 @@ pub struct Sample {
 
 impl Sample {
     /// Checks a `/system` body. The error says what is wrong with it.
-    pub fn parse(body: &[u8]) -> Result<Sample, String> {
-        let snapshot: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    pub fn parse(body: &[u8]) -> Result<Sample, SampleError> {
+        let snapshot: Value = serde_json::from_slice(body)?;
         Self::from_snapshot(snapshot)
     }
 
-    pub fn from_snapshot(snapshot: Value) -> Result<Sample, String> {
+    pub fn from_snapshot(snapshot: Value) -> Result<Sample, SampleError> {
         if !snapshot.is_object() {
-            return Err("not a JSON object".into());
+            return Err(SampleError::NotObject);
         }
-        let number = |block: &str, key: &str| -> Result<f64, String> {
-            snapshot[block][key]
-                .as_f64()
-                .ok_or_else(|| format!("{block}.{key} is {} (a number is needed)", snapshot[block][key]))
+        let wrong = |key: String, found: &Value, needed| SampleError::Wrong { key, found: found.to_string(), needed };
+        let number = |block: &str, key: &str| -> Result<f64, SampleError> {
+            let v = &snapshot[block][key];
+            v.as_f64().ok_or_else(|| wrong(format!("{block}.{key}"), v, "a number"))
         };
         let optional = |block: &str, key: &str| snapshot[block][key].as_f64().unwrap_or(0.0);
-        let hostname = snapshot["system"]["hostname"]
+        let host = &snapshot["system"]["hostname"];
+        let hostname = host
             .as_str()
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| format!("system.hostname is {} (a name is needed)", snapshot["system"]["hostname"]))?
+            .ok_or_else(|| wrong("system.hostname".into(), host, "a name"))?
             .to_string();
-        let collected_at = snapshot["collected_at"].as_str().ok_or("collected_at is missing")?;
-        let timestamp = chrono::DateTime::parse_from_rfc3339(collected_at)
-            .map_err(|e| format!("collected_at {collected_at:?} is not an RFC 3339 time ({e})"))?
-            .timestamp();
+        let collected_at = snapshot["collected_at"]
+            .as_str()
+            .ok_or_else(|| wrong("collected_at".into(), &snapshot["collected_at"], "a time"))?;
+        let at = chrono::DateTime::parse_from_rfc3339(collected_at)
+            .map_err(|e| SampleError::BadTime { value: collected_at.to_string(), reason: e.to_string() })?;
+        let timestamp = at.timestamp();
+        let collected_at_us = u64::try_from(at.timestamp_micros())
+            .map_err(|_| SampleError::BadTime { value: collected_at.to_string(), reason: "before 1970".into() })?;
         Ok(Sample {
             cpu: number("cpu", "percent")?,
             ram: number("memory", "percent")?,
@@ -54,6 +75,7 @@ impl Sample {
             disk_write: optional("throughput", "disk_write_mb_per_sec"),
             hostname,
             timestamp,
+            collected_at_us,
             snapshot,
         })
     }
@@ -150,14 +172,14 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_with_a_reason() {
-        assert!(Sample::parse(b"<html>").unwrap_err().starts_with("not JSON"));
-        assert_eq!(Sample::parse(b"[1]").unwrap_err(), "not a JSON object");
+        assert!(Sample::parse(b"<html>").unwrap_err().to_string().starts_with("not JSON"));
+        assert_eq!(Sample::parse(b"[1]").unwrap_err().to_string(), "not a JSON object");
         let mut s = snapshot();
         s["cpu"]["percent"] = Value::Null;
-        assert_eq!(Sample::from_snapshot(s).unwrap_err(), "cpu.percent is null (a number is needed)");
+        assert_eq!(Sample::from_snapshot(s).unwrap_err().to_string(), "cpu.percent is null (a number is needed)");
         let mut s = snapshot();
         s["collected_at"] = json!("yesterday");
-        assert!(Sample::from_snapshot(s).unwrap_err().contains("RFC 3339"));
+        assert!(Sample::from_snapshot(s).unwrap_err().to_string().contains("RFC 3339"));
         let mut s = snapshot();
         s["system"]["hostname"] = json!("");
         assert!(Sample::from_snapshot(s).is_err());

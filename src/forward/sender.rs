@@ -1,14 +1,24 @@
 //! One destination's sender: takes the oldest spooled sample, delivers it, and removes it
 //! only after a 2xx, so samples leave in order and none is lost while the server is down.
 //!
-//! - 2xx: removed; the next one goes out, no faster than the rate limit while a backlog drains.
-//! - connection errors, timeouts, 408, 429 and 5xx: kept and retried after an exponential
-//!   backoff with full jitter (`Retry-After` honoured, up to [`MAX_RETRY_AFTER`]).
-//! - any other 4xx: the server will never take that sample; it is dropped, counted and the
-//!   server's answer logged.
+//! What each answer does to the sample ([`classify`]):
+//! - 2xx, whatever its body: delivered, removed; the next one goes out, no faster than the
+//!   rate limit while a backlog drains.
+//! - 307/308 to the same origin, or to the `https://` form of the same host: followed.
+//! - connection errors, timeouts, 408, 425, 429 and 5xx: kept and retried after an
+//!   exponential backoff with full jitter (`Retry-After` honoured, up to [`MAX_RETRY_AFTER`]).
+//! - 400, 409, 413, 422: the server refuses *this sample* and always will: dropped, counted,
+//!   the server's answer logged.
+//! - any other answer (other redirects, 401, 403, 404, 405, 410, other 4xx): the destination
+//!   is set up wrong, not the sample: kept, retried with the same backoff, and one ERROR says
+//!   what the server answered and what to set.
 //!
-//! Logs: one warning when a destination goes down, one line when it is back, a summary every
-//! [`SUMMARY_EVERY`] while it stays down; never a line per retry.
+//! A spooled entry that cannot be encoded (not a snapshot) is removed with its own counter
+//! and log line: never retried, never reported as refused. A spool that cannot be read or
+//! written is reported as such, never as the destination being down.
+//!
+//! Logs: one line when a destination's state changes (down, misconfigured, spool fault, back
+//! up), a summary every [`SUMMARY_EVERY`] while it lasts; never a line per retry.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +27,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
-use super::http::{Body, Client, Reply};
-use super::payload::Sample;
+use super::http::{Body, Client, Reply, RequestError};
+use super::payload::{Sample, SampleError};
 use super::spool::{Spool, SpoolError};
 use crate::config::{Destination, Format};
 
@@ -28,24 +38,36 @@ pub const BACKOFF_BASE: Duration = Duration::from_millis(250);
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// How often a destination that stays down is summarised in the log.
 pub const SUMMARY_EVERY: Duration = Duration::from_secs(300);
+/// Redirects followed for one delivery.
+const MAX_REDIRECTS: usize = 3;
 
 pub type SharedSpool = Arc<Mutex<Spool>>;
 
 /// Runs a spool operation on the blocking pool (each commit is an fsync).
 pub async fn with_spool<T: Send + 'static>(spool: &SharedSpool, f: impl FnOnce(&mut Spool) -> T + Send + 'static) -> T {
     let spool = Arc::clone(spool);
-    tokio::task::spawn_blocking(move || f(&mut spool.lock().unwrap_or_else(|p| p.into_inner())))
-        .await
-        .expect("spool operations do not panic")
+    let job = tokio::task::spawn_blocking(move || f(&mut spool.lock().unwrap_or_else(|p| p.into_inner())));
+    match job.await {
+        Ok(v) => v,
+        // the spool catches redb's panics; anything else is a bug worth the process
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// Counters and state of one destination, shared with the poller's log line.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub up: AtomicBool,
+    /// Answered with a 2xx.
     pub delivered: AtomicU64,
+    /// Refused by the server (400, 409, 413, 422): dropped.
     pub rejected: AtomicU64,
+    /// Spooled entries that were not a snapshot: dropped.
+    pub undecodable: AtomicU64,
+    /// Dropped from a full spool (`SYSTEM_STATS_SPOOL_MAX_BYTES`).
     pub evicted: AtomicU64,
+    /// Could not be spooled (the spool's disk failed or was full).
+    pub not_spooled: AtomicU64,
     pub retries: AtomicU64,
     pub backlog: AtomicU64,
 }
@@ -54,26 +76,79 @@ pub struct Stats {
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
     Delivered,
-    Retry { reason: String, after: Option<Duration> },
-    Rejected { reason: String },
+    /// The server or the network failed: try again later.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The server refuses this sample and always will: drop it.
+    Refused {
+        reason: String,
+    },
+    /// The destination is set up wrong: keep the sample, try again later, say what to fix.
+    Misconfigured {
+        reason: String,
+    },
 }
 
-/// Sorts a reply (or a transport error) into deliver / retry / reject.
-pub fn classify(result: Result<Reply, String>) -> Outcome {
+/// The statuses that refuse the sample itself (its content), not the way it was sent.
+pub const REFUSING: [u16; 4] = [400, 409, 413, 422];
+
+/// Sorts a reply (or a transport error) into deliver / retry / refuse / misconfigured.
+pub fn classify(result: Result<Reply, RequestError>) -> Outcome {
     let reply = match result {
         Ok(r) => r,
-        Err(reason) => return Outcome::Retry { reason, after: None },
+        Err(e) => return Outcome::Retry { reason: e.to_string(), after: None },
     };
     let status = reply.status;
     let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(500)]).trim().to_string();
+    let code = status.as_u16();
     if status.is_success() {
         Outcome::Delivered
-    } else if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
+    } else if matches!(code, 408 | 425 | 429) || status.is_server_error() {
         let after = reply.retry_after.map(|d| d.min(MAX_RETRY_AFTER));
         Outcome::Retry { reason: format!("HTTP {status}: {body}"), after }
+    } else if REFUSING.contains(&code) {
+        Outcome::Refused { reason: format!("HTTP {status}: {body}") }
+    } else if status.is_redirection() {
+        let to = reply.location.as_deref().unwrap_or("nowhere (no Location header)");
+        Outcome::Misconfigured {
+            reason: format!(
+                "HTTP {status} pointing to {to}; if that is where samples should go, set MONITORING_SERVER_METRICS_URL \
+                 to it (only 307/308 to the same origin or its https:// form are followed)"
+            ),
+        }
     } else {
-        Outcome::Rejected { reason: format!("HTTP {status}: {body}") }
+        let hint = match code {
+            401 | 403 => "check the destination's credentials",
+            404 | 405 | 410 => "check the destination's URL and path",
+            _ => "check the destination's settings",
+        };
+        Outcome::Misconfigured { reason: format!("HTTP {status}: {body}; {hint}") }
     }
+}
+
+/// Where a 307/308 may be followed: the same origin, or the `https://` form of the same host.
+pub fn follow(from: &http::Uri, location: &str) -> Option<http::Uri> {
+    let to: http::Uri = match location.parse::<http::Uri>() {
+        Ok(u) if u.scheme().is_some() => u,
+        Ok(relative) => {
+            // a path on the same origin
+            let path = relative.path_and_query()?.as_str();
+            if !path.starts_with('/') {
+                return None;
+            }
+            let mut parts = from.clone().into_parts();
+            parts.path_and_query = Some(path.parse().ok()?);
+            http::Uri::from_parts(parts).ok()?
+        }
+        Err(_) => return None,
+    };
+    let port = |u: &http::Uri| u.port_u16().unwrap_or(if u.scheme_str() == Some("https") { 443 } else { 80 });
+    let same_host = to.host().map(str::to_ascii_lowercase) == from.host().map(str::to_ascii_lowercase);
+    let same_origin = same_host && to.scheme() == from.scheme() && port(&to) == port(from);
+    let upgrade = same_host && from.scheme_str() == Some("http") && to.scheme_str() == Some("https");
+    (same_origin || upgrade).then_some(to)
 }
 
 /// The delay before retry number `attempt` (1-based): full jitter over
@@ -87,8 +162,17 @@ pub fn backoff(attempt: u32, cap: Duration, retry_after: Option<Duration>) -> Du
 /// The `job` label of remote-written series.
 pub const JOB: &str = "system-stats";
 
+/// Why a spooled entry cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error(transparent)]
+    Sample(#[from] SampleError),
+    #[error("not a system-stats snapshot: {0}")]
+    Snapshot(serde_json::Error),
+}
+
 /// Builds the request for a destination from a spooled snapshot.
-pub fn encode(format: Format, snapshot: &[u8]) -> Result<Body, String> {
+pub fn encode(format: Format, snapshot: &[u8]) -> Result<Body, EncodeError> {
     let sample = Sample::parse(snapshot)?;
     if format == Format::Json {
         return Ok(Body {
@@ -96,14 +180,13 @@ pub fn encode(format: Format, snapshot: &[u8]) -> Result<Body, String> {
             headers: vec![("content-type", "application/json")],
         });
     }
-    let typed: crate::snapshot::Snapshot =
-        serde_json::from_slice(snapshot).map_err(|e| format!("not a system-stats snapshot: {e}"))?;
+    let typed: crate::snapshot::Snapshot = serde_json::from_slice(snapshot).map_err(EncodeError::Snapshot)?;
     let families = crate::metrics::families(&typed, &[], None);
-    let at = chrono::DateTime::parse_from_rfc3339(&typed.collected_at).map_err(|e| e.to_string())?;
+    let ms = i64::try_from(sample.collected_at_us / 1000).unwrap_or(i64::MAX);
     Ok(match format {
         Format::RemoteWrite => {
             use crate::metrics::remote_write as rw;
-            let req = rw::write_request(&families, JOB, &sample.hostname, at.timestamp_millis());
+            let req = rw::write_request(&families, JOB, &sample.hostname, ms);
             Body {
                 bytes: Bytes::from(rw::encode(&req)),
                 headers: vec![
@@ -114,13 +197,16 @@ pub fn encode(format: Format, snapshot: &[u8]) -> Result<Body, String> {
             }
         }
         Format::Influx => {
-            let ns = at.timestamp_nanos_opt().ok_or("collected_at out of range")?;
+            let ns = i64::try_from(sample.collected_at_us).unwrap_or(i64::MAX).saturating_mul(1000);
             Body {
                 bytes: Bytes::from(crate::metrics::influx::lines(&families, &sample.hostname, ns)),
                 headers: vec![("content-type", "text/plain; charset=utf-8")],
             }
         }
-        Format::Json => unreachable!("handled above"),
+        Format::Json => Body {
+            bytes: Bytes::from(sample.payload_bytes(snapshot)),
+            headers: vec![("content-type", "application/json")],
+        },
     })
 }
 
@@ -137,11 +223,34 @@ pub struct Sender {
     pub min_gap: Option<Duration>,
 }
 
-/// Tracks down / up for the log.
+/// A destination's state, for the log.
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Up,
+    Down,
+    Misconfigured,
+    SpoolFault,
+}
+
+/// Tracks the destination's state for the log: lines on changes, summaries while it lasts.
 struct Health {
-    down: Option<(Instant, String)>,
+    state: State,
+    since: Instant,
+    reason: String,
     attempts: u64,
     last_summary: Instant,
+}
+
+/// What one step of the sender did.
+enum Step {
+    /// The spool is empty.
+    Idle,
+    /// A sample was attempted.
+    Attempted(u64, Outcome),
+    /// An entry that is not a snapshot was dropped.
+    Undecodable,
+    /// The spool could not be read.
+    Spool(SpoolError),
 }
 
 impl Sender {
@@ -153,29 +262,57 @@ impl Sender {
         with_spool(&self.spool, |s| s.oldest()).await
     }
 
+    /// Removes a delivered or dropped sample. A removal that cannot be written is remembered
+    /// by the spool (the sample is not sent again) and written when the disk allows.
     async fn remove(&self, seq: u64) {
-        let removed = with_spool(&self.spool, move |s| s.remove(seq).map(|_| s.len())).await;
-        match removed {
-            Ok(len) => self.stats.backlog.store(len, Ordering::Relaxed),
-            Err(e) => tracing::error!(destination = self.label(), "{e}"),
+        let (removed, len) = with_spool(&self.spool, move |s| (s.remove(seq), s.len())).await;
+        self.stats.backlog.store(len, Ordering::Relaxed);
+        if let Err(e) = removed {
+            tracing::warn!(destination = self.label(), "{e}; the sample will not be sent again");
         }
     }
 
-    /// One attempt at the oldest sample. `None` when the spool is empty.
-    async fn attempt(&self) -> Option<(u64, Outcome)> {
-        let (seq, snapshot) = match self.oldest().await {
-            Ok(Some(next)) => next,
-            Ok(None) => return None,
-            Err(e) => return Some((u64::MAX, Outcome::Retry { reason: e.to_string(), after: None })),
-        };
-        let body = match encode(self.dest.format, &snapshot) {
-            Ok(body) => body,
-            Err(e) => return Some((seq, Outcome::Rejected { reason: format!("unreadable spooled sample: {e}") })),
-        };
-        Some((seq, classify(self.client.post(&self.dest.url, body).await)))
+    /// POSTs `body`, following 307/308 to the same origin or its https:// form.
+    async fn post(&self, body: Body) -> Result<Reply, RequestError> {
+        let mut url = self.dest.url.clone();
+        for _ in 0..MAX_REDIRECTS {
+            let reply = self.client.post(&url, body.clone()).await?;
+            let code = reply.status.as_u16();
+            match (code, reply.location.as_deref().and_then(|l| follow(&url, l))) {
+                (307 | 308, Some(next)) => {
+                    tracing::debug!(destination = self.label(), "{code} to {next}: following");
+                    url = next;
+                }
+                _ => return Ok(reply),
+            }
+        }
+        self.client.post(&url, body).await
     }
 
-    /// Records a rejected sample and drops it.
+    /// One step: the oldest sample attempted, or an undecodable entry dropped.
+    async fn step(&self) -> Step {
+        let (seq, snapshot) = match self.oldest().await {
+            Ok(Some(next)) => next,
+            Ok(None) => return Step::Idle,
+            Err(e) => return Step::Spool(e),
+        };
+        match encode(self.dest.format, &snapshot) {
+            Ok(body) => Step::Attempted(seq, classify(self.post(body).await)),
+            Err(e) => {
+                let n = self.stats.undecodable.fetch_add(1, Ordering::Relaxed) + 1;
+                let head = String::from_utf8_lossy(&snapshot[..snapshot.len().min(60)]).into_owned();
+                tracing::error!(
+                    destination = self.label(),
+                    "spooled entry {seq} is not a snapshot ({e}; it begins {head:?}): removed without sending, \
+                     {n} so far"
+                );
+                self.remove(seq).await;
+                Step::Undecodable
+            }
+        }
+    }
+
+    /// Records a refused sample and drops it.
     async fn reject(&self, seq: u64, reason: &str) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(destination = self.label(), "sample dropped, the server refused it: {reason}");
@@ -184,36 +321,53 @@ impl Sender {
 
     /// Delivers until stopped: waits for samples, retries failures with backoff.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut health = Health { down: None, attempts: 0, last_summary: Instant::now() };
+        let now = Instant::now();
+        let mut health = Health { state: State::Up, since: now, reason: String::new(), attempts: 0, last_summary: now };
         let mut failures: u32 = 0;
         loop {
             if *stop.borrow() {
                 return;
             }
-            let Some((seq, outcome)) = self.attempt().await else {
-                tokio::select! {
-                    () = self.wake.notified() => continue,
-                    _ = stop.changed() => return,
+            let pause = match self.step().await {
+                Step::Idle => {
+                    tokio::select! {
+                        () = self.wake.notified() => continue,
+                        _ = stop.changed() => return,
+                    }
                 }
-            };
-            let pause = match outcome {
-                Outcome::Delivered => {
+                Step::Undecodable => None,
+                Step::Attempted(seq, Outcome::Delivered) => {
                     failures = 0;
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     self.remove(seq).await;
-                    self.mark_up(&mut health);
+                    self.enter(&mut health, State::Up, String::new());
                     self.min_gap
                 }
-                Outcome::Rejected { reason } => {
+                Step::Attempted(seq, Outcome::Refused { reason }) => {
                     failures = 0;
                     self.reject(seq, &reason).await;
-                    self.mark_up(&mut health);
+                    self.enter(&mut health, State::Up, String::new());
                     self.min_gap
                 }
-                Outcome::Retry { reason, after } => {
+                Step::Attempted(_, Outcome::Retry { reason, after }) => {
                     failures = failures.saturating_add(1);
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    self.mark_down(&mut health, reason);
+                    self.enter(&mut health, State::Down, reason);
+                    Some(backoff(failures, self.backoff_cap, after))
+                }
+                Step::Attempted(_, Outcome::Misconfigured { reason }) => {
+                    failures = failures.saturating_add(1);
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.enter(&mut health, State::Misconfigured, reason);
+                    Some(backoff(failures, self.backoff_cap, None))
+                }
+                Step::Spool(e) => {
+                    failures = failures.saturating_add(1);
+                    let after = match &e {
+                        SpoolError::Closed { retry_in, .. } => Some(*retry_in),
+                        _ => None,
+                    };
+                    self.enter(&mut health, State::SpoolFault, e.to_string());
                     Some(backoff(failures, self.backoff_cap, after))
                 }
             };
@@ -229,17 +383,18 @@ impl Sender {
     /// Delivers the whole spool with one attempt per sample; `true` when it ends empty.
     pub async fn run_once(&self) -> bool {
         loop {
-            match self.attempt().await {
-                None => return true,
-                Some((seq, Outcome::Delivered)) => {
+            match self.step().await {
+                Step::Idle => return true,
+                Step::Undecodable => {}
+                Step::Attempted(seq, Outcome::Delivered) => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     self.remove(seq).await;
                 }
-                Some((seq, Outcome::Rejected { reason })) => {
+                Step::Attempted(seq, Outcome::Refused { reason }) => {
                     self.reject(seq, &reason).await;
                     return false;
                 }
-                Some((_, Outcome::Retry { reason, .. })) => {
+                Step::Attempted(_, Outcome::Retry { reason, .. } | Outcome::Misconfigured { reason }) => {
                     let backlog = self.stats.backlog.load(Ordering::Relaxed);
                     tracing::warn!(
                         destination = self.label(),
@@ -247,49 +402,70 @@ impl Sender {
                     );
                     return false;
                 }
+                Step::Spool(e) => {
+                    tracing::error!(destination = self.label(), "{e}");
+                    return false;
+                }
             }
         }
     }
 
-    fn mark_up(&self, health: &mut Health) {
-        self.stats.up.store(true, Ordering::Relaxed);
-        if let Some((since, reason)) = health.down.take() {
-            tracing::info!(
-                destination = self.label(),
-                "reachable again after {:.0} s and {} attempts (last error: {reason}); delivering {} spooled sample(s)",
-                since.elapsed().as_secs_f64(),
-                health.attempts,
-                self.stats.backlog.load(Ordering::Relaxed)
-            );
-        }
-        health.attempts = 0;
-    }
-
-    fn mark_down(&self, health: &mut Health, reason: String) {
-        self.stats.up.store(false, Ordering::Relaxed);
-        health.attempts += 1;
+    /// Logs a change of state once; while a bad state lasts, a summary every [`SUMMARY_EVERY`].
+    fn enter(&self, health: &mut Health, state: State, reason: String) {
+        self.stats.up.store(state == State::Up, Ordering::Relaxed);
         let backlog = self.stats.backlog.load(Ordering::Relaxed);
-        match &mut health.down {
-            None => {
-                tracing::warn!(
-                    destination = self.label(),
-                    "cannot deliver: {reason}; samples stay spooled ({backlog} now) and are retried"
-                );
-                health.down = Some((Instant::now(), reason));
-                health.last_summary = Instant::now();
-            }
-            Some((since, last)) => {
-                *last = reason;
+        let label = self.label();
+        if state == health.state {
+            if state != State::Up {
+                health.attempts += 1;
                 if health.last_summary.elapsed() >= SUMMARY_EVERY {
                     health.last_summary = Instant::now();
                     tracing::warn!(
-                        destination = self.label(),
-                        "still down after {:.0} s: {} attempts, last error: {last}; {backlog} sample(s) spooled",
-                        since.elapsed().as_secs_f64(),
+                        destination = label,
+                        "still {} after {:.0} s: {} attempts, last: {reason}; {backlog} sample(s) spooled",
+                        match state {
+                            State::Down => "down",
+                            State::Misconfigured => "refusing samples as misconfigured",
+                            _ => "unable to use its spool",
+                        },
+                        health.since.elapsed().as_secs_f64(),
                         health.attempts
                     );
                 }
+                health.reason = reason;
             }
+            return;
+        }
+        let was = std::mem::replace(
+            health,
+            Health {
+                state: state.clone(),
+                since: Instant::now(),
+                reason: reason.clone(),
+                attempts: 1,
+                last_summary: Instant::now(),
+            },
+        );
+        match state {
+            State::Up => tracing::info!(
+                destination = label,
+                "reachable again after {:.0} s and {} attempts (last: {}); delivering {backlog} spooled sample(s)",
+                was.since.elapsed().as_secs_f64(),
+                was.attempts,
+                was.reason
+            ),
+            State::Down => tracing::warn!(
+                destination = label,
+                "cannot deliver: {reason}; samples stay spooled ({backlog} now) and are retried"
+            ),
+            State::Misconfigured => tracing::error!(
+                destination = label,
+                "the destination is misconfigured: {reason}. Samples stay spooled ({backlog} now) and are retried"
+            ),
+            State::SpoolFault => tracing::error!(
+                destination = label,
+                "{reason}; delivery waits for the spool (the server is not at fault)"
+            ),
         }
     }
 }
@@ -298,19 +474,20 @@ impl Sender {
 mod tests {
     use super::*;
 
-    fn reply(status: u16, retry_after: Option<u64>) -> Result<Reply, String> {
+    fn reply(status: u16, retry_after: Option<u64>) -> Result<Reply, RequestError> {
         Ok(Reply {
             status: hyper::StatusCode::from_u16(status).unwrap(),
             retry_after: retry_after.map(Duration::from_secs),
+            location: None,
             body: Bytes::from_static(br#"{"error": "missing key: cpu"}"#),
         })
     }
 
     #[test]
-    fn replies_are_sorted_into_deliver_retry_reject() {
+    fn replies_are_sorted_into_deliver_retry_refuse_misconfigured() {
         assert_eq!(classify(reply(200, None)), Outcome::Delivered);
         assert_eq!(classify(reply(204, None)), Outcome::Delivered);
-        for status in [408, 429, 500, 502, 503] {
+        for status in [408, 425, 429, 500, 502, 503] {
             assert!(matches!(classify(reply(status, None)), Outcome::Retry { .. }), "{status}");
         }
         assert!(matches!(
@@ -321,12 +498,38 @@ mod tests {
             classify(reply(503, Some(86_400))),
             Outcome::Retry { after: Some(d), .. } if d == MAX_RETRY_AFTER
         ));
-        match classify(reply(400, None)) {
-            Outcome::Rejected { reason } => assert!(reason.contains("missing key: cpu"), "{reason}"),
-            other => panic!("{other:?}"),
+        for status in REFUSING {
+            match classify(reply(status, None)) {
+                Outcome::Refused { reason } => assert!(reason.contains("missing key: cpu"), "{reason}"),
+                other => panic!("{status}: {other:?}"),
+            }
         }
-        assert!(matches!(classify(reply(404, None)), Outcome::Rejected { .. }));
-        assert!(matches!(classify(Err("connection refused".into())), Outcome::Retry { .. }));
+        for status in [301, 302, 303, 307, 308, 401, 403, 404, 405, 410, 418, 451] {
+            assert!(matches!(classify(reply(status, None)), Outcome::Misconfigured { .. }), "{status}");
+        }
+        let Outcome::Misconfigured { reason } = classify(reply(401, None)) else { unreachable!() };
+        assert!(reason.contains("credentials"), "{reason}");
+        let mut moved = reply(301, None).unwrap();
+        moved.location = Some("https://elsewhere.example/m".into());
+        let Outcome::Misconfigured { reason } = classify(Ok(moved)) else { unreachable!() };
+        assert!(reason.contains("https://elsewhere.example/m") && reason.contains("MONITORING_SERVER_METRICS_URL"));
+        assert!(matches!(classify(Err(RequestError::Transport("refused".into()))), Outcome::Retry { .. }));
+    }
+
+    #[test]
+    fn redirects_followed_only_to_the_same_origin_or_its_https_form() {
+        let from: http::Uri = "http://monitor.lan:5050/metrics".parse().unwrap();
+        assert_eq!(follow(&from, "/api/metrics").unwrap(), "http://monitor.lan:5050/api/metrics");
+        assert_eq!(follow(&from, "http://MONITOR.lan:5050/v2").unwrap(), "http://MONITOR.lan:5050/v2");
+        assert_eq!(follow(&from, "https://monitor.lan/metrics").unwrap(), "https://monitor.lan/metrics");
+        assert_eq!(follow(&from, "https://monitor.lan:8443/metrics").unwrap(), "https://monitor.lan:8443/metrics");
+        assert!(follow(&from, "http://monitor.lan:6060/metrics").is_none());
+        assert!(follow(&from, "http://evil.example/metrics").is_none());
+        assert!(follow(&from, "relative/path").is_none());
+        assert!(follow(&from, "::garbage").is_none());
+        let https: http::Uri = "https://monitor.lan/metrics".parse().unwrap();
+        // no downgrade
+        assert!(follow(&https, "http://monitor.lan/metrics").is_none());
     }
 
     #[test]

@@ -22,6 +22,12 @@ pub enum Mode {
     Fail(u16, Option<u64>),
     /// Accept, after this long.
     Slow(Duration),
+    /// Answer this redirect status pointing to this location (a path, or a full URL).
+    Redirect(u16, String),
+    /// Accept, answering with a body of this many bytes.
+    Huge(usize),
+    /// Accept only requests to this path; answer 404 to the others.
+    OnlyPath(String),
 }
 
 #[derive(Default)]
@@ -31,6 +37,8 @@ struct State {
     accepted: Vec<Value>,
     /// Every request: when, and the status answered.
     requests: Vec<(Instant, u16)>,
+    /// Every request's path, in arrival order.
+    paths: Vec<String>,
 }
 
 pub struct Receiver {
@@ -145,6 +153,10 @@ impl Receiver {
         self.state.lock().unwrap().requests.clone()
     }
 
+    pub fn paths(&self) -> Vec<String> {
+        self.state.lock().unwrap().paths.clone()
+    }
+
     /// Waits until `n` payloads were accepted; panics after `limit`.
     pub fn wait_accepted(&self, n: usize, limit: Duration) -> Vec<Value> {
         let deadline = Instant::now() + limit;
@@ -179,15 +191,28 @@ async fn handle(
     state: Arc<Mutex<State>>,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let path = req.uri().path().to_string();
     let body = req.into_body().collect().await?.to_bytes();
     let mode = state.lock().unwrap().mode.clone().unwrap_or(Mode::Accept);
+    state.lock().unwrap().paths.push(path.clone());
+    let mut location = None;
+    let mut huge = None;
     let (status, reply, retry_after) = match mode {
         Mode::Fail(code, retry_after) => {
             (code, json!({"error": format!("failing with {code} on purpose")}), retry_after)
         }
-        Mode::Accept | Mode::Slow(_) => {
+        // a redirect to a path of this receiver is answered like Accept there
+        Mode::Redirect(code, to) if to != path => {
+            location = Some(to);
+            (code, json!({"error": "moved"}), None)
+        }
+        Mode::OnlyPath(only) if only != path => (404, json!({"error": format!("no route {path}")}), None),
+        Mode::Accept | Mode::Slow(_) | Mode::Huge(_) | Mode::OnlyPath(_) | Mode::Redirect(..) => {
             if let Mode::Slow(d) = mode {
                 tokio::time::sleep(d).await;
+            }
+            if let Mode::Huge(n) = mode {
+                huge = Some(n);
             }
             match serde_json::from_slice::<Value>(&body)
                 .map_err(|e| e.to_string())
@@ -202,10 +227,17 @@ async fn handle(
         }
     };
     state.lock().unwrap().requests.push((Instant::now(), status));
-    let mut resp = Response::new(Full::new(Bytes::from(reply.to_string())));
+    let body = match huge {
+        Some(n) if status == 200 => Bytes::from(vec![b' '; n]),
+        _ => Bytes::from(reply.to_string()),
+    };
+    let mut resp = Response::new(Full::new(body));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap();
     if let Some(secs) = retry_after {
         resp.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
+    }
+    if let Some(to) = location {
+        resp.headers_mut().insert("location", to.parse().unwrap());
     }
     Ok(resp)
 }
