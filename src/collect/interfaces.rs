@@ -285,7 +285,7 @@ impl Family for Interfaces {
             .map_err(|e| CollectError::sys("getifaddrs", "", std::io::Error::from(e)))?;
         let list = r.snapshot.network.interfaces.get_or_insert_with(Vec::new);
         for i in list.iter_mut() {
-            let a = addrs.iter().find(|a| a.name == i.name);
+            let a = addrs.iter().find(|a| *a.name == *i.name);
             i.up = a.map(|a| a.flags.contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING));
             i.ipv4 = a.map(|a| crate::snapshot::Ipv4Info {
                 address: a.address.to_string(),
@@ -296,7 +296,7 @@ impl Family for Interfaces {
         // no routing table file on macOS: the first up, non-loopback interface with IPv4
         r.snapshot.network.primary_interface = addrs.into_iter().find(|a| a.usable_fallback()).map(|a| {
             let (mtu, speed_mbps) =
-                list.iter().find(|i| i.name == a.name).map_or((None, None), |i| (i.mtu, i.speed_mbps));
+                list.iter().find(|i| *i.name == *a.name).map_or((None, None), |i| (i.mtu, i.speed_mbps));
             Interface {
                 ipv4: Some(a.address.to_string()),
                 netmask: a.netmask.map(|m| m.to_string()),
