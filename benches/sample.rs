@@ -156,16 +156,16 @@ fn measure(name: &str, root: &Path) {
     let metrics = system_stats::metrics::text::prometheus(&families).len();
     let failed: Vec<String> =
         runner.statuses().into_iter().filter_map(|(n, e)| e.map(|e| format!("{n}: {e}"))).collect();
-    let temps = s.temperatures.hwmon.len();
+    let temps = s.sensors.as_ref().map_or(0, |m| m.0.iter().map(|(_, l)| l.len()).sum());
     let items = s.cpu.per_cpu.len()
-        + s.network.interfaces.as_ref().map_or(0, Vec::len)
+        + s.network.all_interfaces.as_ref().map_or(0, Vec::len)
         + s.filesystems.as_ref().map_or(0, Vec::len)
         + s.disks.as_ref().map_or(0, Vec::len)
         + temps;
     eprintln!(
         "| {name} | {} / {} / {} / {} / {} | {:.1} µs | {:.2} µs | {allocations} | {system} | {metrics} |{}",
         s.cpu.per_cpu.len(),
-        s.network.interfaces.as_ref().map_or(0, Vec::len),
+        s.network.all_interfaces.as_ref().map_or(0, Vec::len),
         s.filesystems.as_ref().map_or(0, Vec::len),
         s.disks.as_ref().map_or(0, Vec::len),
         temps,

@@ -34,9 +34,9 @@ pub struct Snapshot {
     pub throughput: Throughput,
     pub uptime: Uptime,
     pub system: System,
-    /// Run-queue averages over 1, 5 and 15 minutes.
+    /// Run-queue averages over 1, 5 and 15 minutes (`null` where the OS has none).
     #[serde(default)]
-    pub load_average: LoadAverage,
+    pub load_avg: LoadAverage,
     /// Every real filesystem (pseudo and container-internal ones left out, as node_exporter
     /// does); `null` when the mount table cannot be read.
     #[serde(default)]
@@ -45,11 +45,21 @@ pub struct Snapshot {
     /// and fd devices left out); `null` when `/proc/diskstats` cannot be read.
     #[serde(default)]
     pub disks: Option<Vec<DiskDevice>>,
+    /// Temperatures as psutil's `sensors_temperatures()` gives them, in the dashboard's
+    /// shape: chip name → its sensors; `{}` when there are none, `null` when the `sensors`
+    /// collector does not run.
     #[serde(default)]
-    pub temperatures: Temperatures,
+    pub sensors: Option<Sensors>,
+    /// Every thermal zone (`/sys/class/thermal`), for node_exporter's `thermal_zone` family.
+    #[serde(default)]
+    pub thermal_zones: Option<Vec<ThermalZone>>,
     /// Raspberry Pi firmware state; `null` on other machines.
     #[serde(default)]
     pub raspberry_pi: Option<RaspberryPi>,
+    /// Containers of the Docker Engine (or Podman's compatible API); `null` when the
+    /// `containers` collector does not run.
+    #[serde(default)]
+    pub docker: Option<Docker>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -64,6 +74,11 @@ pub struct Cpu {
     pub max_frequency_mhz: Option<f64>,
     /// CPU model, e.g. `AMD EPYC` or `ARM Cortex-A72`.
     pub processor: Option<String>,
+    /// The CPU's temperature, °C (one decimal): the first of the `cpu_thermal`,
+    /// `cpu-thermal`, `coretemp`, `k10temp` sensors, else the first whose name says CPU, core,
+    /// temperature or thermal.
+    #[serde(default)]
+    pub temperature_c: Option<f64>,
     /// Time spent in each mode since boot, all CPUs together, seconds.
     #[serde(default)]
     pub times: Option<CpuSeconds>,
@@ -207,9 +222,35 @@ pub struct Network {
     /// The default route's interface, else the first up non-loopback one with IPv4; `null`
     /// when there is none.
     pub primary_interface: Option<Interface>,
-    /// Every interface of `/proc/net/dev`, loopback included.
+    /// The interfaces a dashboard shows: up, not loopback, with an IPv4 address.
     #[serde(default)]
-    pub interfaces: Option<Vec<NetInterface>>,
+    pub interfaces: Option<Vec<UpInterface>>,
+    /// Every interface of `/proc/net/dev`, loopback and down ones included, with its counters.
+    #[serde(default)]
+    pub all_interfaces: Option<Vec<NetInterface>>,
+}
+
+/// An interface that is up, not loopback and has an IPv4 address: the dashboard's fields,
+/// flat, and ours.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UpInterface {
+    #[schema(value_type = String)]
+    pub name: Text,
+    /// Its primary IPv4 address, e.g. `192.168.1.20`.
+    pub ipv4: String,
+    pub netmask: Option<String>,
+    pub broadcast: Option<String>,
+    pub speed_mbps: Option<u64>,
+    pub mtu: Option<u32>,
+    /// `full`, `half` or `unknown`.
+    #[schema(value_type = String)]
+    pub duplex: Text,
+    #[schema(value_type = Option<String>)]
+    pub mac: Option<Text>,
+    pub ipv6: Vec<Ipv6Info>,
+    pub counters: NetIoCounters,
+    pub recv_bytes_per_sec: Option<f64>,
+    pub sent_bytes_per_sec: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -290,14 +331,73 @@ pub struct DiskDevice {
     pub write_bytes_per_sec: Option<f64>,
 }
 
+/// Temperature sensors by chip, in the order found: psutil's `sensors_temperatures()`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sensors(pub Vec<(String, Vec<Sensor>)>);
+
+impl Serialize for Sensors {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Sensors {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::deserialize(d)?;
+        let mut out = Vec::with_capacity(map.len());
+        for (k, v) in map {
+            out.push((k, serde_json::from_value(v).map_err(serde::de::Error::custom)?));
+        }
+        Ok(Sensors(out))
+    }
+}
+
+impl utoipa::PartialSchema for Sensors {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder};
+        ObjectBuilder::new()
+            .description(Some("Chip name (hwmon `name`, or thermal zone type) → its temperature sensors."))
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                ArrayBuilder::new().items(utoipa::openapi::Ref::from_schema_name("Sensor")).into(),
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for Sensors {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("Sensor".into(), <Sensor as utoipa::PartialSchema>::schema()));
+    }
+}
+
+impl Sensors {
+    pub fn get(&self, chip: &str) -> Option<&[Sensor]> {
+        self.0.iter().find(|(k, _)| k == chip).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// One temperature sensor, °C.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Temperatures {
-    /// `/sys/class/thermal/thermal_zone*`.
+pub struct Sensor {
+    /// e.g. `Package id 0`, `Composite`; empty when the sensor has none.
+    pub label: String,
+    pub current_c: f64,
+    /// The high threshold (`temp*_max`, a `high` trip point), if any.
+    pub high_c: Option<f64>,
+    /// The critical threshold (`temp*_crit`, a `critical` trip point), if any.
+    pub critical_c: Option<f64>,
+    /// node_exporter's chip of a hwmon sensor, e.g. `platform_coretemp_0`; `null` for a
+    /// thermal zone.
     #[serde(default)]
-    pub thermal_zones: Vec<ThermalZone>,
-    /// `/sys/class/hwmon/hwmon*/temp*_input`.
+    pub hwmon_chip: Option<String>,
+    /// The hwmon sensor, e.g. `temp1`; `null` for a thermal zone.
     #[serde(default)]
-    pub hwmon: Vec<HwmonTemp>,
+    pub hwmon_sensor: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -309,17 +409,69 @@ pub struct ThermalZone {
     pub celsius: f64,
 }
 
+/// Pending updates of the OS's packages, checked in the background.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct HwmonTemp {
-    /// node_exporter's chip name, e.g. `platform_coretemp_0` or `thermal_thermal_zone0`.
-    pub chip: String,
-    /// The chip's own name (its `name` file), e.g. `coretemp`, `cpu_thermal`.
-    pub chip_name: Option<String>,
-    /// e.g. `temp1`.
-    pub sensor: String,
-    /// The sensor's label, e.g. `Package id 0`, if it has one.
-    pub label: Option<String>,
-    pub celsius: f64,
+pub struct OsUpdate {
+    /// Whether any update is pending; `null` until the first check ends, or when no package
+    /// manager is known.
+    pub available: Option<bool>,
+    /// Packages that would be upgraded.
+    pub count: Option<u64>,
+    /// Of those, the ones from a security source (`-security` suites, dnf's security
+    /// advisories); `null` where that cannot be told (macOS).
+    pub security: Option<u64>,
+    /// `/run/reboot-required` exists (Debian, Ubuntu, Raspberry Pi OS); `null` elsewhere.
+    pub reboot_required: Option<bool>,
+    /// When the last check ended (UTC); `null` before the first.
+    pub checked_at: Option<String>,
+    /// What the check ran: `apt-get`, `dnf`, `softwareupdate`; `null` when none is known.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Why the last check failed, if it did (the figures are then the last good ones).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The Docker Engine's containers. When the engine cannot be asked, `available` is `false`
+/// and `error` says why: `not_installed` (no socket), `permission_denied` (not in the
+/// `docker` group), `daemon_not_running`, `timeout`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Docker {
+    pub available: bool,
+    pub error: Option<String>,
+    /// Containers running.
+    pub running: Option<u64>,
+    /// Containers, in any state.
+    pub total: Option<u64>,
+    pub containers: Option<Vec<Container>>,
+}
+
+/// One container: the engine's view, and its resources from its cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Container {
+    /// The first 12 characters of its ID, as `docker ps` shows it.
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    /// `running`, `exited`, `paused`, `restarting`, `created`, `dead`.
+    pub state: String,
+    /// e.g. `Up 2 hours`, `Exited (0) 3 minutes ago`.
+    pub status: String,
+    /// Published ports, e.g. `0.0.0.0:8080->80/tcp`.
+    pub ports: Vec<String>,
+    /// Whether the registry has another image under the same tag; `null` when unknown (not
+    /// checked yet, a local image, an unreachable registry).
+    pub update_available: Option<bool>,
+    /// CPU time over the sampling interval, percent of one CPU (as `docker stats`).
+    pub cpu_percent: Option<f64>,
+    /// Memory in use, the page cache that could be dropped left out (as `docker stats`).
+    pub memory_bytes: Option<u64>,
+    /// Its memory limit, or the host's memory when it has none.
+    pub memory_limit_bytes: Option<u64>,
+    pub net_rx_bytes: Option<u64>,
+    pub net_tx_bytes: Option<u64>,
+    pub block_read_bytes: Option<u64>,
+    pub block_write_bytes: Option<u64>,
 }
 
 /// The Raspberry Pi firmware's throttling state (`get_throttled`), now and since boot.
@@ -420,6 +572,9 @@ pub struct System {
     /// The NIS domain name (`(none)` when unset), as `uname -a` reports it.
     #[serde(default)]
     pub domainname: Option<String>,
+    /// Pending OS updates; `null` when the check is disabled.
+    #[serde(default)]
+    pub os_update: Option<OsUpdate>,
 }
 
 /// Rounds to one decimal, the precision of every percent in the contract.

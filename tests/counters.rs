@@ -53,7 +53,7 @@ fn counters(v: &Value) -> HashMap<String, u64> {
     for (k, x) in v["disk_io"].as_object().unwrap() {
         out.insert(format!("disk_io.{k}"), x.as_u64().unwrap());
     }
-    for i in v["network"]["interfaces"].as_array().unwrap() {
+    for i in v["network"]["all_interfaces"].as_array().unwrap() {
         for (k, x) in i["counters"].as_object().unwrap() {
             out.insert(format!("{}.{k}", i["name"].as_str().unwrap()), x.as_u64().unwrap());
         }
@@ -74,7 +74,7 @@ fn rates(v: &Value) -> Vec<(String, f64)> {
             out.push((format!("throughput.{k}"), x));
         }
     }
-    for i in v["network"]["interfaces"].as_array().unwrap() {
+    for i in v["network"]["all_interfaces"].as_array().unwrap() {
         for k in ["recv_bytes_per_sec", "sent_bytes_per_sec"] {
             if let Some(x) = i[k].as_f64() {
                 out.push((format!("{}.{k}", i["name"]), x));
@@ -162,11 +162,15 @@ fn counters_that_drop_keep_growing_in_system_and_metrics() {
     rewrite(&dev, &net_dev(1_000, None));
     rewrite(&disks, &diskstats(100));
     let after_drop = w.observe(&s, Duration::from_millis(600));
-    let names: Vec<&str> =
-        after_drop["network"]["interfaces"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = after_drop["network"]["all_interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["lo", "eth0"]);
     // eth0 grew by what it counted after the wrap; wlan0's bytes are still in the total
-    let eth0 = after_drop["network"]["interfaces"][1]["counters"]["bytes_recv"].as_u64().unwrap();
+    let eth0 = after_drop["network"]["all_interfaces"][1]["counters"]["bytes_recv"].as_u64().unwrap();
     assert_eq!(eth0, 4_294_000_000 + 1_000);
     assert_eq!(after_drop["network"]["io_counters"]["bytes_recv"].as_u64().unwrap(), total_before + 1_000);
     assert_eq!(after_drop["disk_io"]["read_bytes"].as_u64().unwrap(), (9_170_360 + 100) * 512);
@@ -174,7 +178,7 @@ fn counters_that_drop_keep_growing_in_system_and_metrics() {
     // wlan0 is created again, its counters starting afresh
     rewrite(&dev, &net_dev(2_000, Some(5)));
     let back = w.observe(&s, Duration::from_millis(600));
-    let wlan0 = &back["network"]["interfaces"][2];
+    let wlan0 = &back["network"]["all_interfaces"][2];
     assert_eq!(wlan0["name"], "wlan0");
     assert_eq!(wlan0["counters"]["bytes_recv"].as_u64().unwrap(), 18_734_529 + 5);
     assert_eq!(back["network"]["io_counters"]["bytes_recv"].as_u64().unwrap(), total_before + 2_000 + 5);

@@ -37,11 +37,14 @@ fn redact(v: &mut Value) {
             }
         }
     }
-    if let Some(interfaces) = v["network"]["interfaces"].as_array_mut() {
+    // the addresses are the live machine's (ioctl), not the tree's
+    if let Some(interfaces) = v["network"]["all_interfaces"].as_array_mut() {
         for i in interfaces {
             i["ipv4"] = LIVE.into();
         }
     }
+    // which interfaces have an IPv4 address is the live machine's business too
+    v["network"]["interfaces"] = LIVE.into();
     if let Some(p) = v["system"]["platform"].as_str() {
         let kernel_part = p.split("-with-").next().unwrap().to_string();
         v["system"]["platform"] = format!("{kernel_part}-with-{LIVE}").into();

@@ -55,6 +55,7 @@ impl Host {
                 platform,
                 model,
                 domainname,
+                os_update: None,
             },
             hostname: kernel.join("hostname"),
             files,
@@ -101,6 +102,7 @@ impl Host {
                 platform,
                 model: sysctl_string("hw.model"),
                 domainname: None,
+                os_update: None,
             },
         }
     }

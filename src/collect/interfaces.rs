@@ -1,5 +1,6 @@
 //! `interfaces`: each interface's facts (up, MAC, MTU, speed, duplex, addresses) filled into
-//! the entries `network` wrote (`network.interfaces`), and the primary interface
+//! the entries `network` wrote (`network.all_interfaces`); the interfaces a dashboard shows
+//! (`network.interfaces`: up, not loopback, with IPv4, flat); and the primary interface
 //! (`network.primary_interface`): the default route's, else the first up, non-loopback one
 //! with IPv4.
 //!
@@ -10,11 +11,11 @@
 //! macOS: `getifaddrs(3)`, with the MTU and speed `network` wrote.
 
 use super::{CollectError, Entry, Family, Reading, Setup};
-use crate::snapshot::Interface;
 #[cfg(target_os = "linux")]
 use crate::snapshot::Ipv4Info;
 #[cfg(target_os = "linux")]
 use crate::snapshot::NetInterface;
+use crate::snapshot::{Interface, UpInterface};
 
 pub const ENTRY: Entry = Entry {
     name: "interfaces",
@@ -43,6 +44,8 @@ struct Link {
     duplex: std::path::PathBuf,
     /// Up and running (flags and operstate), read in turn with the other interfaces'.
     up: Option<bool>,
+    /// IFF_LOOPBACK in its flags.
+    loopback: bool,
     facts: Facts,
     /// The sample the facts were read at; `None` before the first read.
     read_at: Option<u64>,
@@ -106,6 +109,7 @@ impl Interfaces {
                 duplex: dir.join("duplex"),
                 dir,
                 up: None,
+                loopback: name == "lo",
                 facts: Facts::default(),
                 read_at: None,
             };
@@ -151,6 +155,8 @@ impl Interfaces {
             Some(up) if !now => up,
             _ => {
                 let flags = files.read_opt(&link.flags).and_then(parse_flags);
+                const IFF_LOOPBACK: u32 = 0x8;
+                link.loopback |= flags.is_some_and(|f| f & IFF_LOOPBACK != 0);
                 let up = is_up(flags, files.read_opt(&link.operstate));
                 link.up = Some(up);
                 up
@@ -229,7 +235,7 @@ impl Family for Interfaces {
             // a kernel without IPv6
             Err(_) => self.inet6_by_name.clear(),
         }
-        let mut list = match r.snapshot.network.interfaces.take() {
+        let mut list = match r.snapshot.network.all_interfaces.take() {
             Some(list) => list,
             None => self.listed()?,
         };
@@ -261,7 +267,13 @@ impl Family for Interfaces {
                 }
             }
         }
-        r.snapshot.network.interfaces = Some(list);
+        let shown = list
+            .iter()
+            .filter(|i| i.up == Some(true) && !self.links.get(&*i.name).is_some_and(|l| l.loopback))
+            .filter_map(up_interface)
+            .collect();
+        r.snapshot.network.interfaces = Some(shown);
+        r.snapshot.network.all_interfaces = Some(list);
         r.snapshot.network.primary_interface = self.primary()?;
         Ok(())
     }
@@ -283,7 +295,7 @@ impl Family for Interfaces {
         use nix::net::if_::InterfaceFlags;
         let addrs = super::ifaddrs::ipv4_addresses()
             .map_err(|e| CollectError::sys("getifaddrs", "", std::io::Error::from(e)))?;
-        let list = r.snapshot.network.interfaces.get_or_insert_with(Vec::new);
+        let list = r.snapshot.network.all_interfaces.get_or_insert_with(Vec::new);
         for i in list.iter_mut() {
             let a = addrs.iter().find(|a| *a.name == *i.name);
             i.up = a.map(|a| a.flags.contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING));
@@ -293,6 +305,10 @@ impl Family for Interfaces {
                 broadcast: a.broadcast.map(|b| b.to_string()),
             });
         }
+        let loopback =
+            |name: &str| addrs.iter().any(|a| *a.name == *name && a.flags.contains(InterfaceFlags::IFF_LOOPBACK));
+        let shown = list.iter().filter(|i| i.up == Some(true) && !loopback(&i.name)).filter_map(up_interface).collect();
+        r.snapshot.network.interfaces = Some(shown);
         // no routing table file on macOS: the first up, non-loopback interface with IPv4
         r.snapshot.network.primary_interface = addrs.into_iter().find(|a| a.usable_fallback()).map(|a| {
             let (mtu, speed_mbps) =
@@ -309,6 +325,25 @@ impl Family for Interfaces {
         });
         Ok(())
     }
+}
+
+/// A dashboard's entry for an interface that has an IPv4 address.
+fn up_interface(i: &crate::snapshot::NetInterface) -> Option<UpInterface> {
+    let ipv4 = i.ipv4.as_ref()?;
+    Some(UpInterface {
+        name: i.name.clone(),
+        ipv4: ipv4.address.clone(),
+        netmask: ipv4.netmask.clone(),
+        broadcast: ipv4.broadcast.clone(),
+        speed_mbps: i.speed_mbps,
+        mtu: i.mtu,
+        duplex: i.duplex.clone(),
+        mac: i.mac.clone(),
+        ipv6: i.ipv6.clone(),
+        counters: i.counters.clone(),
+        recv_bytes_per_sec: i.recv_bytes_per_sec,
+        sent_bytes_per_sec: i.sent_bytes_per_sec,
+    })
 }
 
 /// The interface of the IPv4 default route in `/proc/net/route` (destination and mask 0, flag

@@ -54,7 +54,7 @@ impl Load {
 impl Family for Load {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let [load1, load5, load15] = self.read()?;
-        r.snapshot.load_average = LoadAverage { load1: Some(load1), load5: Some(load5), load15: Some(load15) };
+        r.snapshot.load_avg = LoadAverage { load1: Some(load1), load5: Some(load5), load15: Some(load15) };
         Ok(())
     }
 }
@@ -96,9 +96,6 @@ mod tests {
         let mut family = Load::new(&setup);
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
         family.collect(&mut r).unwrap();
-        assert_eq!(
-            [r.snapshot.load_average.load1, r.snapshot.load_average.load5, r.snapshot.load_average.load15],
-            want.map(Some)
-        );
+        assert_eq!([r.snapshot.load_avg.load1, r.snapshot.load_avg.load5, r.snapshot.load_avg.load15], want.map(Some));
     }
 }

@@ -634,7 +634,7 @@ mod tests {
     struct Fine;
     impl Family for Fine {
         fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
-            r.snapshot.load_average.load1 = Some(1.5);
+            r.snapshot.load_avg.load1 = Some(1.5);
             Ok(())
         }
     }
@@ -653,7 +653,7 @@ mod tests {
         install_panic_hook();
         for _ in 0..2 {
             let r = runner.read();
-            assert_eq!(r.snapshot.load_average.load1, Some(1.5));
+            assert_eq!(r.snapshot.load_avg.load1, Some(1.5));
             let statuses = runner.statuses();
             assert_eq!(statuses[0], ("boom", Some("panicked: index out of bounds".to_string())));
             assert_eq!(statuses[1], ("fine", None));

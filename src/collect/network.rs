@@ -1,5 +1,5 @@
 //! `network`: traffic since boot summed over every interface (`network.io_counters`,
-//! loopback included as psutil counts it), per interface (`network.interfaces[].counters`,
+//! loopback included as psutil counts it), per interface (`network.all_interfaces[].counters`,
 //! with rates), and the receive and send rates over the sampling interval
 //! (`throughput.net_*`).
 //!
@@ -139,7 +139,7 @@ impl Family for Network {
             n.io_counters.dropin = None;
             n.io_counters.dropout = None;
         }
-        n.interfaces = Some(interfaces);
+        n.all_interfaces = Some(interfaces);
         let t = &mut r.snapshot.throughput;
         t.net_sent_bytes_per_sec = rate(before.map(|b| b[0]), Some(total[0]), dt);
         t.net_recv_bytes_per_sec = rate(before.map(|b| b[1]), Some(total[1]), dt);

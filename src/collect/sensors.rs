@@ -1,26 +1,55 @@
-//! `sensors`: temperatures (`temperatures`).
+//! `sensors`: temperatures as psutil's `sensors_temperatures()` gives them, in the dashboard's
+//! shape (`sensors`: chip name → `[{label, current_c, high_c, critical_c}]`), every thermal
+//! zone (`thermal_zones`, for node_exporter's family) and the CPU's temperature
+//! (`cpu.temperature_c`).
 //!
-//! Linux: `class/thermal/thermal_zone*/{type,temp}` and `class/hwmon/hwmon*/temp*_{input,
-//! label}` under sysfs. What sensors exist is found once at start; their values are read every
-//! sample, and one that cannot be read this time is left out of this sample.
+//! Linux, psutil's rules: every `temp*_input` under `class/hwmon/hwmon*/` (and their
+//! `device/` directory), grouped by the chip's `name`, with `temp*_label`, `temp*_max` and
+//! `temp*_crit`, in the order of their paths; only when hwmon has no temperature at all, the
+//! thermal zones (`type` as the chip, `high` and `critical` trip points as thresholds). What
+//! sensors exist is found once at start; their values are read every sample (in turn on a
+//! host with many), and one that cannot be read this time is left out of this sample.
+//!
+//! macOS: the SMC and IOKit sensors through `sysinfo`'s components, never a program.
 
 use std::path::{Path, PathBuf};
 
 use super::{CollectError, Entry, Family, Reading, Setup};
-use crate::snapshot::{HwmonTemp, Temperatures, ThermalZone};
+#[cfg(target_os = "linux")]
+use crate::snapshot::ThermalZone;
+use crate::snapshot::{Sensor, Sensors, round1};
 
 pub const ENTRY: Entry = Entry {
     name: "sensors",
-    about: "temperatures (thermal zones, hwmon)",
-    start: |setup| {
-        if cfg!(target_os = "linux") { Some(Box::new(Sensors::new(setup))) } else { None }
-    },
+    about: "temperatures (hwmon, thermal zones; SMC on macOS) and the CPU's",
+    start: |setup| Some(Box::new(SensorsFamily::new(setup))),
 };
 
-pub struct Sensors {
+/// The chips whose temperature is the CPU's, in order of preference.
+const CPU_CHIPS: [&str; 4] = ["cpu_thermal", "cpu-thermal", "coretemp", "k10temp"];
+
+/// The CPU's temperature: the first sensor of the first of [`CPU_CHIPS`] there is, else of
+/// the first chip whose name contains `cpu`, `core`, `temp` or `thermal`.
+pub fn cpu_temperature(sensors: &Sensors) -> Option<f64> {
+    let first = |chip: &str| sensors.get(chip).and_then(|s| s.first()).map(|s| round1(s.current_c));
+    CPU_CHIPS.iter().find_map(|c| first(c)).or_else(|| {
+        sensors
+            .0
+            .iter()
+            .find(|(name, list)| {
+                let n = name.to_ascii_lowercase();
+                !list.is_empty() && ["cpu", "core", "temp", "thermal"].iter().any(|w| n.contains(w))
+            })
+            .and_then(|(_, list)| list.first())
+            .map(|s| round1(s.current_c))
+    })
+}
+
+#[cfg(target_os = "linux")]
+pub struct SensorsFamily {
     zones: Vec<Zone>,
     hwmon: Vec<HwmonInput>,
-    /// Each sensor's last reading (zones first, then hwmon inputs); `None` before the first
+    /// Each input's last reading (zones first, then hwmon inputs); `None` before the first
     /// or when it could not be read.
     last: Vec<Option<f64>>,
     /// Whether every sensor has been read once.
@@ -29,15 +58,17 @@ pub struct Sensors {
     files: super::files::Files,
 }
 
-impl Sensors {
-    fn new(setup: &Setup) -> Sensors {
+#[cfg(target_os = "linux")]
+impl SensorsFamily {
+    fn new(setup: &Setup) -> SensorsFamily {
         let (zones, hwmon) = (thermal_zones(&setup.sysfs), hwmon_inputs(&setup.sysfs));
         let last = vec![None; zones.len() + hwmon.len()];
-        Sensors { zones, hwmon, last, started: false, rotation: Default::default(), files: Default::default() }
+        SensorsFamily { zones, hwmon, last, started: false, rotation: Default::default(), files: Default::default() }
     }
 }
 
-impl Family for Sensors {
+#[cfg(target_os = "linux")]
+impl Family for SensorsFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         // more sensors than the budget: read in turn (see Rotation)
         let window = self.rotation.window(self.last.len());
@@ -48,25 +79,88 @@ impl Family for Sensors {
             }
         }
         self.started = true;
-        let mut t = Temperatures::default();
-        let (zones, hwmon) = self.last.split_at(self.zones.len());
-        for (z, &celsius) in self.zones.iter().zip(zones) {
-            if let Some(celsius) = celsius {
-                t.thermal_zones.push(ThermalZone { zone: z.zone, kind: z.kind.clone(), celsius });
+        let (zone_values, hwmon_values) = self.last.split_at(self.zones.len());
+        let mut sensors = Sensors::default();
+        let mut add = |chip: &str, sensor: Sensor| match sensors.0.iter_mut().find(|(c, _)| c == chip) {
+            Some((_, list)) => list.push(sensor),
+            None => sensors.0.push((chip.to_string(), vec![sensor])),
+        };
+        for (h, value) in self.hwmon.iter().zip(hwmon_values) {
+            if let Some(current_c) = *value {
+                add(
+                    &h.name,
+                    Sensor {
+                        label: h.label.clone(),
+                        current_c,
+                        high_c: h.high_c,
+                        critical_c: h.critical_c,
+                        hwmon_chip: Some(h.chip.clone()),
+                        hwmon_sensor: Some(h.sensor.clone()),
+                    },
+                );
             }
         }
-        for (h, &celsius) in self.hwmon.iter().zip(hwmon) {
-            if let Some(celsius) = celsius {
-                t.hwmon.push(HwmonTemp {
-                    chip: h.chip.clone(),
-                    chip_name: h.chip_name.clone(),
-                    sensor: h.sensor.clone(),
-                    label: h.label.clone(),
-                    celsius,
-                });
+        let mut zones = Vec::with_capacity(self.zones.len());
+        for (z, value) in self.zones.iter().zip(zone_values) {
+            let Some(celsius) = *value else { continue };
+            zones.push(ThermalZone { zone: z.zone, kind: z.kind.clone(), celsius });
+            // psutil reads the thermal zones only where hwmon has no temperature at all
+            if self.hwmon.is_empty() {
+                add(
+                    &z.kind,
+                    Sensor {
+                        label: String::new(),
+                        current_c: celsius,
+                        high_c: z.high_c,
+                        critical_c: z.critical_c,
+                        hwmon_chip: None,
+                        hwmon_sensor: None,
+                    },
+                );
             }
         }
-        r.snapshot.temperatures = t;
+        r.snapshot.cpu.temperature_c = cpu_temperature(&sensors);
+        r.snapshot.sensors = Some(sensors);
+        r.snapshot.thermal_zones = Some(zones);
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "macos")]
+pub struct SensorsFamily {
+    components: Result<sysinfo::Components, String>,
+}
+
+#[cfg(target_os = "macos")]
+impl SensorsFamily {
+    fn new(_: &Setup) -> SensorsFamily {
+        SensorsFamily { components: sysinfo::Components::new_with_refreshed_list().map_err(|e| e.to_string()) }
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl Family for SensorsFamily {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let components = self.components.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
+        components.refresh(true);
+        let mut sensors = Sensors::default();
+        for c in components.iter() {
+            let Some(current) = c.temperature() else { continue };
+            // SMC labels are "<chip> <sensor>" at best; the whole label names the chip
+            sensors.0.push((
+                c.label().to_string(),
+                vec![Sensor {
+                    label: c.label().to_string(),
+                    current_c: f64::from(current),
+                    high_c: c.max().map(f64::from),
+                    critical_c: c.critical().map(f64::from),
+                    hwmon_chip: None,
+                    hwmon_sensor: None,
+                }],
+            ));
+        }
+        r.snapshot.cpu.temperature_c = cpu_temperature(&sensors);
+        r.snapshot.sensors = Some(sensors);
         Ok(())
     }
 }
@@ -77,15 +171,24 @@ pub struct Zone {
     pub zone: u32,
     pub kind: String,
     pub temp: PathBuf,
+    /// The `high` and `critical` trip points, °C.
+    pub high_c: Option<f64>,
+    pub critical_c: Option<f64>,
 }
 
 /// A hwmon temperature input found at start.
 #[derive(Debug, Clone)]
 pub struct HwmonInput {
+    /// The chip's `name` (psutil's key), e.g. `coretemp`, `nvme`.
+    pub name: String,
+    /// node_exporter's chip, e.g. `platform_coretemp_0`.
     pub chip: String,
-    pub chip_name: Option<String>,
+    /// e.g. `temp1`.
     pub sensor: String,
-    pub label: Option<String>,
+    /// `temp*_label`, or empty.
+    pub label: String,
+    pub high_c: Option<f64>,
+    pub critical_c: Option<f64>,
     pub input: PathBuf,
 }
 
@@ -95,13 +198,30 @@ fn read_trimmed(path: &Path) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+fn read_celsius(path: &Path) -> Option<f64> {
+    read_trimmed(path).as_deref().and_then(parse_millidegrees)
+}
+
 pub fn thermal_zones(sysfs: &Path) -> Vec<Zone> {
     super::files::numbered(&sysfs.join("class/thermal"), "thermal_zone")
         .into_iter()
-        .map(|(zone, dir)| Zone {
-            zone,
-            kind: read_trimmed(&dir.join("type")).unwrap_or_default(),
-            temp: dir.join("temp"),
+        .map(|(zone, dir)| {
+            let (mut high_c, mut critical_c) = (None, None);
+            for (n, _) in super::files::numbered(&dir, "trip_point_") {
+                let trip = |what: &str| dir.join(format!("trip_point_{n}_{what}"));
+                match read_trimmed(&trip("type")).as_deref() {
+                    Some("critical") => critical_c = read_celsius(&trip("temp")),
+                    Some("high") => high_c = read_celsius(&trip("temp")),
+                    _ => {}
+                }
+            }
+            Zone {
+                zone,
+                kind: read_trimmed(&dir.join("type")).unwrap_or_default(),
+                temp: dir.join("temp"),
+                high_c,
+                critical_c,
+            }
         })
         .collect()
 }
@@ -137,27 +257,37 @@ pub fn chip_name(dir: &Path) -> String {
     clean_name(&real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
 }
 
+/// Every hwmon temperature input, in the order psutil lists them (by path), with what
+/// psutil reports of it; a chip without a readable `name` is left out, as psutil does.
 pub fn hwmon_inputs(sysfs: &Path) -> Vec<HwmonInput> {
-    let mut out = Vec::new();
+    let mut bases: Vec<(PathBuf, PathBuf, String)> = Vec::new();
     for (_, dir) in super::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
-        let chip = chip_name(&dir);
-        let chip_name = read_trimmed(&dir.join("name"));
-        let mut sensors: Vec<u32> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.strip_prefix("temp")?.strip_suffix("_input")?.parse().ok())
-            .collect();
-        sensors.sort();
-        for n in sensors {
-            out.push(HwmonInput {
-                chip: chip.clone(),
-                chip_name: chip_name.clone(),
-                sensor: format!("temp{n}"),
-                label: read_trimmed(&dir.join(format!("temp{n}_label"))),
-                input: dir.join(format!("temp{n}_input")),
-            });
+        // CentOS keeps the inputs in an intermediate device/ directory
+        for place in [dir.clone(), dir.join("device")] {
+            let Ok(entries) = std::fs::read_dir(&place) else { continue };
+            for e in entries.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                if let Some(sensor) = file.strip_suffix("_input").filter(|s| s.starts_with("temp")) {
+                    bases.push((dir.clone(), place.join(sensor), sensor.to_string()));
+                }
+            }
         }
+    }
+    bases.sort_by(|a, b| a.1.cmp(&b.1));
+    bases.dedup_by(|a, b| a.1 == b.1);
+    let mut out = Vec::new();
+    for (dir, base, sensor) in bases {
+        let Some(name) = read_trimmed(&dir.join("name")) else { continue };
+        let with = |suffix: &str| PathBuf::from(format!("{}_{suffix}", base.display()));
+        out.push(HwmonInput {
+            name,
+            chip: chip_name(&dir),
+            label: read_trimmed(&with("label")).unwrap_or_default(),
+            high_c: read_celsius(&with("max")),
+            critical_c: read_celsius(&with("crit")),
+            input: with("input"),
+            sensor,
+        });
     }
     out
 }
@@ -183,6 +313,26 @@ mod tests {
         assert_eq!(parse_millidegrees("45277\n"), Some(45.277));
         assert_eq!(parse_millidegrees("-5000"), Some(-5.0));
         assert_eq!(parse_millidegrees(""), None);
+        assert_eq!(parse_millidegrees("N/A"), None);
+    }
+
+    fn sensor(label: &str, current_c: f64) -> Sensor {
+        Sensor { label: label.into(), current_c, ..Default::default() }
+    }
+
+    #[test]
+    fn the_cpu_temperature_comes_from_the_preferred_chip() {
+        let s = Sensors(vec![
+            ("nvme".into(), vec![sensor("Composite", 38.85)]),
+            ("acpitz".into(), vec![sensor("", 27.8)]),
+            ("coretemp".into(), vec![sensor("Package id 0", 51.04), sensor("Core 0", 49.0)]),
+        ]);
+        assert_eq!(cpu_temperature(&s), Some(51.0));
+        // no preferred chip: the first that says thermal or CPU
+        let s = Sensors(vec![("nvme".into(), vec![sensor("", 38.0)]), ("soc_thermal".into(), vec![sensor("", 61.27)])]);
+        assert_eq!(cpu_temperature(&s), Some(61.3));
+        assert_eq!(cpu_temperature(&Sensors(vec![("nvme".into(), vec![sensor("", 38.0)])])), None);
+        assert_eq!(cpu_temperature(&Sensors::default()), None);
     }
 
     #[test]
@@ -194,7 +344,7 @@ mod tests {
         let inputs = hwmon_inputs(&sys);
         assert_eq!(inputs.len(), 1);
         assert_eq!(inputs[0].chip, "thermal_thermal_zone0");
-        assert_eq!(inputs[0].chip_name.as_deref(), Some("cpu_thermal"));
+        assert_eq!(inputs[0].name, "cpu_thermal");
         assert_eq!(inputs[0].sensor, "temp1");
     }
 }

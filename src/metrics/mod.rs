@@ -61,11 +61,9 @@ pub fn families(s: &Snapshot, collectors: CollectorStatus, samples_total: Option
     let mut out: Vec<Family> = Vec::new();
     cpu(s, &mut out);
     memory(s, &mut out);
-    for (name, v) in [
-        ("node_load1", s.load_average.load1),
-        ("node_load5", s.load_average.load5),
-        ("node_load15", s.load_average.load15),
-    ] {
+    for (name, v) in
+        [("node_load1", s.load_avg.load1), ("node_load5", s.load_avg.load5), ("node_load15", s.load_avg.load15)]
+    {
         let help = format!("{}m load average.", &name[9..]);
         out.extend(Family::single(name, Kind::Gauge, &help, v));
     }
@@ -225,7 +223,7 @@ fn disks(s: &Snapshot, out: &mut Vec<Family>) {
 }
 
 fn network(s: &Snapshot, out: &mut Vec<Family>) {
-    let Some(ifs) = &s.network.interfaces else { return };
+    let Some(ifs) = &s.network.all_interfaces else { return };
     type Get = fn(&crate::snapshot::NetIoCounters) -> Option<u64>;
     let defs: [(&str, Get); 8] = [
         ("receive_bytes", |c| c.bytes_recv),
@@ -303,14 +301,34 @@ fn uname(s: &Snapshot, out: &mut Vec<Family>) {
 
 fn temperatures(s: &Snapshot, out: &mut Vec<Family>) {
     let mut zones = Family::new("node_thermal_zone_temp", Kind::Gauge, "Zone temperature in Celsius");
-    for z in &s.temperatures.thermal_zones {
+    for z in s.thermal_zones.iter().flatten() {
         zones.push(vec![label("type", &z.kind), label("zone", z.zone)], z.celsius);
     }
     let mut hwmon = Family::new("node_hwmon_temp_celsius", Kind::Gauge, "Hardware monitor for temperature (input)");
-    for h in &s.temperatures.hwmon {
-        hwmon.push(vec![label("chip", &h.chip), label("sensor", &h.sensor)], h.celsius);
+    let mut max = Family::new("node_hwmon_temp_max_celsius", Kind::Gauge, "Hardware monitor for temperature (max)");
+    let mut crit = Family::new("node_hwmon_temp_crit_celsius", Kind::Gauge, "Hardware monitor for temperature (crit)");
+    for sensor in s.sensors.iter().flat_map(|m| m.0.iter()).flat_map(|(_, list)| list) {
+        let (Some(chip), Some(name)) = (&sensor.hwmon_chip, &sensor.hwmon_sensor) else { continue };
+        let labels = || vec![label("chip", chip), label("sensor", name)];
+        hwmon.push(labels(), sensor.current_c);
+        if let Some(v) = sensor.high_c {
+            max.push(labels(), v);
+        }
+        if let Some(v) = sensor.critical_c {
+            crit.push(labels(), v);
+        }
     }
-    out.extend([zones, hwmon]);
+    // node_exporter sorts a family's series by their labels
+    for f in [&mut hwmon, &mut max, &mut crit] {
+        f.samples.sort_by(|a, b| a.labels.cmp(&b.labels));
+    }
+    out.extend([zones, hwmon, max, crit]);
+    out.extend(Family::single(
+        "system_stats_cpu_temperature_celsius",
+        Kind::Gauge,
+        "The CPU's temperature, as /system's cpu.temperature_c.",
+        s.cpu.temperature_c,
+    ));
     if let Some(pi) = &s.raspberry_pi {
         let mut f = Family::new(
             "system_stats_raspberry_pi_throttled",
