@@ -66,7 +66,27 @@ fn payloads_have_the_seed_shape() {
     let got = r.wait_accepted(3, Duration::from_secs(15));
     for p in &got {
         let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["hostname", "cpu", "ram", "disk", "timestamp", "disk_read", "disk_write", "details"]);
+        // the seed's keys, in order, then the newest server's, then details
+        assert_eq!(
+            keys,
+            [
+                "hostname",
+                "cpu",
+                "ram",
+                "disk",
+                "timestamp",
+                "disk_read",
+                "disk_write",
+                "swap_percent",
+                "load1",
+                "load5",
+                "load15",
+                "net_read",
+                "net_write",
+                "cpu_cores",
+                "details"
+            ]
+        );
         assert!(p["hostname"].is_string());
         for k in ["cpu", "ram", "disk", "disk_read", "disk_write"] {
             assert!(p[k].is_f64(), "{k} = {} is not a float", p[k]);
@@ -843,4 +863,84 @@ fn a_restart_does_not_spool_the_same_sample_again() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(r.accepted().len(), 1, "{:?}", collected_at(&r.accepted()));
     assert!(spooled(&second).is_empty());
+}
+
+// ---- the newest monitoring server: rate limit, float conversion, 64 KiB details ----
+
+#[path = "../benches/support/synthetic.rs"]
+#[allow(dead_code)]
+mod synthetic;
+
+fn newest() -> Mode {
+    Mode::Newest { limit: 5, window: Duration::from_secs(1) }
+}
+
+/// A server that accepts 5 POSTs per sliding second and answers 429 without `Retry-After`
+/// beyond: a backlog drains at its pace, in order, with few refusals (the old behaviour,
+/// retrying as fast as the backoff allows, bounced off it for as long as the backlog lasted).
+#[test]
+fn a_throttling_server_gets_the_backlog_at_its_pace() {
+    let s = service();
+    let mut r = Receiver::start(newest());
+    r.go_down();
+    let spool = tempfile::tempdir().unwrap();
+    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1")]);
+    std::thread::sleep(Duration::from_secs(2));
+    r.come_back(newest());
+    let (want, got) = drain(s, &f, &r);
+    assert!(want.len() >= 15, "{}", want.len());
+    assert_all_in_order(&want, &got);
+    let refused = r.requests().iter().filter(|(_, st)| *st == 429).count();
+    assert!(refused * 3 <= got.len(), "{refused} refusals for {} samples", got.len());
+    let line = f.wait_for_line("the server throttles");
+    assert!(line.contains("samples/s"), "{line}");
+}
+
+/// Every payload passes the newest server's checks, even with a collector failing: an unknown
+/// value is left out, never sent as `null`; the charts' fields are there.
+#[test]
+fn the_newest_server_takes_every_sample() {
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.1"), ("SYSTEM_STATS_COLLECTORS", "all,-swap")]);
+    let r = Receiver::start(Mode::Newest { limit: 1000, window: Duration::from_secs(60) });
+    let spool = tempfile::tempdir().unwrap();
+    let _f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let got = r.wait_accepted(4, Duration::from_secs(15));
+    assert!(r.requests().iter().all(|(_, st)| *st == 200), "{:?}", r.requests());
+    let cores = s.json("/system")["cpu"]["logical_cores"].as_u64().unwrap() as usize;
+    for p in &got {
+        assert!(p.get("swap_percent").is_none(), "unknown swap sent: {p}");
+        for k in ["load1", "load5", "load15", "net_read", "net_write"] {
+            assert!(p[k].is_number(), "{k}: {}", p[k]);
+        }
+        assert_eq!(p["cpu_cores"].as_array().unwrap().len(), cores);
+        assert!(p["details"]["swap"]["percent"].is_null());
+    }
+}
+
+/// A big host's snapshot is over the 64 KiB the newest server keeps of `details`: the keys
+/// the dashboard does not read are left out (logged once) and the server keeps the rest.
+#[test]
+fn big_details_are_trimmed_to_what_the_newest_server_keeps() {
+    let tree = tempfile::tempdir().unwrap();
+    let mounts = tempfile::tempdir().unwrap();
+    synthetic::generate(tree.path(), mounts.path(), synthetic::Counts::big_host(0.5));
+    let s = Service::on_fixture(tree.path(), &[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
+    let full = s.get("/system").body;
+    assert!(full.len() > 100_000, "{}", full.len());
+    let r = Receiver::start(Mode::Newest { limit: 1000, window: Duration::from_secs(60) });
+    let spool = tempfile::tempdir().unwrap();
+    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let got = r.wait_accepted(3, Duration::from_secs(15));
+    assert_eq!(r.details_dropped(), 0, "the server dropped details");
+    for p in &got {
+        let d = &p["details"];
+        assert!(
+            d["cpu"]["percent"].is_number() && d["memory"]["total"].is_u64() && d["network"]["interfaces"].is_array()
+        );
+        assert!(d["cpu"].get("per_cpu").is_none() && d.get("filesystems").is_none());
+        assert_eq!(p["cpu_cores"].as_array().unwrap().len(), 128);
+    }
+    let lines = f.lines_with("left out");
+    assert_eq!(lines.len(), 1, "{}", f.log());
+    assert!(lines[0].contains("cpu.per_cpu, memory.meminfo, network.all_interfaces"), "{}", lines[0]);
 }

@@ -179,11 +179,12 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         let set_aside = with_spool(&t.spool, |s| s.set_aside()).await;
         tracing::info!(
             destination = t.dest.label.as_str(),
-            "stopped: {} delivered, {} failed attempts retried, {} refused by the server, {} not a snapshot, \
-             {} dropped from a full spool, {} could not be spooled, {set_aside} damaged spool file(s) set aside, \
-             {} left spooled",
+            "stopped: {} delivered, {} failed attempts retried ({} throttled), {} refused by the server, {} not a \
+             snapshot, {} dropped from a full spool, {} could not be spooled, {set_aside} damaged spool file(s) set \
+             aside, {} left spooled",
             n(&st.delivered),
             n(&st.retries),
+            n(&st.throttled),
             n(&st.rejected),
             n(&st.undecodable),
             n(&st.evicted),

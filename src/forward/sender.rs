@@ -70,16 +70,22 @@ pub struct Stats {
     pub not_spooled: AtomicU64,
     pub retries: AtomicU64,
     pub backlog: AtomicU64,
+    /// 429s without `Retry-After` (the pace was lowered).
+    pub throttled: AtomicU64,
+    /// Whether `details` had to be trimmed (logged once).
+    pub trimmed: AtomicBool,
 }
 
 /// What one delivery attempt came to.
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
     Delivered,
-    /// The server or the network failed: try again later.
+    /// The server or the network failed: try again later. `throttled`: a 429 that did not
+    /// say how long to wait.
     Retry {
         reason: String,
         after: Option<Duration>,
+        throttled: bool,
     },
     /// The server refuses this sample and always will: drop it.
     Refused {
@@ -98,7 +104,7 @@ pub const REFUSING: [u16; 4] = [400, 409, 413, 422];
 pub fn classify(result: Result<Reply, RequestError>) -> Outcome {
     let reply = match result {
         Ok(r) => r,
-        Err(e) => return Outcome::Retry { reason: e.to_string(), after: None },
+        Err(e) => return Outcome::Retry { reason: e.to_string(), after: None, throttled: false },
     };
     let status = reply.status;
     let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(500)]).trim().to_string();
@@ -107,7 +113,7 @@ pub fn classify(result: Result<Reply, RequestError>) -> Outcome {
         Outcome::Delivered
     } else if matches!(code, 408 | 425 | 429) || status.is_server_error() {
         let after = reply.retry_after.map(|d| d.min(MAX_RETRY_AFTER));
-        Outcome::Retry { reason: format!("HTTP {status}: {body}"), after }
+        Outcome::Retry { reason: format!("HTTP {status}: {body}"), after, throttled: code == 429 && after.is_none() }
     } else if REFUSING.contains(&code) {
         Outcome::Refused { reason: format!("HTTP {status}: {body}") }
     } else if status.is_redirection() {
@@ -151,6 +157,76 @@ pub fn follow(from: &http::Uri, location: &str) -> Option<http::Uri> {
     (same_origin || upgrade).then_some(to)
 }
 
+/// The slowest pace a throttled destination is brought down to, samples per second.
+pub const MIN_PACE: f64 = 0.01;
+/// How much faster the pace gets after each delivery, back up to the configured rate.
+const PACE_RECOVERY: f64 = 1.1;
+
+/// The drain pace of one destination, adapted to a server that throttles without saying for
+/// how long (the newest monitoring server: 60 POSTs a minute, then 429 without
+/// `Retry-After`): halved at each such answer, from the pace it was going at; raised by 10 %
+/// per delivery, back up to `SYSTEM_STATS_FORWARD_MAX_RATE`. A backlog then drains at about
+/// the server's pace with a few refusals, instead of bouncing for as long as it lasts.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    /// The configured rate (`None`: no limit).
+    ceiling: Option<f64>,
+    /// The current rate, below the ceiling after a throttling (`None`: the ceiling).
+    rate: Option<f64>,
+    last_delivery: Option<Instant>,
+    /// The gap between the last two deliveries: the pace actually achieved.
+    achieved: Option<Duration>,
+}
+
+impl Pace {
+    pub fn new(ceiling: Option<f64>) -> Pace {
+        Pace { ceiling, rate: None, last_delivery: None, achieved: None }
+    }
+
+    /// The least time between two deliveries now.
+    pub fn gap(&self) -> Option<Duration> {
+        self.rate().map(|r| Duration::from_secs_f64(1.0 / r))
+    }
+
+    /// Whether the pace is below the configured rate after a throttling.
+    pub fn is_slowed(&self) -> bool {
+        self.rate.is_some()
+    }
+
+    /// The current rate, samples per second (`None`: unlimited).
+    pub fn rate(&self) -> Option<f64> {
+        self.rate.or(self.ceiling)
+    }
+
+    pub fn delivered(&mut self, now: Instant) {
+        if let Some(last) = self.last_delivery {
+            self.achieved = Some(now.saturating_duration_since(last));
+        }
+        self.last_delivery = Some(now);
+        if let Some(r) = self.rate {
+            let up = r * PACE_RECOVERY;
+            self.rate = match self.ceiling {
+                Some(c) if up >= c => None,
+                _ => Some(up),
+            };
+        }
+    }
+
+    /// A 429 without `Retry-After`: half the pace it was going at.
+    pub fn throttled(&mut self) {
+        let achieved = self.achieved.map(|gap| gap.as_secs_f64()).filter(|&g| g > 0.0).map(|g| 1.0 / g);
+        let going = match (self.rate(), achieved) {
+            // already slowed down: from that pace (no success since to measure)
+            (Some(r), _) if self.rate.is_some() => r,
+            (Some(r), Some(a)) => r.min(a),
+            (Some(r), None) => r,
+            (None, Some(a)) => a,
+            (None, None) => 10.0,
+        };
+        self.rate = Some((going / 2.0).max(MIN_PACE));
+    }
+}
+
 /// The delay before retry number `attempt` (1-based): full jitter over
 /// `min(cap, BACKOFF_BASE × 2^(attempt-1))`, never less than a `Retry-After`.
 pub fn backoff(attempt: u32, cap: Duration, retry_after: Option<Duration>) -> Duration {
@@ -171,42 +247,54 @@ pub enum EncodeError {
     Snapshot(serde_json::Error),
 }
 
+/// A request body, and what was left out of `details` to keep it under the newest
+/// server's limit (JSON payloads only).
+#[derive(Debug)]
+pub struct Encoded {
+    pub body: Body,
+    pub left_out: Vec<String>,
+    pub still_too_big: bool,
+}
+
 /// Builds the request for a destination from a spooled snapshot.
-pub fn encode(format: Format, snapshot: &[u8]) -> Result<Body, EncodeError> {
+pub fn encode(format: Format, snapshot: &[u8]) -> Result<Encoded, EncodeError> {
     let sample = Sample::parse(snapshot)?;
+    let json = |sample: &Sample| {
+        let p = sample.payload(snapshot);
+        Encoded {
+            body: Body { bytes: Bytes::from(p.bytes), headers: vec![("content-type", "application/json")] },
+            left_out: p.left_out,
+            still_too_big: p.still_too_big,
+        }
+    };
     if format == Format::Json {
-        return Ok(Body {
-            bytes: Bytes::from(sample.payload_bytes(snapshot)),
-            headers: vec![("content-type", "application/json")],
-        });
+        return Ok(json(&sample));
     }
     let typed: crate::snapshot::Snapshot = serde_json::from_slice(snapshot).map_err(EncodeError::Snapshot)?;
     let families = crate::metrics::families(&typed, &[], None);
     let ms = i64::try_from(sample.collected_at_us / 1000).unwrap_or(i64::MAX);
+    let plain = |body| Encoded { body, left_out: Vec::new(), still_too_big: false };
     Ok(match format {
         Format::RemoteWrite => {
             use crate::metrics::remote_write as rw;
             let req = rw::write_request(&families, JOB, &sample.hostname, ms);
-            Body {
+            plain(Body {
                 bytes: Bytes::from(rw::encode(&req)),
                 headers: vec![
                     ("content-type", rw::CONTENT_TYPE),
                     ("content-encoding", rw::CONTENT_ENCODING),
                     (rw::VERSION_HEADER.0, rw::VERSION_HEADER.1),
                 ],
-            }
+            })
         }
         Format::Influx => {
             let ns = i64::try_from(sample.collected_at_us).unwrap_or(i64::MAX).saturating_mul(1000);
-            Body {
+            plain(Body {
                 bytes: Bytes::from(crate::metrics::influx::lines(&families, &sample.hostname, ns)),
                 headers: vec![("content-type", "text/plain; charset=utf-8")],
-            }
+            })
         }
-        Format::Json => Body {
-            bytes: Bytes::from(sample.payload_bytes(snapshot)),
-            headers: vec![("content-type", "application/json")],
-        },
+        Format::Json => json(&sample),
     })
 }
 
@@ -297,7 +385,18 @@ impl Sender {
             Err(e) => return Step::Spool(e),
         };
         match encode(self.dest.format, &snapshot) {
-            Ok(body) => Step::Attempted(seq, classify(self.post(body).await)),
+            Ok(encoded) => {
+                if !encoded.left_out.is_empty() && !self.stats.trimmed.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        destination = self.label(),
+                        "details are over the server's 64 KiB as Python writes them: left out {} (keys the \
+                         dashboard does not read){}; logged once",
+                        encoded.left_out.join(", "),
+                        if encoded.still_too_big { ", and still too big: the server will drop them" } else { "" }
+                    );
+                }
+                Step::Attempted(seq, classify(self.post(encoded.body).await))
+            }
             Err(e) => {
                 let n = self.stats.undecodable.fetch_add(1, Ordering::Relaxed) + 1;
                 let head = String::from_utf8_lossy(&snapshot[..snapshot.len().min(60)]).into_owned();
@@ -324,6 +423,7 @@ impl Sender {
         let now = Instant::now();
         let mut health = Health { state: State::Up, since: now, reason: String::new(), attempts: 0, last_summary: now };
         let mut failures: u32 = 0;
+        let mut pace = Pace::new(self.min_gap.map(|g| 1.0 / g.as_secs_f64()));
         loop {
             if *stop.borrow() {
                 return;
@@ -338,18 +438,35 @@ impl Sender {
                 Step::Undecodable => None,
                 Step::Attempted(seq, Outcome::Delivered) => {
                     failures = 0;
+                    pace.delivered(Instant::now());
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     self.remove(seq).await;
                     self.enter(&mut health, State::Up, String::new());
-                    self.min_gap
+                    pace.gap()
                 }
                 Step::Attempted(seq, Outcome::Refused { reason }) => {
                     failures = 0;
                     self.reject(seq, &reason).await;
                     self.enter(&mut health, State::Up, String::new());
-                    self.min_gap
+                    pace.gap()
                 }
-                Step::Attempted(_, Outcome::Retry { reason, after }) => {
+                Step::Attempted(_, Outcome::Retry { throttled: true, .. }) => {
+                    // the server's pace, not an outage: slow down instead of backing off
+                    let was_full_speed = !pace.is_slowed();
+                    pace.throttled();
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                    if was_full_speed {
+                        tracing::info!(
+                            destination = self.label(),
+                            "the server throttles (429 without Retry-After): delivering at {:.2} samples/s, faster \
+                             again as it allows",
+                            pace.rate().unwrap_or(MIN_PACE)
+                        );
+                    }
+                    pace.gap()
+                }
+                Step::Attempted(_, Outcome::Retry { reason, after, .. }) => {
                     failures = failures.saturating_add(1);
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     self.enter(&mut health, State::Down, reason);
@@ -530,6 +647,38 @@ mod tests {
         let https: http::Uri = "https://monitor.lan/metrics".parse().unwrap();
         // no downgrade
         assert!(follow(&https, "http://monitor.lan/metrics").is_none());
+    }
+
+    /// Halved at each 429 from the pace actually achieved, raised 10 % per delivery back to
+    /// the ceiling, never below the floor.
+    #[test]
+    fn the_pace_follows_a_throttling_server() {
+        let t0 = Instant::now();
+        let mut p = Pace::new(Some(50.0));
+        assert_eq!(p.gap(), Some(Duration::from_millis(20)));
+        p.delivered(t0);
+        p.delivered(t0 + Duration::from_millis(100)); // going at 10/s, below the cap
+        p.throttled();
+        assert_eq!(p.rate(), Some(5.0));
+        p.throttled();
+        assert_eq!(p.rate(), Some(2.5));
+        p.delivered(t0 + Duration::from_secs(1));
+        assert!((p.rate().unwrap() - 2.75).abs() < 1e-9);
+        for i in 0..200 {
+            p.delivered(t0 + Duration::from_secs(2 + i));
+        }
+        assert_eq!(p.rate(), Some(50.0), "back to the configured rate");
+        for _ in 0..30 {
+            p.throttled();
+        }
+        assert_eq!(p.rate(), Some(MIN_PACE));
+        // unlimited: from the pace achieved
+        let mut p = Pace::new(None);
+        assert_eq!(p.gap(), None);
+        p.delivered(t0);
+        p.delivered(t0 + Duration::from_millis(10));
+        p.throttled();
+        assert_eq!(p.rate(), Some(50.0));
     }
 
     #[test]

@@ -28,6 +28,14 @@ pub enum Mode {
     Huge(usize),
     /// Accept only requests to this path; answer 404 to the others.
     OnlyPath(String),
+    /// Like the newest monitoring server: at most `limit` POSTs per sliding `window` (429
+    /// without `Retry-After` beyond), every number but `load*` must convert to a float (a
+    /// `null` is a 400), hostnames over 253 characters are a 400, bodies over 512 KiB a 413,
+    /// and `details` over 64 KiB as Python's `json.dumps` writes them are silently dropped.
+    Newest {
+        limit: usize,
+        window: Duration,
+    },
 }
 
 #[derive(Default)]
@@ -39,6 +47,10 @@ struct State {
     requests: Vec<(Instant, u16)>,
     /// Every request's path, in arrival order.
     paths: Vec<String>,
+    /// `Newest`: when the requests counted by the rate limit came.
+    window: std::collections::VecDeque<Instant>,
+    /// `Newest`: payloads whose `details` were dropped for being too big.
+    details_dropped: usize,
 }
 
 pub struct Receiver {
@@ -157,6 +169,11 @@ impl Receiver {
         self.state.lock().unwrap().paths.clone()
     }
 
+    /// `Newest`: how many payloads had their `details` dropped for being over 64 KiB.
+    pub fn details_dropped(&self) -> usize {
+        self.state.lock().unwrap().details_dropped
+    }
+
     /// Waits until `n` payloads were accepted; panics after `limit`.
     pub fn wait_accepted(&self, n: usize, limit: Duration) -> Vec<Value> {
         let deadline = Instant::now() + limit;
@@ -169,6 +186,52 @@ impl Receiver {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The newest server's validation: every number but `load*` converted to a float (`null`
+/// refused), `cpu_cores` a list of them, the hostname at most 253 characters.
+pub fn validate_newest(payload: &Value) -> Result<(), String> {
+    validate(payload)?;
+    let obj = payload.as_object().ok_or("payload is not a JSON object")?;
+    let host = obj["hostname"].as_str().ok_or("hostname must be a string")?;
+    if host.len() > 253 {
+        return Err("hostname too long".into());
+    }
+    for (k, v) in obj {
+        match k.as_str() {
+            "hostname" | "details" | "timestamp" => {}
+            "load1" | "load5" | "load15" => {
+                if !(v.is_null() || v.is_number()) {
+                    return Err(format!("{k} must be numeric or null"));
+                }
+            }
+            "cpu_cores" => {
+                if !v.as_array().is_some_and(|a| a.iter().all(Value::is_number)) {
+                    return Err("cpu_cores must be a list of numbers".into());
+                }
+            }
+            _ => {
+                if !v.is_number() {
+                    return Err(format!("float() argument must be a number, not {v} ({k})"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The length of `details` as Python's `json.dumps` writes it (the real Python).
+fn python_details_len(body: &[u8]) -> usize {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", "import json, sys; print(len(json.dumps(json.load(sys.stdin).get('details'))))"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
 }
 
 /// The Flask server's validation.
@@ -207,6 +270,41 @@ async fn handle(
             (code, json!({"error": "moved"}), None)
         }
         Mode::OnlyPath(only) if only != path => (404, json!({"error": format!("no route {path}")}), None),
+        Mode::Newest { limit, window } => {
+            let now = Instant::now();
+            let throttled = {
+                let mut st = state.lock().unwrap();
+                while st.window.front().is_some_and(|t| now.duration_since(*t) > window) {
+                    st.window.pop_front();
+                }
+                let full = st.window.len() >= limit;
+                if !full {
+                    st.window.push_back(now);
+                }
+                full
+            };
+            if throttled {
+                (429, json!({"error": "rate limit exceeded"}), None)
+            } else if body.len() > 512 * 1024 {
+                (413, json!({"error": "payload too large"}), None)
+            } else {
+                match serde_json::from_slice::<Value>(&body)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| validate_newest(&p).map(|()| p))
+                {
+                    Ok(mut payload) => {
+                        let mut st = state.lock().unwrap();
+                        if body.len() > 40_000 && python_details_len(&body) > 64 * 1024 {
+                            payload.as_object_mut().unwrap().remove("details");
+                            st.details_dropped += 1;
+                        }
+                        st.accepted.push(payload);
+                        (200, json!({"status": "ok"}), None)
+                    }
+                    Err(e) => (400, json!({"error": e}), None),
+                }
+            }
+        }
         Mode::Accept | Mode::Slow(_) | Mode::Huge(_) | Mode::OnlyPath(_) | Mode::Redirect(..) => {
             if let Mode::Slow(d) = mode {
                 tokio::time::sleep(d).await;
