@@ -104,6 +104,31 @@ pub fn parse_seconds(s: &str, min: f64, max: f64) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A duration with a unit (`90s`, `30m`, `6h`, `1d`; plain seconds too), from 1 minute to 30
+/// days; `0` for none.
+pub fn parse_check_interval(s: &str) -> Result<Option<Duration>, String> {
+    let expected = || "0 (off), or a duration from 1m to 30d such as 30m, 6h, 1d (plain seconds too)".to_string();
+    let t = s.trim();
+    if t == "0" {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| expected())?;
+    let scale = match unit.trim() {
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(expected()),
+    };
+    let secs = n * scale;
+    if !secs.is_finite() || !(60.0..=30.0 * 86_400.0).contains(&secs) {
+        return Err(expected());
+    }
+    Ok(Some(Duration::from_secs_f64(secs)))
+}
+
 /// Log levels, with the names uvicorn and Python's logging accept (`warning`, `critical`).
 pub fn parse_log_level(s: &str) -> Result<LevelFilter, String> {
     Ok(match s.trim().to_ascii_lowercase().as_str() {
@@ -146,6 +171,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_PROCFS",
     "SYSTEM_STATS_SYSFS",
     "SYSTEM_STATS_COLLECTORS",
+    "SYSTEM_STATS_UPDATE_CHECK_INTERVAL",
+    "SYSTEM_STATS_UPDATE_CHECK_TIMEOUT",
     "SYSTEM_STATS_URL",
     "SYSTEM_STATS_FORWARD_INTERVAL",
     "SYSTEM_STATS_FORWARD_LOG_LEVEL",
@@ -177,6 +204,9 @@ pub struct ServiceConfig {
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
     pub collectors: crate::collect::Selection,
+    /// `None`: OS updates are not checked.
+    pub update_check_interval: Option<Duration>,
+    pub update_check_timeout: Duration,
 }
 
 impl ServiceConfig {
@@ -186,6 +216,8 @@ impl ServiceConfig {
             procfs: self.procfs.clone(),
             sysfs: self.sysfs.clone(),
             disk_path: self.disk_path.clone(),
+            update_check_interval: self.update_check_interval.unwrap_or(Duration::MAX),
+            update_check_timeout: self.update_check_timeout,
         }
     }
 }
@@ -229,7 +261,20 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         default: "all",
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
                Names: cpu, cpufreq, load, memory, swap, filesystems, disk, disk_io, network, interfaces, \
-               sensors, raspberry_pi, host, uptime. One that does not run costs nothing; its keys are null",
+               sensors, raspberry_pi, host, os_update, uptime. One that does not run costs nothing; its keys are null",
+    },
+    Setting {
+        id: "update-check-interval",
+        env: "SYSTEM_STATS_UPDATE_CHECK_INTERVAL",
+        default: "6h",
+        help: "How often pending OS updates are checked, in the background (e.g. 30m, 6h, 1d; at least 1m); 0 \
+               turns the check off",
+    },
+    Setting {
+        id: "update-check-timeout",
+        env: "SYSTEM_STATS_UPDATE_CHECK_TIMEOUT",
+        default: "120",
+        help: "Seconds one OS update check may take before it is stopped (1 to 3600)",
     },
 ];
 
@@ -251,6 +296,7 @@ impl ServiceConfig {
         let port = v.parse("port", parse_port)?;
         let host = v.raw("host").0;
         let listen = v.parse("host", |h| resolve(h, port))?;
+        let update_check_interval = v.parse("update-check-interval", parse_check_interval)?;
         Ok(ServiceConfig {
             host,
             port,
@@ -260,7 +306,15 @@ impl ServiceConfig {
             sample_interval: v.parse("sample-interval", |s| parse_seconds(s, 0.1, 3600.0))?,
             procfs: v.parse("procfs", parse_dir)?,
             sysfs: v.parse("sysfs", parse_dir)?,
-            collectors: v.parse("collectors", crate::collect::Selection::parse)?,
+            collectors: {
+                let mut c = v.parse("collectors", crate::collect::Selection::parse)?;
+                if update_check_interval.is_none() {
+                    c.remove("os_update");
+                }
+                c
+            },
+            update_check_interval,
+            update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
         })
     }
 }
@@ -632,6 +686,19 @@ mod tests {
         );
         assert!(err.ends_with("\"bogus\" is not one"), "{err}");
         assert!(!service(&["--collectors", "cpu"]).unwrap().collectors.contains("memory"));
+    }
+
+    #[test]
+    fn update_check_intervals() {
+        assert_eq!(parse_check_interval("6h"), Ok(Some(Duration::from_secs(21_600))));
+        assert_eq!(parse_check_interval("30m"), Ok(Some(Duration::from_secs(1_800))));
+        assert_eq!(parse_check_interval("3600"), Ok(Some(Duration::from_secs(3_600))));
+        assert_eq!(parse_check_interval("0"), Ok(None));
+        for bad in ["10s", "-1h", "6 hours", "", "31d", "NaNh"] {
+            assert!(parse_check_interval(bad).is_err(), "{bad}");
+        }
+        let c = service(&["--update-check-interval", "0"]).unwrap();
+        assert!(!c.collectors.contains("os_update") && c.collectors.contains("cpu"));
     }
 
     #[test]

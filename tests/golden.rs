@@ -112,3 +112,10 @@ fn raspberry_pi_4_matches_its_golden_output() {
 fn debian_x86_64_vm_matches_its_golden_output() {
     check("debian-x86_64-vm");
 }
+
+/// An x86 host with coretemp, two nvme drives and acpitz hwmon chips and three thermal
+/// zones (this VM's tree, with sensors written from the real file formats).
+#[test]
+fn coretemp_nvme_matches_its_golden_output() {
+    check("x86-coretemp-nvme");
+}

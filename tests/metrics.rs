@@ -441,10 +441,21 @@ fn influxdb_receives_line_protocol() {
 /// read from the tree, thermal zones and hwmon chip names included.
 #[test]
 fn core_families_match_node_exporter_on_the_pi_fixture() {
+    match_node_exporter_on("raspberrypi4-aarch64");
+}
+
+/// The same on a fixture with coretemp, two nvme drives and acpitz hwmon chips and three
+/// thermal zones: the chips are named as node_exporter names them.
+#[test]
+fn core_families_match_node_exporter_on_the_coretemp_fixture() {
+    match_node_exporter_on("x86-coretemp-nvme");
+}
+
+fn match_node_exporter_on(fixture: &str) {
     if !available("prometheus-node-exporter", "--version") {
         return;
     }
-    let dir = common::repo().join("tests/fixtures/raspberrypi4-aarch64");
+    let dir = common::repo().join("tests/fixtures").join(fixture);
     let s = Service::on_fixture(&dir, &[]);
     let port = free_port();
     let mut cmd = Command::new("prometheus-node-exporter");

@@ -169,3 +169,41 @@ fn this_machine_matches_psutil() {
     let duplex = ["unknown", "half", "full"][u(&st["duplex"]) as usize];
     assert_eq!(iface["duplex"], duplex);
 }
+
+/// `sensors` is psutil's `sensors_temperatures()`, psutil reading the same tree: the fixture's
+/// sysfs is bind-mounted over `/sys` in a mount namespace of its own (root only).
+#[test]
+fn sensors_are_psutils_on_the_fixtures() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(), "this test needs root (unshare, mount)");
+        eprintln!("SKIPPED: needs root");
+        return;
+    }
+    for fixture in ["raspberrypi4-aarch64", "x86-coretemp-nvme"] {
+        let dir = common::repo().join("tests/fixtures").join(fixture);
+        let script = "import json, psutil; print(json.dumps(psutil.sensors_temperatures()))";
+        let out = Command::new("unshare")
+            .arg("--mount")
+            .arg("sh")
+            .arg("-c")
+            .arg(format!("mount --bind {} /sys && python3 -c '{script}'", dir.join("sys").display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let s = Service::on_fixture(&dir, &[]);
+        let ours = s.json("/system")["sensors"].clone();
+        let chips = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(chips(&ours), chips(&theirs), "{fixture}: chips in order");
+        for (chip, list) in theirs.as_object().unwrap() {
+            let ours = ours[chip].as_array().unwrap();
+            assert_eq!(ours.len(), list.as_array().unwrap().len(), "{fixture}: {chip}");
+            for (o, t) in ours.iter().zip(list.as_array().unwrap()) {
+                let want = [&t[0], &t[1], &t[2], &t[3]];
+                let got = [&o["label"], &o["current_c"], &o["high_c"], &o["critical_c"]];
+                assert_eq!(got, want, "{fixture}: {chip}");
+            }
+        }
+    }
+}

@@ -91,7 +91,8 @@ mod tests {
     #[test]
     fn reads_the_fixture() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raspberrypi4-aarch64");
-        let setup = Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.clone() };
+        let setup =
+            Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.clone(), ..Setup::default() };
         let want = parse_loadavg(&std::fs::read_to_string(root.join("proc/loadavg")).unwrap()).unwrap();
         let mut family = Load::new(&setup);
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());

@@ -47,6 +47,7 @@ pub mod interfaces;
 pub mod load;
 pub mod memory;
 pub mod network;
+pub mod os_update;
 pub mod raspberry_pi;
 pub mod sensors;
 pub mod swap;
@@ -67,6 +68,7 @@ pub const REGISTRY: &[Entry] = &[
     sensors::ENTRY,
     raspberry_pi::ENTRY,
     host::ENTRY,
+    os_update::ENTRY,
     uptime::ENTRY,
 ];
 
@@ -97,11 +99,21 @@ pub struct Setup {
     pub sysfs: PathBuf,
     /// The path whose filesystem `disk` reports (`SYSTEM_STATS_DISK_PATH`).
     pub disk_path: PathBuf,
+    /// How often `os_update` checks (`SYSTEM_STATS_UPDATE_CHECK_INTERVAL`).
+    pub update_check_interval: std::time::Duration,
+    /// How long one check may take (`SYSTEM_STATS_UPDATE_CHECK_TIMEOUT`).
+    pub update_check_timeout: std::time::Duration,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Setup { procfs: "/proc".into(), sysfs: "/sys".into(), disk_path: "/".into() }
+        Setup {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            disk_path: "/".into(),
+            update_check_interval: std::time::Duration::from_secs(6 * 3600),
+            update_check_timeout: std::time::Duration::from_secs(120),
+        }
     }
 }
 
@@ -285,6 +297,11 @@ impl Selection {
 
     pub fn contains(&self, name: &str) -> bool {
         self.names.contains(&name)
+    }
+
+    /// Leaves a collector out.
+    pub fn remove(&mut self, name: &str) {
+        self.names.retain(|n| *n != name);
     }
 
     /// The selected names, in registry order.

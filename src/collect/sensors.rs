@@ -81,9 +81,12 @@ impl Family for SensorsFamily {
         self.started = true;
         let (zone_values, hwmon_values) = self.last.split_at(self.zones.len());
         let mut sensors = Sensors::default();
-        let mut add = |chip: &str, sensor: Sensor| match sensors.0.iter_mut().find(|(c, _)| c == chip) {
-            Some((_, list)) => list.push(sensor),
-            None => sensors.0.push((chip.to_string(), vec![sensor])),
+        let mut add = |chip: &str, mut sensor: Sensor| {
+            (sensor.high_c, sensor.critical_c) = fill_thresholds(sensor.high_c, sensor.critical_c);
+            match sensors.0.iter_mut().find(|(c, _)| c == chip) {
+                Some((_, list)) => list.push(sensor),
+                None => sensors.0.push((chip.to_string(), vec![sensor])),
+            }
         };
         for (h, value) in self.hwmon.iter().zip(hwmon_values) {
             if let Some(current_c) = *value {
@@ -162,6 +165,17 @@ impl Family for SensorsFamily {
         r.snapshot.cpu.temperature_c = cpu_temperature(&sensors);
         r.snapshot.sensors = Some(sensors);
         Ok(())
+    }
+}
+
+/// psutil's rule: a sensor with only one of its thresholds reports it as both (a zero counts as
+/// none, as in Python).
+pub fn fill_thresholds(high: Option<f64>, critical: Option<f64>) -> (Option<f64>, Option<f64>) {
+    let set = |v: Option<f64>| v.filter(|&x| x != 0.0);
+    match (set(high), set(critical)) {
+        (Some(h), None) => (high, Some(h)),
+        (None, Some(c)) => (Some(c), critical),
+        _ => (high, critical),
     }
 }
 
@@ -333,6 +347,15 @@ mod tests {
         assert_eq!(cpu_temperature(&s), Some(61.3));
         assert_eq!(cpu_temperature(&Sensors(vec![("nvme".into(), vec![sensor("", 38.0)])])), None);
         assert_eq!(cpu_temperature(&Sensors::default()), None);
+    }
+
+    #[test]
+    fn one_threshold_stands_for_both() {
+        assert_eq!(fill_thresholds(Some(80.0), None), (Some(80.0), Some(80.0)));
+        assert_eq!(fill_thresholds(None, Some(119.0)), (Some(119.0), Some(119.0)));
+        assert_eq!(fill_thresholds(Some(0.0), None), (Some(0.0), None));
+        assert_eq!(fill_thresholds(Some(80.0), Some(90.0)), (Some(80.0), Some(90.0)));
+        assert_eq!(fill_thresholds(None, None), (None, None));
     }
 
     #[test]

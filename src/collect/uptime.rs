@@ -105,7 +105,8 @@ mod tests {
     #[test]
     fn reads_btime_when_cpu_does_not_run() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raspberrypi4-aarch64");
-        let setup = Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.clone() };
+        let setup =
+            Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.clone(), ..Setup::default() };
         let btime = super::super::cpu::parse_stat(&std::fs::read_to_string(root.join("proc/stat")).unwrap())
             .unwrap()
             .btime

@@ -305,24 +305,13 @@ fn temperatures(s: &Snapshot, out: &mut Vec<Family>) {
         zones.push(vec![label("type", &z.kind), label("zone", z.zone)], z.celsius);
     }
     let mut hwmon = Family::new("node_hwmon_temp_celsius", Kind::Gauge, "Hardware monitor for temperature (input)");
-    let mut max = Family::new("node_hwmon_temp_max_celsius", Kind::Gauge, "Hardware monitor for temperature (max)");
-    let mut crit = Family::new("node_hwmon_temp_crit_celsius", Kind::Gauge, "Hardware monitor for temperature (crit)");
     for sensor in s.sensors.iter().flat_map(|m| m.0.iter()).flat_map(|(_, list)| list) {
         let (Some(chip), Some(name)) = (&sensor.hwmon_chip, &sensor.hwmon_sensor) else { continue };
-        let labels = || vec![label("chip", chip), label("sensor", name)];
-        hwmon.push(labels(), sensor.current_c);
-        if let Some(v) = sensor.high_c {
-            max.push(labels(), v);
-        }
-        if let Some(v) = sensor.critical_c {
-            crit.push(labels(), v);
-        }
+        hwmon.push(vec![label("chip", chip), label("sensor", name)], sensor.current_c);
     }
     // node_exporter sorts a family's series by their labels
-    for f in [&mut hwmon, &mut max, &mut crit] {
-        f.samples.sort_by(|a, b| a.labels.cmp(&b.labels));
-    }
-    out.extend([zones, hwmon, max, crit]);
+    hwmon.samples.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out.extend([zones, hwmon]);
     out.extend(Family::single(
         "system_stats_cpu_temperature_celsius",
         Kind::Gauge,

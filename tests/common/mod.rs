@@ -138,9 +138,12 @@ pub struct Service {
 }
 
 impl Service {
+    /// The service; the OS-update check (a package manager run, seconds of CPU) is off unless
+    /// a test sets `SYSTEM_STATS_UPDATE_CHECK_INTERVAL`.
     pub fn start(envs: &[(&str, &str)]) -> Service {
         let mut cmd = clean_command(service_bin());
         cmd.env("SYSTEM_STATS_HOST", "127.0.0.1").env("SYSTEM_STATS_PORT", "0");
+        cmd.env("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "0");
         cmd.envs(envs.iter().copied());
         Self::start_command(cmd)
     }
