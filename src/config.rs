@@ -173,6 +173,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_COLLECTORS",
     "SYSTEM_STATS_UPDATE_CHECK_INTERVAL",
     "SYSTEM_STATS_UPDATE_CHECK_TIMEOUT",
+    "SYSTEM_STATS_DOCKER_HOST",
     "SYSTEM_STATS_URL",
     "SYSTEM_STATS_FORWARD_INTERVAL",
     "SYSTEM_STATS_FORWARD_LOG_LEVEL",
@@ -207,6 +208,8 @@ pub struct ServiceConfig {
     /// `None`: OS updates are not checked.
     pub update_check_interval: Option<Duration>,
     pub update_check_timeout: Duration,
+    /// The container engine's socket, as given (`unix://...`).
+    pub docker_host: String,
 }
 
 impl ServiceConfig {
@@ -216,8 +219,10 @@ impl ServiceConfig {
             procfs: self.procfs.clone(),
             sysfs: self.sysfs.clone(),
             disk_path: self.disk_path.clone(),
-            update_check_interval: self.update_check_interval.unwrap_or(Duration::MAX),
+            update_check_interval: self.update_check_interval,
             update_check_timeout: self.update_check_timeout,
+            docker_host: self.docker_host.clone(),
+            sample_interval: self.sample_interval,
         }
     }
 }
@@ -261,7 +266,8 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         default: "all",
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
                Names: cpu, cpufreq, load, memory, swap, filesystems, disk, disk_io, network, interfaces, \
-               sensors, raspberry_pi, host, os_update, uptime. One that does not run costs nothing; its keys are null",
+               sensors, containers, raspberry_pi, host, os_update, uptime. One that does not run costs nothing; its \
+               keys are null",
     },
     Setting {
         id: "update-check-interval",
@@ -275,6 +281,13 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         env: "SYSTEM_STATS_UPDATE_CHECK_TIMEOUT",
         default: "120",
         help: "Seconds one OS update check may take before it is stopped (1 to 3600)",
+    },
+    Setting {
+        id: "docker-host",
+        env: "SYSTEM_STATS_DOCKER_HOST",
+        default: "unix:///var/run/docker.sock",
+        help: "The Docker Engine's socket (Podman's compatible one works too, e.g. \
+               unix:///run/podman/podman.sock)",
     },
 ];
 
@@ -315,6 +328,10 @@ impl ServiceConfig {
             },
             update_check_interval,
             update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
+            docker_host: {
+                v.parse("docker-host", crate::collect::containers::engine::socket_path)?;
+                v.raw("docker-host").0
+            },
         })
     }
 }

@@ -464,6 +464,9 @@ pub struct Container {
     pub update_available: Option<bool>,
     /// CPU time over the sampling interval, percent of one CPU (as `docker stats`).
     pub cpu_percent: Option<f64>,
+    /// CPU time since it started, seconds.
+    #[serde(default)]
+    pub cpu_seconds_total: Option<f64>,
     /// Memory in use, the page cache that could be dropped left out (as `docker stats`).
     pub memory_bytes: Option<u64>,
     /// Its memory limit, or the host's memory when it has none.

@@ -37,6 +37,7 @@ pub mod files;
 pub mod fs;
 pub mod ifaddrs;
 
+pub mod containers;
 pub mod cpu;
 pub mod cpufreq;
 pub mod disk;
@@ -66,6 +67,7 @@ pub const REGISTRY: &[Entry] = &[
     network::ENTRY,
     interfaces::ENTRY,
     sensors::ENTRY,
+    containers::ENTRY,
     raspberry_pi::ENTRY,
     host::ENTRY,
     os_update::ENTRY,
@@ -99,10 +101,15 @@ pub struct Setup {
     pub sysfs: PathBuf,
     /// The path whose filesystem `disk` reports (`SYSTEM_STATS_DISK_PATH`).
     pub disk_path: PathBuf,
-    /// How often `os_update` checks (`SYSTEM_STATS_UPDATE_CHECK_INTERVAL`).
-    pub update_check_interval: std::time::Duration,
+    /// How often `os_update` checks, and `containers` asks the registry about an image
+    /// (`SYSTEM_STATS_UPDATE_CHECK_INTERVAL`); `None`: never.
+    pub update_check_interval: Option<std::time::Duration>,
     /// How long one check may take (`SYSTEM_STATS_UPDATE_CHECK_TIMEOUT`).
     pub update_check_timeout: std::time::Duration,
+    /// The container engine's socket (`SYSTEM_STATS_DOCKER_HOST`).
+    pub docker_host: String,
+    /// `SYSTEM_STATS_SAMPLE_INTERVAL`.
+    pub sample_interval: std::time::Duration,
 }
 
 impl Default for Setup {
@@ -111,8 +118,10 @@ impl Default for Setup {
             procfs: "/proc".into(),
             sysfs: "/sys".into(),
             disk_path: "/".into(),
-            update_check_interval: std::time::Duration::from_secs(6 * 3600),
+            update_check_interval: Some(std::time::Duration::from_secs(6 * 3600)),
             update_check_timeout: std::time::Duration::from_secs(120),
+            docker_host: "unix:///var/run/docker.sock".into(),
+            sample_interval: std::time::Duration::from_secs(1),
         }
     }
 }

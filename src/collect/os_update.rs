@@ -215,7 +215,7 @@ impl OsUpdates {
         };
         latest.lock().unwrap_or_else(|p| p.into_inner()).source = Some(manager.name().into());
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (every, timeout) = (setup.update_check_interval, setup.update_check_timeout);
+        let (every, timeout) = (setup.update_check_interval.unwrap_or(Duration::MAX), setup.update_check_timeout);
         let shared = Arc::clone(&latest);
         let spawned = std::thread::Builder::new().name("os-update".into()).spawn(move || {
             loop {

@@ -76,6 +76,7 @@ pub fn families(s: &Snapshot, collectors: CollectorStatus, samples_total: Option
     out.extend(Family::single("node_time_seconds", Kind::Gauge, "System time in seconds since epoch (1970).", now));
     uname(s, &mut out);
     temperatures(s, &mut out);
+    containers(s, &mut out);
     own(s, collectors, samples_total, &mut out);
     out.retain(|f| !f.samples.is_empty());
     out
@@ -332,6 +333,65 @@ fn temperatures(s: &Snapshot, out: &mut Vec<Family>) {
         ] {
             f.push(vec![label("flag", flag), label("when", "now")], f64::from(u8::from(now)));
             f.push(vec![label("flag", flag), label("when", "since_boot")], f64::from(u8::from(since)));
+        }
+        out.push(f);
+    }
+}
+
+/// Containers, with cAdvisor's names where one fits (`container_*`, labels `id`, `name`,
+/// `image`), summed over a container's interfaces and devices.
+fn containers(s: &Snapshot, out: &mut Vec<Family>) {
+    let Some(d) = &s.docker else { return };
+    out.push(
+        Family::new("system_stats_docker_up", Kind::Gauge, "1 if the container engine answered, 0 if not.")
+            .with(vec![], if d.available { 1.0 } else { 0.0 }),
+    );
+    let Some(list) = &d.containers else { return };
+    type Get = fn(&crate::snapshot::Container) -> Option<f64>;
+    let defs: [(&str, Kind, &str, Get); 9] = [
+        ("container_cpu_usage_seconds_total", Kind::Counter, "Cumulative cpu time consumed in seconds.", |c| {
+            c.cpu_seconds_total
+        }),
+        (
+            "container_memory_working_set_bytes",
+            Kind::Gauge,
+            "Current working set in bytes (usage less inactive file cache, as docker stats).",
+            |c| c.memory_bytes.map(|v| v as f64),
+        ),
+        ("container_spec_memory_limit_bytes", Kind::Gauge, "Memory limit for the container.", |c| {
+            c.memory_limit_bytes.map(|v| v as f64)
+        }),
+        ("container_network_receive_bytes_total", Kind::Counter, "Cumulative count of bytes received.", |c| {
+            c.net_rx_bytes.map(|v| v as f64)
+        }),
+        ("container_network_transmit_bytes_total", Kind::Counter, "Cumulative count of bytes transmitted.", |c| {
+            c.net_tx_bytes.map(|v| v as f64)
+        }),
+        ("container_fs_reads_bytes_total", Kind::Counter, "Cumulative count of bytes read.", |c| {
+            c.block_read_bytes.map(|v| v as f64)
+        }),
+        ("container_fs_writes_bytes_total", Kind::Counter, "Cumulative count of bytes written.", |c| {
+            c.block_write_bytes.map(|v| v as f64)
+        }),
+        (
+            "system_stats_container_running",
+            Kind::Gauge,
+            "1 if the container is running, 0 if it exists in another state.",
+            |c| Some(if c.state == "running" { 1.0 } else { 0.0 }),
+        ),
+        (
+            "system_stats_container_update_available",
+            Kind::Gauge,
+            "1 if the registry has another image under the container's tag, 0 if not (absent when unknown).",
+            |c| c.update_available.map(|u| if u { 1.0 } else { 0.0 }),
+        ),
+    ];
+    for (name, kind, help, get) in defs {
+        let mut f = Family::new(name, kind, help);
+        for c in list {
+            if let Some(v) = get(c) {
+                f.push(vec![label("id", &c.id), label("image", &c.image), label("name", &c.name)], v);
+            }
         }
         out.push(f);
     }

@@ -1,0 +1,352 @@
+//! `containers`: the Docker Engine's containers (`docker`): each one's state as the engine
+//! says it, its CPU, memory and block I/O from its control group, its network traffic from its
+//! network namespace, and whether its registry has a newer image under the same tag.
+//!
+//! The engine is asked over its Unix socket (`SYSTEM_STATS_DOCKER_HOST`; Podman's compatible
+//! socket works the same), GET requests only, never the `docker` program, on a thread of its
+//! own every sampling interval (1 to 10 s), so that a slow or hung engine never delays a
+//! sample. Each sample then reads the control-group files of the running containers (cgroup
+//! v2 or v1, found from `/proc/<pid>/cgroup` under `SYSTEM_STATS_PROCFS`), not the engine's
+//! slow stats endpoint. The image check asks the registry through the engine
+//! (`/distribution/<image>/json`) at most every `SYSTEM_STATS_UPDATE_CHECK_INTERVAL` per
+//! image.
+//!
+//! Using the socket needs membership of the `docker` group, which amounts to root on the
+//! host: without it the collector says `permission_denied`.
+
+pub mod cgroup;
+pub mod engine;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use self::cgroup::Cgroup;
+use self::engine::{Distribution, Engine, EngineError, ImageInfo, Inspected, Listed};
+use super::files::Files;
+use super::{CollectError, Entry, Family, Reading, Setup};
+use crate::snapshot::{Container, Docker, round1};
+
+pub const ENTRY: Entry = Entry {
+    name: "containers",
+    about: "Docker or Podman containers: state, CPU, memory, network, block I/O, image updates",
+    start: |setup| Some(Box::new(Containers::new(setup))),
+};
+
+/// How long one request to the engine may take; the registry, behind the engine, longer.
+const API_TIMEOUT: Duration = Duration::from_secs(5);
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A container as the engine thread last saw it.
+#[derive(Debug, Clone)]
+struct Known {
+    listed: Listed,
+    /// The image reference it was created from.
+    reference: String,
+    /// Its first process and control group, while it runs.
+    pid: Option<u32>,
+    cgroup: Option<Cgroup>,
+    update_available: Option<bool>,
+}
+
+/// The engine's last answer; `None` before the first.
+type View = Arc<Mutex<Option<Result<Arc<Vec<Known>>, EngineError>>>>;
+
+pub struct Containers {
+    view: View,
+    /// Dropping it ends the engine thread at its next wake-up.
+    _stop: std::sync::mpsc::Sender<()>,
+    procfs: PathBuf,
+    files: Files,
+    /// Each running container's CPU time at the previous sample, for its percent.
+    previous: HashMap<String, (Instant, u64)>,
+    /// The unexpected answer last logged, so that it is logged once.
+    logged: Option<String>,
+}
+
+impl Containers {
+    fn new(setup: &Setup) -> Containers {
+        let view: View = Arc::new(Mutex::new(None));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let poller = Poller {
+            socket: engine::socket_path(&setup.docker_host).unwrap_or_else(|_| PathBuf::from(&setup.docker_host)),
+            procfs: setup.procfs.clone(),
+            cgroup_root: setup.sysfs.join("fs/cgroup"),
+            every: setup.sample_interval.clamp(Duration::from_secs(1), Duration::from_secs(10)),
+            image_check_every: setup.update_check_interval,
+            view: Arc::clone(&view),
+        };
+        let (first, first_done) = std::sync::mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new().name("containers".into()).spawn(move || poller.run(&stopped, first));
+        match spawned {
+            // the first sample shows the containers when the engine answers at once
+            Ok(_) => {
+                let _ = first_done.recv_timeout(Duration::from_secs(1));
+            }
+            Err(e) => {
+                *view.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Err(EngineError::Unexpected(format!("no thread for the engine: {e}"))));
+            }
+        }
+        Containers {
+            view,
+            _stop: stop,
+            procfs: setup.procfs.clone(),
+            files: Files::default(),
+            previous: HashMap::new(),
+            logged: None,
+        }
+    }
+}
+
+/// The engine thread.
+struct Poller {
+    socket: PathBuf,
+    procfs: PathBuf,
+    cgroup_root: PathBuf,
+    every: Duration,
+    /// `None`: images are not checked.
+    image_check_every: Option<Duration>,
+    view: View,
+}
+
+impl Poller {
+    fn run(self, stop: &std::sync::mpsc::Receiver<()>, first: std::sync::mpsc::Sender<()>) {
+        let (api, registry) =
+            match (Engine::new(&self.socket, API_TIMEOUT), Engine::new(&self.socket, REGISTRY_TIMEOUT)) {
+                (Ok(a), Ok(r)) => (a, r),
+                (Err(e), _) | (_, Err(e)) => {
+                    *self.view.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Err(EngineError::Unexpected(format!("no runtime for the engine: {e}"))));
+                    return;
+                }
+            };
+        // (image reference, image ID) → when it was checked and what was found
+        let mut images: HashMap<(String, String), (Instant, Option<bool>)> = HashMap::new();
+        let mut known: HashMap<String, Known> = HashMap::new();
+        loop {
+            let result = self.poll(&api, &mut known);
+            let result = result.map(|mut list| {
+                self.check_images(&registry, &api, &mut images, &mut list);
+                Arc::new(list)
+            });
+            *self.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            let _ = first.send(());
+            match stop.recv_timeout(self.every) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// The list, with the process and control group of each running container (inspected
+    /// once per start).
+    fn poll(&self, api: &Engine, known: &mut HashMap<String, Known>) -> Result<Vec<Known>, EngineError> {
+        let list: Vec<Listed> = api.get("/containers/json?all=1")?.unwrap_or_default();
+        let mut out = Vec::with_capacity(list.len());
+        for listed in list {
+            let running = listed.state == "running";
+            let (mut k, inspect) = match known.remove(&listed.id) {
+                Some(k) => {
+                    // a new state, or a restart (its first process gone): inspected again
+                    let changed = k.listed.state != listed.state
+                        || (running && k.pid.is_none_or(|p| !self.procfs.join(p.to_string()).exists()));
+                    (Known { listed, ..k }, changed)
+                }
+                None => {
+                    let reference = listed.image.clone();
+                    (Known { listed, reference, pid: None, cgroup: None, update_available: None }, true)
+                }
+            };
+            if inspect && let Some(i) = api.get::<Inspected>(&format!("/containers/{}/json", k.listed.id))? {
+                if !i.config.image.is_empty() {
+                    k.reference = i.config.image;
+                }
+                k.pid = (running && i.state.pid > 0).then_some(i.state.pid);
+                k.cgroup = k.pid.and_then(|pid| {
+                    let text = std::fs::read_to_string(self.procfs.join(format!("{pid}/cgroup"))).ok()?;
+                    cgroup::locate(&text, &self.cgroup_root)
+                });
+            }
+            if !running {
+                (k.pid, k.cgroup) = (None, None);
+            }
+            out.push(k);
+        }
+        *known = out.iter().map(|k| (k.listed.id.clone(), k.clone())).collect();
+        Ok(out)
+    }
+
+    /// Whether the registry has another image under each container's tag, asked at most
+    /// once per interval per (reference, image).
+    fn check_images(
+        &self,
+        registry: &Engine,
+        api: &Engine,
+        images: &mut HashMap<(String, String), (Instant, Option<bool>)>,
+        list: &mut [Known],
+    ) {
+        let Some(every) = self.image_check_every else { return };
+        images.retain(|(_, id), _| list.iter().any(|k| &k.listed.image_id == id));
+        for k in list.iter_mut() {
+            let key = (k.reference.clone(), k.listed.image_id.clone());
+            let due = images.get(&key).is_none_or(|(at, _)| at.elapsed() >= every);
+            if due {
+                let found = update_available(registry, api, &key.0, &key.1);
+                images.insert(key.clone(), (Instant::now(), found));
+            }
+            k.update_available = images.get(&key).and_then(|(_, v)| *v);
+        }
+    }
+}
+
+/// The repository of an image reference: `127.0.0.1:5000/bb:latest` → `127.0.0.1:5000/bb`;
+/// `None` for an image ID or a reference by digest (nothing to compare).
+pub fn repository(reference: &str) -> Option<&str> {
+    if reference.starts_with("sha256:") || reference.contains('@') {
+        return None;
+    }
+    if reference.len() >= 12 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    // a tag is after the last ':' that comes after the last '/'
+    let slash = reference.rfind('/').map_or(0, |i| i + 1);
+    Some(match reference[slash..].rfind(':') {
+        Some(i) => &reference[..slash + i],
+        None => reference,
+    })
+}
+
+/// Asks the registry (through the engine) which image is under `reference` now, and whether
+/// that is another than the container's (`image_id`, by its repository digests). `None` when
+/// it cannot be told: a local image never pushed, a registry that cannot be reached.
+fn update_available(registry: &Engine, api: &Engine, reference: &str, image_id: &str) -> Option<bool> {
+    let repo = repository(reference)?;
+    let local: ImageInfo = api.get(&format!("/images/{}/json", engine::encode_segment(image_id))).ok()??;
+    let normalized = |r: &str| r.trim_start_matches("docker.io/").trim_start_matches("library/").to_string();
+    let mine: Vec<&str> = local
+        .repo_digests
+        .iter()
+        .filter(|d| d.split('@').next().is_some_and(|r| normalized(r) == normalized(repo)))
+        .filter_map(|d| d.split('@').nth(1))
+        .collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let remote: Distribution = match registry.get(&format!("/distribution/{}/json", engine::encode_segment(reference)))
+    {
+        Ok(Some(d)) => d,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::debug!("image check of {reference}: {e}");
+            return None;
+        }
+    };
+    Some(!mine.contains(&remote.descriptor.digest.as_str()))
+}
+
+/// Received and sent bytes of a network namespace's interfaces but loopback.
+fn net_bytes(files: &mut Files, path: &std::path::Path) -> Option<(u64, u64)> {
+    let text = files.read(path).ok()?;
+    let mut rx_tx = (0u64, 0u64);
+    super::network::parse_net_dev(text, |name, c| {
+        if name != "lo" {
+            rx_tx.0 = rx_tx.0.saturating_add(c[1]);
+            rx_tx.1 = rx_tx.1.saturating_add(c[0]);
+        }
+    })
+    .ok()?;
+    Some(rx_tx)
+}
+
+impl Family for Containers {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let view = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let list = match view {
+            None => return Ok(()),
+            Some(Err(e)) => {
+                r.snapshot.docker = Some(Docker { available: false, error: Some(e.to_string()), ..Default::default() });
+                if let EngineError::Unexpected(detail) = e {
+                    if self.logged.as_deref() != Some(detail.as_str()) {
+                        tracing::warn!("the container engine answered unexpectedly: {detail}");
+                        self.logged = Some(detail.clone());
+                    }
+                    return Err(CollectError::Missing(format!("the container engine: {detail}")));
+                }
+                return Ok(());
+            }
+            Some(Ok(list)) => list,
+        };
+        self.logged = None;
+        let host_memory = r.snapshot.memory.total;
+        let mut containers = Vec::with_capacity(list.len());
+        let mut seen = Vec::new();
+        for k in list.iter() {
+            let mut c = Container {
+                id: k.listed.id.chars().take(12).collect(),
+                name: k.listed.names.first().map(|n| n.trim_start_matches('/').to_string()).unwrap_or_default(),
+                image: k.reference.clone(),
+                state: k.listed.state.clone(),
+                status: k.listed.status.clone(),
+                ports: k.listed.ports.iter().map(engine::Port::describe).collect(),
+                update_available: k.update_available,
+                ..Default::default()
+            };
+            if let Some(cg) = &k.cgroup {
+                let u = cgroup::read(&mut self.files, cg);
+                c.cpu_seconds_total = u.cpu_ns.map(|ns| ns as f64 / 1e9);
+                if let Some(ns) = u.cpu_ns {
+                    if let Some((at, before)) = self.previous.get(&k.listed.id) {
+                        let dt = r.at.saturating_duration_since(*at).as_secs_f64();
+                        if dt > 0.0 {
+                            c.cpu_percent = Some(round1(ns.saturating_sub(*before) as f64 / 1e9 / dt * 100.0));
+                        }
+                    }
+                    self.previous.insert(k.listed.id.clone(), (r.at, ns));
+                    seen.push(k.listed.id.clone());
+                }
+                c.memory_bytes = u.memory;
+                c.memory_limit_bytes = u.memory_limit.and_then(|limit| limit.or(host_memory));
+                (c.block_read_bytes, c.block_write_bytes) = (u.read_bytes, u.write_bytes);
+            }
+            if let Some(pid) = k.pid
+                && let Some((rx, tx)) = net_bytes(&mut self.files, &self.procfs.join(format!("{pid}/net/dev")))
+            {
+                (c.net_rx_bytes, c.net_tx_bytes) = (Some(rx), Some(tx));
+            }
+            containers.push(c);
+        }
+        // forget containers gone, and close their files
+        if self.previous.len() > seen.len() {
+            self.previous.retain(|id, _| seen.contains(id));
+            if self.files.held() > 8 * list.len() + 8 {
+                self.files = Files::default();
+            }
+        }
+        r.snapshot.docker = Some(Docker {
+            available: true,
+            error: None,
+            running: Some(containers.iter().filter(|c| c.state == "running").count() as u64),
+            total: Some(containers.len() as u64),
+            containers: Some(containers),
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_of_references() {
+        assert_eq!(repository("127.0.0.1:5000/bb:latest"), Some("127.0.0.1:5000/bb"));
+        assert_eq!(repository("127.0.0.1:5000/bb"), Some("127.0.0.1:5000/bb"));
+        assert_eq!(repository("nginx:1.27"), Some("nginx"));
+        assert_eq!(repository("ghcr.io/org/app"), Some("ghcr.io/org/app"));
+        assert_eq!(repository("nginx@sha256:abcd"), None);
+        assert_eq!(repository("sha256:cd2d35d0"), None);
+        assert_eq!(repository("cd2d35d04847"), None);
+    }
+}
