@@ -4,7 +4,7 @@
 //!
 //! The engine is asked over its Unix socket (`SYSTEM_STATS_DOCKER_HOST`; Podman's compatible
 //! socket works the same), GET requests only, never the `docker` program, on a thread of its
-//! own every sampling interval (1 to 10 s), so that a slow or hung engine never delays a
+//! own every sampling interval (5 to 30 s), so that a slow or hung engine never delays a
 //! sample. Each sample then reads the control-group files of the running containers (cgroup
 //! v2 or v1, found from `/proc/<pid>/cgroup` under `SYSTEM_STATS_PROCFS`), not the engine's
 //! slow stats endpoint. The image check asks the registry through the engine
@@ -33,6 +33,12 @@ pub const ENTRY: Entry = Entry {
     about: "Docker or Podman containers: state, CPU, memory, network, block I/O, image updates",
     start: |setup| Some(Box::new(Containers::new(setup))),
 };
+
+/// How often the engine is asked for its containers: the sampling interval, within these
+/// bounds (a list request every second would cost the engine more than the figures are
+/// worth; the figures themselves are read every sample).
+const ENGINE_POLL_MIN: Duration = Duration::from_secs(5);
+const ENGINE_POLL_MAX: Duration = Duration::from_secs(30);
 
 /// How long one request to the engine may take; the registry, behind the engine, longer.
 const API_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,7 +79,7 @@ impl Containers {
             socket: engine::socket_path(&setup.docker_host).unwrap_or_else(|_| PathBuf::from(&setup.docker_host)),
             procfs: setup.procfs.clone(),
             cgroup_root: setup.sysfs.join("fs/cgroup"),
-            every: setup.sample_interval.clamp(Duration::from_secs(1), Duration::from_secs(10)),
+            every: setup.sample_interval.clamp(ENGINE_POLL_MIN, ENGINE_POLL_MAX),
             image_check_every: setup.update_check_interval,
             view: Arc::clone(&view),
         };
