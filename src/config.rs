@@ -161,6 +161,35 @@ pub fn parse_dir(s: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// A procfs: a directory whose `stat` begins with the `cpu` line (Linux; elsewhere any
+/// directory, which is not read).
+pub fn parse_procfs(s: &str) -> Result<PathBuf, String> {
+    let p = parse_dir(s)?;
+    if !cfg!(target_os = "linux") {
+        return Ok(p);
+    }
+    let stat = p.join("stat");
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(&stat).and_then(|f| {
+        use std::io::Read;
+        f.take(4).read_exact(&mut head)
+    });
+    match read {
+        Ok(()) if &head[..3] == b"cpu" => Ok(p),
+        Ok(()) => Err("a procfs (its stat file does not begin with the cpu line)".into()),
+        Err(e) => Err(format!("a procfs (its stat file: {e})")),
+    }
+}
+
+/// A sysfs: a directory with a `class` directory (Linux; elsewhere any directory).
+pub fn parse_sysfs(s: &str) -> Result<PathBuf, String> {
+    let p = parse_dir(s)?;
+    if cfg!(target_os = "linux") && !p.join("class").is_dir() {
+        return Err("a sysfs (it has no class directory)".into());
+    }
+    Ok(p)
+}
+
 /// Every variable either program reads, to warn about misspelt ones.
 pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_HOST",
@@ -317,8 +346,8 @@ impl ServiceConfig {
             log_level: v.parse("log-level", parse_log_level)?,
             disk_path: v.parse("disk-path", parse_existing_path)?,
             sample_interval: v.parse("sample-interval", |s| parse_seconds(s, 0.1, 3600.0))?,
-            procfs: v.parse("procfs", parse_dir)?,
-            sysfs: v.parse("sysfs", parse_dir)?,
+            procfs: v.parse("procfs", parse_procfs)?,
+            sysfs: v.parse("sysfs", parse_sysfs)?,
             collectors: {
                 let mut c = v.parse("collectors", crate::collect::Selection::parse)?;
                 if update_check_interval.is_none() {
@@ -686,6 +715,11 @@ mod tests {
         let err = service(&["--disk-path", "/no/such/dir"]).unwrap_err();
         assert!(err.to_string().contains("an existing path (No such file"), "{err}");
         assert!(service(&["--procfs", "/etc/hostname"]).unwrap_err().to_string().contains("a directory"));
+        let empty = tempfile::tempdir().unwrap();
+        let err = service(&["--procfs", empty.path().to_str().unwrap()]).unwrap_err().to_string();
+        assert!(err.contains("expected a procfs (its stat file: No such file"), "{err}");
+        let err = service(&["--sysfs", empty.path().to_str().unwrap()]).unwrap_err().to_string();
+        assert!(err.contains("expected a sysfs (it has no class directory)"), "{err}");
         assert!(service(&["--host", "not a host"]).unwrap_err().to_string().contains("--host"));
     }
 

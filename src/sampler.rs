@@ -66,6 +66,8 @@ impl Published {
 pub struct Shared {
     current: ArcSwap<Published>,
     interval: Duration,
+    /// The family the sampler is in, to name it when it is stuck.
+    progress: crate::collect::Progress,
 }
 
 impl Shared {
@@ -82,16 +84,36 @@ impl Shared {
     /// `Ok` while samples keep coming; an error saying how stale the last one is once none has
     /// been published for three intervals.
     pub fn health(&self, now: Instant) -> Result<(), String> {
-        let age = now.saturating_duration_since(self.current.load().taken_at);
-        if age > self.interval * 3 {
-            Err(format!(
-                "no sample for {:.1} s; the sampler should take one every {} s",
-                age.as_secs_f64(),
-                self.interval.as_secs_f64()
-            ))
-        } else {
-            Ok(())
+        let current = self.current.load();
+        let age = now.saturating_duration_since(current.taken_at);
+        if current.sequence > 0 && age <= self.interval * 3 {
+            return Ok(());
         }
+        let stuck = self.stuck_in(now);
+        if current.sequence == 0 {
+            return Err(format!("no sample yet{stuck}"));
+        }
+        Err(format!(
+            "no sample for {:.1} s; the sampler should take one every {} s{stuck}",
+            age.as_secs_f64(),
+            self.interval.as_secs_f64()
+        ))
+    }
+
+    /// `; stuck in <family> for N s` when a family has run for longer than an interval.
+    fn stuck_in(&self, now: Instant) -> String {
+        match *self.progress.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((family, since)) if now.saturating_duration_since(since) > self.interval => format!(
+                "; the {family} collector has been running for {:.1} s (a file or mount that does not answer?)",
+                now.saturating_duration_since(since).as_secs_f64()
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// Whether a sample has been published yet (the first may be stuck in the kernel).
+    pub fn has_sample(&self) -> bool {
+        self.current.load().sequence > 0
     }
 }
 
@@ -131,19 +153,44 @@ pub struct SamplerHandle {
 /// Takes two samples (`FIRST_SPAN` apart, or `interval` if shorter: the first one has no
 /// rates yet), publishes the second, then samples every `interval` on a thread of its own, on
 /// a drift-free schedule.
-pub fn start(mut runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>, SamplerHandle)> {
-    runner.read();
-    std::thread::sleep(FIRST_SPAN.min(interval));
-    let second = runner.read();
-    let shared =
-        Arc::new(Shared { current: ArcSwap::from_pointee(publish(second, runner.statuses(), 1, 0)), interval });
+/// How long the start waits for the first sample before it opens the port anyway: a file
+/// that never answers (a hung mount) must not keep the service closed for ever.
+pub const STARTUP_WAIT: Duration = Duration::from_secs(5);
+
+pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>, SamplerHandle)> {
+    let waiting = Published {
+        snapshot: Snapshot::default(),
+        json: Bytes::new(),
+        taken_at: Instant::now(),
+        collectors: Vec::new(),
+        sequence: 0,
+        metrics_text: Default::default(),
+        metrics_openmetrics: Default::default(),
+    };
+    let shared = Arc::new(Shared { current: ArcSwap::from_pointee(waiting), interval, progress: runner.progress() });
     let (stop, stopped) = mpsc::channel::<()>();
+    let (first, first_published) = mpsc::channel::<()>();
     let publish_to = Arc::clone(&shared);
-    std::thread::Builder::new().name("sampler".into()).spawn(move || run(runner, interval, &publish_to, &stopped))?;
+    std::thread::Builder::new()
+        .name("sampler".into())
+        .spawn(move || run(runner, interval, &publish_to, &stopped, first))?;
+    if first_published.recv_timeout(STARTUP_WAIT).is_err() {
+        tracing::error!(
+            "the first sample has not finished after {} s{}: serving without it; /system answers 503 until it does",
+            STARTUP_WAIT.as_secs(),
+            shared.stuck_in(Instant::now() + interval)
+        );
+    }
     Ok((shared, SamplerHandle { _stop: stop }))
 }
 
-fn run(mut runner: Runner, interval: Duration, shared: &Shared, stop: &mpsc::Receiver<()>) {
+fn run(mut runner: Runner, interval: Duration, shared: &Shared, stop: &mpsc::Receiver<()>, first: mpsc::Sender<()>) {
+    // two readings FIRST_SPAN apart: the first published sample has rates already
+    runner.read();
+    std::thread::sleep(FIRST_SPAN.min(interval));
+    let second = runner.read();
+    shared.current.store(Arc::new(publish(second, runner.statuses(), 1, 0)));
+    let _ = first.send(());
     let start = Instant::now();
     let mut ticks: u32 = 1;
     let mut sequence = 1;

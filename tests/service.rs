@@ -313,24 +313,26 @@ fn a_failing_collector_yields_nulls_not_a_failed_request() {
     }
 }
 
-/// A sampler stuck in the kernel (here: a sysfs attribute that is a FIFO nobody writes, like
-/// a wedged driver or a hung mount) never blocks requests; `/health` turns 503 after three
-/// intervals and back to 200 once the sampler is unstuck.
+/// A copy of the Pi fixture whose `proc/net` lives on a FUSE mount that can be stopped, as a
+/// wedged driver or a hung mount would: the network collector's reads then block.
+fn fixture_with_stoppable_net() -> Option<(tempfile::TempDir, StoppedMount)> {
+    let tmp = fixture_copy();
+    let net = tmp.path().join("proc/net");
+    let source = tmp.path().join("net-source");
+    std::fs::rename(&net, &source).unwrap();
+    std::fs::create_dir(&net).unwrap();
+    let mount = StoppedMount::start(&source, &net)?;
+    Some((tmp, mount))
+}
+
+/// A sampler stuck in the kernel never blocks requests; `/health` turns 503 after three
+/// intervals, naming the collector that is stuck, and back to 200 once it is unstuck.
 #[test]
 fn health_is_503_while_the_sampler_is_stuck() {
-    let tmp = fixture_copy();
+    let Some((tmp, net)) = fixture_with_stoppable_net() else { return };
     let s = Service::on_fixture(tmp.path(), &[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
     assert_eq!(s.get("/health").status, 200);
-    // the default route moves to an interface whose mtu attribute blocks on open
-    let stall = tmp.path().join("sys/class/net/stall0");
-    std::fs::create_dir_all(&stall).unwrap();
-    let fifo = std::ffi::CString::new(stall.join("mtu").to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
-    let route = tmp.path().join("proc/net/route");
-    let original = std::fs::read_to_string(&route).unwrap();
-    // rewritten in place, as the kernel's files change: the same inode, new content
-    std::fs::write(&route, original.replacen("eth0", "stall0", 1)).unwrap();
-
+    net.signal(libc::SIGSTOP);
     let deadline = Instant::now() + Duration::from_secs(10);
     let unhealthy = loop {
         let r = s.get("/health");
@@ -343,22 +345,58 @@ fn health_is_503_while_the_sampler_is_stuck() {
     };
     assert_eq!(unhealthy.status, 503, "{}", unhealthy.body);
     let body: Value = serde_json::from_str(&unhealthy.body).unwrap();
-    assert!(body["error"].as_str().unwrap().contains("no sample for"), "{body}");
+    let error = body["error"].as_str().unwrap();
+    let stuck_in_net = ["the network collector", "the interfaces collector"].iter().any(|c| error.contains(c));
+    assert!(error.contains("no sample for") && error.contains("has been running for") && stuck_in_net, "{body}");
     assert_eq!(s.get("/system").status, 200);
-
-    // unblock the sampler (its open returns once a writer comes) and restore the route
-    std::fs::write(&route, &original).unwrap();
-    drop(std::fs::OpenOptions::new().write(true).open(stall.join("mtu")).unwrap());
+    net.signal(libc::SIGCONT);
     let deadline = Instant::now() + Duration::from_secs(10);
     while s.get("/health").status != 200 {
         assert!(Instant::now() < deadline, "health did not recover:\n{}", s.run.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    // the sample that was stuck is published first; the next one sees the restored route
-    while s.json("/system")["network"]["primary_interface"]["name"] != "eth0" {
-        assert!(Instant::now() < deadline, "the route change was not picked up");
+}
+
+/// A tree whose file never answers at start-up does not keep the port closed for ever: after a
+/// few seconds the service listens, `/system` and `/health` answer 503 naming the collector,
+/// and the first sample is served once the file answers.
+#[test]
+fn a_tree_that_hangs_at_start_does_not_keep_the_port_closed() {
+    let Some((tmp, net)) = fixture_with_stoppable_net() else { return };
+    net.signal(libc::SIGSTOP);
+    let t = Instant::now();
+    let s = Service::on_fixture(tmp.path(), &[]);
+    assert!(t.elapsed() < Duration::from_secs(12), "{:?}", t.elapsed());
+    s.run.wait_for_line("the first sample has not finished after 5 s; the network collector has been running");
+    for path in ["/system", "/health", "/metrics"] {
+        let r = s.get(path);
+        assert_eq!(r.status, 503, "{path}: {}", r.body);
+        assert!(r.body.contains("no sample yet; the network collector"), "{path}: {}", r.body);
+    }
+    net.signal(libc::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.get("/system").status != 200 {
+        assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(s.json("/system")["network"]["io_counters"]["bytes_recv"].is_u64());
+}
+
+/// A planted FIFO (a file that never delivers data) fails its collector at once, logged,
+/// instead of blocking the sampler.
+#[test]
+fn a_fifo_in_the_tree_fails_its_collector_at_once() {
+    let tmp = fixture_copy();
+    let loadavg = tmp.path().join("proc/loadavg");
+    std::fs::remove_file(&loadavg).unwrap();
+    let c = std::ffi::CString::new(loadavg.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let s = Service::on_fixture(tmp.path(), &[]);
+    let v = s.json("/system");
+    assert!(v["load_avg"]["load1"].is_null() && v["memory"]["total"].is_u64());
+    let line = s.run.wait_for_line("collector failed");
+    assert!(line.contains("load") && line.contains("loadavg"), "{line}");
 }
 
 /// Misspelt variables are reported, not silently ignored.
@@ -421,7 +459,7 @@ fn collectors_left_out_leave_their_keys_null() {
     assert!(v["disk"]["total"].is_u64(), "{}", v["disk"]);
     assert_eq!(v["cpu"]["logical_cores"], 4);
     let running: Vec<String> = collector_success(&s.get("/metrics").body).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(running, ["cpu", "cpufreq", "load", "disk", "disk_io", "network", "host", "uptime"]);
+    assert_eq!(running, ["cpu", "cpufreq", "load", "disk", "disk_io", "network", "containers", "host", "uptime"]);
 
     // only some: the rest null
     let s = Service::on_fixture(&dir, &[("SYSTEM_STATS_COLLECTORS", "memory,host")]);
@@ -505,8 +543,11 @@ impl StoppedMount {
 impl Drop for StoppedMount {
     fn drop(&mut self) {
         self.signal(libc::SIGCONT);
-        let _ = Command::new("fusermount").arg("-u").arg(&self.mountpoint).status();
-        let _ = Command::new("umount").arg("-l").arg(&self.mountpoint).status();
+        let quiet = |cmd: &mut Command| {
+            let _ = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
+        };
+        quiet(Command::new("fusermount").arg("-u").arg(&self.mountpoint));
+        quiet(Command::new("umount").arg("-l").arg(&self.mountpoint));
     }
 }
 

@@ -25,6 +25,9 @@ use crate::metrics::text::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_op
     )
 )]
 pub fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
+    if let Some(waiting) = super::system::no_sample_yet(state) {
+        return waiting;
+    }
     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if wants_openmetrics(accept) {
         with_type(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, state.sampler.with_latest(|p| p.metrics_openmetrics()))

@@ -18,7 +18,20 @@ use super::{AppState, Body, json};
     responses((status = 200, description = "The snapshot", body = crate::snapshot::Snapshot))
 )]
 pub fn system(state: &AppState) -> Response<Body> {
+    if let Some(waiting) = no_sample_yet(state) {
+        return waiting;
+    }
     json(StatusCode::OK, state.sampler.with_latest(|p| p.json.clone()))
+}
+
+/// 503 with the reason while the first sample has not finished (stuck in the kernel at
+/// start-up).
+pub fn no_sample_yet(state: &AppState) -> Option<Response<Body>> {
+    if state.sampler.has_sample() {
+        return None;
+    }
+    let reason = state.sampler.health(Instant::now()).err().unwrap_or_default();
+    Some(super::error(StatusCode::SERVICE_UNAVAILABLE, &reason))
 }
 
 /// Whether the sampler is alive.

@@ -80,6 +80,7 @@ impl CpuFreq {
             policies,
             rotation: Default::default(),
             cpuinfo: setup.procfs.join("cpuinfo"),
+            // sysfs attributes, and /proc/cpuinfo (1.5 MiB for 1024 CPUs) when there is no cpufreq
             files: Files::default(),
             samples: 0,
             cpuinfo_mhz: None,

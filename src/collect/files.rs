@@ -6,6 +6,12 @@
 //! machine: /proc/net/route 12 µs → 2.4 µs, a sysfs attribute 10 µs → 1.1 µs). A descriptor
 //! whose file went away (ENODEV, ESTALE: an interface removed) is dropped and the path opened
 //! afresh once; other read errors (the speed of a link that is down) keep it.
+//!
+//! Every read is bounded ([`Files::with_limit`]; what the largest real file of its kind needs,
+//! documented where each family sets it): a file larger than that is an error of its family,
+//! not a buffer of its size. A buffer grown for an unusually large read shrinks back after the
+//! next ordinary one. Files are opened with `O_NONBLOCK`: kernel files ignore it, and a FIFO
+//! planted in a tree answers "no data" at once instead of blocking the sampler for ever.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,11 +25,35 @@ use crate::collect::CollectError;
 /// Families close the files of items that went away ([`Files::close_under`]).
 const MAX_OPEN: usize = 2048;
 
+/// What one read may bring by default: /proc/stat of 4096 CPUs with its interrupt lines, a
+/// /proc/cpuinfo of 1024 CPUs (1.5 MiB), a /proc/net/dev of 10 000 interfaces (1.3 MiB).
+pub const DEFAULT_LIMIT: usize = 4 << 20;
+
+/// The most a sysfs attribute can hold: its `show()` fills one page (64 KiB on the largest
+/// page size).
+pub const SYSFS_LIMIT: usize = 64 << 10;
+
+/// A buffer larger than this shrinks back after an ordinary read.
+const KEEP_BUFFER: usize = 64 << 10;
+
 /// A family's kernel files, held open, and the buffer they are read into.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Files {
     buf: Vec<u8>,
     open: HashMap<PathBuf, File>,
+    limit: usize,
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Files::with_limit(DEFAULT_LIMIT)
+    }
+}
+
+/// Opens a kernel file for reading, without blocking on a FIFO.
+pub fn open(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)
 }
 
 thread_local! {
@@ -51,12 +81,23 @@ pub fn note(path: &Path) {
 }
 
 impl Files {
+    /// Files whose reads bring at most `limit` bytes.
+    pub fn with_limit(limit: usize) -> Files {
+        Files { buf: Vec::new(), open: HashMap::new(), limit }
+    }
+
     /// Reads `path`, keeping it open for the next sample.
     pub fn read(&mut self, path: &Path) -> Result<&str, CollectError> {
+        let limit = self.limit;
+        self.read_limited(path, limit)
+    }
+
+    /// Reads `path` (at most `limit` bytes), keeping it open for the next sample.
+    pub fn read_limited(&mut self, path: &Path, limit: usize) -> Result<&str, CollectError> {
         note(path);
         let mut n = None;
         if let Some(file) = self.open.get(path) {
-            match read_from_start(file, &mut self.buf) {
+            match read_from_start(file, &mut self.buf, limit) {
                 Ok(len) => n = Some(len),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ESTALE | libc::ENOENT)) => {
                     self.open.remove(path);
@@ -67,8 +108,8 @@ impl Files {
         let n = match n {
             Some(n) => n,
             None => {
-                let file = File::open(path).map_err(|e| CollectError::io(path, e))?;
-                let read = read_from_start(&file, &mut self.buf);
+                let file = open(path).map_err(|e| CollectError::io(path, e))?;
+                let read = read_from_start(&file, &mut self.buf, limit);
                 // kept even when this read failed: an attribute that errors now (a link that
                 // is down has no speed) is opened once, not once per sample
                 if self.open.len() < MAX_OPEN {
@@ -77,14 +118,49 @@ impl Files {
                 read.map_err(|e| CollectError::io(path, e))?
             }
         };
+        shrink(&mut self.buf, n);
         text(path, &self.buf[..n])
+    }
+
+    /// Reads `path` from its start in chunks until `enough` says the text so far suffices
+    /// (or the file ends, or `limit` is reached): a routing table of 400 000 routes is not
+    /// generated whole for its first lines. Not kept open.
+    pub fn read_head(
+        &mut self,
+        path: &Path,
+        limit: usize,
+        enough: impl Fn(&str) -> bool,
+    ) -> Result<&str, CollectError> {
+        note(path);
+        const CHUNK: usize = 16 << 10;
+        let file = open(path).map_err(|e| CollectError::io(path, e))?;
+        let mut n = 0;
+        loop {
+            if self.buf.len() < n + CHUNK {
+                self.buf.resize(n + CHUNK, 0);
+            }
+            let k = match file.read_at(&mut self.buf[n..n + CHUNK], n as u64) {
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CollectError::io(path, e)),
+            };
+            n += k;
+            // only whole lines count
+            let whole = self.buf[..n].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let done = k == 0 || n >= limit || std::str::from_utf8(&self.buf[..whole]).is_ok_and(&enough);
+            if done {
+                let end = if k == 0 { n } else { whole };
+                shrink(&mut self.buf, end);
+                return text(path, &self.buf[..end]);
+            }
+        }
     }
 
     /// Reads `path` once, without keeping it open (facts read at start-up).
     pub fn read_once(&mut self, path: &Path) -> Result<&str, CollectError> {
         note(path);
-        let file = File::open(path).map_err(|e| CollectError::io(path, e))?;
-        let n = read_from_start(&file, &mut self.buf).map_err(|e| CollectError::io(path, e))?;
+        let file = open(path).map_err(|e| CollectError::io(path, e))?;
+        let n = read_from_start(&file, &mut self.buf, self.limit).map_err(|e| CollectError::io(path, e))?;
         text(path, &self.buf[..n])
     }
 
@@ -132,19 +208,37 @@ pub fn numbered(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
     out
 }
 
-/// Reads the whole file from offset 0 into `buf` (grown as needed); returns its length.
-pub fn read_from_start(file: &File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+/// Reads the whole file from offset 0 into `buf` (grown as needed, up to `limit`); returns
+/// its length. A file with more than `limit` bytes is an error (`FileTooLarge`).
+pub fn read_from_start(file: &File, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<usize> {
     let mut n = 0;
     loop {
         if n == buf.len() {
-            buf.resize((buf.len() * 2).max(4096), 0);
+            if n > limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    format!("larger than {} KiB, more than such a file holds", limit >> 10),
+                ));
+            }
+            // one byte past the limit tells a file of exactly `limit` bytes from a larger one
+            buf.resize((buf.len() * 2).max(4096).min(limit + 1), 0);
         }
         match file.read_at(&mut buf[n..], n as u64) {
             Ok(0) => return Ok(n),
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // a FIFO opened without blocking, with nobody writing
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(n),
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Gives back the memory of a buffer grown for an unusually large read.
+fn shrink(buf: &mut Vec<u8>, used: usize) {
+    if buf.len() > KEEP_BUFFER && used < buf.len() / 4 {
+        buf.truncate(used.max(4096).next_power_of_two());
+        buf.shrink_to_fit();
     }
 }
 
@@ -173,6 +267,60 @@ mod tests {
         assert_eq!(f.read(&p).unwrap().len(), 100_000);
         assert!(f.read(&dir.path().join("missing")).is_err());
         assert_eq!(f.read_once(&p).unwrap().len(), 100_000);
+    }
+
+    /// A file larger than the bound is an error that says so, and the buffer it took shrinks
+    /// back after the next ordinary read.
+    #[test]
+    fn reads_are_bounded_and_buffers_shrink() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("meminfo");
+        let mut f = Files::with_limit(64 << 10);
+        std::fs::write(&p, "x".repeat(64 << 10)).unwrap();
+        assert_eq!(f.read(&p).unwrap().len(), 64 << 10);
+        std::fs::write(&p, "x".repeat(200 << 20)).unwrap();
+        let err = f.read(&p).unwrap_err().to_string();
+        assert!(err.contains("larger than 64 KiB"), "{err}");
+        assert!(f.buf.len() <= (64 << 10) + 4096, "{}", f.buf.len());
+        let mut big = Files::with_limit(8 << 20);
+        std::fs::write(&p, "y".repeat(4 << 20)).unwrap();
+        big.read(&p).unwrap();
+        std::fs::write(&p, "MemTotal: 1 kB\n").unwrap();
+        big.read(&p).unwrap();
+        assert!(big.buf.len() <= 4096, "{}", big.buf.len());
+    }
+
+    /// A FIFO with no writer is an error at once, not a read that waits for ever.
+    #[test]
+    fn a_fifo_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fifo");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) with a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let t = std::time::Instant::now();
+        let err = Files::default().read(&p).unwrap_err().to_string();
+        assert!(err.contains("fifo"), "{err}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    /// The head of a long file, up to what is enough: whole lines only.
+    #[test]
+    fn the_head_of_a_long_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("route");
+        let mut text = String::from("Iface\tDestination\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("eth0\t{:08X}\n", i));
+        }
+        std::fs::write(&p, &text).unwrap();
+        let mut f = Files::default();
+        let head = f.read_head(&p, 1 << 20, |t| t.lines().skip(1).any(|l| !l.ends_with("00000000"))).unwrap();
+        assert!(head.len() < 40 << 10 && head.ends_with('\n'), "{}", head.len());
+        assert!(head.starts_with("Iface\tDestination\neth0\t00000000\neth0\t00000001\n"));
+        // a short file: all of it
+        std::fs::write(&p, "Iface\tDestination\neth0\t00000000").unwrap();
+        assert_eq!(f.read_head(&p, 1 << 20, |_| false).unwrap(), "Iface\tDestination\neth0\t00000000");
     }
 
     /// A procfs file read again through the descriptor kept open gives the kernel's new

@@ -360,6 +360,9 @@ impl BoundedStat {
     }
 }
 
+/// The most a mount table may hold: 20 000 mounts of long container paths take about 3 MiB.
+pub const MOUNTS_LIMIT: usize = 32 << 20;
+
 /// The mount table, parsed again only when the kernel says it changed: procfs mount tables
 /// signal `POLLPRI` to `poll(2)` after every mount or unmount, so an unchanged table costs one
 /// `poll` instead of being regenerated and parsed every sample.
@@ -393,9 +396,10 @@ impl MountTable {
         if changed {
             let file = match self.file.take() {
                 Some(f) => f,
-                None => std::fs::File::open(path).map_err(|e| CollectError::io(path, e))?,
+                None => files::open(path).map_err(|e| CollectError::io(path, e))?,
             };
-            let n = files::read_from_start(&file, &mut self.buf).map_err(|e| CollectError::io(path, e))?;
+            let n =
+                files::read_from_start(&file, &mut self.buf, MOUNTS_LIMIT).map_err(|e| CollectError::io(path, e))?;
             let text = files::text(path, &self.buf[..n])?;
             self.mounts = parse_mounts(text).map_err(|e| CollectError::parse(path, e))?;
             self.file = Some(file);

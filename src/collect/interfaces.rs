@@ -86,7 +86,8 @@ impl Interfaces {
             class_net: setup.sysfs.join("class/net"),
             route: setup.procfs.join("net/route"),
             inet6: setup.procfs.join("net/if_inet6"),
-            files: Default::default(),
+            // sysfs attributes; /proc/net/if_inet6 is read with the default bound
+            files: super::files::Files::with_limit(super::files::SYSFS_LIMIT),
             links: Default::default(),
             samples: 0,
             rotation: Default::default(),
@@ -178,7 +179,11 @@ impl Interfaces {
 
     fn primary(&mut self) -> Result<Option<Interface>, CollectError> {
         let path = &self.route;
-        let default = match self.files.read(path) {
+        // the kernel lists the routes in order of destination: the default ones (0.0.0.0) come
+        // first, and a table of 400 000 routes is not generated whole for them
+        let past_the_defaults =
+            |t: &str| t.lines().skip(1).any(|l| l.split_ascii_whitespace().nth(1).is_some_and(|d| d != "00000000"));
+        let default = match self.files.read_head(path, super::files::DEFAULT_LIMIT, past_the_defaults) {
             Ok(text) => parse_default_route(text).map_err(|e| CollectError::parse(path, e))?,
             // no IPv4 routing table (e.g. an IPv6-only container): fall back to the addresses
             Err(e) if e.is_not_found() => None,
@@ -221,7 +226,7 @@ impl Interfaces {
 impl Family for Interfaces {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         self.samples += 1;
-        match self.files.read(&self.inet6) {
+        match self.files.read_limited(&self.inet6, super::files::DEFAULT_LIMIT) {
             // parsed again only when it changed
             Ok(text) if text != self.inet6_text => {
                 let mut by_name: std::collections::HashMap<String, Vec<crate::snapshot::Ipv6Info>> = Default::default();

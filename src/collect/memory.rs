@@ -28,7 +28,8 @@ impl MemoryFamily {
         MemoryFamily {
             meminfo: setup.procfs.join("meminfo"),
             zoneinfo: setup.procfs.join("zoneinfo"),
-            files: Default::default(),
+            // /proc/meminfo is about 1.5 KiB, /proc/zoneinfo of a big NUMA host 100 KiB
+            files: super::files::Files::with_limit(MEMINFO_LIMIT),
             page_size: page_size(),
         }
     }
@@ -48,6 +49,9 @@ impl Family for MemoryFamily {
         Ok(())
     }
 }
+
+/// The most `/proc/meminfo` (and `/proc/zoneinfo`, `/proc/vmstat`) may hold.
+pub const MEMINFO_LIMIT: usize = 1 << 20;
 
 /// The kernel's page size (`sysconf(_SC_PAGESIZE)`): 4 KiB, 16 KiB on a Pi 5's default kernel.
 pub fn page_size() -> u64 {

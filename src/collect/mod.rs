@@ -324,11 +324,16 @@ struct Slot {
     status: FamilyStatus,
 }
 
+/// The family running now and since when (`None` between samples): what `/health` names
+/// when the sampler is stuck.
+pub type Progress = std::sync::Arc<std::sync::Mutex<Option<(&'static str, Instant)>>>;
+
 /// Runs the selected families in registry order, one sample at a time, each isolated from
 /// the others' failures and panics.
 pub struct Runner {
     slots: Vec<Slot>,
     previous: Option<Instant>,
+    progress: Progress,
 }
 
 impl Runner {
@@ -342,13 +347,19 @@ impl Runner {
                 None => tracing::info!(collector = entry.name, "not available on this platform"),
             }
         }
-        Runner { slots, previous: None }
+        Runner { slots, previous: None, progress: Progress::default() }
+    }
+
+    /// Which family runs now, for whoever watches the sampler.
+    pub fn progress(&self) -> Progress {
+        std::sync::Arc::clone(&self.progress)
     }
 
     /// One sample: every family in order, then the sample's time and interval.
     pub fn read(&mut self) -> Reading {
         let mut reading = Reading::new(Instant::now(), SystemTime::now());
         for slot in &mut self.slots {
+            *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = Some((slot.status.name(), Instant::now()));
             let family = &mut slot.family;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 IN_FAMILY.with(|f| f.set(true));
@@ -362,6 +373,7 @@ impl Runner {
             });
             slot.status.record(result);
         }
+        *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let s = &mut reading.snapshot;
         s.collected_at = DateTime::<Utc>::from(reading.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
         if let Some(previous) = self.previous {
@@ -675,6 +687,7 @@ mod tests {
                 Slot { family: Box::new(Fine), status: FamilyStatus::new("fine") },
             ],
             previous: None,
+            progress: Progress::default(),
         };
         install_panic_hook();
         for _ in 0..2 {

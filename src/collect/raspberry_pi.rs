@@ -27,7 +27,10 @@ pub struct Firmware {
 impl Firmware {
     fn new(setup: &Setup) -> Firmware {
         let path = setup.sysfs.join("devices/platform/soc/soc:firmware/get_throttled");
-        Firmware { throttled: path.exists().then_some(path), files: Default::default() }
+        Firmware {
+            throttled: path.exists().then_some(path),
+            files: super::files::Files::with_limit(super::files::SYSFS_LIMIT),
+        }
     }
 }
 

@@ -63,7 +63,8 @@ impl SensorsFamily {
     fn new(setup: &Setup) -> SensorsFamily {
         let (zones, hwmon) = (thermal_zones(&setup.sysfs), hwmon_inputs(&setup.sysfs));
         let last = vec![None; zones.len() + hwmon.len()];
-        SensorsFamily { zones, hwmon, last, started: false, rotation: Default::default(), files: Default::default() }
+        let files = super::files::Files::with_limit(super::files::SYSFS_LIMIT);
+        SensorsFamily { zones, hwmon, last, started: false, rotation: Default::default(), files }
     }
 }
 

@@ -30,7 +30,7 @@ impl SwapFamily {
         SwapFamily {
             meminfo: setup.procfs.join("meminfo"),
             vmstat: setup.procfs.join("vmstat"),
-            files: Default::default(),
+            files: super::files::Files::with_limit(super::memory::MEMINFO_LIMIT),
             page_size: super::memory::page_size(),
             swapped: None,
         }
