@@ -82,6 +82,15 @@ impl<'a> Values<'a> {
         }
     }
 
+    /// Whether the user set it (flag, or a variable that is not empty).
+    pub fn given(&self, id: &str) -> bool {
+        match self.matches.value_source(id) {
+            Some(ValueSource::CommandLine) => true,
+            Some(ValueSource::EnvVariable) => self.matches.get_one::<String>(id).is_some_and(|v| !v.is_empty()),
+            _ => false,
+        }
+    }
+
     /// Parses one setting with `parse`, whose error says what is expected.
     pub fn parse<T>(&self, id: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
         let (value, setting) = self.raw(id);
@@ -190,6 +199,160 @@ pub fn parse_sysfs(s: &str) -> Result<PathBuf, String> {
     Ok(p)
 }
 
+/// A secret (a token): shown as `***` in debug output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that sends or compares it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// What a token is made of: printable ASCII without spaces (RFC 6750's token68 and more),
+/// so it fits an `Authorization` header as it is.
+pub fn parse_token(s: &str) -> Result<Secret, String> {
+    let t = s.trim_end_matches(['\n', '\r']).trim();
+    if t.is_empty() {
+        return Err("a token: printable ASCII characters without spaces (it is empty)".into());
+    }
+    if let Some(c) = t.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "a token: printable ASCII characters without spaces (it holds {})",
+            if c.is_whitespace() { "a space".to_string() } else { format!("{:?}", c.escape_default().to_string()) }
+        ));
+    }
+    Ok(Secret::new(t))
+}
+
+/// A file holding a token (one line; a trailing newline is dropped). A file other users may
+/// read is accepted with a warning from the caller (see [`token_file_is_shared`]).
+pub fn read_token_file(s: &str) -> Result<Secret, String> {
+    const MAX: u64 = 4096;
+    let expected = "a readable file holding the token";
+    let meta = std::fs::metadata(s).map_err(|e| format!("{expected} ({e})"))?;
+    if !meta.is_file() {
+        return Err(format!("{expected} (this is not a regular file)"));
+    }
+    if meta.len() > MAX {
+        return Err(format!("{expected} (it is {} bytes; a token file holds one line of at most {MAX})", meta.len()));
+    }
+    let text = std::fs::read_to_string(s).map_err(|e| format!("{expected} ({e})"))?;
+    parse_token(&text).map_err(|e| format!("{expected}: {e}"))
+}
+
+/// Whether a token file may be read by every user of the machine.
+pub fn token_file_is_shared(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+}
+
+/// The token of `SYSTEM_STATS_AUTH_TOKEN_FILE` or `SYSTEM_STATS_AUTH_TOKEN` (one of them).
+fn token_settings(v: &Values) -> Result<Option<Secret>, ConfigError> {
+    let (file, file_from) = v.raw("auth-token-file");
+    let (inline, inline_from) = v.raw("auth-token");
+    match (file.is_empty(), inline.is_empty()) {
+        (true, true) => Ok(None),
+        (false, false) => Err(ConfigError {
+            setting: inline_from,
+            value: "***".into(),
+            expected: format!("nothing when {file_from} is set (set one of the two; the file is the safer)"),
+        }),
+        (false, true) => {
+            let token = v.parse("auth-token-file", read_token_file)?;
+            if token_file_is_shared(&file) {
+                eprintln!("warning: {file_from}={file:?} can be read by every user of this machine (chmod 600 it)");
+            }
+            Ok(Some(token))
+        }
+        (true, false) => parse_token(&inline).map(Some).map_err(|expected| ConfigError {
+            setting: inline_from,
+            value: "***".into(),
+            expected,
+        }),
+    }
+}
+
+const TOKEN_FILE_SETTING: Setting = Setting {
+    id: "auth-token-file",
+    env: "SYSTEM_STATS_AUTH_TOKEN_FILE",
+    default: "",
+    help: "A file holding the token: every endpoint but /health then needs Authorization: Bearer <token> \
+           (under systemd, LoadCredential= and %d/… keep it out of the unit)",
+};
+
+const TOKEN_SETTING: Setting = Setting {
+    id: "auth-token",
+    env: "SYSTEM_STATS_AUTH_TOKEN",
+    default: "",
+    help: "The token itself (weaker than the file: the environment of a process can be read by root and shows \
+           in unit files)",
+};
+
+/// A comma list of host names or IP addresses for `Host` checks (`*` for any).
+pub fn parse_allowed_hosts(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let name = entry.trim_end_matches('.');
+        let valid = entry == "*"
+            || name.parse::<std::net::IpAddr>().is_ok()
+            || (!name.is_empty()
+                && name.len() <= 253
+                && name.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                }));
+        if !valid {
+            return Err(format!(
+                "a comma list of host names (stats.example.org) or IP addresses, or * for any; {entry:?} is none"
+            ));
+        }
+        out.push(entry.to_string());
+    }
+    Ok(out)
+}
+
+/// A comma list of web origins (`https://dash.example.org`, `http://localhost:3000`), or `*`.
+pub fn parse_origins(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let expected = || {
+            format!(
+                "a comma list of origins such as https://dash.example.org (scheme, host, port; no path), or *; {entry:?} is not one"
+            )
+        };
+        if entry != "*" {
+            let uri: http::Uri = entry.parse().map_err(|_| expected())?;
+            let path_ok = matches!(uri.path_and_query().map(|p| p.as_str()), None | Some("/") | Some(""));
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() || !path_ok {
+                return Err(expected());
+            }
+        }
+        out.push(entry.to_string());
+    }
+    Ok(out)
+}
+
+/// A whole number within `[min, max]`.
+pub fn parse_count(s: &str, min: u64, max: u64) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("a whole number from {min} to {max}")),
+    }
+}
+
 /// Every variable either program reads, to warn about misspelt ones.
 pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_HOST",
@@ -203,7 +366,15 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_UPDATE_CHECK_INTERVAL",
     "SYSTEM_STATS_UPDATE_CHECK_TIMEOUT",
     "SYSTEM_STATS_DOCKER_HOST",
+    "SYSTEM_STATS_AUTH_TOKEN_FILE",
+    "SYSTEM_STATS_AUTH_TOKEN",
+    "SYSTEM_STATS_TLS_CERT",
+    "SYSTEM_STATS_TLS_KEY",
+    "SYSTEM_STATS_ALLOWED_HOSTS",
+    "SYSTEM_STATS_CORS_ORIGINS",
+    "SYSTEM_STATS_MAX_CONNECTIONS",
     "SYSTEM_STATS_URL",
+    "SYSTEM_STATS_FORWARD_CONFIG",
     "SYSTEM_STATS_FORWARD_INTERVAL",
     "SYSTEM_STATS_FORWARD_LOG_LEVEL",
     "SYSTEM_STATS_FORWARD_TIMEOUT",
@@ -239,6 +410,18 @@ pub struct ServiceConfig {
     pub update_check_timeout: Duration,
     /// The container engine's socket, as given (`unix://...`).
     pub docker_host: String,
+    /// Requests but `/health` need `Authorization: Bearer` with it.
+    pub auth_token: Option<Secret>,
+    /// HTTPS with this certificate (reloaded when its files change).
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<crate::api::tls::Tls>>,
+    /// `Host` names accepted besides IP literals, localhost and this machine's names.
+    pub allowed_hosts: Vec<String>,
+    /// Origins that get CORS headers.
+    pub cors_origins: Vec<String>,
+    pub max_connections: usize,
+    #[cfg(not(feature = "tls"))]
+    pub _no_tls: (),
 }
 
 impl ServiceConfig {
@@ -318,6 +501,37 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "The Docker Engine's socket (Podman's compatible one works too, e.g. \
                unix:///run/podman/podman.sock)",
     },
+    TOKEN_FILE_SETTING,
+    TOKEN_SETTING,
+    Setting {
+        id: "tls-cert",
+        env: "SYSTEM_STATS_TLS_CERT",
+        default: "",
+        help: "A PEM certificate chain: the service then speaks HTTPS only (with --tls-key); a renewed file is \
+               picked up within seconds, without a restart",
+    },
+    Setting { id: "tls-key", env: "SYSTEM_STATS_TLS_KEY", default: "", help: "The PEM private key of --tls-cert" },
+    Setting {
+        id: "allowed-hosts",
+        env: "SYSTEM_STATS_ALLOWED_HOSTS",
+        default: "",
+        help: "Host names requests may be addressed to, besides IP addresses, localhost and this machine's names \
+               (a comma list; * for any). Others get 421: a defence against DNS rebinding",
+    },
+    Setting {
+        id: "cors-origins",
+        env: "SYSTEM_STATS_CORS_ORIGINS",
+        default: "",
+        help: "Web origins whose pages may read the answers (a comma list such as https://dash.example.org; * \
+               for any); none by default",
+    },
+    Setting {
+        id: "max-connections",
+        env: "SYSTEM_STATS_MAX_CONNECTIONS",
+        default: "256",
+        help: "Connections served at a time (1 to 65536); past it the idlest connection is closed for a new one, \
+               and new ones are refused while every one is busy",
+    },
 ];
 
 impl ServiceConfig {
@@ -361,8 +575,59 @@ impl ServiceConfig {
                 v.parse("docker-host", crate::collect::containers::engine::socket_path)?;
                 v.raw("docker-host").0
             },
+            auth_token: token_settings(&v)?,
+            #[cfg(not(feature = "tls"))]
+            _no_tls: refuse_tls(&v)?,
+            #[cfg(feature = "tls")]
+            tls: tls_settings(&v)?,
+            allowed_hosts: v.parse("allowed-hosts", parse_allowed_hosts)?,
+            cors_origins: v.parse("cors-origins", parse_origins)?,
+            max_connections: v.parse("max-connections", |s| parse_count(s, 1, 65_536))? as usize,
         })
     }
+}
+
+/// The certificate and key: both or neither, loaded now so that a bad file stops the start.
+#[cfg(feature = "tls")]
+fn tls_settings(v: &Values) -> Result<Option<std::sync::Arc<crate::api::tls::Tls>>, ConfigError> {
+    let (cert, cert_from) = v.raw("tls-cert");
+    let (key, key_from) = v.raw("tls-key");
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, true) => Err(ConfigError {
+            setting: key_from,
+            value: key,
+            expected: format!("the private key of {cert_from}'s certificate (both or neither)"),
+        }),
+        (true, false) => Err(ConfigError {
+            setting: cert_from,
+            value: cert,
+            expected: format!("the certificate of {key_from}'s key (both or neither)"),
+        }),
+        (false, false) => crate::api::tls::Tls::new(cert.as_ref(), key.as_ref())
+            .map(|t| Some(std::sync::Arc::new(t)))
+            .map_err(|e| ConfigError {
+                setting: cert_from,
+                value: cert,
+                expected: format!("a usable PEM certificate and key ({e})"),
+            }),
+    }
+}
+
+/// Without TLS in the build, a certificate is an error rather than plain HTTP.
+#[cfg(not(feature = "tls"))]
+fn refuse_tls(v: &Values) -> Result<(), ConfigError> {
+    for id in ["tls-cert", "tls-key"] {
+        let (value, setting) = v.raw(id);
+        if !value.is_empty() {
+            return Err(ConfigError {
+                setting,
+                value,
+                expected: "nothing: this build has no TLS (rebuild with the `tls` feature)".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `host:port` as a socket address: an IP literal (IPv6 with or without brackets) or a name
@@ -381,14 +646,117 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
     }
 }
 
-/// Where a destination's samples go and in which format.
+/// Where a destination's samples go, in which format, with which credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
-    /// The URL requests go to.
+    /// The URL requests go to (without credentials).
     pub url: http::Uri,
     pub format: Format,
-    /// The list entry as the user wrote it (for logs and the spool file name).
+    /// The list entry as the user wrote it, password redacted (for logs and the spool file
+    /// name).
     pub label: String,
+    pub access: Access,
+}
+
+/// How to reach a server: credentials, extra headers, the CA its certificate is checked
+/// against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// `Authorization`: basic from the URL's user and password, or a bearer token.
+    pub authorization: Option<Credentials>,
+    /// Extra headers (a configuration file's `headers`); values are never logged.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Certificates (PEM) that the server's must chain to, instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Credentials sent in `Authorization`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { user: String, password: Secret },
+    Bearer(Secret),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Basic { user, .. } => write!(f, "Basic({user}:***)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The `Authorization` header value, marked sensitive (hyper never logs it).
+    pub fn header(&self) -> http::HeaderValue {
+        use base64::Engine;
+        let text = match self {
+            Credentials::Basic { user, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()))
+            ),
+            Credentials::Bearer(token) => format!("Bearer {}", token.expose()),
+        };
+        // tokens are checked printable, and base64 is: a value that does not fit is empty
+        let mut v = http::HeaderValue::from_str(&text).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+        v.set_sensitive(true);
+        v
+    }
+}
+
+impl Access {
+    /// Every header to send: `Authorization` first, then the extra ones.
+    pub fn request_headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let mut out: Vec<_> = self.authorization.iter().map(|c| (http::header::AUTHORIZATION, c.header())).collect();
+        out.extend(self.headers.iter().cloned());
+        out
+    }
+
+    /// Whether credentials would cross the network in clear: `http://` to a host other than
+    /// this machine.
+    pub fn sent_in_clear(&self, url: &http::Uri) -> bool {
+        let secret = self.authorization.is_some() || !self.headers.is_empty();
+        let local = matches!(url.host(), Some("localhost" | "127.0.0.1" | "[::1]" | "::1"))
+            || url.host().and_then(|h| h.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| ip.is_loopback());
+        secret && url.scheme_str() == Some("http") && !local
+    }
+}
+
+/// Decodes `%XX` escapes (a URL's user and password may carry them).
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("a % not followed by two hex digits")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "a % not followed by two hex digits")?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "escapes that are not UTF-8".to_string())
+}
+
+/// Splits `user:password@` off a URL: the URL without it, the credentials, and the URL as
+/// shown (`https://user:***@host/...`).
+pub fn split_credentials(url: &str) -> Result<(String, Option<Credentials>, String), String> {
+    let Some((scheme, rest)) = url.split_once("://") else { return Ok((url.to_string(), None, url.to_string())) };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return Ok((url.to_string(), None, url.to_string()));
+    };
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let user = percent_decode(user).map_err(|e| format!("a user name in the URL without {e}"))?;
+    let password = percent_decode(password).map_err(|e| format!("a password in the URL without {e}"))?;
+    if user.is_empty() || user.contains(':') {
+        return Err("user:password@ with a user name before the colon".into());
+    }
+    let shown = format!("{scheme}://{}:***@{host}{path}", userinfo.split(':').next().unwrap_or_default());
+    Ok((format!("{scheme}://{host}{path}"), Some(Credentials::Basic { user, password: Secret::new(password) }), shown))
 }
 
 /// Payload formats a destination can take, chosen by a prefix of its URL's scheme.
@@ -455,24 +823,149 @@ pub fn parse_url(s: &str) -> Result<http::Uri, String> {
         }
     }
     if authority.as_str().contains('@') {
-        return Err(format!("{expected} (credentials in the URL are not supported)"));
+        return Err(format!("{expected} (user:password@ is only taken in a destination's URL)"));
     }
     Ok(uri)
+}
+
+/// One destination from its entry: `[format+]http(s)://[user:password@]host/...`.
+pub fn parse_destination(entry: &str) -> Result<Destination, String> {
+    let (format, rest) = split_format(entry).map_err(|e| format!("{e}; {entry:?} has none of them"))?;
+    let prefix = &entry[..entry.len() - rest.len()];
+    let (url, basic, shown) = split_credentials(rest)?;
+    let label = format!("{prefix}{shown}");
+    let url = parse_url(&url).map_err(|e| format!("{e}; {label:?} is not one"))?;
+    Ok(Destination { url, format, label, access: Access { authorization: basic, ..Access::default() } })
 }
 
 /// A comma-separated list of destination URLs (at least one, no repeats).
 pub fn parse_destinations(s: &str) -> Result<Vec<Destination>, String> {
     let mut out: Vec<Destination> = Vec::new();
     for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (format, url) = split_format(entry).map_err(|e| format!("{e}; {entry:?} has none of them"))?;
-        let url = parse_url(url).map_err(|e| format!("{e}; {entry:?} is not one"))?;
-        if out.iter().any(|d| d.url == url && d.format == format) {
-            return Err(format!("each URL once; {entry:?} is listed twice"));
+        let d = parse_destination(entry)?;
+        if out.iter().any(|o| o.url == d.url && o.format == d.format) {
+            return Err(format!("each URL once; {:?} is listed twice", d.label));
         }
-        out.push(Destination { url, format, label: entry.to_string() });
+        out.push(d);
     }
     if out.is_empty() {
         return Err("at least one http:// or https:// URL (comma-separated for several)".into());
+    }
+    Ok(out)
+}
+
+/// `SYSTEM_STATS_FORWARD_CONFIG`: what a comma list cannot say, one table per destination.
+///
+/// ```toml
+/// [source]                       # optional: the service, when it needs a token or its own CA
+/// url = "https://127.0.0.1:5001/system"
+/// token_file = "/etc/system-stats/token"
+/// ca_file = "/etc/system-stats/service.crt"
+///
+/// [destination.victoria]
+/// url = "https://vm.example.org/api/v1/write"
+/// format = "remote-write"        # json (default), remote-write or influx; or a URL prefix
+/// token_file = "/etc/system-stats/vm.token"   # Authorization: Bearer
+/// ca_file = "/etc/ssl/private-ca.pem"
+/// headers = { "X-Scope-OrgID" = "home" }
+/// ```
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    source: Option<FileEndpoint>,
+    #[serde(default)]
+    destination: std::collections::BTreeMap<String, FileEndpoint>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEndpoint {
+    url: String,
+    format: Option<String>,
+    token_file: Option<String>,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+}
+
+/// What the configuration file says: the source's URL and access, and the destinations.
+#[derive(Debug, Default)]
+pub struct ForwardFile {
+    pub source: Option<(http::Uri, Access)>,
+    pub destinations: Vec<Destination>,
+}
+
+/// Reads and checks `SYSTEM_STATS_FORWARD_CONFIG`.
+pub fn parse_forward_file(path: &str) -> Result<ForwardFile, String> {
+    const MAX: u64 = 1 << 20;
+    let expected = "a readable TOML file with [destination.<name>] tables (url, format, token_file, ca_file, headers)";
+    let meta = std::fs::metadata(path).map_err(|e| format!("{expected} ({e})"))?;
+    if !meta.is_file() || meta.len() > MAX {
+        return Err(format!("{expected} (not a regular file of at most 1 MiB)"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{expected} ({e})"))?;
+    let file: FileConfig =
+        toml::from_str(&text).map_err(|e| format!("{expected}: {}", e.to_string().trim().replace('\n', " ")))?;
+    let access = |where_: &str, e: &FileEndpoint| -> Result<Access, String> {
+        let mut a = Access::default();
+        if let Some(t) = &e.token_file {
+            a.authorization =
+                Some(Credentials::Bearer(read_token_file(t).map_err(|m| format!("{where_}.token_file: {m}"))?));
+            if token_file_is_shared(t) {
+                eprintln!(
+                    "warning: {where_}.token_file {t:?} can be read by every user of this machine (chmod 600 it)"
+                );
+            }
+        }
+        if let Some(ca) = &e.ca_file {
+            std::fs::File::open(ca)
+                .map_err(|m| format!("{where_}.ca_file: a readable PEM file ({}: {m})", ca.display()))?;
+            a.ca_file = Some(ca.clone());
+        }
+        for (name, value) in &e.headers {
+            let n = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("{where_}.headers: {name:?} is not a header name"))?;
+            let mut v = http::HeaderValue::from_str(value)
+                .map_err(|_| format!("{where_}.headers.{name}: a value of printable characters"))?;
+            v.set_sensitive(true);
+            a.headers.push((n, v));
+        }
+        Ok(a)
+    };
+    let mut out = ForwardFile::default();
+    if let Some(src) = &file.source {
+        if src.format.is_some() {
+            return Err("source: no format (the source is always a system-stats service)".into());
+        }
+        let url = parse_url(&src.url).map_err(|e| format!("source.url: {e}"))?;
+        out.source = Some((url, access("source", src)?));
+    }
+    for (name, d) in &file.destination {
+        let where_ = format!("destination.{name}");
+        let entry = match &d.format {
+            None => d.url.clone(),
+            Some(f) => {
+                if d.url.split_once("://").is_some_and(|(scheme, _)| scheme.contains('+')) {
+                    return Err(format!("{where_}: a format prefix in url or format, not both"));
+                }
+                match f.as_str() {
+                    "json" | "remote-write" | "influx" => format!("{f}+{}", d.url),
+                    other => return Err(format!("{where_}.format: json, remote-write or influx, not {other:?}")),
+                }
+            }
+        };
+        let mut dest = parse_destination(&entry).map_err(|e| format!("{where_}.url: {e}"))?;
+        let extra = access(&where_, d)?;
+        if extra.authorization.is_some() && dest.access.authorization.is_some() {
+            return Err(format!("{where_}: user:password@ in the url or a token_file, not both"));
+        }
+        dest.access.authorization = dest.access.authorization.or(extra.authorization);
+        dest.access.headers = extra.headers;
+        dest.access.ca_file = extra.ca_file;
+        out.destinations.push(dest);
+    }
+    if file.destination.is_empty() && file.source.is_none() {
+        return Err(format!("{expected} (it has none)"));
     }
     Ok(out)
 }
@@ -534,6 +1027,8 @@ pub fn parse_spool_dir(s: &str) -> Result<(PathBuf, bool), String> {
 #[derive(Debug, Clone)]
 pub struct ForwarderConfig {
     pub source: http::Uri,
+    /// The service's token (`SYSTEM_STATS_AUTH_TOKEN_FILE`) and CA.
+    pub source_access: Access,
     pub destinations: Vec<Destination>,
     pub interval: Duration,
     pub log_level: LevelFilter,
@@ -605,6 +1100,16 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
         default: "64MiB",
         help: "Most sample bytes each destination's spool keeps; when full the oldest go",
     },
+    Setting {
+        id: "config",
+        env: "SYSTEM_STATS_FORWARD_CONFIG",
+        default: "",
+        help: "A TOML file with a [destination.<name>] table per destination (url, format, token_file, ca_file, \
+               headers) and an optional [source] (url, token_file, ca_file), for what a comma list cannot say; its \
+               destinations add to --metrics-url's when that is set",
+    },
+    TOKEN_FILE_SETTING,
+    TOKEN_SETTING,
 ];
 
 impl ForwarderConfig {
@@ -658,9 +1163,55 @@ impl ForwarderConfig {
                 (p, relative.then_some(dir))
             }
         };
+        let file = if v.given("config") { v.parse("config", parse_forward_file)? } else { ForwardFile::default() };
+        let (source, mut source_access) = match file.source {
+            Some(_) if v.given("url") => {
+                let (value, setting) = v.raw("url");
+                return Err(ConfigError {
+                    setting,
+                    value,
+                    expected: "nothing when SYSTEM_STATS_FORWARD_CONFIG has a [source] (set it in one place)".into(),
+                });
+            }
+            Some(from_file) => from_file,
+            None => (v.parse("url", parse_url)?, Access::default()),
+        };
+        if let Some(token) = token_settings(&v)? {
+            if source_access.authorization.is_some() {
+                let (_, setting) = v.raw(if v.given("auth-token") { "auth-token" } else { "auth-token-file" });
+                return Err(ConfigError {
+                    setting,
+                    value: "***".into(),
+                    expected:
+                        "nothing when SYSTEM_STATS_FORWARD_CONFIG's [source] has a token_file (set it in one place)"
+                            .into(),
+                });
+            }
+            source_access.authorization = Some(Credentials::Bearer(token));
+        }
+        let mut destinations = if v.given("metrics-url") || file.destinations.is_empty() {
+            v.parse("metrics-url", parse_destinations)?
+        } else {
+            Vec::new()
+        };
+        for d in file.destinations {
+            if let Some(twice) = destinations.iter().find(|o| o.url == d.url && o.format == d.format) {
+                let (value, setting) = v.raw("config");
+                return Err(ConfigError {
+                    setting,
+                    value,
+                    expected: format!(
+                        "each destination once; {:?} is also in MONITORING_SERVER_METRICS_URL",
+                        twice.label
+                    ),
+                });
+            }
+            destinations.push(d);
+        }
         Ok(ForwarderConfig {
-            source: v.parse("url", parse_url)?,
-            destinations: v.parse("metrics-url", parse_destinations)?,
+            source,
+            source_access,
+            destinations,
             interval: v.parse("interval", |s| parse_seconds(s, 0.1, 86_400.0))?,
             log_level: v.parse("log-level", parse_log_level)?,
             timeout: v.parse("timeout", |s| parse_seconds(s, 0.1, 300.0))?,
@@ -793,7 +1344,9 @@ mod tests {
         assert!(forwarder(&["--metrics-url", "graphite+http://g/"]).unwrap_err().to_string().contains("\"graphite\"+"));
         assert!(forwarder(&["--metrics-url", " , "]).is_err());
         assert!(forwarder(&["--url", "localhost:5001"]).is_err());
-        assert!(forwarder(&["--url", "http://u:p@h/"]).unwrap_err().to_string().contains("credentials"));
+        assert!(
+            forwarder(&["--url", "http://u:p@h/"]).unwrap_err().to_string().contains("only taken in a destination")
+        );
         assert!(forwarder(&["--spool-max-bytes", "1k"]).is_err());
         for bad in ["-1", "1e-30", "1e-15", "0.001", "20000", "NaN", "inf"] {
             let err = forwarder(&["--max-rate", bad]).unwrap_err().to_string();
@@ -838,5 +1391,108 @@ mod tests {
         assert!(parse_seconds("inf", 0.1, 10.0).is_err());
         assert!(parse_seconds("-1", 0.1, 10.0).is_err());
         assert!(parse_seconds("11", 0.1, 10.0).is_err());
+    }
+
+    #[test]
+    fn credentials_in_a_url_become_basic_auth_and_are_redacted() {
+        let d = parse_destination("remote-write+https://me:p%40ss%3Aword@vm.example:8428/api/v1/write").unwrap();
+        assert_eq!(d.url.to_string(), "https://vm.example:8428/api/v1/write");
+        assert_eq!(d.label, "remote-write+https://me:***@vm.example:8428/api/v1/write");
+        assert_eq!(d.format, Format::RemoteWrite);
+        let Some(Credentials::Basic { user, password }) = &d.access.authorization else { panic!("{d:?}") };
+        assert_eq!((user.as_str(), password.expose()), ("me", "p@ss:word"));
+        // base64("me:p@ss:word")
+        assert_eq!(d.access.request_headers()[0].1, "Basic bWU6cEBzczp3b3Jk");
+        assert!(d.access.request_headers()[0].1.is_sensitive());
+        assert!(!format!("{d:?}").contains("p@ss"), "{d:?}");
+        // no password: an empty one
+        let d = parse_destination("http://me@127.0.0.1:5050/metrics").unwrap();
+        assert_eq!(d.label, "http://me:***@127.0.0.1:5050/metrics");
+        assert!(!d.access.sent_in_clear(&d.url));
+        let far = parse_destination("http://me:pw@stats.example.org/metrics").unwrap();
+        assert!(far.access.sent_in_clear(&far.url));
+        assert!(parse_destination("http://:pw@h/").unwrap_err().contains("user name"));
+        assert!(parse_destination("http://me:p%zz@h/").unwrap_err().contains("two hex digits"));
+        // the source takes none in its URL
+        assert!(parse_url("http://me:pw@127.0.0.1:5001/system").unwrap_err().contains("only taken in a destination"));
+        // a plain one is untouched
+        let plain = parse_destination("http://127.0.0.1:5050/metrics").unwrap();
+        assert_eq!(
+            (plain.label.as_str(), plain.access.authorization.is_none()),
+            ("http://127.0.0.1:5050/metrics", true)
+        );
+    }
+
+    fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn the_forward_file_gives_tokens_headers_and_cas() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = write(dir.path(), "vm.token", "t0ken\n");
+        let ca = write(dir.path(), "ca.pem", "");
+        let file = write(
+            dir.path(),
+            "forward.toml",
+            &format!(
+                "[source]\nurl = \"https://127.0.0.1:5001/system\"\ntoken_file = \"{token}\"\nca_file = \"{ca}\"\n\
+                 [destination.vm]\nurl = \"https://vm.example/api/v1/write\"\nformat = \"remote-write\"\ntoken_file = \"{token}\"\n\
+                 headers = {{ \"X-Scope-OrgID\" = \"home\" }}\n\
+                 [destination.influx]\nurl = \"influx+http://u:pw@127.0.0.1:8086/write?db=x\"\n"
+            ),
+        );
+        let f = parse_forward_file(&file).unwrap();
+        let (url, access) = f.source.unwrap();
+        assert_eq!(url.to_string(), "https://127.0.0.1:5001/system");
+        assert_eq!(access.request_headers()[0].1, "Bearer t0ken");
+        assert_eq!(access.ca_file.as_deref(), Some(std::path::Path::new(&ca)));
+        assert_eq!(f.destinations.len(), 2);
+        let influx = &f.destinations[0];
+        assert_eq!(
+            (influx.format, influx.label.as_str()),
+            (Format::Influx, "influx+http://u:***@127.0.0.1:8086/write?db=x")
+        );
+        let vm = &f.destinations[1];
+        assert_eq!(vm.format, Format::RemoteWrite);
+        let h = vm.access.request_headers();
+        assert_eq!(h[0].1, "Bearer t0ken");
+        assert_eq!((h[1].0.as_str(), h[1].1.to_str().unwrap()), ("x-scope-orgid", "home"));
+
+        let bad = |name: &str, text: &str| parse_forward_file(&write(dir.path(), name, text)).unwrap_err();
+        assert!(bad("a.toml", "[destination.x]\nurl = \"http://h/\"\ntokn_file = \"x\"\n").contains("tokn_file"));
+        assert!(bad("b.toml", "[destination.x]\nurl = \"ftp://h/\"\n").contains("destination.x.url"));
+        assert!(
+            bad("c.toml", "[destination.x]\nurl = \"http://h/\"\nformat = \"csv\"\n").contains("destination.x.format")
+        );
+        assert!(
+            bad("d.toml", "[destination.x]\nurl = \"http://h/\"\ntoken_file = \"/nonexistent\"\n")
+                .contains("destination.x.token_file")
+        );
+        assert!(
+            bad("e.toml", "[destination.x]\nurl = \"http://h/\"\nca_file = \"/nonexistent\"\n")
+                .contains("destination.x.ca_file")
+        );
+        assert!(
+            bad("f.toml", "[destination.x]\nurl = \"http://h/\"\nheaders = { \"bad name\" = \"v\" }\n")
+                .contains("header name")
+        );
+        assert!(
+            bad(
+                "g.toml",
+                "[destination.x]\nurl = \"http://u:p@h/\"\ntoken_file = \"{token}\"\n"
+                    .replace("{token}", &token)
+                    .as_str()
+            )
+            .contains("not both")
+        );
+        assert!(bad("h.toml", "").contains("it has none"));
+        assert!(bad("i.toml", "[destination.x\n").contains("TOML"));
+        assert!(
+            bad("j.toml", "[destination.x]\nurl = \"remote-write+http://h/\"\nformat = \"influx\"\n")
+                .contains("not both")
+        );
     }
 }

@@ -8,29 +8,12 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, Service, clean_command, request, start_forwarder};
+use common::{Running, Service, available, clean_command, free_port, request, start_forwarder, wait_http};
 use serde_json::Value;
-
-fn available(program: &str, arg: &str) -> bool {
-    let ok = Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(),
-            "{program} is required (scripts/test installs it)"
-        );
-        eprintln!("SKIPPED: {program} is not installed");
-    }
-    ok
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// `name{labels}` → value, from Prometheus text format.
 type Series = BTreeMap<(String, BTreeMap<String, String>), f64>;
@@ -133,20 +116,6 @@ fn node_exporter() -> (Running, String) {
     (run, addr)
 }
 
-fn wait_http(addr: &str, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(s) = std::net::TcpStream::connect(addr) {
-            drop(s);
-            if request(addr.parse().unwrap(), "GET", path).status / 100 == 2 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{addr}{path} did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// promtool reports nothing on our `/metrics` but what it reports on node_exporter's own:
 /// the camelCase of the `node_memory_*` names, kept because every dashboard uses them.
 #[test]
@@ -196,7 +165,7 @@ fn both_formats_parse_with_prometheus_client() {
         let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
         std::io::Write::write_all(
             &mut stream,
-            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n",
         )
         .unwrap();
         let mut raw = String::new();
@@ -249,16 +218,23 @@ fn core_families_match_node_exporter() {
     if !available("prometheus-node-exporter", "--version") {
         return;
     }
-    let s = Service::start(&[]);
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.1")]);
     let (_ne, addr) = node_exporter();
-    // both read after node_exporter started (it moves memory counters by itself), ours from a
-    // sample at most a second old
-    std::thread::sleep(Duration::from_millis(1200));
+    // both read after node_exporter started (it moves memory counters by itself); ours, from a
+    // sample at most 0.1 s old, is bracketed by two of node_exporter's readings, so that
+    // system-wide gauges other tests move meanwhile (Committed_AS while a Prometheus starts)
+    // are judged against the range they moved through
+    std::thread::sleep(Duration::from_millis(300));
+    let read_theirs = || -> Series {
+        parse_text(&request(addr.parse().unwrap(), "GET", "/metrics").body)
+            .into_iter()
+            .filter(|((n, _), _)| core_family(n))
+            .collect()
+    };
+    let before = read_theirs();
+    std::thread::sleep(Duration::from_millis(150));
     let ours: Series = parse_text(&s.get("/metrics").body).into_iter().filter(|((n, _), _)| core_family(n)).collect();
-    let theirs: Series = parse_text(&request(addr.parse().unwrap(), "GET", "/metrics").body)
-        .into_iter()
-        .filter(|((n, _), _)| core_family(n))
-        .collect();
+    let theirs = read_theirs();
     let keys = |s: &Series| s.keys().cloned().collect::<BTreeSet<_>>();
     let (ok, tk) = (keys(&ours), keys(&theirs));
     let only_ours: Vec<_> = ok.difference(&tk).collect();
@@ -271,7 +247,12 @@ fn core_families_match_node_exporter() {
 
     const MIB: f64 = 1048576.0;
     for ((name, labels), ours_v) in &ours {
-        let theirs_v = theirs[&(name.clone(), labels.clone())];
+        let key = (name.clone(), labels.clone());
+        let theirs_v = theirs[&key];
+        let earlier = before.get(&key).copied().unwrap_or(theirs_v);
+        // the nearer of the two readings (a value between them is as near as can be)
+        let (lo, hi) = (earlier.min(theirs_v), earlier.max(theirs_v));
+        let theirs_v = ours_v.clamp(lo, hi);
         let tolerance = match name.as_str() {
             "node_cpu_seconds_total" => 3.0,
             "node_time_seconds" => 5.0,

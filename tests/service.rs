@@ -254,7 +254,7 @@ fn sigterm_and_sigint_shut_down_within_a_second() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
         let mut s = Service::start(&[]);
         let mut idle = std::net::TcpStream::connect(s.addr).unwrap();
-        std::io::Write::write_all(&mut idle, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        std::io::Write::write_all(&mut idle, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         std::thread::sleep(Duration::from_millis(100));
         let t0 = Instant::now();
         s.run.signal(sig);

@@ -4,48 +4,114 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests start the real server on
 //! `127.0.0.1:0` and the binary wires it to SIGTERM/SIGINT.
 
+pub mod conn;
+pub mod guard;
 mod metrics;
 pub mod openapi;
 mod system;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE,
+    ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderValue, ORIGIN, RETRY_AFTER, VARY, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+#[cfg(feature = "tls")]
+use tokio::net::TcpStream;
 
 use crate::sampler::Shared;
+use conn::{Registry, Timed};
+use guard::{Auth, Cors, HostCheck, Refusal};
 
 /// How long shutdown waits for requests in flight before dropping them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
 
-/// A client has this long to send its request headers.
+/// A client has this long to send its request headers (and, on HTTPS, to finish the
+/// handshake).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Request line and headers larger than this get 431 (the largest browser requests, cookies
+/// included, stay well under it). No endpoint reads a body.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 pub type Body = Full<Bytes>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub sampler: Arc<Shared>,
+    pub access: Arc<Access>,
+}
+
+/// Who may ask: the `Host` names answered, the token, the CORS origins.
+#[derive(Debug)]
+pub struct Access {
+    pub hosts: HostCheck,
+    pub auth: Option<Auth>,
+    pub cors: Cors,
+    /// When a refused `Host` was last logged (one line a minute at most).
+    misdirected_logged: Mutex<Option<Instant>>,
+}
+
+impl Access {
+    pub fn new(hosts: HostCheck, auth: Option<Auth>, cors: Cors) -> Access {
+        Access { hosts, auth, cors, misdirected_logged: Mutex::new(None) }
+    }
+
+    /// Any client on localhost, no token, no CORS (the tests' and the benchmarks').
+    pub fn open() -> Access {
+        Access::new(HostCheck::new(&["*".to_string()]), None, Cors::default())
+    }
+}
+
+/// How the listener serves connections.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// At most this many connections at a time (see [`conn`]).
+    pub max_connections: usize,
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<tls::Tls>>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_connections: 256,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
 }
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets requests in flight
 /// finish for at most [`SHUTDOWN_GRACE`] and returns.
-pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) {
+pub async fn run(listener: TcpListener, state: AppState, options: ServeOptions, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+    let registry = Registry::new(options.max_connections);
+    let housekeeping = tokio::spawn(housekeeping(Arc::clone(&registry)));
     tokio::pin!(shutdown);
     loop {
+        // a flood of connections waits in the kernel's queue while those accepted are read
+        tokio::select! {
+            () = registry.backlog_room() => {}
+            () = &mut shutdown => break,
+        }
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -58,28 +124,155 @@ pub async fn run(listener: TcpListener, state: AppState, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
+        let admitted = registry.admit();
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let response = route(&state, &req);
-            async move { Ok::<_, Infallible>(response) }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let options = options.clone();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let conn = Arc::clone(&admitted.conn);
+            let peer_ip = peer.ip();
+            let work = async move {
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &options.tls {
+                    return serve_tls(stream, admitted, tls, state, peer_ip, watcher).await;
+                }
+                let _ = &options;
+                Ok::<(), BoxError>(serve(Timed::new(stream, admitted), state, peer_ip, watcher).await?)
+            };
+            tokio::select! {
+                result = work => if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                },
+                () = conn.evicted.notified() => tracing::debug!(%peer, "closed for a new connection {}", conn.id()),
             }
         });
     }
     drop(listener);
+    housekeeping.abort();
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
         tracing::info!("shutdown: requests still in flight after {SHUTDOWN_GRACE:?} were dropped");
     }
 }
 
-/// The routes: path first, then method, so a known path with a wrong method is a 405.
-pub fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+/// Serves HTTP/1.1 on one connection.
+async fn serve<I>(io: I, state: AppState, peer: IpAddr, watcher: Watcher) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEADER_BYTES);
+    let service = hyper::service::service_fn(move |req| {
+        let response = route(&state, &req, peer);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    watcher.watch(builder.serve_connection(TokioIo::new(io), service)).await
+}
+
+/// What a client speaking plain HTTP to the HTTPS port reads before the connection closes.
+#[cfg(feature = "tls")]
+fn plain_http_refusal() -> Vec<u8> {
+    let body = r#"{"error":"this port speaks HTTPS: ask https:// instead of http://"}"#;
+    format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncache-control: no-store\r\nconnection: \
+         close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The TLS handshake, then HTTP; a first byte that does not start a TLS handshake is plain
+/// HTTP, answered with a clear 400.
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    stream: TcpStream,
+    admitted: conn::Admitted,
+    tls: &tls::Tls,
+    state: AppState,
+    peer: IpAddr,
+    watcher: Watcher,
+) -> Result<(), BoxError> {
+    use tokio::io::AsyncWriteExt;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HEADER_TIMEOUT, stream.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == 0x16 => {}
+        Ok(Ok(1)) => {
+            tracing::debug!(%peer, "plain HTTP on the HTTPS port: refused");
+            let mut io = Timed::new(stream, admitted);
+            io.write_all(&plain_http_refusal()).await?;
+            io.shutdown().await?;
+            return Ok(());
+        }
+        Ok(Ok(_)) => return Ok(()),
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => return Err("no TLS handshake within 10 s".into()),
+    }
+    let io = Timed::new(stream, admitted);
+    let stream = tokio::time::timeout(HEADER_TIMEOUT, tls.acceptor().accept(io))
+        .await
+        .map_err(|_| "TLS handshake not finished within 10 s")??;
+    Ok(serve(stream, state, peer, watcher).await?)
+}
+
+/// Once a second: ends quiet episodes of the connection limit, and hands memory back to the
+/// system once a burst of connections is over.
+async fn housekeeping(registry: Arc<Registry>) {
+    let mut peak = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        registry.tick();
+        let open = registry.len();
+        peak = peak.max(open);
+        if peak >= 64 && open <= peak / 8 {
+            trim_memory();
+            peak = open;
+        }
+    }
+}
+
+/// Returns freed heap to the kernel (glibc keeps it in its arenas otherwise).
+fn trim_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The routes, behind the checks: `Host`, then CORS preflight, then the token (all but
+/// `/health`), then path and method, so a known path with a wrong method is a 405.
+pub fn route(state: &AppState, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
+    let access = &state.access;
+    let headers = req.headers();
+    let host = headers.get(HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if let Some(host) = host
+        && !access.hosts.allows(host)
+    {
+        return misdirected(access, host, peer);
+    }
+    let cors = access.cors.allow(headers.get(ORIGIN));
+    let mut response = if let (Some(_), &Method::OPTIONS) = (&cors, req.method()) {
+        preflight()
+    } else if let Some(refused) = access
+        .auth
+        .as_ref()
+        .filter(|_| req.uri().path() != "/health")
+        .and_then(|auth| auth.check(peer, headers.get(AUTHORIZATION)).err())
+    {
+        unauthorized(refused)
+    } else {
+        dispatch(state, req)
+    };
+    if let Some(origin) = cors {
+        let h = response.headers_mut();
+        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(VARY, HeaderValue::from_static("Origin"));
+    }
+    response
+}
+
+fn dispatch(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     let handler: fn(&AppState) -> Response<Body> = match path {
         "/system" => system::system,
@@ -102,6 +295,54 @@ pub fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     match *req.method() {
         Method::GET | Method::HEAD => handler(state),
         ref m => not_allowed(m, path),
+    }
+}
+
+/// 421 for a `Host` this service does not answer to (DNS rebinding, or a name to add).
+fn misdirected(access: &Access, host: &str, peer: IpAddr) -> Response<Body> {
+    let message = format!(
+        "this service does not answer to the host name {host:?}; add it to SYSTEM_STATS_ALLOWED_HOSTS (a comma \
+         list, * for any) if it is one of this machine's"
+    );
+    let mut logged = access.misdirected_logged.lock().unwrap_or_else(|p| p.into_inner());
+    if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+        *logged = Some(Instant::now());
+        tracing::warn!(%peer, "refused (421) a request for Host {host:?}: not a name of this machine (SYSTEM_STATS_ALLOWED_HOSTS; logged once a minute)");
+    }
+    error(StatusCode::MISDIRECTED_REQUEST, &message)
+}
+
+/// The answer to a CORS preflight from an allowed origin.
+fn preflight() -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD"));
+    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Accept"));
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    r
+}
+
+/// 401 with the scheme to use, or 429 with how long to wait.
+fn unauthorized(refused: Refusal) -> Response<Body> {
+    match refused {
+        Refusal::Unauthorized(why) => {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                &format!("{why}: send Authorization: Bearer <the token in SYSTEM_STATS_AUTH_TOKEN_FILE>"),
+            );
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"system-stats\""));
+            r
+        }
+        Refusal::TooMany(wait) => {
+            let secs = wait.as_secs().max(1);
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("too many failed attempts from this address: try again in {secs} s"),
+            );
+            r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::process::ExitCode;
 
-use system_stats::api::{self, AppState};
+use std::sync::Arc;
+
+use system_stats::api::guard::{Auth, Cors, HostCheck};
+use system_stats::api::{self, Access, AppState, ServeOptions};
 use system_stats::collect::Runner;
 use system_stats::config::ServiceConfig;
 use system_stats::sampler;
@@ -46,12 +49,29 @@ fn main() -> ExitCode {
             }
         };
         let addr = listener.local_addr().map_or_else(|_| cfg.listen.to_string(), |a| a.to_string());
+        let options = ServeOptions {
+            max_connections: api::conn::fit_connections(cfg.max_connections),
+            #[cfg(feature = "tls")]
+            tls: cfg.tls.clone(),
+        };
+        #[cfg(feature = "tls")]
+        let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+        #[cfg(not(feature = "tls"))]
+        let scheme = "http";
         tracing::info!(
-            "listening on http://{addr} (sampling every {} s, disk {})",
+            "listening on {scheme}://{addr} (sampling every {} s, disk {}; {}, at most {} connections)",
             cfg.sample_interval.as_secs_f64(),
-            cfg.disk_path.display()
+            cfg.disk_path.display(),
+            if cfg.auth_token.is_some() { "token required" } else { "no token" },
+            options.max_connections,
         );
-        api::run(listener, AppState { sampler: shared }, system_stats::shutdown_signal()).await;
+        let access = Access::new(
+            HostCheck::new(&cfg.allowed_hosts),
+            cfg.auth_token.as_ref().map(|t| Auth::new(t.expose())),
+            Cors::new(&cfg.cors_origins),
+        );
+        let state = AppState { sampler: shared, access: Arc::new(access) };
+        api::run(listener, state, options, system_stats::shutdown_signal()).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })

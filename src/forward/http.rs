@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
+use hyper::header::{HeaderName, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -67,11 +67,53 @@ pub struct Reply {
 impl Client {
     /// A client; the system's root certificates are loaded only when `https` is needed.
     pub fn new(timeout: Duration, https: bool) -> Client {
+        let connector = Self::connector(Self::http(timeout), https);
+        Self::from_connector(connector, timeout)
+    }
+
+    /// A client that trusts only the certificates of a PEM file (a private CA, a
+    /// self-signed service), as Prometheus's `tls_config.ca_file` does.
+    #[cfg(feature = "tls")]
+    pub fn with_ca(timeout: Duration, ca_file: &std::path::Path) -> Result<Client, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("{}: {e}", ca_file.display()))?;
+            roots.add(cert).map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("{}: no certificate in it (a PEM file is expected)", ca_file.display()));
+        }
+        let config =
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(Self::http(timeout));
+        Ok(Self::from_connector(connector, timeout))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    pub fn with_ca(_: Duration, ca_file: &std::path::Path) -> Result<Client, String> {
+        Err(format!("{}: this build has no TLS (rebuild with the `tls` feature)", ca_file.display()))
+    }
+
+    fn http(timeout: Duration) -> HttpConnector {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
-        let connector = Self::connector(http, https);
+        http
+    }
+
+    fn from_connector(connector: Connector, timeout: Duration) -> Client {
         let inner = Hyper::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(2)
@@ -103,18 +145,31 @@ impl Client {
         tls.https_or_http().enable_http1().wrap_connector(http)
     }
 
-    /// GETs `uri`, reading the whole body (up to 8 MiB: more is an error).
-    pub async fn get(&self, uri: &http::Uri) -> Result<Reply, RequestError> {
-        self.send(Method::GET, uri, None).await
+    /// GETs `uri` with `headers` (credentials), reading the whole body (up to 8 MiB: more is
+    /// an error).
+    pub async fn get(&self, uri: &http::Uri, headers: &[(HeaderName, HeaderValue)]) -> Result<Reply, RequestError> {
+        self.send(Method::GET, uri, None, headers).await
     }
 
-    /// POSTs `body` with the given headers (content type first). Of the answer's body, only
-    /// the first 64 KiB are read: a 2xx is a delivery whatever follows.
-    pub async fn post(&self, uri: &http::Uri, body: Body) -> Result<Reply, RequestError> {
-        self.send(Method::POST, uri, Some(body)).await
+    /// POSTs `body` with its headers (content type first) and `headers` (credentials). Of
+    /// the answer's body, only the first 64 KiB are read: a 2xx is a delivery whatever
+    /// follows.
+    pub async fn post(
+        &self,
+        uri: &http::Uri,
+        body: Body,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Reply, RequestError> {
+        self.send(Method::POST, uri, Some(body), headers).await
     }
 
-    async fn send(&self, method: Method, uri: &http::Uri, body: Option<Body>) -> Result<Reply, RequestError> {
+    async fn send(
+        &self,
+        method: Method,
+        uri: &http::Uri,
+        body: Option<Body>,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Result<Reply, RequestError> {
         let whole = method == Method::GET;
         let (bytes, headers) = match body {
             Some(b) => (b.bytes, b.headers),
@@ -127,6 +182,9 @@ impl Client {
         h.insert(USER_AGENT, HeaderValue::from_static(concat!("system-stats-forwarder/", env!("CARGO_PKG_VERSION"))));
         for (k, v) in headers {
             h.insert(k, HeaderValue::from_static(v));
+        }
+        for (k, v) in extra {
+            h.insert(k.clone(), v.clone());
         }
         let exchange = async {
             let resp = self.inner.request(req).await.map_err(|e| RequestError::Transport(describe(&e)))?;

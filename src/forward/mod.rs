@@ -51,8 +51,21 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         .chain(cfg.destinations.iter().map(|d| &d.url))
         .any(|u| u.scheme_str() == Some("https"));
     let client = Client::new(cfg.timeout, https);
+    let source = match Source::new(&cfg, &client) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    if cfg.source_access.sent_in_clear(&cfg.source) {
+        tracing::warn!(
+            "the token goes to {} over plain http://: anyone on the path can read it (use https://)",
+            cfg.source
+        );
+    }
     if cfg.dry_run {
-        return match poll(&client, &cfg.source).await {
+        return match poll(&source).await {
             Ok((sample, _)) => {
                 println!("{}", serde_json::to_string_pretty(&sample.json_payload()).unwrap_or_default());
                 exit::OK
@@ -88,17 +101,19 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         }
     };
     let backlog: u64 = targets.iter().map(|t| t.stats.backlog.load(Ordering::Relaxed)).sum();
+    let labels: Vec<&str> = targets.iter().map(|t| t.dest.label.as_str()).collect();
     tracing::info!(
-        "forwarding {} every {} s to {} destination(s); spools in {} ({backlog} sample(s) waiting)",
+        "forwarding {} every {} s to {} destination(s) ({}); spools in {} ({backlog} sample(s) waiting)",
         cfg.source,
         cfg.interval.as_secs_f64(),
         targets.len(),
+        labels.join(", "),
         cfg.spool_dir.display()
     );
     let mut spooling: Vec<SpoolHealth> = targets.iter().map(|_| SpoolHealth::default()).collect();
 
     if cfg.once {
-        let polled = poll(&client, &cfg.source).await;
+        let polled = poll(&source).await;
         let mut code = exit::OK;
         match polled {
             Ok((sample, body)) => {
@@ -135,16 +150,16 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     let start = tokio::time::Instant::now();
     let mut ticker = tokio::time::interval_at(start, cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut source = SourceHealth::default();
+    let mut health = SourceHealth::default();
     let mut last_collected = String::new();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             () = &mut shutdown => break,
         }
-        match poll(&client, &cfg.source).await {
+        match poll(&source).await {
             Ok((sample, body)) => {
-                source.ok();
+                health.ok();
                 let collected = sample.snapshot["collected_at"].as_str().unwrap_or_default();
                 if collected == last_collected {
                     // polling faster than the service samples: the same sample again
@@ -157,7 +172,7 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
                 let backlog: u64 = targets.iter().map(|t| t.stats.backlog.load(Ordering::Relaxed)).sum();
                 tracing::info!("{} | destinations up {up}/{}, backlog {backlog}", sample.summary(), targets.len());
             }
-            Err(e) => source.failed(&cfg.source, e),
+            Err(e) => health.failed(&cfg.source, e),
         }
     }
 
@@ -227,12 +242,21 @@ async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Send
         let stats = Arc::new(Stats::default());
         stats.backlog.store(spool.len(), Ordering::Relaxed);
         stats.up.store(true, Ordering::Relaxed);
+        let client =
+            client_for(&dest.access, client, cfg.timeout).map_err(|e| format!("{}: the CA file: {e}", dest.label))?;
+        if dest.access.sent_in_clear(&dest.url) {
+            tracing::warn!(
+                destination = dest.label.as_str(),
+                "credentials go over plain http:// to another machine: anyone on the path can read them (use https://)"
+            );
+        }
         targets.push(Sender {
+            headers: dest.access.request_headers(),
             dest: dest.clone(),
             spool: Arc::new(Mutex::new(spool)),
             wake: Arc::new(Notify::new()),
             stats,
-            client: client.clone(),
+            client,
             backoff_cap,
             min_gap,
         });
@@ -252,9 +276,35 @@ async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Send
     Ok(targets)
 }
 
+/// The service polled: its URL, the client (its own when it has a CA file), the token.
+struct Source {
+    url: ::http::Uri,
+    client: Client,
+    headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+}
+
+impl Source {
+    fn new(cfg: &ForwarderConfig, shared: &Client) -> Result<Source, String> {
+        Ok(Source {
+            url: cfg.source.clone(),
+            client: client_for(&cfg.source_access, shared, cfg.timeout)
+                .map_err(|e| format!("the source's CA file: {e}"))?,
+            headers: cfg.source_access.request_headers(),
+        })
+    }
+}
+
+/// The shared client, or one that trusts only `access`'s CA file.
+fn client_for(access: &crate::config::Access, shared: &Client, timeout: Duration) -> Result<Client, String> {
+    match &access.ca_file {
+        Some(ca) => Client::with_ca(timeout, ca),
+        None => Ok(shared.clone()),
+    }
+}
+
 /// One poll of the service: the parsed sample and the body as received (what is spooled).
-async fn poll(client: &Client, source: &::http::Uri) -> Result<(Sample, Bytes), String> {
-    let reply = client.get(source).await.map_err(|e| e.to_string())?;
+async fn poll(source: &Source) -> Result<(Sample, Bytes), String> {
+    let reply = source.client.get(&source.url, &source.headers).await.map_err(|e| e.to_string())?;
     if !reply.status.is_success() {
         let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned();
         return Err(format!("HTTP {}: {}", reply.status, body.trim()));

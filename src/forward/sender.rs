@@ -305,6 +305,9 @@ pub struct Sender {
     pub wake: Arc<Notify>,
     pub stats: Arc<Stats>,
     pub client: Client,
+    /// Credentials and extra headers sent with every request (to redirects too: they are
+    /// only followed to the same host).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Longest backoff between retries.
     pub backoff_cap: Duration,
     /// Least time between two deliveries while a backlog drains.
@@ -364,7 +367,7 @@ impl Sender {
     async fn post(&self, body: Body) -> Result<Reply, RequestError> {
         let mut url = self.dest.url.clone();
         for _ in 0..MAX_REDIRECTS {
-            let reply = self.client.post(&url, body.clone()).await?;
+            let reply = self.client.post(&url, body.clone(), &self.headers).await?;
             let code = reply.status.as_u16();
             match (code, reply.location.as_deref().and_then(|l| follow(&url, l))) {
                 (307 | 308, Some(next)) => {
@@ -374,7 +377,7 @@ impl Sender {
                 _ => return Ok(reply),
             }
         }
-        self.client.post(&url, body).await
+        self.client.post(&url, body, &self.headers).await
     }
 
     /// One step: the oldest sample attempted, or an undecodable entry dropped.

@@ -39,6 +39,40 @@ pub fn start_forwarder(source: &str, destinations: &str, spool: &Path, extra: &[
     run
 }
 
+/// Whether `program` runs; under `SYSTEM_STATS_TEST_STRICT` (scripts/test) a missing one is a
+/// failure, else the test says it is skipped.
+pub fn available(program: &str, arg: &str) -> bool {
+    let ok = Command::new(program).arg(arg).output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(),
+            "{program} is required (scripts/test installs it)"
+        );
+        eprintln!("SKIPPED: {program} is not installed");
+    }
+    ok
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits (30 s at most) until `GET path` on `addr` answers 2xx.
+pub fn wait_http(addr: &str, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = std::net::TcpStream::connect(addr) {
+            drop(s);
+            if request(addr.parse().unwrap(), "GET", path).status / 100 == 2 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{addr}{path} did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The repository root (fixtures live under it).
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -164,8 +198,8 @@ impl Service {
 
     pub fn start_command(cmd: Command) -> Service {
         let run = Running::spawn(cmd);
-        let line = run.wait_for_line("listening on http://");
-        let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap();
+        let line = run.wait_for_line("listening on ");
+        let addr = line.split("://").nth(1).unwrap().split_whitespace().next().unwrap();
         Service { addr: addr.parse().unwrap(), run }
     }
 

@@ -47,6 +47,8 @@ struct State {
     requests: Vec<(Instant, u16)>,
     /// Every request's path, in arrival order.
     paths: Vec<String>,
+    /// Every request's headers, in arrival order.
+    headers: Vec<Vec<(String, String)>>,
     /// `Newest`: when the requests counted by the rate limit came.
     window: std::collections::VecDeque<Instant>,
     /// `Newest`: payloads whose `details` were dropped for being too big.
@@ -165,6 +167,11 @@ impl Receiver {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// The headers of every request, in arrival order.
+    pub fn headers(&self) -> Vec<Vec<(String, String)>> {
+        self.state.lock().unwrap().headers.clone()
+    }
+
     pub fn paths(&self) -> Vec<String> {
         self.state.lock().unwrap().paths.clone()
     }
@@ -255,6 +262,12 @@ async fn handle(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_string();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    state.lock().unwrap().headers.push(headers);
     let body = req.into_body().collect().await?.to_bytes();
     let mode = state.lock().unwrap().mode.clone().unwrap_or(Mode::Accept);
     state.lock().unwrap().paths.push(path.clone());
