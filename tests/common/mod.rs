@@ -203,8 +203,27 @@ impl Service {
         Service { addr: addr.parse().unwrap(), run }
     }
 
+    /// `GET path`; a connection that cannot be made fails the test with the service's state
+    /// and log (a crash, or what it said last).
     pub fn get(&self, path: &str) -> Response {
-        request(self.addr, "GET", path)
+        match try_request(self.addr, "GET", path, "") {
+            Ok(r) => r,
+            Err(e) => {
+                let log = self.run.log();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "GET {path} on {}: {e}; the service's pid {} {}; its log ends:\n{}",
+                    self.addr,
+                    self.run.child.id(),
+                    match std::fs::read_to_string(format!("/proc/{}/stat", self.run.child.id())) {
+                        Ok(stat) => format!("is alive ({})", stat.split(' ').nth(2).unwrap_or("?")),
+                        Err(_) => "has exited".to_string(),
+                    },
+                    tail.join("\n")
+                )
+            }
+        }
     }
 
     pub fn json(&self, path: &str) -> serde_json::Value {
@@ -233,17 +252,21 @@ pub fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
 }
 
 pub fn request_with_body(addr: SocketAddr, method: &str, path: &str, body: &str) -> Response {
-    let mut s = TcpStream::connect_timeout(&addr, PATIENCE).expect("connecting");
-    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    try_request(addr, method, path, body).unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"))
+}
+
+/// One request; an error is the connection's (refused, reset, timed out).
+pub fn try_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, PATIENCE)?;
+    s.set_read_timeout(Some(PATIENCE))?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("reading the response");
-    parse_response(&String::from_utf8(raw).expect("a UTF-8 response"))
+    s.read_to_end(&mut raw)?;
+    Ok(parse_response(&String::from_utf8(raw).expect("a UTF-8 response")))
 }
 
 pub fn parse_response(raw: &str) -> Response {
