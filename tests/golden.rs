@@ -121,3 +121,29 @@ fn debian_x86_64_vm_matches_its_golden_output() {
 fn coretemp_nvme_matches_its_golden_output() {
     check("x86-coretemp-nvme");
 }
+
+/// Every symbolic link in a fixture tree resolves inside it. Git keeps no empty directory,
+/// so a link whose target directory held nothing works where the tree was recorded and is
+/// dangling in a fresh clone (the hwmon `device` links once were: chip names changed in CI).
+#[test]
+fn every_fixture_link_resolves_inside_its_tree() {
+    fn walk(dir: &Path, root: &Path, broken: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.file_type().is_symlink() {
+                match std::fs::canonicalize(&path) {
+                    Ok(target) if target.starts_with(root) => {}
+                    Ok(target) => broken.push(format!("{} -> {} (outside)", path.display(), target.display())),
+                    Err(e) => broken.push(format!("{}: {e}", path.display())),
+                }
+            } else if meta.is_dir() {
+                walk(&path, root, broken);
+            }
+        }
+    }
+    let root = std::fs::canonicalize(common::repo().join("tests/fixtures")).unwrap();
+    let mut broken = Vec::new();
+    walk(&root, &root, &mut broken);
+    assert!(broken.is_empty(), "fixture links that do not resolve (give their targets a file):\n{}", broken.join("\n"));
+}
