@@ -118,6 +118,17 @@ fn bench(c: &mut Criterion) {
     eprintln!("a sample reads {} paths: {paths:?}; interface {iface:?}", paths.len());
     let mut raw = Raw::new(&paths, iface);
 
+    // what the live page adds to each sample: its summary, the event frame, the history
+    let live = system_stats::live::Live::default();
+    let mut snap = probe.snapshot.clone();
+    let mut t = chrono::Utc::now();
+    c.bench_function("live record (summary, event frame, history)", |b| {
+        b.iter(|| {
+            t += chrono::Duration::seconds(1);
+            snap.collected_at = t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+            live.record(black_box(&snap));
+        })
+    });
     c.bench_function("raw_reads", |b| b.iter(|| raw.read()));
     c.bench_function("sample", |b| b.iter(|| black_box(sample(&mut runner))));
 

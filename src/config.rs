@@ -373,6 +373,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "SYSTEM_STATS_ALLOWED_HOSTS",
     "SYSTEM_STATS_CORS_ORIGINS",
     "SYSTEM_STATS_MAX_CONNECTIONS",
+    "SYSTEM_STATS_MAX_EVENT_CLIENTS",
     "SYSTEM_STATS_URL",
     "SYSTEM_STATS_FORWARD_CONFIG",
     "SYSTEM_STATS_FORWARD_INTERVAL",
@@ -420,6 +421,8 @@ pub struct ServiceConfig {
     /// Origins that get CORS headers.
     pub cors_origins: Vec<String>,
     pub max_connections: usize,
+    /// Subscribers of `/events` at a time.
+    pub max_event_clients: usize,
     #[cfg(not(feature = "tls"))]
     pub _no_tls: (),
 }
@@ -529,8 +532,15 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         id: "max-connections",
         env: "SYSTEM_STATS_MAX_CONNECTIONS",
         default: "256",
-        help: "Connections served at a time (1 to 65536); past it the idlest connection is closed for a new one, \
-               and new ones are refused while every one is busy",
+        help: "Connections served at a time (1 to 65536); past it the connection waiting the longest on a client \
+               that sends or reads nothing is closed for a new one",
+    },
+    Setting {
+        id: "max-event-clients",
+        env: "SYSTEM_STATS_MAX_EVENT_CLIENTS",
+        default: "32",
+        help: "Subscribers of /events (the live page's stream) at a time (0 to 65536; 0 turns the stream off); \
+               beyond, 503",
     },
 ];
 
@@ -540,7 +550,8 @@ impl ServiceConfig {
             .version(env!("CARGO_PKG_VERSION"))
             .about("Serves a JSON snapshot of this host (CPU, memory, swap, disk, network, uptime) over HTTP.")
             .after_help(
-                "Endpoints: GET /system (the snapshot), GET /health.\n\
+                "Endpoints: GET / (the live page), /system (the snapshot), /metrics (Prometheus), /health,\n\
+                 /events and /history (the page's stream and history), /openapi.json and /docs.\n\
                  Every flag can also be set by the environment variable shown beside it;\n\
                  a flag wins over its variable. An empty variable means the default.",
             )
@@ -583,6 +594,7 @@ impl ServiceConfig {
             allowed_hosts: v.parse("allowed-hosts", parse_allowed_hosts)?,
             cors_origins: v.parse("cors-origins", parse_origins)?,
             max_connections: v.parse("max-connections", |s| parse_count(s, 1, 65_536))? as usize,
+            max_event_clients: v.parse("max-event-clients", |s| parse_count(s, 0, 65_536))? as usize,
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod api;
 pub mod collect;
 pub mod config;
 pub mod forward;
+pub mod live;
 pub mod metrics;
 pub mod sampler;
 pub mod snapshot;

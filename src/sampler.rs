@@ -65,6 +65,8 @@ impl Published {
 #[derive(Debug)]
 pub struct Shared {
     current: ArcSwap<Published>,
+    /// The samples' summaries for `/events`, and their history for `/history`.
+    pub live: crate::live::Live,
     interval: Duration,
     /// The family the sampler is in, to name it when it is stuck.
     progress: crate::collect::Progress,
@@ -167,7 +169,12 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
     };
-    let shared = Arc::new(Shared { current: ArcSwap::from_pointee(waiting), interval, progress: runner.progress() });
+    let shared = Arc::new(Shared {
+        current: ArcSwap::from_pointee(waiting),
+        live: Default::default(),
+        interval,
+        progress: runner.progress(),
+    });
     let (stop, stopped) = mpsc::channel::<()>();
     let (first, first_published) = mpsc::channel::<()>();
     let publish_to = Arc::clone(&shared);
@@ -189,8 +196,10 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, stop: &mpsc::Rec
     runner.read();
     std::thread::sleep(FIRST_SPAN.min(interval));
     let second = runner.read();
-    shared.current.store(Arc::new(publish(second, runner.statuses(), 1, 0)));
+    let published = Arc::new(publish(second, runner.statuses(), 1, 0));
+    shared.current.store(Arc::clone(&published));
     let _ = first.send(());
+    shared.live.record(&published.snapshot);
     let start = Instant::now();
     let mut ticks: u32 = 1;
     let mut sequence = 1;
@@ -209,7 +218,15 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, stop: &mpsc::Rec
         match sampled {
             Ok(published) => {
                 sequence += 1;
-                shared.current.store(Arc::new(published));
+                let published = Arc::new(published);
+                shared.current.store(Arc::clone(&published));
+                // after the store: /system is never later for it
+                let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    shared.live.record(&published.snapshot);
+                }));
+                if recorded.is_err() {
+                    tracing::error!("recording a sample for /events and /history panicked");
+                }
             }
             Err(_) => tracing::error!("a sample panicked; keeping the previous snapshot"),
         }

@@ -32,7 +32,7 @@ fn the_document_lists_every_endpoint() {
     let doc = s.json("/openapi.json");
     assert_eq!(doc["openapi"], "3.1.0");
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(paths, ["/docs", "/health", "/metrics", "/openapi.json", "/system"]);
+    assert_eq!(paths, ["/", "/docs", "/events", "/health", "/history", "/metrics", "/openapi.json", "/system"]);
     assert!(doc["components"]["schemas"]["Snapshot"]["required"].as_array().unwrap().len() >= 14);
 }
 
@@ -45,6 +45,12 @@ fn real_responses_validate_against_the_document() {
     assert_valid(&doc, "HealthOk", &s.json("/health"));
     let missing: Value = serde_json::from_str(&request(s.addr, "GET", "/nope").body).unwrap();
     assert_valid(&doc, "ErrorBody", &missing);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let history = s.json("/history?window=5m");
+    assert!(history["times"].as_array().unwrap().len() >= 2, "{history}");
+    assert_valid(&doc, "HistoryDoc", &history);
+    let bad: Value = serde_json::from_str(&request(s.addr, "GET", "/history?window=x").body).unwrap();
+    assert_valid(&doc, "ErrorBody", &bad);
 
     let pi = Service::on_fixture(&common::repo().join("tests/fixtures/raspberrypi4-aarch64"), &[]);
     let snapshot = pi.json("/system");
@@ -110,4 +116,5 @@ fn docs_render_offline_in_a_browser() {
         assert!(dom.contains(&format!("id=\"schema-{schema}\"")), "schema {schema} not rendered");
     }
     assert!(!dom.contains("id=\"about\">Could not load"), "{dom}");
+    assert!(dom.contains("<a href=\"/\" id=\"live-page\">"), "no link to the live page");
 }

@@ -100,7 +100,13 @@ pub struct Registry {
     /// Admitted connections not yet read from, and a wake-up for when one is.
     unread: AtomicUsize,
     read_one: Notify,
+    /// Wakes the housekeeping task when there is something to watch (an episode, a burst):
+    /// an idle service does not wake up for it.
+    pub busy: Notify,
 }
+
+/// Connections open at once from which a burst is watched (memory handed back after it).
+pub const BURST: usize = 64;
 
 #[derive(Debug, Default)]
 struct Episode {
@@ -142,6 +148,7 @@ impl Registry {
             episode: Mutex::new(Episode::default()),
             unread: AtomicUsize::new(0),
             read_one: Notify::new(),
+            busy: Notify::new(),
         })
     }
 
@@ -199,6 +206,9 @@ impl Registry {
             evicted: Notify::new(),
         });
         open.insert(id, Arc::clone(&conn));
+        if open.len() == BURST {
+            self.busy.notify_one();
+        }
         Admitted { conn, registry: Arc::clone(self) }
     }
 
@@ -213,9 +223,15 @@ impl Registry {
                 self.max
             );
             e.since = Some(now);
+            self.busy.notify_one();
         }
         e.last = Some(now);
         e.closed += 1;
+    }
+
+    /// Whether an episode of the connection limit is going on.
+    pub fn in_episode(&self) -> bool {
+        self.episode.lock().unwrap_or_else(|p| p.into_inner()).since.is_some()
     }
 
     /// Ends an episode that has been quiet long enough (with one line); called periodically.

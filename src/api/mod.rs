@@ -6,6 +6,7 @@
 
 pub mod conn;
 pub mod guard;
+mod live;
 mod metrics;
 pub mod openapi;
 mod system;
@@ -48,7 +49,8 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// included, stay well under it). No endpoint reads a body.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-pub type Body = Full<Bytes>;
+/// A whole answer, or the event stream of `/events`.
+pub type Body = http_body_util::Either<Full<Bytes>, live::EventBody>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -57,6 +59,15 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct AppState {
     pub sampler: Arc<Shared>,
     pub access: Arc<Access>,
+    /// The subscribers of `/events`.
+    pub events: Arc<live::Subscribers>,
+}
+
+impl AppState {
+    /// `max_event_clients`: `SYSTEM_STATS_MAX_EVENT_CLIENTS`.
+    pub fn new(sampler: Arc<Shared>, access: Access, max_event_clients: usize) -> AppState {
+        AppState { sampler, access: Arc::new(access), events: Arc::new(live::Subscribers::new(max_event_clients)) }
+    }
 }
 
 /// Who may ask: the `Host` names answered, the token, the CORS origins.
@@ -126,6 +137,7 @@ pub async fn run(listener: TcpListener, state: AppState, options: ServeOptions, 
         };
         let admitted = registry.admit();
         let _ = stream.set_nodelay(true);
+        limit_unsent(&stream);
         let state = state.clone();
         let watcher = graceful.watcher();
         let options = options.clone();
@@ -214,19 +226,52 @@ async fn serve_tls(
     Ok(serve(stream, state, peer, watcher).await?)
 }
 
-/// Once a second: ends quiet episodes of the connection limit, and hands memory back to the
-/// system once a burst of connections is over.
+/// At most this many bytes written and not yet sent wait in the kernel for one connection: a
+/// client that stops reading blocks the writer within this (then the write timeout and the
+/// event stream's own limit apply) instead of after the kernel's autotuned buffer of up to
+/// 4 MiB. Large answers are unaffected: the writer is woken as the queue drains.
+pub const UNSENT_LIMIT: libc::c_int = 128 * 1024;
+
+fn limit_unsent(stream: &tokio::net::TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setsockopt on a socket we own, with a valid int.
+        unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_NOTSENT_LOWAT,
+                (&UNSENT_LIMIT as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}
+
+/// While the connection limit is being hit or a burst of connections is open, once a second:
+/// ends quiet episodes of the limit, and hands memory back to the system once the burst is
+/// over. Otherwise it sleeps until the registry wakes it (an idle service has no timer
+/// for it).
 async fn housekeeping(registry: Arc<Registry>) {
     let mut peak = 0usize;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        tick.tick().await;
+        let open = registry.len();
+        if peak < conn::BURST && open < conn::BURST && !registry.in_episode() {
+            registry.busy.notified().await;
+            // a burst may be over before this runs: trim after it all the same
+            peak = conn::BURST;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
         registry.tick();
         let open = registry.len();
         peak = peak.max(open);
-        if peak >= 64 && open <= peak / 8 {
+        if peak >= conn::BURST && open <= peak / 8 {
             trim_memory();
-            peak = open;
+            peak = 0;
         }
     }
 }
@@ -257,7 +302,7 @@ pub fn route(state: &AppState, req: &Request<Incoming>, peer: IpAddr) -> Respons
     } else if let Some(refused) = access
         .auth
         .as_ref()
-        .filter(|_| req.uri().path() != "/health")
+        .filter(|_| !OPEN_PATHS.contains(&req.uri().path()))
         .and_then(|auth| auth.check(peer, headers.get(AUTHORIZATION)).err())
     {
         unauthorized(refused)
@@ -272,9 +317,18 @@ pub fn route(state: &AppState, req: &Request<Incoming>, peer: IpAddr) -> Respons
     response
 }
 
+/// Paths answered without the token: the probe, and the page (it holds no data; its script
+/// sends the token with its own requests).
+const OPEN_PATHS: &[&str] = &["/health", "/"];
+
 fn dispatch(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
+    let get = matches!(*req.method(), Method::GET | Method::HEAD);
     let handler: fn(&AppState) -> Response<Body> = match path {
+        "/" => live::page,
+        "/history" if get => return live::history(state, req.uri().query()),
+        "/events" if get => return live::events(state, req.headers()),
+        "/history" | "/events" => return not_allowed(req.method(), path),
         "/system" => system::system,
         "/health" => system::health,
         "/openapi.json" => openapi::openapi_json,
@@ -288,7 +342,7 @@ fn dispatch(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
-                &format!("no such endpoint: {path} (try /system, /metrics, /health or /docs)"),
+                &format!("no such endpoint: {path} (try /, /system, /metrics, /health or /docs)"),
             );
         }
     };
@@ -314,7 +368,7 @@ fn misdirected(access: &Access, host: &str, peer: IpAddr) -> Response<Body> {
 
 /// The answer to a CORS preflight from an allowed origin.
 fn preflight() -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::new()));
+    let mut r = Response::new(http_body_util::Either::Left(Full::new(Bytes::new())));
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
     h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD"));
@@ -359,7 +413,7 @@ pub fn json(status: StatusCode, body: Bytes) -> Response<Body> {
 
 /// A response of the given content type, never cached.
 pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
-    let mut r = Response::new(Full::new(body));
+    let mut r = Response::new(http_body_util::Either::Left(Full::new(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

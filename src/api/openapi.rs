@@ -33,6 +33,33 @@ pub struct ErrorBody {
     pub error: String,
 }
 
+/// `GET /history`: a window of the page's figures.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryDoc {
+    /// Seconds asked for.
+    pub window: u64,
+    /// Seconds between points: 1 (or the sampling interval, when longer) up to an hour, 60
+    /// beyond.
+    pub resolution: u64,
+    /// Each point's time, unix seconds.
+    pub times: Vec<f64>,
+    /// Each series by name (`cpu`, `core/0`, `memory`, `fs//`, `net.rx/eth0`, ...): one value
+    /// per time.
+    pub series: std::collections::BTreeMap<String, HistorySeries>,
+}
+
+/// One series of `/history`: the values (for minute points, their means), and for minute
+/// points the minima and maxima. `null` where it had no value.
+#[derive(Serialize, ToSchema)]
+pub struct HistorySeries {
+    pub mean: Vec<Option<f64>>,
+    pub min: Option<Vec<Option<f64>>>,
+    pub max: Option<Vec<Option<f64>>>,
+}
+
+/// Schemas whose optional keys are left out rather than `null`.
+const LOOSE: &[&str] = &["HistorySeries"];
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -41,8 +68,17 @@ pub struct ErrorBody {
                        sampled in the background and served as JSON and as Prometheus metrics.",
         license(name = "MIT OR Apache-2.0")
     ),
-    paths(super::system::system, super::system::health, super::metrics::metrics, openapi_json, docs),
-    components(schemas(crate::snapshot::Snapshot, HealthOk, HealthDown, ErrorBody))
+    paths(
+        super::system::system,
+        super::system::health,
+        super::metrics::metrics,
+        super::live::page,
+        super::live::events,
+        super::live::history,
+        openapi_json,
+        docs
+    ),
+    components(schemas(crate::snapshot::Snapshot, HealthOk, HealthDown, ErrorBody, HistoryDoc, HistorySeries))
 )]
 pub struct ApiDoc;
 
@@ -57,7 +93,10 @@ static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
 /// `additionalProperties: false`), so that a validator catches a missing or undocumented key.
 fn strict_objects(doc: &mut serde_json::Value) {
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) else { return };
-    for schema in schemas.values_mut() {
+    for (name, schema) in schemas.iter_mut() {
+        if LOOSE.contains(&name.as_str()) {
+            continue;
+        }
         let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else { continue };
         let keys: Vec<serde_json::Value> = props.keys().map(|k| k.clone().into()).collect();
         schema["required"] = keys.into();

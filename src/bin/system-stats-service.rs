@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use std::sync::Arc;
-
 use system_stats::api::guard::{Auth, Cors, HostCheck};
 use system_stats::api::{self, Access, AppState, ServeOptions};
 use system_stats::collect::Runner;
@@ -70,7 +68,7 @@ fn main() -> ExitCode {
             cfg.auth_token.as_ref().map(|t| Auth::new(t.expose())),
             Cors::new(&cfg.cors_origins),
         );
-        let state = AppState { sampler: shared, access: Arc::new(access) };
+        let state = AppState::new(shared, access, cfg.max_event_clients);
         api::run(listener, state, options, system_stats::shutdown_signal()).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS

@@ -10,6 +10,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod receiver;
 
 /// How long a test waits for anything (start-up, a log line, a response) before failing.
@@ -117,10 +118,15 @@ impl Running {
     /// Waits for a standard-error line containing `needle` (or finds one already printed);
     /// returns it.
     pub fn wait_for_line(&self, needle: &str) -> String {
+        self.wait_for_line_within(needle, PATIENCE)
+    }
+
+    /// The same, waiting at most `limit`.
+    pub fn wait_for_line_within(&self, needle: &str, limit: Duration) -> String {
         if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
             return line.clone();
         }
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + limit;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
@@ -128,7 +134,7 @@ impl Running {
                 Err(_) => break,
             }
         }
-        panic!("no line containing {needle:?} within {PATIENCE:?}; log so far:\n{}", self.log());
+        panic!("no line containing {needle:?} within {limit:?}; log so far:\n{}", self.log());
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,171 @@
+//! The live page in headless Chromium (only 127.0.0.1 reachable): it loads with no failed
+//! request and no console error, shows live figures equal to `/system`'s for the same
+//! sample, draws every chart, shows the history, fits a phone, works with a token; the
+//! screenshots (light, dark, phone) are saved under `target/screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::Service;
+use common::browser::Browser;
+use serde_json::Value;
+
+fn screenshots() -> PathBuf {
+    common::repo().join("target/screenshots")
+}
+
+/// What the page shows for one sample: its id and every `data-f` figure's raw value.
+fn shown(b: &mut Browser) -> Value {
+    b.eval(
+        "(() => { const o = {id: document.body.dataset.sample, f: {}}; \
+         for (const el of document.querySelectorAll('[data-f]')) if (el.dataset.value !== undefined) o.f[el.dataset.f] = {v: el.dataset.value, text: el.textContent}; \
+         return o; })()",
+    )
+}
+
+fn sample_id(v: &Value) -> String {
+    system_stats::live::sample_id(v["collected_at"].as_str().unwrap()).unwrap().to_string()
+}
+
+/// The page, live: at least three updates within 4 s, whose figures are `/system`'s for the
+/// same sample; every chart of a family this machine has drawn; no failed request, no console
+/// error; screenshots light and dark.
+#[test]
+fn the_page_shows_live_figures_equal_to_system() {
+    let Some(mut b) = Browser::launch() else { return };
+    let s = Service::start(&[]);
+    b.navigate(&format!("http://{}/", s.addr));
+    b.wait_for("document.body.dataset.updates >= 1", Duration::from_secs(10));
+    let start = b.eval("+document.body.dataset.updates").as_u64().unwrap();
+    let t0 = std::time::Instant::now();
+    b.wait_for(&format!("document.body.dataset.updates >= {}", start + 2), Duration::from_secs(4));
+    assert!(t0.elapsed() < Duration::from_secs(4));
+
+    // the page's sample and /system's, until they are the same one
+    let mut matched = None;
+    for _ in 0..20 {
+        let page = shown(&mut b);
+        let sys = s.json("/system");
+        if page["id"] == sample_id(&sys) {
+            matched = Some((page, sys));
+            break;
+        }
+        b.idle(Duration::from_millis(150));
+    }
+    let (page, sys) = matched.expect("the page and /system never showed the same sample");
+    let f = &page["f"];
+    let raw = |k: &str| f[k]["v"].as_str().unwrap_or_else(|| panic!("{k} not shown: {f}")).to_string();
+    let same_f64 = |k: &str, v: &Value| {
+        let shown: f64 = raw(k).parse().unwrap();
+        assert!((shown - v.as_f64().unwrap()).abs() < 1e-9, "{k}: page {shown}, /system {v}");
+    };
+    same_f64("cpu", &sys["cpu"]["percent"]);
+    same_f64("memory.used", &sys["memory"]["used"]);
+    same_f64("memory.total", &sys["memory"]["total"]);
+    same_f64("load1", &sys["load_avg"]["load1"]);
+    same_f64("uptime", &sys["uptime"]["seconds"]);
+    for (i, core) in sys["cpu"]["per_cpu"].as_array().unwrap().iter().enumerate() {
+        same_f64(&format!("core/{i}"), &core["percent"]);
+    }
+    for fs in sys["filesystems"].as_array().unwrap() {
+        same_f64(&format!("fs/{}", fs["mountpoint"].as_str().unwrap()), &fs["used"]);
+    }
+    // every interface but the loopback (its traffic never leaves the machine)
+    for nic in sys["network"]["all_interfaces"].as_array().unwrap() {
+        let name = nic["name"].as_str().unwrap();
+        if name == "lo" {
+            assert!(f.get("net.rx/lo").is_none(), "the loopback is shown: {}", f["net.rx/lo"]);
+            continue;
+        }
+        same_f64(&format!("net.rx/{name}"), &nic["recv_bytes_per_sec"]);
+        same_f64(&format!("net.tx/{name}"), &nic["sent_bytes_per_sec"]);
+    }
+    // human units beside the raw values
+    assert!(f["memory.total"]["text"].as_str().unwrap().ends_with("GiB"), "{}", f["memory.total"]);
+    assert!(f["cpu"]["text"].as_str().unwrap().ends_with(" %"), "{}", f["cpu"]);
+    let nic =
+        sys["network"]["all_interfaces"].as_array().unwrap().iter().find(|n| n["name"] != "lo").expect("an interface");
+    let key = format!("net.rx/{}", nic["name"].as_str().unwrap());
+    assert!(f[&key]["text"].as_str().unwrap().contains("B/s"), "{}", f[&key]);
+
+    // every chart of a family shown has drawn points; families this VM lacks are not shown
+    let charts = b.eval(
+        "[...document.querySelectorAll('svg[data-chart]')].filter(s => !s.closest('section').hidden)\
+         .map(s => [s.dataset.chart, +(s.dataset.points || 0)])",
+    );
+    let charts = charts.as_array().unwrap();
+    for name in ["cpu", "load", "memory", "fs", "net", "disks"] {
+        let n = charts.iter().find(|c| c[0] == name).unwrap_or_else(|| panic!("no {name} chart shown: {charts:?}"));
+        assert!(n[1].as_u64().unwrap() >= 2, "{name} chart has no points: {charts:?}");
+    }
+    assert_eq!(b.eval("document.getElementById('c-pi').hidden"), true, "no Raspberry Pi here");
+    b.screenshot(&screenshots().join("page-light.png"));
+    b.dark(true);
+    b.idle(Duration::from_millis(300));
+    let bg = b.eval("getComputedStyle(document.body).backgroundColor");
+    assert_eq!(bg, "rgb(15, 20, 26)", "dark mode not applied");
+    b.screenshot(&screenshots().join("page-dark.png"));
+    assert_eq!(b.problems(), Vec::<String>::new());
+}
+
+/// After a run at 0.1 s sampling, the 1 h window shows the history (one point per second);
+/// a phone-sized viewport has no horizontal scroll.
+#[test]
+fn the_history_and_a_phone() {
+    let Some(mut b) = Browser::launch() else { return };
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.1")]);
+    std::thread::sleep(Duration::from_secs(5));
+    b.viewport(390, 844, true);
+    b.navigate(&format!("http://{}/", s.addr));
+    b.wait_for("document.body.dataset.updates >= 3", Duration::from_secs(10));
+    b.eval("document.querySelector('button[data-window=\"3600\"]').click()");
+    b.wait_for("document.body.dataset.window === '3600'", Duration::from_secs(5));
+    let points = b.eval("+document.body.dataset.historyPoints").as_u64().unwrap();
+    assert!(points >= 4, "1 h window: {points} points");
+    let cpu = b.eval("+document.querySelector('svg[data-chart=\"cpu\"]').dataset.points").as_u64().unwrap();
+    assert!(cpu >= 4, "cpu chart: {cpu} points");
+    let (scroll, inner) = (b.eval("document.documentElement.scrollWidth"), b.eval("window.innerWidth"));
+    assert!(scroll.as_u64() <= inner.as_u64(), "horizontal scroll on a phone: {scroll} > {inner}");
+    b.screenshot(&screenshots().join("page-phone.png"));
+    assert_eq!(b.problems(), Vec::<String>::new());
+}
+
+/// With a token, the page asks for it, then works; the token is sent in a header and never
+/// appears in a URL.
+#[test]
+fn the_page_works_with_a_token() {
+    let Some(mut b) = Browser::launch() else { return };
+    let s = Service::start(&[("SYSTEM_STATS_AUTH_TOKEN", "page-token-5e1f")]);
+    b.navigate(&format!("http://{}/", s.addr));
+    b.wait_for("!document.getElementById('auth').hidden", Duration::from_secs(10));
+    b.eval(
+        "document.getElementById('token').value = 'page-token-5e1f'; \
+         document.getElementById('auth').requestSubmit(); true",
+    );
+    b.wait_for("document.body.dataset.updates >= 2", Duration::from_secs(10));
+    let urls: Vec<&String> = b.requests.iter().map(|(u, _)| u).collect();
+    assert!(urls.iter().any(|u| u.ends_with("/events")), "{urls:?}");
+    assert!(urls.iter().all(|u| !u.contains("page-token")), "{urls:?}");
+    let events = b.requests.iter().find(|(u, _)| u.ends_with("/events")).unwrap();
+    assert_eq!(events.1["Authorization"], "Bearer page-token-5e1f");
+    // the first /system without the token was a 401, the one answer expected to fail
+    let problems: Vec<String> = b.problems().into_iter().filter(|p| !p.starts_with("HTTP 401")).collect();
+    assert!(problems.iter().all(|p| p.contains("401")), "{problems:?}");
+}
+
+/// On the Raspberry Pi fixture: throttling (now and since boot) and temperatures are shown.
+#[test]
+fn a_raspberry_pi_shows_its_throttling_and_temperatures() {
+    let Some(mut b) = Browser::launch() else { return };
+    let s = Service::on_fixture(&common::repo().join("tests/fixtures/raspberrypi4-aarch64"), &[]);
+    b.navigate(&format!("http://{}/", s.addr));
+    b.wait_for("document.body.dataset.updates >= 1", Duration::from_secs(10));
+    assert_eq!(b.eval("document.getElementById('c-pi').hidden"), false);
+    assert_eq!(b.eval("document.querySelector('[data-f=\"pi.under_voltage_occurred\"]').dataset.value"), "true");
+    assert_eq!(b.eval("document.querySelector('[data-f=\"pi.under_voltage\"]').dataset.value"), "false");
+    assert_eq!(b.eval("document.getElementById('c-temps').hidden"), false);
+    b.screenshot(&screenshots().join("page-pi.png"));
+    assert_eq!(b.problems(), Vec::<String>::new());
+}
