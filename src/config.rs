@@ -547,7 +547,7 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
 impl ServiceConfig {
     pub fn command() -> Command {
         Command::new("system-stats-service")
-            .version(env!("CARGO_PKG_VERSION"))
+            .version(crate::VERSION)
             .about("Serves a JSON snapshot of this host (CPU, memory, swap, disk, network, uptime) over HTTP.")
             .after_help(
                 "Endpoints: GET / (the live page), /system (the snapshot), /metrics (Prometheus), /health,\n\
@@ -1127,7 +1127,7 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
 impl ForwarderConfig {
     pub fn command() -> Command {
         Command::new("system-stats-forwarder")
-            .version(env!("CARGO_PKG_VERSION"))
+            .version(crate::VERSION)
             .about(
                 "Polls a system-stats service and delivers each sample to one or more monitoring servers, \
                  through a durable spool per server: nothing is lost while a server is down.",

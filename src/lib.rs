@@ -21,6 +21,10 @@
 //!
 //! Data flows one way: kernel → families → sampler → published bytes → HTTP.
 
+/// The version `--version` prints: the package's version and the git commit it was built
+/// from (see `build.rs`).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SYSTEM_STATS_COMMIT"), ")");
+
 pub mod api;
 pub mod collect;
 pub mod config;

@@ -608,3 +608,27 @@ fn a_hung_network_mount_does_not_stop_the_sampler() {
     }
     drop(s);
 }
+
+/// `--version` of both programs names the package version and the git commit they were built
+/// from (`unknown` outside a git checkout), and `/metrics` carries the same as `revision`.
+#[test]
+fn version_names_the_commit() {
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(common::repo())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let want = format!("{} (commit {head})", env!("CARGO_PKG_VERSION"));
+    for bin in [service_bin(), common::forwarder_bin()] {
+        let out = clean_command(bin).arg("--version").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.trim().ends_with(&want), "{bin} --version: {text:?}, want {want:?}");
+    }
+    let s = Service::start(&[]);
+    let metrics = s.get("/metrics").body;
+    let info = metrics.lines().find(|l| l.starts_with("system_stats_build_info{")).unwrap();
+    assert!(info.contains(&format!("revision=\"{head}\"")), "{info}");
+}

@@ -395,7 +395,9 @@ pub fn fit_connections(wanted: usize) -> usize {
                 lim.rlim_cur = lim.rlim_max;
             }
         }
-        lim.rlim_cur
+        // rlim_t is 32 bits on 32-bit ARM (armhf), 64 elsewhere
+        #[allow(clippy::useless_conversion)]
+        u64::from(lim.rlim_cur)
     };
     let room = soft.saturating_sub(RESERVE).max(16) as usize;
     if room < wanted {

@@ -457,9 +457,9 @@ fn own(s: &Snapshot, collectors: CollectorStatus, samples_total: Option<u64>, ou
         Family::new(
             "system_stats_build_info",
             Kind::Gauge,
-            "A metric with a constant '1' value labeled by the version of system-stats.",
+            "A metric with a constant '1' value labeled by the version and git commit of system-stats.",
         )
-        .with(vec![label("version", env!("CARGO_PKG_VERSION"))], 1.0),
+        .with(vec![label("version", env!("CARGO_PKG_VERSION")), label("revision", env!("SYSTEM_STATS_COMMIT"))], 1.0),
     );
 }
 
