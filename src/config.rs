@@ -1262,9 +1262,20 @@ pub fn default_spool_dir() -> PathBuf {
 mod tests {
     use super::*;
 
+    /// The service's settings from `args`, with procfs and sysfs from a recorded tree unless
+    /// `args` name them: the checks of those two must not depend on the machine (a build
+    /// chroot has no /sys).
     fn service(args: &[&str]) -> Result<ServiceConfig, ConfigError> {
-        let m = ServiceConfig::command()
-            .try_get_matches_from(std::iter::once("system-stats-service").chain(args.iter().copied()));
+        let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/debian-x86_64-vm");
+        let (procfs, sysfs) = (format!("{tree}/proc"), format!("{tree}/sys"));
+        let mut all = vec!["system-stats-service"];
+        for (flag, value) in [("--procfs", procfs.as_str()), ("--sysfs", sysfs.as_str())] {
+            if !args.contains(&flag) {
+                all.extend([flag, value]);
+            }
+        }
+        all.extend(args);
+        let m = ServiceConfig::command().try_get_matches_from(all);
         ServiceConfig::from_matches(&m.unwrap())
     }
 
