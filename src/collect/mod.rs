@@ -23,7 +23,7 @@
 //! shape: a `pub const ENTRY: Entry` (name, one-line description, constructor), a struct
 //! holding the family's state, `impl Family` writing its keys, and the pure parser with its
 //! tests. Put the entry after the families whose output it reads, add its keys to
-//! [`crate::snapshot`], and list the name in the README's settings table.
+//! [`crate::snapshot`], and list the name in `docs/collectors.md`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ pub const REGISTRY: &[Entry] = &[
 /// `collector` label), what it collects, and how to start it.
 pub struct Entry {
     pub name: &'static str,
-    /// One line for `--help` and the README.
+    /// One line for `--help` and `docs/collectors.md`.
     pub about: &'static str,
     /// Builds the family; `None` when it does not exist on this platform.
     pub start: fn(&Setup) -> Option<Box<dyn Family>>,
