@@ -172,10 +172,13 @@ fn measure(name: &str, root: &Path) {
     let reading = runner.read();
     let s = &reading.snapshot;
     let system = serde_json::to_vec(s).unwrap().len();
-    let families = system_stats::metrics::families(s, &runner.statuses(), Some(1));
+    let mut families = system_stats::metrics::families(s, &runner.statuses(), Some(1));
+    for e in &reading.exported {
+        e.families(&mut families);
+    }
     let metrics = system_stats::metrics::text::prometheus(&families).len();
     let failed: Vec<String> =
-        runner.statuses().into_iter().filter_map(|(n, e)| e.map(|e| format!("{n}: {e}"))).collect();
+        runner.statuses().into_iter().filter_map(|c| c.error.map(|e| format!("{}: {e}", c.name))).collect();
     let temps = s.sensors.as_ref().map_or(0, |m| m.0.iter().map(|(_, l)| l.len()).sum());
     let items = s.cpu.per_cpu.len()
         + s.network.all_interfaces.as_ref().map_or(0, Vec::len)

@@ -35,9 +35,14 @@ rels() { # rels ROOT GLOB...: relative paths matching the globs under ROOT
   (cd "$root" && for g in "$@"; do compgen -G "$g" || true; done)
 }
 
-# procfs: the files read per sample and at start
+# procfs: the files read per sample and at start (a file this kernel does not have, such as
+# pressure/irq or conntrack's without the module, is simply left out)
 copy "$procfs" "$out/proc" stat meminfo vmstat zoneinfo diskstats cpuinfo loadavg uptime mounts 1/mounts \
   net/dev net/route net/if_inet6 \
+  net/netstat net/snmp net/snmp6 net/sockstat net/sockstat6 net/softnet_stat net/udp net/udp6 net/arp \
+  net/stat/nf_conntrack sys/net/netfilter/nf_conntrack_count sys/net/netfilter/nf_conntrack_max \
+  sys/kernel/random/entropy_avail sys/kernel/random/poolsize sys/fs/file-nr \
+  pressure/cpu pressure/io pressure/memory pressure/irq \
   sys/kernel/hostname sys/kernel/osrelease sys/kernel/version sys/kernel/arch sys/kernel/domainname
 
 # sysfs: block devices (their names are what matters), CPU topology and frequency, network
@@ -47,22 +52,22 @@ mapfile -t cpu_files < <(rels "$sysfs" \
   'devices/system/cpu/online' 'devices/system/cpu/possible' \
   'devices/system/cpu/cpu[0-9]*/topology/core_cpus_list' \
   'devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list' \
-  'devices/system/cpu/cpufreq/policy[0-9]*/scaling_*_freq' \
-  'devices/system/cpu/cpufreq/policy[0-9]*/cpuinfo_*_freq' \
-  'devices/system/cpu/cpufreq/policy[0-9]*/affected_cpus' \
-  'devices/system/cpu/cpu[0-9]*/cpufreq/scaling_*_freq' \
-  'devices/system/cpu/cpu[0-9]*/cpufreq/cpuinfo_*_freq')
+  'devices/system/cpu/cpufreq/policy[0-9]*/*' \
+  'devices/system/cpu/cpu[0-9]*/cpufreq/*' \
+  'devices/system/clocksource/clocksource[0-9]*/available_clocksource' \
+  'devices/system/clocksource/clocksource[0-9]*/current_clocksource')
 copy "$sysfs" "$out/sys" "${cpu_files[@]}"
 for dev in $(ls "$sysfs/class/net"); do
-  copy "$sysfs" "$out/sys" $(for f in mtu speed duplex operstate flags address carrier type; do
+  copy "$sysfs" "$out/sys" $(for f in addr_assign_type address broadcast carrier carrier_changes \
+    carrier_down_count carrier_up_count dev_id dormant duplex flags ifalias ifindex iflink link_mode mtu \
+    name_assign_type netdev_group operstate speed tx_queue_len type; do
     echo "class/net/$dev/$f"; done)
 done
 mapfile -t other < <(rels "$sysfs" \
   'firmware/devicetree/base/model' 'class/dmi/id/product_name' 'class/dmi/id/sys_vendor' \
   'class/thermal/thermal_zone[0-9]*/type' 'class/thermal/thermal_zone[0-9]*/temp' \
   'class/thermal/thermal_zone[0-9]*/policy' 'class/thermal/thermal_zone[0-9]*/mode' \
-  'class/hwmon/hwmon[0-9]*/name' 'class/hwmon/hwmon[0-9]*/temp[0-9]*_input' \
-  'class/hwmon/hwmon[0-9]*/temp[0-9]*_label' 'class/hwmon/hwmon[0-9]*/in[0-9]*_lcrit_alarm' \
+  'class/hwmon/hwmon[0-9]*/*' 'class/hwmon/hwmon[0-9]*/device/*_input' \
   'devices/platform/soc/soc:firmware/get_throttled')
 copy "$sysfs" "$out/sys" "${other[@]}"
 # hwmon chips are named after the device their `device` link points to (node_exporter's

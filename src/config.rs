@@ -480,9 +480,10 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         env: "SYSTEM_STATS_COLLECTORS",
         default: "all",
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
-               Names: cpu, cpufreq, load, memory, swap, filesystems, disk, disk_io, network, interfaces, \
-               sensors, containers, raspberry_pi, host, os_update, uptime. One that does not run costs nothing; its \
-               keys are null",
+               Names: cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap, pressure, filesystems, disk, disk_io, \
+               network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
+               raspberry_pi, host, os_update, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
+               its keys are null and its series absent",
     },
     Setting {
         id: "update-check-interval",

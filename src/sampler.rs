@@ -29,8 +29,10 @@ pub struct Published {
     pub json: Bytes,
     /// When the reading behind it was taken.
     pub taken_at: Instant,
-    /// Each collector (metric family of the snapshot) and its error, if it failed in this sample.
-    pub collectors: Vec<(&'static str, Option<String>)>,
+    /// Each collector, its error if it failed in this sample, and how long it took.
+    pub collectors: Vec<crate::collect::Status>,
+    /// The collectors' `/metrics`-only series of this sample.
+    pub exported: Vec<Arc<dyn crate::metrics::Export>>,
     /// Samples published since start, this one included.
     pub sequence: u64,
     /// `/metrics` in Prometheus text and in OpenMetrics, rendered by the first request that
@@ -40,8 +42,17 @@ pub struct Published {
 }
 
 impl Published {
-    fn families(&self) -> Vec<crate::metrics::Family> {
-        crate::metrics::families(&self.snapshot, &self.collectors, Some(self.sequence))
+    /// Every family of this sample: the snapshot's, the collectors' own series, and this
+    /// process's (`process_*`, read now), sorted by name as node_exporter sorts them.
+    pub fn families(&self) -> Vec<crate::metrics::Family> {
+        let mut families = crate::metrics::families(&self.snapshot, &self.collectors, Some(self.sequence));
+        for e in &self.exported {
+            e.families(&mut families);
+        }
+        crate::metrics::process::families(&mut families);
+        families.retain(|f| !f.samples.is_empty());
+        families.sort_by(|a, b| a.name.cmp(&b.name));
+        families
     }
 
     /// This sample as Prometheus text format 0.0.4.
@@ -127,12 +138,7 @@ pub fn serialise(snapshot: &Snapshot, size_hint: usize) -> Vec<u8> {
     out
 }
 
-fn publish(
-    reading: Reading,
-    collectors: Vec<(&'static str, Option<String>)>,
-    sequence: u64,
-    size_hint: usize,
-) -> Published {
+fn publish(reading: Reading, collectors: Vec<crate::collect::Status>, sequence: u64, size_hint: usize) -> Published {
     let snapshot = reading.snapshot;
     let json = Bytes::from(serialise(&snapshot, size_hint));
     Published {
@@ -140,6 +146,7 @@ fn publish(
         json,
         taken_at: reading.at,
         collectors,
+        exported: reading.exported,
         sequence,
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
@@ -165,6 +172,7 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         json: Bytes::new(),
         taken_at: Instant::now(),
         collectors: Vec::new(),
+        exported: Vec::new(),
         sequence: 0,
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),

@@ -309,6 +309,12 @@ pub struct Filesystem {
     /// Free including the blocks reserved for root (node_exporter's `free`).
     pub free_root: Option<u64>,
     pub percent: Option<f64>,
+    /// File nodes (inodes) in all, and free: a filesystem can be full of small files with
+    /// space left.
+    #[serde(default)]
+    pub files: Option<u64>,
+    #[serde(default)]
+    pub files_free: Option<u64>,
     /// Why the numbers are `null` (the filesystem could not be stat'ed).
     pub error: Option<String>,
 }

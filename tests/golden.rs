@@ -32,7 +32,7 @@ fn redact(v: &mut Value) {
     }
     if let Some(filesystems) = v["filesystems"].as_array_mut() {
         for f in filesystems {
-            for k in ["total", "used", "free", "free_root", "percent", "error"] {
+            for k in ["total", "used", "free", "free_root", "percent", "files", "files_free", "error"] {
                 f[k] = LIVE.into();
             }
         }
@@ -113,6 +113,13 @@ fn raspberry_pi_4_matches_its_golden_output() {
 #[test]
 fn debian_x86_64_vm_matches_its_golden_output() {
     check("debian-x86_64-vm");
+}
+
+/// This VM again, recorded with every file the newer collectors read: pressure stall
+/// information, connection tracking, the protocol counters, down interfaces.
+#[test]
+fn debian_x86_64_psi_conntrack_matches_its_golden_output() {
+    check("debian-x86_64-psi-conntrack");
 }
 
 /// An x86 host with coretemp, two nvme drives and acpitz hwmon chips and three thermal

@@ -89,19 +89,7 @@ fn node_exporter() -> (Running, String) {
     let port = free_port();
     let mut cmd = Command::new("prometheus-node-exporter");
     cmd.arg(format!("--web.listen-address=127.0.0.1:{port}")).arg("--collector.disable-defaults");
-    for c in [
-        "cpu",
-        "meminfo",
-        "loadavg",
-        "filesystem",
-        "diskstats",
-        "netdev",
-        "stat",
-        "time",
-        "uname",
-        "thermal_zone",
-        "hwmon",
-    ] {
+    for c in SHARED_COLLECTORS.iter().chain(&["filesystem", "timex", "uname"]) {
         cmd.arg(format!("--collector.{c}"));
     }
     // upstream node_exporter's defaults, which ours follow: Debian's package patches them to
@@ -109,7 +97,9 @@ fn node_exporter() -> (Running, String) {
     cmd.arg(
         "--collector.filesystem.mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)",
     )
-    .arg("--collector.netdev.device-exclude=");
+    .arg("--collector.netdev.device-exclude=")
+    // netlink adds node_network_receive_nohandler_total, which /proc/net/dev does not have
+    .arg("--no-collector.netdev.netlink");
     let run = Running::spawn(cmd);
     let addr = format!("127.0.0.1:{port}");
     wait_http(&addr, "/metrics");
@@ -117,7 +107,8 @@ fn node_exporter() -> (Running, String) {
 }
 
 /// promtool reports nothing on our `/metrics` but what it reports on node_exporter's own:
-/// the camelCase of the `node_memory_*` names, kept because every dashboard uses them.
+/// the camelCase of the `node_memory_*` names and `node_entropy_available_bits`'s unit, kept
+/// because every dashboard uses those names.
 #[test]
 fn promtool_finds_nothing_node_exporter_does_not_share() {
     if !available("promtool", "--version") || !available("prometheus-node-exporter", "--version") {
@@ -142,10 +133,7 @@ fn promtool_finds_nothing_node_exporter_does_not_share() {
     };
     let theirs_findings: BTreeSet<String> = lint(&theirs).into_iter().collect();
     for finding in lint(&ours) {
-        assert!(
-            finding.starts_with("node_memory_") && theirs_findings.contains(&finding),
-            "promtool: {finding:?} (node_exporter does not have it)"
-        );
+        assert!(theirs_findings.contains(&finding), "promtool: {finding:?} (node_exporter does not have it)");
     }
 }
 
@@ -417,27 +405,81 @@ fn influxdb_receives_line_protocol() {
     }
 }
 
+/// node_exporter's collectors whose series we export too, with the flags that make it read
+/// what we read: upstream's device sets, `/proc/net/dev` rather than netlink.
+const SHARED_COLLECTORS: &[&str] = &[
+    "cpu",
+    "meminfo",
+    "loadavg",
+    "diskstats",
+    "netdev",
+    "netclass",
+    "stat",
+    "schedstat",
+    "vmstat",
+    "netstat",
+    "sockstat",
+    "softnet",
+    "udp_queues",
+    "arp",
+    "conntrack",
+    "entropy",
+    "filefd",
+    "pressure",
+    "thermal_zone",
+    "hwmon",
+    "cpufreq",
+    "time",
+];
+
+/// Series that come from the live system rather than the tree (statvfs, the clock, uname,
+/// adjtimex, each program's own), or that only one of the two programs has by design.
+fn from_the_tree(name: &str) -> bool {
+    name.starts_with("node_")
+        && !name.starts_with("node_filesystem_")
+        && !name.starts_with("node_timex_")
+        && !name.starts_with("node_scrape_")
+        && ![
+            "node_time_seconds",
+            "node_time_zone_offset_seconds",
+            "node_uname_info",
+            "node_exporter_build_info",
+            "node_textfile_scrape_error",
+        ]
+        .contains(&name)
+}
+
 /// node_exporter pointed at the recorded Raspberry Pi tree (`--path.procfs`, `--path.sysfs`)
 /// and the service on the same tree: the same series with the same values for everything
-/// read from the tree, thermal zones and hwmon chip names included.
+/// read from the tree, every family we share with it (stat, vmstat, netstat, sockstat,
+/// softnet, udp_queues, arp, entropy, filefd, netclass, diskstats, cpufreq, hwmon...).
 #[test]
-fn core_families_match_node_exporter_on_the_pi_fixture() {
+fn every_shared_family_matches_node_exporter_on_the_pi_fixture() {
     match_node_exporter_on("raspberrypi4-aarch64");
 }
 
 /// The same on a fixture with coretemp, two nvme drives and acpitz hwmon chips and three
 /// thermal zones: the chips are named as node_exporter names them.
 #[test]
-fn core_families_match_node_exporter_on_the_coretemp_fixture() {
+fn every_shared_family_matches_node_exporter_on_the_coretemp_fixture() {
     match_node_exporter_on("x86-coretemp-nvme");
 }
 
-fn match_node_exporter_on(fixture: &str) {
-    if !available("prometheus-node-exporter", "--version") {
-        return;
-    }
-    let dir = common::repo().join("tests/fixtures").join(fixture);
-    let s = Service::on_fixture(&dir, &[]);
+/// The same on this VM's recorded tree, which has pressure stall information and
+/// connection tracking (and down interfaces without carrier).
+#[test]
+fn every_shared_family_matches_node_exporter_on_the_psi_conntrack_fixture() {
+    match_node_exporter_on("debian-x86_64-psi-conntrack");
+}
+
+/// The same on the older VM tree, which lacks most of the newer files: both programs leave
+/// out the same families.
+#[test]
+fn every_shared_family_matches_node_exporter_on_the_vm_fixture() {
+    match_node_exporter_on("debian-x86_64-vm");
+}
+
+fn node_exporter_on(dir: &Path) -> (Running, String) {
     let port = free_port();
     let mut cmd = Command::new("prometheus-node-exporter");
     cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -446,32 +488,76 @@ fn match_node_exporter_on(fixture: &str) {
         .arg("--collector.disable-defaults")
         .arg("--collector.netdev.device-exclude=")
         .arg("--no-collector.netdev.netlink");
-    for c in ["cpu", "meminfo", "loadavg", "diskstats", "netdev", "stat", "thermal_zone", "hwmon"] {
+    for c in SHARED_COLLECTORS {
         cmd.arg(format!("--collector.{c}"));
     }
-    let _ne = Running::spawn(cmd);
+    let run = Running::spawn(cmd);
     let addr = format!("127.0.0.1:{port}");
     wait_http(&addr, "/metrics");
-    // what comes from the live system rather than the tree
-    let from_tree = |n: &str| {
-        core_family(n) && !n.starts_with("node_filesystem_") && n != "node_time_seconds" && n != "node_uname_info"
-    };
-    let ours: Series = parse_text(&s.get("/metrics").body).into_iter().filter(|((n, _), _)| from_tree(n)).collect();
-    let theirs: Series = parse_text(&request(addr.parse().unwrap(), "GET", "/metrics").body)
-        .into_iter()
-        .filter(|((n, _), _)| from_tree(n))
-        .collect();
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    (run, addr)
+}
+
+fn match_node_exporter_on(fixture: &str) {
+    if !available("prometheus-node-exporter", "--version") {
+        return;
+    }
+    let dir = common::repo().join("tests/fixtures").join(fixture);
+    let s = Service::on_fixture(&dir, &[]);
+    let (_ne, addr) = node_exporter_on(&dir);
+    let ours_text = s.get("/metrics").body;
+    let theirs_text = request(addr.parse().unwrap(), "GET", "/metrics").body;
+    let (ours, theirs) = same_series(fixture, &ours_text, &theirs_text);
     for (key, v) in &ours {
         let t = theirs[key];
-        assert!((v - t).abs() <= t.abs() * 1e-9, "{key:?}: ours {v}, node_exporter {t}");
+        assert!((v - t).abs() <= t.abs() * 1e-9, "{fixture}: {key:?}: ours {v}, node_exporter {t}");
     }
-    for family in [
-        "node_thermal_zone_temp",
-        "node_hwmon_temp_celsius",
-        "node_disk_read_bytes_total",
-        "node_memory_MemTotal_bytes",
-    ] {
-        assert!(ours.keys().any(|(n, _)| n == family), "{family} missing");
+    let families: BTreeSet<&str> = ours.keys().map(|(n, _)| n.as_str()).collect();
+    assert!(families.len() > 60, "{fixture}: only {} families: {families:?}", families.len());
+}
+
+/// The series read from the tree in both texts, after checking that they are the same series
+/// (names and labels) with the same TYPE and HELP.
+fn same_series(context: &str, ours_text: &str, theirs_text: &str) -> (Series, Series) {
+    let ours: Series = parse_text(ours_text).into_iter().filter(|((n, _), _)| from_the_tree(n)).collect();
+    let theirs: Series = parse_text(theirs_text).into_iter().filter(|((n, _), _)| from_the_tree(n)).collect();
+    let keys = |s: &Series| s.keys().cloned().collect::<BTreeSet<_>>();
+    let (ok, tk) = (keys(&ours), keys(&theirs));
+    let only_ours: Vec<_> = ok.difference(&tk).collect();
+    let only_theirs: Vec<_> = tk.difference(&ok).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "{context}: only ours: {only_ours:#?}\nonly node_exporter's: {only_theirs:#?}"
+    );
+    let meta = |text: &str, what: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(what))
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(n, _)| from_the_tree(n))
+            .map(|(n, rest)| (n.to_string(), rest.to_string()))
+            .collect()
+    };
+    for what in ["# TYPE ", "# HELP "] {
+        let (a, b) = (meta(ours_text, what), meta(theirs_text, what));
+        for (name, theirs) in &b {
+            assert_eq!(a.get(name), Some(theirs), "{context}: {what}{name}");
+        }
     }
+    (ours, theirs)
+}
+
+/// On this machine's own /proc and /sys, the service has every series node_exporter has in
+/// every family they share, with the same types and help texts (the values move between the
+/// two reads; the fixtures above compare those).
+#[test]
+fn this_machine_has_node_exporters_series_in_every_shared_family() {
+    if !available("prometheus-node-exporter", "--version") {
+        return;
+    }
+    let s = Service::start(&[]);
+    let (_ne, addr) = node_exporter();
+    let ours_text = s.get("/metrics").body;
+    let theirs_text = request(addr.parse().unwrap(), "GET", "/metrics").body;
+    let (ours, _) = same_series("this machine", &ours_text, &theirs_text);
+    let families: BTreeSet<&str> = ours.keys().map(|(n, _)| n.as_str()).collect();
+    assert!(families.len() > 60, "only {} families: {families:?}", families.len());
 }

@@ -52,7 +52,7 @@ fn close(what: &str, a: u64, b: u64, tol: u64) {
 /// tree, to the byte.
 #[test]
 fn fixtures_give_psutils_numbers() {
-    for fixture in ["raspberrypi4-aarch64", "debian-x86_64-vm"] {
+    for fixture in ["raspberrypi4-aarch64", "debian-x86_64-vm", "debian-x86_64-psi-conntrack"] {
         let dir = common::repo().join("tests/fixtures").join(fixture);
         let Some(p) = psutil(Some(&dir.join("proc"))) else { return };
         let s = Service::on_fixture(&dir, &[]);

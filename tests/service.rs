@@ -204,7 +204,7 @@ fn bad_settings_exit_2_with_one_line_naming_them() {
         ("SYSTEM_STATS_PROCFS", "/no/proc", "an existing directory"),
         ("SYSTEM_STATS_SYSFS", "/etc/hostname", "a directory"),
         ("SYSTEM_STATS_COLLECTORS", "all,-cpu,-bogus", "\"bogus\" is not one"),
-        ("SYSTEM_STATS_COLLECTORS", "cpu,memroy", "(cpu, cpufreq, load, memory, swap,"),
+        ("SYSTEM_STATS_COLLECTORS", "cpu,memroy", "(cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap,"),
     ];
     for (var, value, expected) in cases {
         let (code, stderr) = run_to_exit(&[(var, value)], &[]);
@@ -459,7 +459,34 @@ fn collectors_left_out_leave_their_keys_null() {
     assert!(v["disk"]["total"].is_u64(), "{}", v["disk"]);
     assert_eq!(v["cpu"]["logical_cores"], 4);
     let running: Vec<String> = collector_success(&s.get("/metrics").body).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(running, ["cpu", "cpufreq", "load", "disk", "disk_io", "network", "containers", "host", "uptime"]);
+    assert_eq!(
+        running,
+        [
+            "cpu",
+            "stat",
+            "schedstat",
+            "cpufreq",
+            "load",
+            "vmstat",
+            "pressure",
+            "disk",
+            "disk_io",
+            "network",
+            "netstat",
+            "sockstat",
+            "softnet",
+            "udp_queues",
+            "arp",
+            "conntrack",
+            "containers",
+            "host",
+            "uptime",
+            "time",
+            "timex",
+            "entropy",
+            "filefd"
+        ]
+    );
 
     // only some: the rest null
     let s = Service::on_fixture(&dir, &[("SYSTEM_STATS_COLLECTORS", "memory,host")]);

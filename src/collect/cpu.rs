@@ -145,6 +145,7 @@ impl Family for Cpu {
             })
             .collect();
         r.boot_time = stat.btime;
+        r.proc_stat = Some(stat.counters);
         self.previous = Some(stat);
         Ok(())
     }
@@ -198,6 +199,22 @@ pub struct Stat {
     pub per_cpu: Vec<(u32, CpuTimes)>,
     /// `btime`: boot time, Unix seconds.
     pub btime: Option<u64>,
+    /// The counters beside the CPU times.
+    pub counters: Counters,
+}
+
+/// The lines of `/proc/stat` that are not CPU times (node_exporter's `stat` collector).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// `ctxt`: context switches since boot.
+    pub context_switches: Option<u64>,
+    /// `intr`'s first number: interrupts serviced since boot.
+    pub interrupts: Option<u64>,
+    /// `processes`: forks since boot.
+    pub forks: Option<u64>,
+    /// `procs_running`, `procs_blocked`: now.
+    pub procs_running: Option<u64>,
+    pub procs_blocked: Option<u64>,
 }
 
 /// Parses `/proc/stat`. The aggregate `cpu` line needs at least user, nice, system and idle;
@@ -207,21 +224,32 @@ pub fn parse_stat(text: &str) -> Result<Stat, String> {
     let mut cpus = 0;
     let mut per_cpu = Vec::new();
     let mut btime = None;
+    let mut counters = Counters::default();
     for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();
         let Some(key) = fields.next() else { continue };
-        if key == "cpu" {
-            total = Some(parse_cpu_times(fields).map_err(|e| format!("line 'cpu': {e}"))?);
-        } else if let Some(n) = key.strip_prefix("cpu").and_then(|n| n.parse::<u32>().ok()) {
-            cpus += 1;
-            per_cpu.push((n, parse_cpu_times(fields).map_err(|e| format!("line '{key}': {e}"))?));
-        } else if key == "btime" {
-            let value = fields.next().ok_or("line 'btime' has no value")?;
-            btime = Some(value.parse().map_err(|_| format!("btime {value:?} is not a number"))?);
+        let mut number = || -> Result<Option<u64>, String> {
+            let value = fields.next().ok_or_else(|| format!("line '{key}' has no value"))?;
+            value.parse().map(Some).map_err(|_| format!("{key} {value:?} is not a number"))
+        };
+        match key {
+            "cpu" => total = Some(parse_cpu_times(fields).map_err(|e| format!("line 'cpu': {e}"))?),
+            "btime" => btime = number()?,
+            "ctxt" => counters.context_switches = number()?,
+            "intr" => counters.interrupts = number()?,
+            "processes" => counters.forks = number()?,
+            "procs_running" => counters.procs_running = number()?,
+            "procs_blocked" => counters.procs_blocked = number()?,
+            _ => {
+                if let Some(n) = key.strip_prefix("cpu").and_then(|n| n.parse::<u32>().ok()) {
+                    cpus += 1;
+                    per_cpu.push((n, parse_cpu_times(fields).map_err(|e| format!("line '{key}': {e}"))?));
+                }
+            }
         }
     }
     let total = total.ok_or("no aggregate 'cpu' line")?;
-    Ok(Stat { total, cpus, per_cpu, btime })
+    Ok(Stat { total, cpus, per_cpu, btime, counters })
 }
 
 fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<CpuTimes, String> {
@@ -391,13 +419,19 @@ mod tests {
         cpu0 2355 75 560 8125 260 0 12 0 0 0\n\
         cpu1 2350 75 560 8125 260 0 13 0 0 0\n\
         intr 114930548 113199788 3 0 5 263 0 4 [...]\n\
-        ctxt 1990473\nbtime 1062191376\nprocesses 2915\n";
+        ctxt 1990473\nbtime 1062191376\nprocesses 2915\nprocs_running 3\nprocs_blocked 1\n\
+        softirq 2133 0 1 2 3 4 5 6 7 8 9\n";
 
     #[test]
     fn stat_gives_times_cpus_and_boot_time() {
         let s = parse_stat(STAT).unwrap();
         assert_eq!(s.cpus, 2);
         assert_eq!(s.btime, Some(1_062_191_376));
+        let c = s.counters;
+        assert_eq!(
+            [c.context_switches, c.interrupts, c.forks, c.procs_running, c.procs_blocked],
+            [Some(1990473), Some(114930548), Some(2915), Some(3), Some(1)]
+        );
         assert_eq!(s.total.user, 4705);
         assert_eq!(s.total.iowait, 520);
         assert_eq!(s.total.softirq, 25);
@@ -412,6 +446,7 @@ mod tests {
         assert_eq!(s.total.idle, 4);
         assert_eq!(s.total.iowait, 0);
         assert_eq!(s.btime, None);
+        assert_eq!(s.counters, Counters::default());
     }
 
     #[test]
@@ -423,6 +458,8 @@ mod tests {
         assert!(parse_stat("cpu 1 2 3 4\nbtime").unwrap_err().contains("btime"));
         assert!(parse_stat("cpu 1 2 3 4\nbtime 12a").unwrap_err().contains("12a"));
         assert!(parse_stat("cpu 1 2 3 4\ncpu0 1 2\n").unwrap_err().contains("line 'cpu0'"));
+        assert!(parse_stat("cpu 1 2 3 4\nctxt -3\n").unwrap_err().contains("ctxt \"-3\""));
+        assert!(parse_stat("cpu 1 2 3 4\nprocs_running\n").unwrap_err().contains("'procs_running' has no value"));
     }
 
     #[test]

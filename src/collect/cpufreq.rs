@@ -1,13 +1,17 @@
 //! `cpufreq`: the mean current, minimum and maximum CPU frequency (`cpu.frequency_mhz`,
-//! `min_frequency_mhz`, `max_frequency_mhz`).
+//! `min_frequency_mhz`, `max_frequency_mhz`); for `/metrics`, node_exporter's per-CPU
+//! `node_cpu_scaling_frequency{,_min,_max}_hertz` and `node_cpu_frequency{,_min,_max}_hertz`.
 //!
 //! Linux: the cpufreq policies under `devices/system/cpu/cpufreq` (or per CPU on older
-//! kernels); without cpufreq (most virtual machines) the mean `cpu MHz` of `/proc/cpuinfo`,
-//! min and max unknown. macOS: `sysinfo`.
+//! kernels), each standing for the CPUs of its `affected_cpus`; without cpufreq (most virtual
+//! machines) the mean `cpu MHz` of `/proc/cpuinfo`, min and max unknown, and no series.
+//! macOS: `sysinfo`.
 
 #[cfg(target_os = "linux")]
 use super::files::{self, Files};
 use super::{CollectError, Entry, Family, Reading, Setup};
+#[cfg(target_os = "linux")]
+use crate::metrics::{self, Kind};
 #[cfg(target_os = "linux")]
 use std::path::PathBuf;
 
@@ -26,13 +30,20 @@ const CPUINFO_REFRESH: u64 = 10;
 #[cfg(target_os = "linux")]
 struct Policy {
     cur: PathBuf,
-    cur_fallback: PathBuf,
+    /// `cpuinfo_cur_freq`, when it could be read at start (it is root's only).
+    hardware_path: Option<PathBuf>,
     min: PathBuf,
     max: PathBuf,
     /// `None` before the first read, `Some(None)` for an offline CPU.
     last: Option<Option<(u64, u64, u64)>>,
     /// Times read: the limits (min, max) are read again every [`LIMITS_EVERY`] reads.
     reads: u64,
+    /// The CPUs it governs (`affected_cpus`).
+    cpus: Vec<u32>,
+    /// The hardware's range (`cpuinfo_min_freq`, `cpuinfo_max_freq`, kHz), read at start.
+    hardware: (Option<u64>, Option<u64>),
+    /// The hardware's current frequency (`cpuinfo_cur_freq`, root only), last read.
+    hardware_cur: Option<u64>,
 }
 
 /// The scaling limits change when a user or a thermal daemon sets them, rarely: read again
@@ -56,24 +67,39 @@ pub struct CpuFreq {
 impl CpuFreq {
     fn new(setup: &Setup) -> CpuFreq {
         let cpu_dir = setup.sysfs.join("devices/system/cpu");
-        let mut policies: Vec<PathBuf> =
-            files::numbered(&cpu_dir.join("cpufreq"), "policy").into_iter().map(|(_, d)| d).collect();
+        let mut files = Files::default();
+        let mut policies: Vec<(PathBuf, Vec<u32>)> = files::numbered(&cpu_dir.join("cpufreq"), "policy")
+            .into_iter()
+            .map(|(n, d)| {
+                let cpus = files
+                    .read_once_opt(&d.join("affected_cpus"))
+                    .map(|t| t.split_ascii_whitespace().filter_map(|c| c.parse().ok()).collect())
+                    .unwrap_or_else(|| vec![n]);
+                (d, cpus)
+            })
+            .collect();
         if policies.is_empty() {
             policies = files::numbered(&cpu_dir, "cpu")
                 .into_iter()
-                .map(|(_, d)| d.join("cpufreq"))
-                .filter(|d| d.is_dir())
+                .map(|(n, d)| (d.join("cpufreq"), vec![n]))
+                .filter(|(d, _)| d.is_dir())
                 .collect();
         }
         let policies = policies
             .into_iter()
-            .map(|d| Policy {
+            .map(|(d, cpus)| Policy {
                 cur: d.join("scaling_cur_freq"),
-                cur_fallback: d.join("cpuinfo_cur_freq"),
+                hardware_path: Some(d.join("cpuinfo_cur_freq")).filter(|p| files.read_u64(p).is_ok()),
                 min: d.join("scaling_min_freq"),
                 max: d.join("scaling_max_freq"),
                 last: None,
                 reads: 0,
+                hardware: (
+                    files.read_u64(&d.join("cpuinfo_min_freq")).ok(),
+                    files.read_u64(&d.join("cpuinfo_max_freq")).ok(),
+                ),
+                hardware_cur: None,
+                cpus,
             })
             .collect();
         CpuFreq {
@@ -81,7 +107,7 @@ impl CpuFreq {
             rotation: Default::default(),
             cpuinfo: setup.procfs.join("cpuinfo"),
             // sysfs attributes, and /proc/cpuinfo (1.5 MiB for 1024 CPUs) when there is no cpufreq
-            files: Files::default(),
+            files,
             samples: 0,
             cpuinfo_mhz: None,
         }
@@ -110,7 +136,8 @@ impl CpuFreq {
             if p.last.is_some() && !window.contains(i) {
                 continue;
             }
-            let now = self.files.read_u64(&p.cur).or_else(|_| self.files.read_u64(&p.cur_fallback));
+            p.hardware_cur = p.hardware_path.as_ref().and_then(|path| self.files.read_u64(path).ok());
+            let now = self.files.read_u64(&p.cur).or_else(|e| p.hardware_cur.ok_or(e));
             let limits = match p.last {
                 Some(Some((_, min, max))) if p.reads % LIMITS_EVERY != 0 => Some((min, max)),
                 _ => None,
@@ -177,7 +204,51 @@ impl Family for CpuFreq {
         c.frequency_mhz = f.current;
         c.min_frequency_mhz = f.min;
         c.max_frequency_mhz = f.max;
+        #[cfg(target_os = "linux")]
+        r.export(PerCpu(
+            self.policies
+                .iter()
+                .filter_map(|p| {
+                    let (cur, min, max) = p.last.flatten()?;
+                    Some((
+                        p.cpus.clone(),
+                        [Some(cur), Some(min), Some(max), p.hardware_cur, p.hardware.0, p.hardware.1],
+                    ))
+                })
+                .collect(),
+        ));
         Ok(())
+    }
+}
+
+/// Each policy's CPUs and frequencies (kHz): scaling current, min, max; hardware current,
+/// min, max.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct PerCpu(Vec<(Vec<u32>, [Option<u64>; 6])>);
+
+#[cfg(target_os = "linux")]
+impl metrics::Export for PerCpu {
+    fn families(&self, out: &mut Vec<metrics::Family>) {
+        let names = [
+            ("node_cpu_scaling_frequency_hertz", "Current scaled CPU thread frequency in hertz."),
+            ("node_cpu_scaling_frequency_min_hertz", "Minimum scaled CPU thread frequency in hertz."),
+            ("node_cpu_scaling_frequency_max_hertz", "Maximum scaled CPU thread frequency in hertz."),
+            ("node_cpu_frequency_hertz", "Current cpu thread frequency in hertz."),
+            ("node_cpu_frequency_min_hertz", "Minimum cpu thread frequency in hertz."),
+            ("node_cpu_frequency_max_hertz", "Maximum cpu thread frequency in hertz."),
+        ];
+        for (i, (name, help)) in names.into_iter().enumerate() {
+            let mut f = metrics::Family::new(name, Kind::Gauge, help);
+            for (cpus, khz) in &self.0 {
+                if let Some(v) = khz[i] {
+                    for cpu in cpus {
+                        f.push(vec![metrics::label("cpu", cpu)], v as f64 * 1000.0);
+                    }
+                }
+            }
+            out.push(f);
+        }
     }
 }
 

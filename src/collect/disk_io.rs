@@ -2,15 +2,20 @@
 //! `disk_io_counters(perdisk=False)`), per device (`disks`, node_exporter's device set), and
 //! the read and write rates over the sampling interval (`throughput.disk_*`).
 //!
+//! For `/metrics` beside those, node_exporter's other diskstats series per device: I/Os in
+//! progress, weighted I/O time, discards (Linux 4.18+) and flushes (5.5+), and
+//! `node_disk_info` with the udev properties node_exporter labels it with (`/run/udev/data`).
+//!
 //! Linux: `/proc/diskstats`; whole disks are the names under `/sys/block`, listed again only
-//! when the set of devices changes. Counters are made monotonic per device ([`NoWrap`]).
-//! macOS: `sysinfo` (bytes only).
+//! when the set of devices changes (the udev properties are read then too). Counters are made
+//! monotonic per device ([`NoWrap`]). macOS: `sysinfo` (bytes only).
 
 use std::time::Instant;
 
 #[cfg(target_os = "linux")]
 use super::NoWrap;
 use super::{CollectError, Entry, Family, Reading, Setup, rate};
+use crate::metrics::{self, Kind};
 use crate::snapshot::{DiskIo, round2};
 
 pub const ENTRY: Entry = Entry {
@@ -27,13 +32,15 @@ pub struct DiskStats {
     diskstats: std::path::PathBuf,
     sys_block: std::path::PathBuf,
     files: super::files::Files,
-    counters: NoWrap<9>,
+    counters: NoWrap<COUNTERS>,
     /// The devices of the last diskstats read, in order, and what is known of each: whether
     /// it is a whole disk (an entry of /sys/block, which is listed again only when this
     /// list changes) and whether node_exporter reports it.
     devices: Vec<Device>,
-    /// This sample's counters, in the order of `devices`.
-    raw: Vec<DiskCounters>,
+    /// This sample's lines, in the order of `devices`.
+    raw: Vec<Line>,
+    /// Where udev keeps its device properties (`/run/udev/data`).
+    udev: std::path::PathBuf,
     previous: Previous,
 }
 
@@ -42,6 +49,8 @@ struct Device {
     name: crate::snapshot::Text,
     whole: bool,
     reported: bool,
+    /// node_exporter's `node_disk_info` labels from udev: path, wwn, model, serial, revision.
+    udev: std::sync::Arc<[String; 5]>,
 }
 
 #[cfg(target_os = "linux")]
@@ -54,6 +63,7 @@ impl DiskStats {
             counters: NoWrap::default(),
             devices: Vec::new(),
             raw: Vec::new(),
+            udev: std::path::PathBuf::from(UDEV_DATA),
             previous: None,
         }
     }
@@ -64,12 +74,15 @@ impl DiskStats {
         let entries = std::fs::read_dir(&self.sys_block).map_err(|e| CollectError::io(&self.sys_block, e))?;
         let block: std::collections::HashSet<String> =
             entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect();
+        let udev = &self.udev;
         self.devices = names
             .into_iter()
-            .map(|name| Device {
+            .zip(&self.raw)
+            .map(|(name, line)| Device {
                 // a '/' in a diskstats name is a '!' under /sys/block (cciss/c0d0)
                 whole: block.contains(&name.replace('/', "!")),
                 reported: node_exporter_reports(&name),
+                udev: udev_properties(&udev.join(format!("b{}:{}", line.major, line.minor))).into(),
                 name: name.into(),
             })
             .collect();
@@ -87,9 +100,9 @@ impl Family for DiskStats {
         let (raw, devices) = (&mut self.raw, &self.devices);
         raw.clear();
         let mut same = true;
-        parse_diskstats(text, |name, c| {
+        parse_diskstats(text, |name, line| {
             same &= devices.get(raw.len()).is_some_and(|d| &*d.name == name);
-            raw.push(c);
+            raw.push(line);
         })
         .map_err(|e| CollectError::parse(path, e))?;
         if !same || raw.len() != devices.len() {
@@ -100,15 +113,22 @@ impl Family for DiskStats {
         let dt = self.previous.map(|(at, _)| r.at.saturating_duration_since(at).as_secs_f64()).unwrap_or(0.0);
         self.counters.begin();
         let mut disks = Vec::new();
-        for (d, raw) in self.devices.iter().zip(&self.raw) {
-            let c = self.counters.adjust(&d.name, *raw, d.whole);
+        let mut extras = Vec::new();
+        for (d, line) in self.devices.iter().zip(&self.raw) {
+            let c = self.counters.adjust(&d.name, line.counters, d.whole);
             if d.reported {
                 disks.push(device(&d.name, c.now, c.before, dt));
+                extras.push(Extra {
+                    device: d.name.clone(),
+                    line: Line { counters: c.now, ..*line },
+                    udev: d.udev.clone(),
+                });
             }
         }
         let total = self.counters.finish();
         write(r, total, self.previous.map(|(_, t)| t), dt);
         r.snapshot.disks = Some(disks);
+        r.export(Extras(extras));
         self.previous = Some((r.at, total));
         Ok(())
     }
@@ -169,7 +189,8 @@ impl Family for DiskStats {
         let (read, written) = disks.iter().map(|d| d.usage()).fold((0u64, 0u64), |(r, w), u| {
             (r.wrapping_add(u.total_read_bytes), w.wrapping_add(u.total_written_bytes))
         });
-        let total = [0, 0, read, written, 0, 0, 0, 0, 0];
+        let mut total = [0; COUNTERS];
+        (total[2], total[3]) = (read, written);
         let dt = self.previous.map(|(at, _)| r.at.saturating_duration_since(at).as_secs_f64()).unwrap_or(0.0);
         write(r, total, self.previous.map(|(_, t)| t), dt);
         r.snapshot.disk_io = DiskIo { read_bytes: Some(read), write_bytes: Some(written), ..Default::default() };
@@ -182,16 +203,35 @@ impl Family for DiskStats {
 /// (the kernel's `SECTOR_SHIFT`; psutil's `DISK_SECTOR_SIZE`).
 pub const SECTOR_SIZE: u64 = 512;
 
-/// The counters of one disk, in the order of the [`DiskIo`] fields: read_count, write_count,
-/// read_bytes, write_bytes, read_time, write_time, read_merged_count, write_merged_count,
-/// busy_time.
-pub type DiskCounters = [u64; 9];
+/// The counters of one disk: first those of the [`DiskIo`] fields, in their order
+/// (read_count, write_count, read_bytes, write_bytes, read_time, write_time,
+/// read_merged_count, write_merged_count, busy_time; times in ms), then node_exporter's others:
+/// weighted I/O time (ms), discards completed, merged, sectors and time (ms), flushes and their
+/// time (ms).
+pub type DiskCounters = [u64; COUNTERS];
+
+/// How many counters a disk has ([`DiskCounters`]).
+pub const COUNTERS: usize = 16;
+
+/// One line of `/proc/diskstats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Line {
+    pub major: u32,
+    pub minor: u32,
+    pub counters: DiskCounters,
+    /// I/Os in progress now.
+    pub io_now: u64,
+    /// Whether the kernel gives discards (18+ fields) and flushes (20+).
+    pub discards: bool,
+    pub flushes: bool,
+}
 
 /// Parses `/proc/diskstats`, calling `each` for every device line (the caller keeps the
 /// whole disks: psutil counts the names under `/sys/block`, i.e. whole disks and virtual
-/// devices but not partitions). Handles the 14-field (2.6+), 18-field (4.18+, discards) and 20-field (5.5+, flushes)
-/// formats, the 7-field partition lines of 2.6.x and the 15-field lines of 2.4.
-pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, DiskCounters)) -> Result<(), String> {
+/// devices but not partitions). Handles the 14-field (2.6+), 18-field (4.18+, discards) and
+/// 20-field (5.5+, flushes) formats, the 7-field partition lines of 2.6.x and the 15-field
+/// lines of 2.4.
+pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
         let mut fields = [""; 20];
         let mut len = 0;
@@ -207,26 +247,66 @@ pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, DiskCounters)) -> 
         let num = |i: usize| -> Result<u64, String> {
             fields[i].parse().map_err(|_| format!("line {}: field {} ({:?}) is not a number", n + 1, i + 1, fields[i]))
         };
-        let (name, c) = match len {
+        let id = |i: usize| -> Result<u32, String> {
+            fields[i]
+                .parse()
+                .map_err(|_| format!("line {}: field {} ({:?}) is not a device number", n + 1, i + 1, fields[i]))
+        };
+        let mut c = [0u64; COUNTERS];
+        let mut io_now = 0;
+        let name = match len {
             15 => {
-                let name = fields[3];
-                // reads, merged, sectors, time, writes, merged, sectors, time, in flight, io time
+                // 2.4's /proc/partitions, read as psutil reads it (its reads from field 3)
                 let v = |i: usize| num(i + 4);
-                (name, [num(2)?, v(3)?, v(1)? * SECTOR_SIZE, v(5)? * SECTOR_SIZE, v(2)?, v(6)?, v(0)?, v(4)?, v(8)?])
+                c[..9].copy_from_slice(&[
+                    num(2)?,
+                    v(3)?,
+                    v(1)? * SECTOR_SIZE,
+                    v(5)? * SECTOR_SIZE,
+                    v(2)?,
+                    v(6)?,
+                    v(0)?,
+                    v(4)?,
+                    v(8)?,
+                ]);
+                io_now = v(7)?;
+                c[9] = v(9)?;
+                fields[3]
             }
             14 | 18.. => {
-                let name = fields[2];
                 let v = |i: usize| num(i + 3);
-                (name, [v(0)?, v(4)?, v(2)? * SECTOR_SIZE, v(6)? * SECTOR_SIZE, v(3)?, v(7)?, v(1)?, v(5)?, v(9)?])
+                c[..9].copy_from_slice(&[
+                    v(0)?,
+                    v(4)?,
+                    v(2)? * SECTOR_SIZE,
+                    v(6)? * SECTOR_SIZE,
+                    v(3)?,
+                    v(7)?,
+                    v(1)?,
+                    v(5)?,
+                    v(9)?,
+                ]);
+                io_now = v(8)?;
+                c[9] = v(10)?;
+                if len >= 18 {
+                    for (i, slot) in c[10..14].iter_mut().enumerate() {
+                        *slot = v(11 + i)?;
+                    }
+                }
+                if len >= 20 {
+                    (c[14], c[15]) = (v(15)?, v(16)?);
+                }
+                fields[2]
             }
             7 => {
-                let name = fields[2];
                 let v = |i: usize| num(i + 3);
-                (name, [v(0)?, v(2)?, v(1)? * SECTOR_SIZE, v(3)? * SECTOR_SIZE, 0, 0, 0, 0, 0])
+                c[..4].copy_from_slice(&[v(0)?, v(2)?, v(1)? * SECTOR_SIZE, v(3)? * SECTOR_SIZE]);
+                fields[2]
             }
             len => return Err(format!("line {}: {len} fields, expected 7, 14, 15 or 18+", n + 1)),
         };
-        each(name, c);
+        let (major, minor) = (id(0)?, id(1)?);
+        each(name, Line { major, minor, counters: c, io_now, discards: len >= 18, flushes: len >= 20 });
     }
     Ok(())
 }
@@ -243,6 +323,124 @@ pub fn disk_io(total: DiskCounters) -> DiskIo {
         read_merged_count: Some(total[6]),
         write_merged_count: Some(total[7]),
         busy_time: Some(total[8]),
+    }
+}
+
+/// Where udev keeps each device's properties, as node_exporter reads them (its
+/// `--path.udev.data` default): `b<major>:<minor>` files of `E:KEY=value` lines.
+pub const UDEV_DATA: &str = "/run/udev/data";
+
+/// The udev properties `node_disk_info` is labelled with, in its label order: path
+/// (`ID_PATH`), wwn (`ID_WWN`), model (`ID_MODEL`), serial (`ID_SERIAL_SHORT`), revision
+/// (`ID_REVISION`); empty where udev has none (no udev, as in a container).
+pub fn udev_properties(path: &std::path::Path) -> [String; 5] {
+    let mut out: [String; 5] = Default::default();
+    let Ok(text) = std::fs::read_to_string(path) else { return out };
+    for line in text.lines() {
+        let Some((key, value)) = line.strip_prefix("E:").and_then(|kv| kv.split_once('=')) else { continue };
+        let slot = match key {
+            "ID_PATH" => 0,
+            "ID_WWN" => 1,
+            "ID_MODEL" => 2,
+            "ID_SERIAL_SHORT" => 3,
+            "ID_REVISION" => 4,
+            _ => continue,
+        };
+        out[slot] = value.to_string();
+    }
+    out
+}
+
+/// A reported device's series beside the snapshot's.
+#[derive(Debug)]
+struct Extra {
+    device: crate::snapshot::Text,
+    line: Line,
+    udev: std::sync::Arc<[String; 5]>,
+}
+
+#[derive(Debug)]
+struct Extras(Vec<Extra>);
+
+impl metrics::Export for Extras {
+    fn families(&self, out: &mut Vec<metrics::Family>) {
+        use metrics::{Family, label};
+        let mut info = Family::new("node_disk_info", Kind::Gauge, "Info of /sys/block/<block_device>.");
+        let mut io_now = Family::new("node_disk_io_now", Kind::Gauge, "The number of I/Os currently in progress.");
+        type Counter = (&'static str, &'static str, usize, f64, fn(&Line) -> bool);
+        let counters: [Counter; 7] = [
+            (
+                "node_disk_io_time_weighted_seconds_total",
+                "The weighted # of seconds spent doing I/Os.",
+                9,
+                1e-3,
+                |_| true,
+            ),
+            (
+                "node_disk_discards_completed_total",
+                "The total number of discards completed successfully.",
+                10,
+                1.0,
+                |l| l.discards,
+            ),
+            ("node_disk_discards_merged_total", "The total number of discards merged.", 11, 1.0, |l| l.discards),
+            (
+                "node_disk_discarded_sectors_total",
+                "The total number of sectors discarded successfully.",
+                12,
+                1.0,
+                |l| l.discards,
+            ),
+            (
+                "node_disk_discard_time_seconds_total",
+                "This is the total number of seconds spent by all discards.",
+                13,
+                1e-3,
+                |l| l.discards,
+            ),
+            (
+                "node_disk_flush_requests_total",
+                "The total number of flush requests completed successfully",
+                14,
+                1.0,
+                |l| l.flushes,
+            ),
+            (
+                "node_disk_flush_requests_time_seconds_total",
+                "This is the total number of seconds spent by all flush requests.",
+                15,
+                1e-3,
+                |l| l.flushes,
+            ),
+        ];
+        let mut families: Vec<Family> =
+            counters.iter().map(|(name, help, ..)| Family::new(*name, Kind::Counter, *help)).collect();
+        for e in &self.0 {
+            let [path, wwn, model, serial, revision] = &*e.udev;
+            info.push(
+                vec![
+                    label("device", &e.device),
+                    label("major", e.line.major),
+                    label("minor", e.line.minor),
+                    label("model", model),
+                    label("path", path),
+                    label("revision", revision),
+                    label("serial", serial),
+                    label("wwn", wwn),
+                ],
+                1.0,
+            );
+            let device = metrics::labels(vec![label("device", &e.device)]);
+            io_now.push_shared(&device, e.line.io_now as f64);
+            for (family, (_, _, index, scale, present)) in families.iter_mut().zip(&counters) {
+                if present(&e.line) {
+                    family.push_shared(&device, e.line.counters[*index] as f64 * scale);
+                }
+            }
+        }
+        out.push(info);
+        out.push(io_now);
+        out.extend(families);
     }
 }
 
@@ -279,12 +477,12 @@ pub fn node_exporter_reports(name: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn collect(text: &str) -> Result<Vec<(String, DiskCounters)>, String> {
+    fn collect(text: &str) -> Result<Vec<(String, Line)>, String> {
         let mut out = Vec::new();
         let whole_disk = |n: &str| !n.ends_with(char::is_numeric) || n.starts_with("loop");
-        parse_diskstats(text, |n, c| {
+        parse_diskstats(text, |n, l| {
             if whole_disk(n) {
-                out.push((n.to_string(), c))
+                out.push((n.to_string(), l))
             }
         })?;
         Ok(out)
@@ -292,24 +490,60 @@ mod tests {
 
     #[test]
     fn diskstats_of_a_modern_kernel() {
-        let text = "   7       0 loop0 10 0 20 3 0 0 0 0 0 4 3 0 0 0 0 0 0\n\
-             254       0 vda 25345 4697 1457714 5631 65684 8651 7879096 30404 0 8728 37181 6499 32 1798848 578 15744 566\n\
+        let text = "   7       0 loop0 10 0 20 3 0 0 0 0 0 4 3 0 0 0 0\n\
+             254       0 vda 25345 4697 1457714 5631 65684 8651 7879096 30404 2 8728 37181 6499 32 1798848 578 15744 566\n\
              254       1 vda1 100 0 200 1 0 0 0 0 0 1 1 0 0 0 0\n";
         let disks = collect(text).unwrap();
         assert_eq!(disks.len(), 2);
-        let (name, c) = &disks[1];
+        let (name, l) = &disks[1];
         assert_eq!(name, "vda");
-        assert_eq!(c, &[25345, 65684, 1457714 * 512, 7879096 * 512, 5631, 30404, 4697, 8651, 8728]);
+        assert_eq!((l.major, l.minor, l.io_now, l.discards, l.flushes), (254, 0, 2, true, true));
+        assert_eq!(
+            l.counters,
+            [
+                25345,
+                65684,
+                1457714 * 512,
+                7879096 * 512,
+                5631,
+                30404,
+                4697,
+                8651,
+                8728,
+                37181,
+                6499,
+                32,
+                1798848,
+                578,
+                15744,
+                566
+            ]
+        );
+        // loop0 has 18 fields: discards, no flushes
+        assert_eq!((disks[0].1.discards, disks[0].1.flushes), (true, false));
     }
 
     #[test]
     fn diskstats_of_old_kernels() {
         let text = "   8    0 sda 3 4 5 6 7 8 9 10 11 12 13\n   8    1 sda1 1 2 3 4\n";
         let disks = collect(text).unwrap();
-        assert_eq!(disks[0].1, [3, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+        assert_eq!(disks[0].1.counters[..10], [3, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12, 13]);
+        assert_eq!((disks[0].1.io_now, disks[0].1.discards), (11, false));
         let text24 = "   8    0 100 sda 4 5 6 7 8 9 10 11 12 13 14\n";
         let disks = collect(text24).unwrap();
-        assert_eq!(disks[0].1, [100, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+        assert_eq!(disks[0].1.counters[..9], [100, 7, 5 * 512, 9 * 512, 6, 10, 4, 8, 12]);
+    }
+
+    #[test]
+    fn udev_properties_label_node_disk_info() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b8:0");
+        std::fs::write(&p, "S:disk/by-id/ata-X\nE:ID_MODEL=Samsung_SSD\nE:ID_SERIAL_SHORT=S3Z\nE:ID_PATH=pci-0000:00:17.0-ata-1\nE:ID_WWN=0x5002538\nE:ID_REVISION=1B6Q\n").unwrap();
+        assert_eq!(
+            udev_properties(&p),
+            ["pci-0000:00:17.0-ata-1", "0x5002538", "Samsung_SSD", "S3Z", "1B6Q"].map(String::from)
+        );
+        assert_eq!(udev_properties(&dir.path().join("b8:16")), <[String; 5]>::default());
     }
 
     #[test]

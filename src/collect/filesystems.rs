@@ -259,6 +259,8 @@ pub fn filesystem(m: &Mount, usage: Result<&FsStats, &str>) -> Filesystem {
             fs.used = d.used;
             fs.free = d.free;
             fs.percent = d.percent;
+            fs.files = Some(st.files);
+            fs.files_free = Some(st.files_free);
         }
         Err(e) => fs.error = Some(e.to_string()),
     }
@@ -443,7 +445,7 @@ mod tests {
         if path.ends_with("hung") {
             std::thread::sleep(Duration::from_millis(400));
         }
-        Ok(FsStats { blocks: 1, blocks_free: 1, blocks_available: 1, fragment_size: 1 })
+        Ok(FsStats { blocks: 1, blocks_free: 1, blocks_available: 1, fragment_size: 1, ..Default::default() })
     }
 
     /// A stat that does not return in time is an error, the mount is skipped until that stat
@@ -484,7 +486,14 @@ mod tests {
     #[test]
     fn usage_or_error() {
         let m = &parse_mounts(MOUNTS).unwrap()[0];
-        let st = FsStats { blocks: 100, blocks_free: 30, blocks_available: 20, fragment_size: 10 };
+        let st = FsStats {
+            blocks: 100,
+            blocks_free: 30,
+            blocks_available: 20,
+            fragment_size: 10,
+            files: 64,
+            files_free: 60,
+        };
         let f = filesystem(m, Ok(&st));
         assert_eq!((f.total, f.used, f.free, f.free_root), (Some(1000), Some(700), Some(200), Some(300)));
         let f = filesystem(m, Err("statvfs /: Permission denied (os error 13)"));

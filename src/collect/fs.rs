@@ -6,13 +6,17 @@ use std::path::Path;
 use crate::collect::CollectError;
 use crate::snapshot::{Disk, percent};
 
-/// The `statvfs` numbers psutil's `disk_usage` uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The `statvfs` numbers psutil's `disk_usage` uses, and the file nodes (inodes)
+/// node_exporter reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FsStats {
     pub blocks: u64,
     pub blocks_free: u64,
     pub blocks_available: u64,
     pub fragment_size: u64,
+    /// `f_files`, `f_ffree`.
+    pub files: u64,
+    pub files_free: u64,
 }
 
 /// psutil's `disk_usage`: total = f_blocks × f_frsize; free = f_bavail × f_frsize (what an
@@ -40,6 +44,8 @@ pub fn statvfs(path: &Path) -> Result<FsStats, CollectError> {
         blocks_free: s.blocks_free() as u64,
         blocks_available: s.blocks_available() as u64,
         fragment_size: s.fragment_size() as u64,
+        files: s.files() as u64,
+        files_free: s.files_free() as u64,
     })
 }
 
@@ -50,7 +56,16 @@ mod tests {
     #[test]
     fn usage_follows_psutil() {
         // 1000 blocks of 4 KiB, 300 free of which 250 available to users
-        let d = disk_usage(FsStats { blocks: 1000, blocks_free: 300, blocks_available: 250, fragment_size: 4096 }, "/");
+        let d = disk_usage(
+            FsStats {
+                blocks: 1000,
+                blocks_free: 300,
+                blocks_available: 250,
+                fragment_size: 4096,
+                ..Default::default()
+            },
+            "/",
+        );
         assert_eq!(d.total, Some(4_096_000));
         assert_eq!(d.used, Some(700 * 4096));
         assert_eq!(d.free, Some(250 * 4096));

@@ -2,15 +2,19 @@
 //! the entries `network` wrote (`network.all_interfaces`); the interfaces a dashboard shows
 //! (`network.interfaces`: up, not loopback, with IPv4, flat); and the primary interface
 //! (`network.primary_interface`): the default route's, else the first up, non-loopback one
-//! with IPv4.
+//! with IPv4. For `/metrics`, node_exporter's `netclass` series from the same reads:
+//! `node_network_up` (operstate `up`), `_info`, `_carrier`, `_carrier_changes_total`,
+//! `_mtu_bytes`, `_speed_bytes`, `_transmit_queue_length`, `_flags`...
 //!
-//! Linux: `/sys/class/net/<name>/` (flags and operstate every sample; MAC, MTU, speed and
-//! duplex every [`LINK_REFRESH`] samples), `/proc/net/route`, `/proc/net/if_inet6`, and the
+//! Linux: `/sys/class/net/<name>/` (flags and operstate every sample; MAC, MTU, speed,
+//! duplex and the other attributes every [`LINK_REFRESH`] samples), `/proc/net/route`, `/proc/net/if_inet6`, and the
 //! primary IPv4 address through four `ioctl(2)`s instead of a netlink dump of every address.
 //! When `network` does not run, the interfaces are those listed in `/sys/class/net`.
 //! macOS: `getifaddrs(3)`, with the MTU and speed `network` wrote.
 
 use super::{CollectError, Entry, Family, Reading, Setup};
+#[cfg(target_os = "linux")]
+use crate::metrics::{self, Kind};
 #[cfg(target_os = "linux")]
 use crate::snapshot::Ipv4Info;
 #[cfg(target_os = "linux")]
@@ -38,12 +42,10 @@ struct Link {
     dir: std::path::PathBuf,
     flags: std::path::PathBuf,
     operstate: std::path::PathBuf,
-    address: std::path::PathBuf,
-    mtu: std::path::PathBuf,
-    speed: std::path::PathBuf,
-    duplex: std::path::PathBuf,
     /// Up and running (flags and operstate), read in turn with the other interfaces'.
     up: Option<bool>,
+    /// Its operstate as last read (`up`, `down`, `unknown`...).
+    operstate_text: crate::snapshot::Text,
     /// IFF_LOOPBACK in its flags.
     loopback: bool,
     facts: Facts,
@@ -61,6 +63,72 @@ struct Facts {
     duplex: &'static str,
     /// Its primary IPv4 address (the primary interface's is read every sample regardless).
     ipv4: Option<Ipv4Info>,
+    /// Everything node_exporter's netclass reads (the same reads give the facts above).
+    class: std::sync::Arc<Class>,
+}
+
+/// An interface's sysfs attributes as node_exporter's `netclass` reports them.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Default, PartialEq)]
+pub struct Class {
+    pub address: String,
+    pub broadcast: String,
+    /// Empty when unreadable (a virtual link).
+    pub duplex: String,
+    pub ifalias: String,
+    /// The numeric attributes of [`CLASS_NUMBERS`], in its order; `None` when unreadable (a
+    /// link that is down has no carrier).
+    pub numbers: [Option<i64>; CLASS_NUMBERS.len()],
+    /// Mb/s as the kernel says (`-1`: unknown).
+    pub speed: Option<i64>,
+}
+
+/// The numeric attributes node_exporter reports: sysfs file, series (`node_network_<name>`),
+/// whether it is a counter.
+#[cfg(target_os = "linux")]
+pub const CLASS_NUMBERS: [(&str, &str, bool); 16] = [
+    ("addr_assign_type", "address_assign_type", false),
+    ("carrier", "carrier", false),
+    ("carrier_changes", "carrier_changes_total", true),
+    ("carrier_up_count", "carrier_up_changes_total", true),
+    ("carrier_down_count", "carrier_down_changes_total", true),
+    ("dev_id", "device_id", false),
+    ("dormant", "dormant", false),
+    ("flags", "flags", false),
+    ("ifindex", "iface_id", false),
+    ("iflink", "iface_link", false),
+    ("link_mode", "iface_link_mode", false),
+    ("mtu", "mtu_bytes", false),
+    ("name_assign_type", "name_assign_type", false),
+    ("netdev_group", "net_dev_group", false),
+    ("tx_queue_len", "transmit_queue_length", false),
+    ("type", "protocol_type", false),
+];
+
+/// An integer as Go's `strconv.ParseInt(s, 0, 64)` reads it (node_exporter's sysfs parser):
+/// decimal, `0x` hexadecimal (`flags`, `dev_id`), `0` octal, `0b` binary, with a sign.
+pub fn parse_int_auto(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (digits, radix) = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        (h, 16)
+    } else if let Some(b) = t.strip_prefix("0b").or_else(|| t.strip_prefix("0B")) {
+        (b, 2)
+    } else if let Some(o) = t.strip_prefix("0o").or_else(|| t.strip_prefix("0O")) {
+        (o, 8)
+    } else if t.len() > 1 && t.starts_with('0') {
+        (&t[1..], 8)
+    } else {
+        (t, 10)
+    };
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let v = i64::from_str_radix(digits, radix).ok()?;
+    Some(if negative { -v } else { v })
 }
 
 #[cfg(target_os = "linux")]
@@ -104,12 +172,9 @@ impl Interfaces {
             let link = Link {
                 flags: dir.join("flags"),
                 operstate: dir.join("operstate"),
-                address: dir.join("address"),
-                mtu: dir.join("mtu"),
-                speed: dir.join("speed"),
-                duplex: dir.join("duplex"),
                 dir,
                 up: None,
+                operstate_text: crate::snapshot::unknown(),
                 loopback: name == "lo",
                 facts: Facts::default(),
                 read_at: None,
@@ -131,16 +196,18 @@ impl Interfaces {
             Some(at) => due && samples.saturating_sub(at) >= max_age,
         };
         if stale {
+            let class = read_class(files, &link.dir);
             link.facts = Facts {
-                mac: files.read_opt(&link.address).and_then(super::host::clean).map(Into::into),
-                mtu: files.read_opt(&link.mtu).and_then(|t| t.trim().parse().ok()),
-                speed_mbps: files.read_opt(&link.speed).and_then(parse_speed),
-                duplex: files.read_opt(&link.duplex).map_or("unknown", parse_duplex),
+                mac: super::host::clean(&class.address).map(Into::into),
+                mtu: class.numbers[MTU].and_then(|m| u32::try_from(m).ok()),
+                speed_mbps: class.speed.and_then(speed_mbps),
+                duplex: parse_duplex(&class.duplex),
                 ipv4: ipv4.as_ref().and_then(|q| q.query(name).ok().flatten()).map(|a| Ipv4Info {
                     address: a.address.to_string(),
                     netmask: a.netmask.map(|m| m.to_string()),
                     broadcast: a.broadcast.map(|b| b.to_string()),
                 }),
+                class: class.into(),
             };
             link.read_at = Some(samples);
         }
@@ -158,7 +225,13 @@ impl Interfaces {
                 let flags = files.read_opt(&link.flags).and_then(parse_flags);
                 const IFF_LOOPBACK: u32 = 0x8;
                 link.loopback |= flags.is_some_and(|f| f & IFF_LOOPBACK != 0);
-                let up = is_up(flags, files.read_opt(&link.operstate));
+                let operstate = files.read_opt(&link.operstate).map(str::trim);
+                if let Some(state) = operstate
+                    && *link.operstate_text != *state
+                {
+                    link.operstate_text = state.into();
+                }
+                let up = is_up(flags, operstate);
                 link.up = Some(up);
                 up
             }
@@ -249,9 +322,13 @@ impl Family for Interfaces {
         let window = self.rotation.window(list.len());
         let turn = list.len().div_ceil(super::REFRESH_BUDGET) as u64;
         let max_age = if turn > 1 { LINK_REFRESH.max(4 * turn) } else { LINK_REFRESH };
+        let mut classes = Vec::with_capacity(list.len());
         for (n, i) in list.iter_mut().enumerate() {
             i.up = Some(self.refresh_up(&i.name, window.contains(n)));
             let facts = self.refresh_facts(&i.name, window.contains(n), max_age);
+            if let Some(link) = self.links.get(&*i.name) {
+                classes.push((i.name.clone(), link.operstate_text.clone(), facts.class.clone()));
+            }
             i.mac = facts.mac;
             i.mtu = facts.mtu;
             i.speed_mbps = facts.speed_mbps;
@@ -279,6 +356,7 @@ impl Family for Interfaces {
             .collect();
         r.snapshot.network.interfaces = Some(shown);
         r.snapshot.network.all_interfaces = Some(list);
+        r.export(NetClass(classes));
         r.snapshot.network.primary_interface = self.primary()?;
         Ok(())
     }
@@ -329,6 +407,80 @@ impl Family for Interfaces {
             }
         });
         Ok(())
+    }
+}
+
+/// Where `mtu` is in [`CLASS_NUMBERS`].
+#[cfg(target_os = "linux")]
+const MTU: usize = 11;
+
+/// Reads an interface's attributes (`dir`: `/sys/class/net/<name>`).
+#[cfg(target_os = "linux")]
+fn read_class(files: &mut super::files::Files, dir: &std::path::Path) -> Class {
+    let mut text = |name: &str| files.read_opt(&dir.join(name)).map(|t| t.trim().to_string());
+    let mut class = Class {
+        address: text("address").unwrap_or_default(),
+        broadcast: text("broadcast").unwrap_or_default(),
+        duplex: text("duplex").unwrap_or_default(),
+        ifalias: text("ifalias").unwrap_or_default(),
+        speed: text("speed").as_deref().and_then(parse_int_auto),
+        ..Default::default()
+    };
+    for (slot, (file, ..)) in class.numbers.iter_mut().zip(CLASS_NUMBERS) {
+        *slot = files.read_opt(&dir.join(file)).and_then(parse_int_auto);
+    }
+    class
+}
+
+/// Each interface's name, operstate and attributes, for node_exporter's netclass series.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct NetClass(Vec<(crate::snapshot::Text, crate::snapshot::Text, std::sync::Arc<Class>)>);
+
+#[cfg(target_os = "linux")]
+impl metrics::Export for NetClass {
+    fn families(&self, out: &mut Vec<metrics::Family>) {
+        use metrics::{Family, label};
+        let mut up = Family::new("node_network_up", Kind::Gauge, "Value is 1 if operstate is 'up', 0 otherwise.");
+        let mut info = Family::new(
+            "node_network_info",
+            Kind::Gauge,
+            "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
+        );
+        let mut speed = Family::new("node_network_speed_bytes", Kind::Gauge, "Network device property: speed_bytes");
+        let mut numbers: Vec<Family> = CLASS_NUMBERS
+            .iter()
+            .map(|(_, name, counter)| {
+                let kind = if *counter { Kind::Counter } else { Kind::Gauge };
+                Family::new(format!("node_network_{name}"), kind, format!("Network device property: {name}"))
+            })
+            .collect();
+        for (device, operstate, class) in &self.0 {
+            let device_label = metrics::labels(vec![label("device", device)]);
+            up.push_shared(&device_label, if &**operstate == "up" { 1.0 } else { 0.0 });
+            info.push(
+                vec![
+                    label("address", &class.address),
+                    label("broadcast", &class.broadcast),
+                    label("device", device),
+                    label("duplex", &class.duplex),
+                    label("ifalias", &class.ifalias),
+                    label("operstate", operstate),
+                ],
+                1.0,
+            );
+            for (family, value) in numbers.iter_mut().zip(class.numbers) {
+                if let Some(v) = value {
+                    family.push_shared(&device_label, v as f64);
+                }
+            }
+            // Mb/s in bytes per second, -1 (unknown) included, as node_exporter reports it
+            if let Some(s) = class.speed {
+                speed.push_shared(&device_label, (s * 1_000_000 / 8) as f64);
+            }
+        }
+        out.extend([up, info, speed]);
+        out.extend(numbers);
     }
 }
 
@@ -416,10 +568,10 @@ pub fn is_up(flags: Option<u32>, operstate: Option<&str>) -> bool {
     flags & IFF_UP != 0 && matches!(operstate.map(str::trim), Some("up" | "unknown"))
 }
 
-/// `/sys/class/net/<iface>/speed`: Mb/s, or `None` when the kernel reports none (`-1`,
-/// `0`, unreadable: Wi-Fi, virtual links, link down).
-pub fn parse_speed(text: &str) -> Option<u64> {
-    text.trim().parse::<i64>().ok().filter(|&s| s > 0 && s != u32::MAX as i64).map(|s| s as u64)
+/// `/sys/class/net/<iface>/speed` (Mb/s), if it is one: `None` when the kernel reports none
+/// (`-1`, `0`, `u32::MAX`; unreadable: Wi-Fi, virtual links, link down).
+pub fn speed_mbps(speed: i64) -> Option<u64> {
+    u64::try_from(speed).ok().filter(|&s| s > 0 && s != u64::from(u32::MAX))
 }
 
 /// `/sys/class/net/<iface>/duplex`: `full`, `half`, else `unknown`.
@@ -474,11 +626,25 @@ mod tests {
     }
 
     #[test]
+    fn integers_as_go_parses_them() {
+        assert_eq!(parse_int_auto("0x1003\n"), Some(4099));
+        assert_eq!(parse_int_auto("1400"), Some(1400));
+        assert_eq!(parse_int_auto("-1\n"), Some(-1));
+        assert_eq!(parse_int_auto("0"), Some(0));
+        assert_eq!(parse_int_auto("010"), Some(8));
+        assert_eq!(parse_int_auto("0b11"), Some(3));
+        assert_eq!(parse_int_auto(""), None);
+        assert_eq!(parse_int_auto("0x"), None);
+        assert_eq!(parse_int_auto("--1"), None);
+        assert_eq!(parse_int_auto("12a"), None);
+    }
+
+    #[test]
     fn speed_and_duplex() {
-        assert_eq!(parse_speed("1000\n"), Some(1000));
-        assert_eq!(parse_speed("-1\n"), None);
-        assert_eq!(parse_speed("4294967295\n"), None);
-        assert_eq!(parse_speed(""), None);
+        assert_eq!(speed_mbps(1000), Some(1000));
+        assert_eq!(speed_mbps(-1), None);
+        assert_eq!(speed_mbps(0), None);
+        assert_eq!(speed_mbps(4294967295), None);
         assert_eq!(parse_duplex("full\n"), "full");
         assert_eq!(parse_duplex("weird"), "unknown");
     }

@@ -37,41 +37,69 @@ pub mod files;
 pub mod fs;
 pub mod ifaddrs;
 
+pub mod arp;
+pub mod conntrack;
 pub mod containers;
 pub mod cpu;
 pub mod cpufreq;
 pub mod disk;
 pub mod disk_io;
+pub mod entropy;
+pub mod filefd;
 pub mod filesystems;
 pub mod host;
 pub mod interfaces;
 pub mod load;
 pub mod memory;
+pub mod netstat;
 pub mod network;
 pub mod os_update;
+pub mod pressure;
 pub mod raspberry_pi;
+pub mod schedstat;
 pub mod sensors;
+pub mod sockstat;
+pub mod softnet;
+pub mod stat;
 pub mod swap;
+pub mod time;
+pub mod timex;
+pub mod udp_queues;
 pub mod uptime;
+pub mod vmstat;
 
 /// Every family, in the order they run. A family comes after those whose output it reads.
 pub const REGISTRY: &[Entry] = &[
     cpu::ENTRY,
+    stat::ENTRY,
+    schedstat::ENTRY,
     cpufreq::ENTRY,
     load::ENTRY,
     memory::ENTRY,
+    vmstat::ENTRY,
     swap::ENTRY,
+    pressure::ENTRY,
     filesystems::ENTRY,
     disk::ENTRY,
     disk_io::ENTRY,
     network::ENTRY,
     interfaces::ENTRY,
+    netstat::ENTRY,
+    sockstat::ENTRY,
+    softnet::ENTRY,
+    udp_queues::ENTRY,
+    arp::ENTRY,
+    conntrack::ENTRY,
     sensors::ENTRY,
     containers::ENTRY,
     raspberry_pi::ENTRY,
     host::ENTRY,
     os_update::ENTRY,
     uptime::ENTRY,
+    time::ENTRY,
+    timex::ENTRY,
+    entropy::ENTRY,
+    filefd::ENTRY,
 ];
 
 /// A family's registration: its name (as in `SYSTEM_STATS_COLLECTORS` and the
@@ -90,6 +118,13 @@ pub trait Family: Send {
     /// could not fill stay `null` (compute first, write last); what it could fill may be
     /// written (swap sizes without the swap traffic of an unreadable `/proc/vmstat`).
     fn collect(&mut self, reading: &mut Reading) -> Result<(), CollectError>;
+}
+
+/// `start` of a family that does not exist on this platform (one of node_exporter's Linux
+/// collectors on macOS): it is named in `SYSTEM_STATS_COLLECTORS` everywhere, and logged as not
+/// available where it does not run.
+pub fn absent(_: &Setup) -> Option<Box<dyn Family>> {
+    None
 }
 
 /// What families are started with: where to look.
@@ -136,11 +171,30 @@ pub struct Reading {
     pub snapshot: Snapshot,
     /// Boot time, Unix seconds: written by `cpu` (`btime`), read by `uptime`.
     pub boot_time: Option<u64>,
+    /// The counters of `/proc/stat` beside the CPU times, written by `cpu`, read by `stat`.
+    pub proc_stat: Option<cpu::Counters>,
+    /// `pswpin` and `pswpout` of `/proc/vmstat` (pages), written by `vmstat`, read by `swap`.
+    pub swapped_pages: Option<(u64, u64)>,
+    /// Series for `/metrics` only, pushed by the families that have them ([`Reading::export`]).
+    pub exported: Vec<std::sync::Arc<dyn crate::metrics::Export>>,
 }
 
 impl Reading {
     pub fn new(at: Instant, wall: SystemTime) -> Reading {
-        Reading { at, wall, snapshot: Snapshot::default(), boot_time: None }
+        Reading {
+            at,
+            wall,
+            snapshot: Snapshot::default(),
+            boot_time: None,
+            proc_stat: None,
+            swapped_pages: None,
+            exported: Vec::new(),
+        }
+    }
+
+    /// Adds a family's `/metrics`-only series to this sample (rendered when scraped).
+    pub fn export(&mut self, series: impl crate::metrics::Export + 'static) {
+        self.exported.push(std::sync::Arc::new(series));
     }
 }
 
@@ -322,6 +376,17 @@ impl Selection {
 struct Slot {
     family: Box<dyn Family>,
     status: FamilyStatus,
+    /// How long its last sample took.
+    took: std::time::Duration,
+}
+
+/// How one family came out of the last sample: its error, if it failed, and how long it
+/// took (node_exporter's `node_scrape_collector_success` and `_duration_seconds`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub name: &'static str,
+    pub error: Option<String>,
+    pub seconds: f64,
 }
 
 /// The family running now and since when (`None` between samples): what `/health` names
@@ -343,7 +408,9 @@ impl Runner {
         let mut slots = Vec::new();
         for entry in REGISTRY.iter().filter(|e| selection.contains(e.name)) {
             match (entry.start)(setup) {
-                Some(family) => slots.push(Slot { family, status: FamilyStatus::new(entry.name) }),
+                Some(family) => {
+                    slots.push(Slot { family, status: FamilyStatus::new(entry.name), took: Default::default() })
+                }
                 None => tracing::info!(collector = entry.name, "not available on this platform"),
             }
         }
@@ -359,7 +426,8 @@ impl Runner {
     pub fn read(&mut self) -> Reading {
         let mut reading = Reading::new(Instant::now(), SystemTime::now());
         for slot in &mut self.slots {
-            *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = Some((slot.status.name(), Instant::now()));
+            let started = Instant::now();
+            *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = Some((slot.status.name(), started));
             let family = &mut slot.family;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 IN_FAMILY.with(|f| f.set(true));
@@ -372,6 +440,7 @@ impl Runner {
                 Err(CollectError::Panicked(panic_message(payload.as_ref())))
             });
             slot.status.record(result);
+            slot.took = started.elapsed();
         }
         *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let s = &mut reading.snapshot;
@@ -384,9 +453,16 @@ impl Runner {
         reading
     }
 
-    /// Each running family and its error, if its last sample failed.
-    pub fn statuses(&self) -> Vec<(&'static str, Option<String>)> {
-        self.slots.iter().map(|s| (s.status.name(), s.status.error().map(str::to_string))).collect()
+    /// Each running family: its error, if its last sample failed, and how long it took.
+    pub fn statuses(&self) -> Vec<Status> {
+        self.slots
+            .iter()
+            .map(|s| Status {
+                name: s.status.name(),
+                error: s.status.error().map(str::to_string),
+                seconds: s.took.as_secs_f64(),
+            })
+            .collect()
     }
 }
 
@@ -520,6 +596,46 @@ impl<const N: usize> NoWrap<N> {
     }
 }
 
+/// Values the kernel names (a `/proc/vmstat` field, `TcpExt_ListenDrops`), in the order read,
+/// their names kept from one sample to the next instead of allocated anew: a sample puts
+/// each value, then takes them all ([`Named::take`]).
+#[derive(Debug, Default)]
+pub struct Named<V> {
+    items: Vec<(std::sync::Arc<str>, V)>,
+    len: usize,
+}
+
+impl<V: Clone> Named<V> {
+    /// Puts the value named `prefix_name` (or `name` when `prefix` is empty).
+    pub fn put(&mut self, prefix: &str, name: &str, value: V) {
+        let same = self.items.get(self.len).is_some_and(|(n, _)| match prefix {
+            "" => &**n == name,
+            _ => {
+                n.len() == prefix.len() + 1 + name.len()
+                    && n.starts_with(prefix)
+                    && n.ends_with(name)
+                    && n.as_bytes()[prefix.len()] == b'_'
+            }
+        });
+        let full = || -> std::sync::Arc<str> {
+            if prefix.is_empty() { name.into() } else { format!("{prefix}_{name}").into() }
+        };
+        match self.items.get_mut(self.len) {
+            Some(item) if same => item.1 = value,
+            Some(item) => *item = (full(), value),
+            None => self.items.push((full(), value)),
+        }
+        self.len += 1;
+    }
+
+    /// The values put since the last take (names shared, not copied).
+    pub fn take(&mut self) -> Vec<(std::sync::Arc<str>, V)> {
+        self.items.truncate(self.len);
+        self.len = 0;
+        self.items.clone()
+    }
+}
+
 /// Items whose slowly changing facts (a filesystem's usage, a link's state, a CPU's
 /// frequency, a sensor) one family refreshes per sample at most. A host with more items
 /// refreshes them in turn, [`REFRESH_BUDGET`] per sample, each at most ⌈n / budget⌉ samples
@@ -628,6 +744,25 @@ mod tests {
         assert!(!r.window(n).contains(n));
     }
 
+    /// Names are shared between samples while the kernel gives the same ones in the same
+    /// order, and replaced where it does not.
+    #[test]
+    fn named_values_keep_their_names() {
+        let mut n = Named::default();
+        n.put("Tcp", "InSegs", 1);
+        n.put("", "pgfault", 2);
+        let first = n.take();
+        assert_eq!(first.iter().map(|(k, v)| (&**k, *v)).collect::<Vec<_>>(), [("Tcp_InSegs", 1), ("pgfault", 2)]);
+        n.put("Tcp", "InSegs", 3);
+        n.put("", "pgmajfault", 4);
+        let second = n.take();
+        assert!(std::sync::Arc::ptr_eq(&first[0].0, &second[0].0));
+        assert_eq!(second.iter().map(|(k, v)| (&**k, *v)).collect::<Vec<_>>(), [("Tcp_InSegs", 3), ("pgmajfault", 4)]);
+        n.put("Tcp", "InSeg", 5);
+        assert_eq!(&*n.take()[0].0, "Tcp_InSeg");
+        assert!(n.take().is_empty());
+    }
+
     #[test]
     fn rates_need_two_values_and_time() {
         assert_eq!(rate(Some(100), Some(300), 2.0), Some(100.0));
@@ -646,7 +781,7 @@ mod tests {
         assert!(!most.contains("filesystems") && !most.contains("sensors") && most.contains("cpu"));
         assert_eq!(Selection::parse("-sensors").unwrap().names().len(), REGISTRY.len() - 1);
         let err = Selection::parse("all,-bogus").unwrap_err();
-        assert!(err.contains("\"bogus\" is not one") && err.contains("cpu, cpufreq, load"), "{err}");
+        assert!(err.contains("\"bogus\" is not one") && err.contains("cpu, stat, schedstat, cpufreq, load"), "{err}");
         assert!(Selection::parse("cpu,-memory").unwrap_err().contains("needs all first"));
         assert!(Selection::parse("all,cpu").unwrap_err().contains("only -name"));
         assert!(Selection::parse(" , ").is_err());
@@ -683,8 +818,8 @@ mod tests {
     fn a_panicking_family_fails_alone() {
         let mut runner = Runner {
             slots: vec![
-                Slot { family: Box::new(Boom), status: FamilyStatus::new("boom") },
-                Slot { family: Box::new(Fine), status: FamilyStatus::new("fine") },
+                Slot { family: Box::new(Boom), status: FamilyStatus::new("boom"), took: Default::default() },
+                Slot { family: Box::new(Fine), status: FamilyStatus::new("fine"), took: Default::default() },
             ],
             previous: None,
             progress: Progress::default(),
@@ -694,8 +829,11 @@ mod tests {
             let r = runner.read();
             assert_eq!(r.snapshot.load_avg.load1, Some(1.5));
             let statuses = runner.statuses();
-            assert_eq!(statuses[0], ("boom", Some("panicked: index out of bounds".to_string())));
-            assert_eq!(statuses[1], ("fine", None));
+            assert_eq!(
+                (statuses[0].name, statuses[0].error.as_deref()),
+                ("boom", Some("panicked: index out of bounds"))
+            );
+            assert_eq!((statuses[1].name, statuses[1].error.as_deref()), ("fine", None));
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `network`: traffic since boot summed over every interface (`network.io_counters`,
 //! loopback included as psutil counts it), per interface (`network.all_interfaces[].counters`,
 //! with rates), and the receive and send rates over the sampling interval
-//! (`throughput.net_*`).
+//! (`throughput.net_*`). For `/metrics` beside those, node_exporter's other per-device
+//! counters: FIFO and frame errors, compressed and multicast packets, collisions and carrier
+//! losses (`node_network_{receive,transmit}_*_total`).
 //!
 //! Linux: `/proc/net/dev` (the network namespace the service runs in). Counters are made
 //! monotonic per interface ([`NoWrap`]): 32-bit kernels keep them in an `unsigned long` that
@@ -11,6 +13,7 @@
 use std::time::Instant;
 
 use super::{CollectError, Entry, Family, NoWrap, Reading, Setup, rate};
+use crate::metrics::{self, Kind};
 use crate::snapshot::{NetInterface, NetIoCounters, Text};
 
 pub const ENTRY: Entry = Entry {
@@ -29,10 +32,10 @@ pub struct Network {
     /// Each interface's MTU and link speed (Mb/s), which macOS reports with the counters.
     #[cfg(target_os = "macos")]
     links: std::collections::HashMap<String, (Option<u32>, Option<u64>)>,
-    counters: NoWrap<8>,
+    counters: NoWrap<COUNTERS>,
     /// This sample's interfaces and raw counters (the names kept from one sample to the next).
-    lines: Vec<(Text, NetCounters)>,
-    previous: Option<(Instant, NetCounters)>,
+    lines: Vec<(Text, DevCounters)>,
+    previous: Option<(Instant, DevCounters)>,
 }
 
 impl Network {
@@ -88,19 +91,12 @@ impl Network {
             let name = name.to_string_lossy().into_owned();
             let speed = d.transmit_link_speed().map(|bps| bps / 1_000_000).filter(|&m| m > 0);
             self.links.insert(name.clone(), (u32::try_from(d.mtu()).ok(), speed));
-            self.lines.push((
-                name.as_str().into(),
-                [
-                    d.total_transmitted(),
-                    d.total_received(),
-                    d.total_packets_transmitted(),
-                    d.total_packets_received(),
-                    d.total_errors_on_received(),
-                    d.total_errors_on_transmitted(),
-                    0,
-                    0,
-                ],
-            ));
+            let mut c = [0; COUNTERS];
+            (c[RX_BYTES], c[RX_PACKETS], c[RX_ERRS]) =
+                (d.total_received(), d.total_packets_received(), d.total_errors_on_received());
+            (c[TX_BYTES], c[TX_PACKETS], c[TX_ERRS]) =
+                (d.total_transmitted(), d.total_packets_transmitted(), d.total_errors_on_transmitted());
+            self.lines.push((name.as_str().into(), c));
         }
         self.lines.sort();
         Ok(())
@@ -113,13 +109,15 @@ impl Family for Network {
         let dt = self.previous.map(|(at, _)| r.at.saturating_duration_since(at).as_secs_f64()).unwrap_or(0.0);
         self.counters.begin();
         let mut interfaces = Vec::with_capacity(self.lines.len());
+        let mut others = Vec::with_capacity(self.lines.len());
         for (name, raw) in &self.lines {
             let c = self.counters.adjust(name, *raw, true);
+            others.push((name.clone(), OTHERS.map(|(i, _)| c.now[i])));
             interfaces.push(NetInterface {
                 name: name.clone(),
                 counters: net_io(c.now),
-                sent_bytes_per_sec: c.before.and_then(|b| rate(Some(b[0]), Some(c.now[0]), dt)),
-                recv_bytes_per_sec: c.before.and_then(|b| rate(Some(b[1]), Some(c.now[1]), dt)),
+                sent_bytes_per_sec: c.before.and_then(|b| rate(Some(b[TX_BYTES]), Some(c.now[TX_BYTES]), dt)),
+                recv_bytes_per_sec: c.before.and_then(|b| rate(Some(b[RX_BYTES]), Some(c.now[RX_BYTES]), dt)),
                 duplex: crate::snapshot::unknown(),
                 ..Default::default()
             });
@@ -141,19 +139,48 @@ impl Family for Network {
         }
         n.all_interfaces = Some(interfaces);
         let t = &mut r.snapshot.throughput;
-        t.net_sent_bytes_per_sec = rate(before.map(|b| b[0]), Some(total[0]), dt);
-        t.net_recv_bytes_per_sec = rate(before.map(|b| b[1]), Some(total[1]), dt);
+        t.net_sent_bytes_per_sec = rate(before.map(|b| b[TX_BYTES]), Some(total[TX_BYTES]), dt);
+        t.net_recv_bytes_per_sec = rate(before.map(|b| b[RX_BYTES]), Some(total[RX_BYTES]), dt);
         self.previous = Some((r.at, total));
+        // macOS reports none of them: absent, not zero
+        if cfg!(target_os = "linux") {
+            r.export(Others(others));
+        }
         Ok(())
     }
 }
 
-/// One interface's counters in the order of the [`NetIoCounters`] fields: bytes_sent,
-/// bytes_recv, packets_sent, packets_recv, errin, errout, dropin, dropout.
-pub type NetCounters = [u64; 8];
+/// One interface's counters in the order of `/proc/net/dev`'s columns: received bytes,
+/// packets, errs, drop, fifo, frame, compressed, multicast; transmitted bytes, packets, errs,
+/// drop, fifo, colls, carrier, compressed.
+pub type DevCounters = [u64; COUNTERS];
+
+/// How many counters an interface has ([`DevCounters`]).
+pub const COUNTERS: usize = 16;
+pub const RX_BYTES: usize = 0;
+pub const RX_PACKETS: usize = 1;
+pub const RX_ERRS: usize = 2;
+pub const RX_DROP: usize = 3;
+pub const TX_BYTES: usize = 8;
+pub const TX_PACKETS: usize = 9;
+pub const TX_ERRS: usize = 10;
+pub const TX_DROP: usize = 11;
+
+/// The counters beyond psutil's eight, for `/metrics` only: their column and node_exporter's
+/// statistic name.
+const OTHERS: [(usize, &str); 8] = [
+    (4, "receive_fifo"),
+    (5, "receive_frame"),
+    (6, "receive_compressed"),
+    (7, "receive_multicast"),
+    (12, "transmit_fifo"),
+    (13, "transmit_colls"),
+    (14, "transmit_carrier"),
+    (15, "transmit_compressed"),
+];
 
 /// Parses `/proc/net/dev`, calling `each` for every interface.
-pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, NetCounters)) -> Result<(), String> {
+pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
         // two header lines, then `  name: rx_bytes rx_packets rx_errs rx_drop ... tx_bytes ...`
         let Some((name, rest)) = line.split_once(':') else {
@@ -166,34 +193,56 @@ pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, NetCounters)) -> Res
         if n < 2 && name.contains('|') {
             continue;
         }
-        let mut v = [0u64; 16];
+        let mut v = [0u64; COUNTERS];
         let mut count = 0;
         for field in rest.split_ascii_whitespace() {
-            if count == 16 {
+            if count == COUNTERS {
                 break;
             }
             v[count] = field.parse().map_err(|_| format!("line {} ({name}): {field:?} is not a number", n + 1))?;
             count += 1;
         }
-        if count < 16 {
+        if count < COUNTERS {
             return Err(format!("line {} ({name}): {count} counters, expected 16", n + 1));
         }
-        each(name, [v[8], v[0], v[9], v[1], v[2], v[10], v[3], v[11]]);
+        each(name, v);
     }
     Ok(())
 }
 
-/// Counters in the order of [`NetCounters`] as the snapshot's fields.
-pub fn net_io(total: NetCounters) -> NetIoCounters {
+/// psutil's eight of an interface's counters as the snapshot's fields.
+pub fn net_io(c: DevCounters) -> NetIoCounters {
     NetIoCounters {
-        bytes_sent: Some(total[0]),
-        bytes_recv: Some(total[1]),
-        packets_sent: Some(total[2]),
-        packets_recv: Some(total[3]),
-        errin: Some(total[4]),
-        errout: Some(total[5]),
-        dropin: Some(total[6]),
-        dropout: Some(total[7]),
+        bytes_sent: Some(c[TX_BYTES]),
+        bytes_recv: Some(c[RX_BYTES]),
+        packets_sent: Some(c[TX_PACKETS]),
+        packets_recv: Some(c[RX_PACKETS]),
+        errin: Some(c[RX_ERRS]),
+        errout: Some(c[TX_ERRS]),
+        dropin: Some(c[RX_DROP]),
+        dropout: Some(c[TX_DROP]),
+    }
+}
+
+/// Each interface's counters beyond psutil's, in the order of [`OTHERS`].
+#[derive(Debug)]
+struct Others(Vec<(Text, [u64; 8])>);
+
+impl metrics::Export for Others {
+    fn families(&self, out: &mut Vec<metrics::Family>) {
+        let labels: Vec<metrics::Labels> =
+            self.0.iter().map(|(device, _)| metrics::labels(vec![metrics::label("device", device)])).collect();
+        for (i, (_, stat)) in OTHERS.iter().enumerate() {
+            let mut f = metrics::Family::new(
+                format!("node_network_{stat}_total"),
+                Kind::Counter,
+                format!("Network device statistic {stat}."),
+            );
+            for ((_, values), l) in self.0.iter().zip(&labels) {
+                f.push_shared(l, values[i] as f64);
+            }
+            out.push(f);
+        }
     }
 }
 
@@ -206,7 +255,7 @@ mod tests {
         lo:  1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n  \
         eth0: 5000      50    1    2    0     0          0         0     7000      70    3    4    0     0       0          0\n";
 
-    fn all(text: &str) -> Result<Vec<(String, NetCounters)>, String> {
+    fn all(text: &str) -> Result<Vec<(String, DevCounters)>, String> {
         let mut out = vec![];
         parse_net_dev(text, |n, c| out.push((n.to_string(), c)))?;
         Ok(out)
@@ -216,7 +265,12 @@ mod tests {
     fn net_dev_counters() {
         let ifs = all(NET_DEV).unwrap();
         assert_eq!(ifs.len(), 2);
-        assert_eq!(ifs[1], ("eth0".to_string(), [7000, 5000, 70, 50, 1, 3, 2, 4]));
+        assert_eq!(ifs[1], ("eth0".to_string(), [5000, 50, 1, 2, 0, 0, 0, 0, 7000, 70, 3, 4, 0, 0, 0, 0]));
+        let c = net_io(ifs[1].1);
+        assert_eq!(
+            [c.bytes_sent, c.bytes_recv, c.packets_sent, c.packets_recv, c.errin, c.errout, c.dropin, c.dropout],
+            [7000, 5000, 70, 50, 1, 3, 2, 4].map(Some)
+        );
     }
 
     #[test]

@@ -10,6 +10,13 @@
 //! sensors exist is found once at start; their values are read every sample (in turn on a
 //! host with many), and one that cannot be read this time is left out of this sample.
 //!
+//! For `/metrics`, node_exporter's `hwmon` collector from the same reads: every attribute of
+//! a chip named `<type><n>_<property>` for a type it knows (`temp`, `in`, `fan`, `curr`,
+//! `power`, `energy`, `humidity`, `pwm`, `intrusion`...), as `node_hwmon_<type>_<property>_<unit>`
+//! with its `chip` and `sensor` labels, plus `node_hwmon_chip_names` and
+//! `node_hwmon_sensor_label`. Readings (`input`, alarms, faults) are read every sample, limits
+//! (`max`, `crit`...) every [`LIMITS_EVERY`] samples.
+//!
 //! macOS: the SMC and IOKit sensors through `sysinfo`'s components, never a program.
 
 use std::path::{Path, PathBuf};
@@ -48,39 +55,77 @@ pub fn cpu_temperature(sensors: &Sensors) -> Option<f64> {
 #[cfg(target_os = "linux")]
 pub struct SensorsFamily {
     zones: Vec<Zone>,
-    hwmon: Vec<HwmonInput>,
-    /// Each input's last reading (zones first, then hwmon inputs); `None` before the first
-    /// or when it could not be read.
-    last: Vec<Option<f64>>,
-    /// Whether every sensor has been read once.
+    /// Cooling devices (`class/thermal/cooling_deviceN`): number, type, max state, path of
+    /// the current state; and each one's current state, read every sample.
+    cooling: std::sync::Arc<Vec<Cooling>>,
+    cooling_states: Vec<Option<u64>>,
+    /// Every hwmon attribute node_exporter reports (temperature inputs among them).
+    hwmon: std::sync::Arc<Hwmon>,
+    /// psutil's temperature inputs: indexes into `hwmon.files`.
+    inputs: Vec<HwmonInput>,
+    /// Each zone's last temperature (°C); `None` before the first read or when unreadable.
+    zone_values: Vec<Option<f64>>,
+    /// Each hwmon file's last value, as read (millidegrees, millivolts...).
+    values: Vec<Option<f64>>,
+    /// Whether every zone and file has been read once.
     started: bool,
+    samples: u64,
     rotation: super::Rotation,
     files: super::files::Files,
 }
 
+/// Samples a hwmon limit (`max`, `crit`, `min`...) is kept before it is read again: they
+/// change when a driver or a user sets them.
+#[cfg(target_os = "linux")]
+pub const LIMITS_EVERY: u64 = 10;
+
 #[cfg(target_os = "linux")]
 impl SensorsFamily {
     fn new(setup: &Setup) -> SensorsFamily {
-        let (zones, hwmon) = (thermal_zones(&setup.sysfs), hwmon_inputs(&setup.sysfs));
-        let last = vec![None; zones.len() + hwmon.len()];
+        let zones = thermal_zones(&setup.sysfs);
+        let cooling = cooling_devices(&setup.sysfs);
+        let hwmon = scan_hwmon(&setup.sysfs);
+        let inputs = hwmon_inputs(&hwmon);
         let files = super::files::Files::with_limit(super::files::SYSFS_LIMIT);
-        SensorsFamily { zones, hwmon, last, started: false, rotation: Default::default(), files }
+        SensorsFamily {
+            cooling_states: vec![None; cooling.len()],
+            cooling: cooling.into(),
+            zone_values: vec![None; zones.len()],
+            values: vec![None; hwmon.files.len()],
+            zones,
+            hwmon: hwmon.into(),
+            inputs,
+            started: false,
+            samples: 0,
+            rotation: Default::default(),
+            files,
+        }
     }
 }
 
 #[cfg(target_os = "linux")]
 impl Family for SensorsFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
-        // more sensors than the budget: read in turn (see Rotation)
-        let window = self.rotation.window(self.last.len());
-        let inputs = self.zones.iter().map(|z| &z.temp).chain(self.hwmon.iter().map(|h| &h.input));
-        for (i, path) in inputs.enumerate() {
+        self.samples += 1;
+        let limits_due = self.samples % LIMITS_EVERY == 1;
+        // more sensors than the budget: read in turn (see Rotation); the zones first
+        let n_zones = self.zones.len();
+        let window = self.rotation.window(n_zones + self.hwmon.files.len());
+        for (i, z) in self.zones.iter().enumerate() {
             if window.contains(i) || !self.started {
-                self.last[i] = self.files.read_opt(path).and_then(parse_millidegrees);
+                self.zone_values[i] = self.files.read_opt(&z.temp).and_then(parse_millidegrees);
             }
         }
+        for (i, f) in self.hwmon.files.iter().enumerate() {
+            let due = window.contains(n_zones + i) && (f.reading || limits_due);
+            if due || !self.started {
+                self.values[i] = self.files.read_opt(&f.path).and_then(|t| t.trim().parse::<f64>().ok());
+            }
+        }
+        for (state, device) in self.cooling_states.iter_mut().zip(self.cooling.iter()) {
+            *state = self.files.read_u64(&device.cur_state).ok();
+        }
         self.started = true;
-        let (zone_values, hwmon_values) = self.last.split_at(self.zones.len());
         let mut sensors = Sensors::default();
         let mut add = |chip: &str, mut sensor: Sensor| {
             (sensor.high_c, sensor.critical_c) = fill_thresholds(sensor.high_c, sensor.critical_c);
@@ -89,8 +134,8 @@ impl Family for SensorsFamily {
                 None => sensors.0.push((chip.to_string(), vec![sensor])),
             }
         };
-        for (h, value) in self.hwmon.iter().zip(hwmon_values) {
-            if let Some(current_c) = *value {
+        for h in &self.inputs {
+            if let Some(current_c) = self.values[h.file].map(|m| m / 1000.0) {
                 add(
                     &h.name,
                     Sensor {
@@ -98,18 +143,18 @@ impl Family for SensorsFamily {
                         current_c,
                         high_c: h.high_c,
                         critical_c: h.critical_c,
-                        hwmon_chip: Some(h.chip.clone()),
+                        hwmon_chip: Some(self.hwmon.chips[self.hwmon.files[h.file].chip].id.clone()),
                         hwmon_sensor: Some(h.sensor.clone()),
                     },
                 );
             }
         }
         let mut zones = Vec::with_capacity(self.zones.len());
-        for (z, value) in self.zones.iter().zip(zone_values) {
+        for (z, value) in self.zones.iter().zip(&self.zone_values) {
             let Some(celsius) = *value else { continue };
             zones.push(ThermalZone { zone: z.zone, kind: z.kind.clone(), celsius });
             // psutil reads the thermal zones only where hwmon has no temperature at all
-            if self.hwmon.is_empty() {
+            if self.inputs.is_empty() {
                 add(
                     &z.kind,
                     Sensor {
@@ -126,6 +171,10 @@ impl Family for SensorsFamily {
         r.snapshot.cpu.temperature_c = cpu_temperature(&sensors);
         r.snapshot.sensors = Some(sensors);
         r.snapshot.thermal_zones = Some(zones);
+        r.export(HwmonSeries { hwmon: self.hwmon.clone(), values: self.values.clone() });
+        if !self.cooling.is_empty() {
+            r.export(CoolingSeries { devices: self.cooling.clone(), states: self.cooling_states.clone() });
+        }
         Ok(())
     }
 }
@@ -191,20 +240,289 @@ pub struct Zone {
     pub critical_c: Option<f64>,
 }
 
-/// A hwmon temperature input found at start.
+/// A hwmon temperature input psutil reports, found at start.
 #[derive(Debug, Clone)]
 pub struct HwmonInput {
     /// The chip's `name` (psutil's key), e.g. `coretemp`, `nvme`.
     pub name: String,
-    /// node_exporter's chip, e.g. `platform_coretemp_0`.
-    pub chip: String,
     /// e.g. `temp1`.
     pub sensor: String,
     /// `temp*_label`, or empty.
     pub label: String,
     pub high_c: Option<f64>,
     pub critical_c: Option<f64>,
-    pub input: PathBuf,
+    /// Its `temp*_input` in [`Hwmon::files`].
+    pub file: usize,
+}
+
+/// What the hwmon chips offer, found at start.
+#[derive(Debug, Default)]
+pub struct Hwmon {
+    pub chips: Vec<Chip>,
+    pub files: Vec<HwmonFile>,
+    /// `*_label` files: chip (index), sensor, label.
+    pub labels: Vec<(usize, String, String)>,
+}
+
+/// One hwmon chip (`class/hwmon/hwmonN`).
+#[derive(Debug)]
+pub struct Chip {
+    /// node_exporter's `chip` label, e.g. `platform_coretemp_0` (see [`chip_name`]).
+    pub id: String,
+    /// Its `name` file: psutil's key as written, node_exporter's `chip_name` cleaned.
+    pub name: Option<String>,
+    pub dir: PathBuf,
+}
+
+/// One attribute file of a chip, named `<type><n>_<property>`.
+#[derive(Debug)]
+pub struct HwmonFile {
+    /// Index in [`Hwmon::chips`].
+    pub chip: usize,
+    /// node_exporter's sensor type (`temp`, `in`, `fan`...).
+    pub kind: &'static str,
+    /// `<type><n>`, e.g. `temp1`, `fan2`, `beep_enable0`.
+    pub sensor: String,
+    /// The property, e.g. `input`, `crit_alarm`; empty for a bare `pwm1`.
+    pub element: String,
+    pub path: PathBuf,
+    /// A reading (read every sample), not a limit (read every [`LIMITS_EVERY`]).
+    pub reading: bool,
+}
+
+/// The sensor types node_exporter's hwmon collector reports.
+const SENSOR_TYPES: [&str; 13] = [
+    "vrm",
+    "beep_enable",
+    "update_interval",
+    "in",
+    "cpu",
+    "fan",
+    "pwm",
+    "temp",
+    "curr",
+    "power",
+    "energy",
+    "humidity",
+    "intrusion",
+];
+
+/// Splits a hwmon file name as node_exporter does (`^(type[^0-9]+)(id[0-9]*)?(_(property.+))?$`):
+/// `temp1_crit_alarm` → (`temp`, 1, `crit_alarm`); `beep_enable` → (`beep_enable`, 0, ``).
+pub fn explode_sensor_filename(name: &str) -> Option<(&str, u64, &str)> {
+    let type_end = name.find(|c: char| c.is_ascii_digit()).unwrap_or(name.len());
+    if type_end == 0 {
+        return None;
+    }
+    let (kind, rest) = name.split_at(type_end);
+    let id_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let (id, rest) = rest.split_at(id_end);
+    let id = if id.is_empty() { 0 } else { id.parse().ok()? };
+    let property = match rest {
+        "" => "",
+        _ => rest.strip_prefix('_').filter(|p| !p.is_empty())?,
+    };
+    Some((kind, id, property))
+}
+
+/// Whether an element is a reading (changes by itself) rather than a limit someone sets.
+fn is_reading(element: &str) -> bool {
+    matches!(element, "" | "input" | "average" | "highest" | "lowest" | "enable" | "alarm" | "fault" | "beep")
+        || element.ends_with("_alarm")
+}
+
+/// Finds every hwmon chip and the attribute files node_exporter reports (in each chip's
+/// directory and its `device/` directory), and reads the labels.
+pub fn scan_hwmon(sysfs: &Path) -> Hwmon {
+    let mut hwmon = Hwmon::default();
+    for (_, dir) in super::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
+        let chip = hwmon.chips.len();
+        hwmon.chips.push(Chip { id: chip_name(&dir), name: read_trimmed(&dir.join("name")), dir: dir.clone() });
+        for place in [dir.clone(), dir.join("device")] {
+            let Ok(entries) = std::fs::read_dir(&place) else { continue };
+            let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+            names.sort();
+            for file in names {
+                let Some((kind, id, element)) = explode_sensor_filename(&file) else { continue };
+                let Some(kind) = SENSOR_TYPES.iter().copied().find(|t| *t == kind) else { continue };
+                let sensor = format!("{kind}{id}");
+                let path = place.join(&file);
+                if element == "label" {
+                    if let Ok(text) = std::fs::read_to_string(&path) {
+                        let label = text.trim_matches('\n').to_string();
+                        hwmon.labels.retain(|(c, s, _)| !(*c == chip && *s == sensor));
+                        hwmon.labels.push((chip, sensor, label));
+                    }
+                    continue;
+                }
+                // a file in device/ stands for the same one in the chip's directory
+                hwmon.files.retain(|f| !(f.chip == chip && f.sensor == sensor && f.element == element));
+                hwmon.files.push(HwmonFile {
+                    chip,
+                    kind,
+                    sensor,
+                    reading: is_reading(element),
+                    element: element.to_string(),
+                    path,
+                });
+            }
+        }
+    }
+    hwmon
+}
+
+/// psutil's temperature inputs among the hwmon files, in the order psutil lists them (by
+/// path); a chip without a readable `name` is left out, as psutil does.
+pub fn hwmon_inputs(hwmon: &Hwmon) -> Vec<HwmonInput> {
+    // psutil sorts by the path without its `_input` (`.../temp1` before `.../temp10`)
+    let mut inputs: Vec<(String, usize)> = hwmon
+        .files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.kind == "temp" && f.element == "input")
+        .map(|(i, f)| (f.path.to_string_lossy().trim_end_matches("_input").to_string(), i))
+        .collect();
+    inputs.sort();
+    let mut out = Vec::new();
+    for (base, file) in inputs {
+        let f = &hwmon.files[file];
+        let Some(name) = hwmon.chips[f.chip].name.clone() else { continue };
+        let with = |suffix: &str| PathBuf::from(format!("{base}_{suffix}"));
+        out.push(HwmonInput {
+            name,
+            label: read_trimmed(&with("label")).unwrap_or_default(),
+            high_c: read_celsius(&with("max")),
+            critical_c: read_celsius(&with("crit")),
+            sensor: f.sensor.clone(),
+            file,
+        });
+    }
+    out
+}
+
+/// One sample's hwmon values, as node_exporter's families.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct HwmonSeries {
+    hwmon: std::sync::Arc<Hwmon>,
+    values: Vec<Option<f64>>,
+}
+
+#[cfg(target_os = "linux")]
+impl crate::metrics::Export for HwmonSeries {
+    fn families(&self, out: &mut Vec<crate::metrics::Family>) {
+        use crate::metrics::{Family, Kind, label};
+        use crate::snapshot::Text;
+        let mut families: Vec<Family> = Vec::new();
+        let mut push =
+            |name: String, kind: Kind, help: String, labels: Vec<(&'static str, Text)>, value: f64| match families
+                .iter_mut()
+                .find(|f| f.name == name)
+            {
+                Some(f) => f.push(labels, value),
+                None => families.push(Family::new(name, kind, help).with(labels, value)),
+            };
+        let h = &self.hwmon;
+        for chip in &h.chips {
+            if let Some(name) = chip.name.as_deref().map(clean_name).filter(|n| !n.is_empty()) {
+                push(
+                    "node_hwmon_chip_names".into(),
+                    Kind::Gauge,
+                    "Annotation metric for human-readable chip names".into(),
+                    vec![label("chip", &chip.id), label("chip_name", name)],
+                    1.0,
+                );
+            }
+        }
+        for (chip, sensor, text) in &h.labels {
+            push(
+                "node_hwmon_sensor_label".into(),
+                Kind::Gauge,
+                "Label for given chip and sensor".into(),
+                vec![label("chip", &h.chips[*chip].id), label("label", text), label("sensor", sensor)],
+                1.0,
+            );
+        }
+        for (f, value) in h.files.iter().zip(&self.values) {
+            let Some(v) = *value else { continue };
+            let labels = vec![label("chip", &h.chips[f.chip].id), label("sensor", &f.sensor)];
+            // the sensor has a bare file (`pwm1`): its `input` is named as such
+            let bare = h.files.iter().any(|o| o.chip == f.chip && o.sensor == f.sensor && o.element.is_empty());
+            let (name, kind, help, value) = hwmon_series(f.kind, &f.element, bare, v);
+            push(name, kind, help, labels, value);
+        }
+        out.extend(families);
+    }
+}
+
+/// node_exporter's name, type, help and value for one hwmon attribute.
+pub fn hwmon_series(kind: &str, element: &str, bare: bool, v: f64) -> (String, crate::metrics::Kind, String, f64) {
+    use crate::metrics::Kind::{Counter, Gauge};
+    match kind {
+        "beep_enable" => {
+            return (
+                "node_hwmon_beep_enabled".into(),
+                Gauge,
+                "Hardware beep enabled".into(),
+                if v == 1.0 { 1.0 } else { 0.0 },
+            );
+        }
+        "vrm" => return ("node_hwmon_voltage_regulator_version".into(), Gauge, "Hardware voltage regulator".into(), v),
+        "update_interval" => {
+            return (
+                "node_hwmon_update_interval_seconds".into(),
+                Gauge,
+                "Hardware monitor update interval".into(),
+                v * 0.001,
+            );
+        }
+        _ => {}
+    }
+    let prefix = format!("node_hwmon_{kind}");
+    let name = match element {
+        "input" if bare => format!("{prefix}_input"),
+        "input" | "" => prefix,
+        other => format!("{prefix}_{}", clean_name(other)),
+    };
+    match (kind, element) {
+        (_, "fault" | "alarm") => (name, Gauge, format!("Hardware sensor {element} status ({kind})"), v),
+        (_, "beep") => (format!("{name}_enabled"), Gauge, "Hardware monitor sensor has beeping enabled".into(), v),
+        ("in" | "cpu", _) => {
+            (format!("{name}_volts"), Gauge, format!("Hardware monitor for voltage ({element})"), v * 0.001)
+        }
+        ("temp", e) if e != "type" => {
+            (format!("{name}_celsius"), Gauge, format!("Hardware monitor for temperature ({element})"), v * 0.001)
+        }
+        ("curr", _) => (format!("{name}_amps"), Gauge, format!("Hardware monitor for current ({element})"), v * 0.001),
+        ("energy", _) => (
+            format!("{name}_joule_total"),
+            Counter,
+            format!("Hardware monitor for joules used so far ({element})"),
+            v / 1e6,
+        ),
+        ("power", "accuracy") => (name, Gauge, "Hardware monitor power meter accuracy, as a ratio".into(), v / 1e6),
+        ("power", "average_interval" | "average_interval_min" | "average_interval_max") => (
+            format!("{name}_seconds"),
+            Gauge,
+            format!("Hardware monitor power usage update interval ({element})"),
+            v * 0.001,
+        ),
+        ("power", _) => {
+            (format!("{name}_watt"), Gauge, format!("Hardware monitor for power usage in watts ({element})"), v / 1e6)
+        }
+        ("humidity", _) => (
+            name,
+            Gauge,
+            format!(
+                "Hardware monitor for humidity, as a ratio (multiply with 100.0 to get the humidity as a percentage) ({element})"
+            ),
+            v / 1e6,
+        ),
+        ("fan", "input" | "min" | "max" | "target") => {
+            (format!("{name}_rpm"), Gauge, format!("Hardware monitor for fan revolutions per minute ({element})"), v)
+        }
+        _ => (name, Gauge, format!("Hardware monitor {kind} element {element}"), v),
+    }
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
@@ -241,6 +559,59 @@ pub fn thermal_zones(sysfs: &Path) -> Vec<Zone> {
         .collect()
 }
 
+/// A cooling device (a fan, a CPU frequency cap) the thermal framework throttles with.
+#[derive(Debug)]
+pub struct Cooling {
+    /// `N` of `cooling_deviceN`.
+    pub name: String,
+    /// e.g. `cpufreq-cpu0`, `Processor`, `Fan`.
+    pub kind: String,
+    pub max_state: Option<u64>,
+    pub cur_state: PathBuf,
+}
+
+/// Every cooling device, found at start.
+pub fn cooling_devices(sysfs: &Path) -> Vec<Cooling> {
+    super::files::numbered(&sysfs.join("class/thermal"), "cooling_device")
+        .into_iter()
+        .map(|(n, dir)| Cooling {
+            name: n.to_string(),
+            kind: read_trimmed(&dir.join("type")).unwrap_or_default(),
+            max_state: read_trimmed(&dir.join("max_state")).and_then(|t| t.parse().ok()),
+            cur_state: dir.join("cur_state"),
+        })
+        .collect()
+}
+
+/// node_exporter's cooling-device series (its `thermal_zone` collector).
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+struct CoolingSeries {
+    devices: std::sync::Arc<Vec<Cooling>>,
+    states: Vec<Option<u64>>,
+}
+
+#[cfg(target_os = "linux")]
+impl crate::metrics::Export for CoolingSeries {
+    fn families(&self, out: &mut Vec<crate::metrics::Family>) {
+        use crate::metrics::{Family, Kind, label};
+        let mut cur =
+            Family::new("node_cooling_device_cur_state", Kind::Gauge, "Current throttle state of the cooling device");
+        let mut max =
+            Family::new("node_cooling_device_max_state", Kind::Gauge, "Maximum throttle state of the cooling device");
+        for (d, state) in self.devices.iter().zip(&self.states) {
+            let labels = || vec![label("name", &d.name), label("type", &d.kind)];
+            if let Some(s) = state {
+                cur.push(labels(), *s as f64);
+            }
+            if let Some(m) = d.max_state {
+                max.push(labels(), m as f64);
+            }
+        }
+        out.extend([cur, max]);
+    }
+}
+
 /// node_exporter's `cleanMetricName`: lower case, anything but `[a-z0-9:_]` → `_`, trimmed `_`.
 pub fn clean_name(name: &str) -> String {
     let lower = name.trim().to_ascii_lowercase();
@@ -270,41 +641,6 @@ pub fn chip_name(dir: &Path) -> String {
     }
     let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     clean_name(&real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-}
-
-/// Every hwmon temperature input, in the order psutil lists them (by path), with what
-/// psutil reports of it; a chip without a readable `name` is left out, as psutil does.
-pub fn hwmon_inputs(sysfs: &Path) -> Vec<HwmonInput> {
-    let mut bases: Vec<(PathBuf, PathBuf, String)> = Vec::new();
-    for (_, dir) in super::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
-        // CentOS keeps the inputs in an intermediate device/ directory
-        for place in [dir.clone(), dir.join("device")] {
-            let Ok(entries) = std::fs::read_dir(&place) else { continue };
-            for e in entries.flatten() {
-                let file = e.file_name().to_string_lossy().into_owned();
-                if let Some(sensor) = file.strip_suffix("_input").filter(|s| s.starts_with("temp")) {
-                    bases.push((dir.clone(), place.join(sensor), sensor.to_string()));
-                }
-            }
-        }
-    }
-    bases.sort_by(|a, b| a.1.cmp(&b.1));
-    bases.dedup_by(|a, b| a.1 == b.1);
-    let mut out = Vec::new();
-    for (dir, base, sensor) in bases {
-        let Some(name) = read_trimmed(&dir.join("name")) else { continue };
-        let with = |suffix: &str| PathBuf::from(format!("{}_{suffix}", base.display()));
-        out.push(HwmonInput {
-            name,
-            chip: chip_name(&dir),
-            label: read_trimmed(&with("label")).unwrap_or_default(),
-            high_c: read_celsius(&with("max")),
-            critical_c: read_celsius(&with("crit")),
-            input: with("input"),
-            sensor,
-        });
-    }
-    out
 }
 
 /// A temperature file: millidegrees Celsius → degrees.
@@ -365,10 +701,56 @@ mod tests {
         let zones = thermal_zones(&sys);
         assert_eq!(zones.len(), 1);
         assert_eq!((zones[0].zone, zones[0].kind.as_str()), (0, "cpu-thermal"));
-        let inputs = hwmon_inputs(&sys);
+        let hwmon = scan_hwmon(&sys);
+        let inputs = hwmon_inputs(&hwmon);
         assert_eq!(inputs.len(), 1);
-        assert_eq!(inputs[0].chip, "thermal_thermal_zone0");
+        assert_eq!(hwmon.chips[hwmon.files[inputs[0].file].chip].id, "thermal_thermal_zone0");
         assert_eq!(inputs[0].name, "cpu_thermal");
         assert_eq!(inputs[0].sensor, "temp1");
+        // the firmware's under-voltage alarm is an `in` attribute of the rpi_volt chip
+        let alarm = hwmon.files.iter().find(|f| f.element == "lcrit_alarm").unwrap();
+        assert_eq!((alarm.kind, alarm.sensor.as_str(), alarm.reading), ("in", "in0", true));
+    }
+
+    #[test]
+    fn hwmon_file_names_as_node_exporter_splits_them() {
+        assert_eq!(explode_sensor_filename("temp1_input"), Some(("temp", 1, "input")));
+        assert_eq!(explode_sensor_filename("temp12_crit_alarm"), Some(("temp", 12, "crit_alarm")));
+        assert_eq!(explode_sensor_filename("pwm1"), Some(("pwm", 1, "")));
+        assert_eq!(explode_sensor_filename("beep_enable"), Some(("beep_enable", 0, "")));
+        assert_eq!(explode_sensor_filename("name"), Some(("name", 0, "")));
+        assert_eq!(explode_sensor_filename("temp1_"), None);
+        assert_eq!(explode_sensor_filename("1temp"), None);
+    }
+
+    #[test]
+    fn hwmon_series_names_units_and_help() {
+        use crate::metrics::Kind;
+        let s = |kind, element, bare, v| hwmon_series(kind, element, bare, v);
+        assert_eq!(
+            s("temp", "input", false, 45277.0),
+            ("node_hwmon_temp_celsius".into(), Kind::Gauge, "Hardware monitor for temperature (input)".into(), 45.277)
+        );
+        assert_eq!(s("temp", "crit_hyst", false, 95000.0).0, "node_hwmon_temp_crit_hyst_celsius");
+        assert_eq!(s("in", "lcrit_alarm", false, 0.0).0, "node_hwmon_in_lcrit_alarm_volts");
+        assert_eq!(
+            s("fan", "input", false, 1200.0),
+            (
+                "node_hwmon_fan_rpm".into(),
+                Kind::Gauge,
+                "Hardware monitor for fan revolutions per minute (input)".into(),
+                1200.0
+            )
+        );
+        assert_eq!(s("power", "average", false, 12_500_000.0).0, "node_hwmon_power_average_watt");
+        assert_eq!(s("power", "average", false, 12_500_000.0).3, 12.5);
+        assert_eq!(s("energy", "input", false, 3e6).1, Kind::Counter);
+        assert_eq!(s("pwm", "", false, 128.0).0, "node_hwmon_pwm");
+        assert_eq!(s("pwm", "input", true, 128.0).0, "node_hwmon_pwm_input");
+        assert_eq!(
+            s("temp", "alarm", false, 1.0),
+            ("node_hwmon_temp_alarm".into(), Kind::Gauge, "Hardware sensor alarm status (temp)".into(), 1.0)
+        );
+        assert_eq!(s("beep_enable", "", false, 1.0).0, "node_hwmon_beep_enabled");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Linux: the `SwapTotal`/`SwapFree` lines `memory` wrote (`memory.meminfo`; read from
 //! `/proc/meminfo` here when memory does not run), and `pswpin`/`pswpout` of `/proc/vmstat`
-//! times the real page size (psutil assumes 4096: a 4× under-count on 16 KiB-page kernels).
+//! (as `vmstat` read them; read here when it does not run) times the real page size (psutil assumes 4096: a 4× under-count on 16 KiB-page kernels).
 //! macOS: `sysinfo`; swap traffic unknown.
 
 use super::{CollectError, Entry, Family, Reading, Setup};
@@ -50,8 +50,10 @@ impl Family for SwapFamily {
             }
         };
         // without vmstat the sizes are still worth having: written, and the error reported
-        let swapped = match (total, self.swapped) {
-            (Some(0), Some(last)) => Ok(last),
+        let swapped = match (r.swapped_pages, total, self.swapped) {
+            // read by `vmstat` this sample
+            (Some(pages), _, _) => Ok(pages),
+            (None, Some(0), Some(last)) => Ok(last),
             _ => {
                 let path = &self.vmstat;
                 self.files.read(path).and_then(|text| parse_vmstat_swap(text).map_err(|e| CollectError::parse(path, e)))

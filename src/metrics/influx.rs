@@ -44,7 +44,7 @@ pub fn lines(families: &[Family], host: &str, timestamp_ns: i64) -> String {
             }
             measurement(&f.name, &mut out);
             let mut tags: Vec<(&str, &str)> =
-                s.labels.iter().map(|(k, v)| (*k, v.as_str())).filter(|(_, v)| !v.is_empty()).collect();
+                s.labels.iter().map(|(k, v)| (*k, &**v)).filter(|(_, v)| !v.is_empty()).collect();
             tags.push(("host", host));
             tags.sort();
             for (k, v) in tags {
@@ -75,14 +75,17 @@ mod tests {
                 name: "node_cpu_seconds_total".into(),
                 help: String::new(),
                 kind: Kind::Counter,
-                samples: vec![Sample { labels: vec![("mode", "idle".into()), ("cpu", "0".into())], value: 12.0 }],
+                samples: vec![Sample {
+                    labels: vec![("mode", "idle".into()), ("cpu", "0".into())].into(),
+                    value: 12.0,
+                }],
             },
             Family {
                 name: "node_uname_info".into(),
                 help: String::new(),
                 kind: Kind::Gauge,
                 samples: vec![Sample {
-                    labels: vec![("version", "#1 SMP, x=y".into()), ("domainname", "".into())],
+                    labels: vec![("version", "#1 SMP, x=y".into()), ("domainname", "".into())].into(),
                     value: 1.0,
                 }],
             },
@@ -90,7 +93,7 @@ mod tests {
                 name: "nan".into(),
                 help: String::new(),
                 kind: Kind::Gauge,
-                samples: vec![Sample { labels: vec![], value: f64::NAN }],
+                samples: vec![Sample { labels: vec![].into(), value: f64::NAN }],
             },
         ];
         let text = lines(&fams, "my pi", 1_758_644_292_743_209_000);

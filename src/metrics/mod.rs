@@ -5,23 +5,77 @@
 //! protocol ([`influx`]) for the forwarder's push destinations.
 
 pub mod influx;
+pub mod process;
 pub mod remote_write;
 pub mod text;
 
-use crate::snapshot::{CpuSeconds, Snapshot};
+use crate::snapshot::{CpuSeconds, Snapshot, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Gauge,
     Counter,
+    /// What node_exporter leaves untyped (its vmstat and netstat fields): `untyped` in the
+    /// text format, `unknown` in OpenMetrics.
+    Untyped,
 }
+
+/// A series' labels, in the order they are written. Shared: a mount's or an interface's
+/// labels are built once and used by all its families (20 000 mounts made 140 000 label
+/// vectors of copied strings per render before).
+pub type Labels = std::sync::Arc<[(&'static str, Text)]>;
 
 /// One labelled value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    pub labels: Vec<(&'static str, String)>,
+    pub labels: Labels,
     pub value: f64,
 }
+
+/// What a label's value can be made from: shared text is cloned, not copied.
+pub trait LabelValue {
+    fn text(self) -> Text;
+}
+
+impl LabelValue for &Text {
+    fn text(self) -> Text {
+        self.clone()
+    }
+}
+
+impl LabelValue for &str {
+    fn text(self) -> Text {
+        self.into()
+    }
+}
+
+impl LabelValue for &String {
+    fn text(self) -> Text {
+        self.as_str().into()
+    }
+}
+
+impl LabelValue for String {
+    fn text(self) -> Text {
+        self.into()
+    }
+}
+
+macro_rules! number_label {
+    ($($t:ty),*) => {$(
+        impl LabelValue for $t {
+            fn text(self) -> Text {
+                self.to_string().into()
+            }
+        }
+        impl LabelValue for &$t {
+            fn text(self) -> Text {
+                self.to_string().into()
+            }
+        }
+    )*};
+}
+number_label!(u32, u64, usize, i64);
 
 /// A metric family: its samples share name, help and type.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,26 +88,40 @@ pub struct Family {
 }
 
 impl Family {
-    fn new(name: impl Into<String>, kind: Kind, help: impl Into<String>) -> Family {
+    pub fn new(name: impl Into<String>, kind: Kind, help: impl Into<String>) -> Family {
         Family { name: name.into(), help: help.into(), kind, samples: Vec::new() }
     }
 
-    fn with(mut self, labels: Vec<(&'static str, String)>, value: f64) -> Family {
-        self.samples.push(Sample { labels, value });
+    pub fn with(mut self, labels: Vec<(&'static str, Text)>, value: f64) -> Family {
+        self.push(labels, value);
         self
     }
 
-    fn push(&mut self, labels: Vec<(&'static str, String)>, value: f64) {
-        self.samples.push(Sample { labels, value });
+    pub fn push(&mut self, labels: Vec<(&'static str, Text)>, value: f64) {
+        self.samples.push(Sample { labels: labels.into(), value });
     }
 
-    fn single(name: &str, kind: Kind, help: &str, value: Option<f64>) -> Option<Family> {
+    /// Adds a series whose labels other families share.
+    pub fn push_shared(&mut self, labels: &Labels, value: f64) {
+        self.samples.push(Sample { labels: labels.clone(), value });
+    }
+
+    pub fn single(name: &str, kind: Kind, help: &str, value: Option<f64>) -> Option<Family> {
         value.map(|v| Family::new(name, kind, help).with(vec![], v))
     }
 }
 
-/// How each metric family came out of the sampler (for `system_stats_collector_success`).
-pub type CollectorStatus<'a> = &'a [(&'static str, Option<String>)];
+/// A collector's series that have no place in `/system` (node_exporter's vmstat, netstat,
+/// pressure...): kept as the collector read them, in its own compact types, and turned into
+/// families only when `/metrics` is rendered (an unscraped service never builds them).
+pub trait Export: std::fmt::Debug + Send + Sync {
+    /// Appends this reading's families.
+    fn families(&self, out: &mut Vec<Family>);
+}
+
+/// How each collector came out of the last sample (for `system_stats_collector_success`
+/// and node_exporter's `node_scrape_collector_*`).
+pub type CollectorStatus<'a> = &'a [crate::collect::Status];
 
 /// Every family of a snapshot. `collectors` and `samples_total` come from the service's
 /// sampler; the forwarder, which has only the JSON, passes none.
@@ -88,8 +156,13 @@ pub fn unix_seconds(t: &str) -> Option<f64> {
     Some(t.timestamp() as f64 + f64::from(t.timestamp_subsec_micros()) / 1e6)
 }
 
-fn label(k: &'static str, v: impl ToString) -> (&'static str, String) {
-    (k, v.to_string())
+pub fn label(k: &'static str, v: impl LabelValue) -> (&'static str, Text) {
+    (k, v.text())
+}
+
+/// A label set to share between families ([`Family::push_shared`]).
+pub fn labels(pairs: Vec<(&'static str, Text)>) -> Labels {
+    pairs.into()
 }
 
 fn cpu(s: &Snapshot, out: &mut Vec<Family>) {
@@ -161,18 +234,31 @@ fn filesystems(s: &Snapshot, out: &mut Vec<Family>) {
         Kind::Gauge,
         "Filesystem space available to non-root users in bytes.",
     );
+    let mut files = Family::new("node_filesystem_files", Kind::Gauge, "Filesystem total file nodes.");
+    let mut files_free = Family::new("node_filesystem_files_free", Kind::Gauge, "Filesystem total free file nodes.");
     let mut readonly = Family::new("node_filesystem_readonly", Kind::Gauge, "Filesystem read-only status.");
+    let mut device_error = Family::new(
+        "node_filesystem_device_error",
+        Kind::Gauge,
+        "Whether an error occurred while getting statistics for the given device.",
+    );
     for f in s.filesystems.iter().flatten() {
-        let labels =
-            || vec![label("device", &f.device), label("fstype", &f.fstype), label("mountpoint", &f.mountpoint)];
+        let l =
+            labels(vec![label("device", &f.device), label("fstype", &f.fstype), label("mountpoint", &f.mountpoint)]);
+        // as node_exporter: a filesystem that could not be stat'ed has only its error
+        device_error.push_shared(&l, if f.error.is_some() { 1.0 } else { 0.0 });
         if let (Some(t), Some(fr), Some(av)) = (f.total, f.free_root, f.free) {
-            size.push(labels(), t as f64);
-            free.push(labels(), fr as f64);
-            avail.push(labels(), av as f64);
-            readonly.push(labels(), if f.readonly { 1.0 } else { 0.0 });
+            size.push_shared(&l, t as f64);
+            free.push_shared(&l, fr as f64);
+            avail.push_shared(&l, av as f64);
+            readonly.push_shared(&l, if f.readonly { 1.0 } else { 0.0 });
+        }
+        if let (Some(n), Some(nf)) = (f.files, f.files_free) {
+            files.push_shared(&l, n as f64);
+            files_free.push_shared(&l, nf as f64);
         }
     }
-    out.extend([size, free, avail, readonly]);
+    out.extend([size, free, avail, files, files_free, readonly, device_error]);
 }
 
 fn disks(s: &Snapshot, out: &mut Vec<Family>) {
@@ -197,10 +283,11 @@ fn disks(s: &Snapshot, out: &mut Vec<Family>) {
         }),
         ("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", |d| d.busy_time as f64 / 1000.0),
     ];
+    let device_labels: Vec<Labels> = disks.iter().map(|d| labels(vec![label("device", &d.name)])).collect();
     for (name, help, get) in defs {
         let mut f = Family::new(name, Kind::Counter, help);
-        for d in disks {
-            f.push(vec![label("device", &d.name)], get(d));
+        for (d, l) in disks.iter().zip(&device_labels) {
+            f.push_shared(l, get(d));
         }
         out.push(f);
     }
@@ -214,10 +301,10 @@ fn disks(s: &Snapshot, out: &mut Vec<Family>) {
         Kind::Gauge,
         "Write rate over the last sampling interval.",
     );
-    for d in disks {
+    for (d, l) in disks.iter().zip(&device_labels) {
         if let (Some(r), Some(w)) = (d.read_bytes_per_sec, d.write_bytes_per_sec) {
-            read.push(vec![label("device", &d.name)], r);
-            written.push(vec![label("device", &d.name)], w);
+            read.push_shared(l, r);
+            written.push_shared(l, w);
         }
     }
     out.extend([read, written]);
@@ -236,22 +323,21 @@ fn network(s: &Snapshot, out: &mut Vec<Family>) {
         ("transmit_errs", |c| c.errout),
         ("transmit_packets", |c| c.packets_sent),
     ];
+    let device_labels: Vec<Labels> = ifs.iter().map(|i| labels(vec![label("device", &i.name)])).collect();
     for (stat, get) in defs {
         let mut f = Family::new(
             format!("node_network_{stat}_total"),
             Kind::Counter,
             format!("Network device statistic {stat}."),
         );
-        for i in ifs {
+        for (i, l) in ifs.iter().zip(&device_labels) {
             if let Some(v) = get(&i.counters) {
-                f.push(vec![label("device", &i.name)], v as f64);
+                f.push_shared(l, v as f64);
             }
         }
         out.push(f);
     }
-    let mut up = Family::new("node_network_up", Kind::Gauge, "Value is 1 if operstate is 'up', 0 otherwise.");
-    let mut mtu = Family::new("node_network_mtu_bytes", Kind::Gauge, "Network device property: mtu_bytes");
-    let mut speed = Family::new("node_network_speed_bytes", Kind::Gauge, "Network device property: speed_bytes");
+    // node_network_up, _mtu_bytes, _speed_bytes... are netclass series: `interfaces` exports them
     let mut rx = Family::new(
         "system_stats_network_device_receive_bytes_per_second",
         Kind::Gauge,
@@ -262,23 +348,13 @@ fn network(s: &Snapshot, out: &mut Vec<Family>) {
         Kind::Gauge,
         "Transmit rate over the last sampling interval.",
     );
-    for i in ifs {
-        let l = || vec![label("device", &i.name)];
-        if let Some(is_up) = i.up {
-            up.push(l(), if is_up { 1.0 } else { 0.0 });
-        }
-        if let Some(m) = i.mtu {
-            mtu.push(l(), f64::from(m));
-        }
-        if let Some(s) = i.speed_mbps {
-            speed.push(l(), s as f64 * 125_000.0);
-        }
+    for (i, l) in ifs.iter().zip(&device_labels) {
         if let (Some(r), Some(t)) = (i.recv_bytes_per_sec, i.sent_bytes_per_sec) {
-            rx.push(l(), r);
-            tx.push(l(), t);
+            rx.push_shared(l, r);
+            tx.push_shared(l, t);
         }
     }
-    out.extend([up, mtu, speed, rx, tx]);
+    out.extend([rx, tx]);
 }
 
 fn uname(s: &Snapshot, out: &mut Vec<Family>) {
@@ -305,14 +381,8 @@ fn temperatures(s: &Snapshot, out: &mut Vec<Family>) {
     for z in s.thermal_zones.iter().flatten() {
         zones.push(vec![label("type", &z.kind), label("zone", z.zone)], z.celsius);
     }
-    let mut hwmon = Family::new("node_hwmon_temp_celsius", Kind::Gauge, "Hardware monitor for temperature (input)");
-    for sensor in s.sensors.iter().flat_map(|m| m.0.iter()).flat_map(|(_, list)| list) {
-        let (Some(chip), Some(name)) = (&sensor.hwmon_chip, &sensor.hwmon_sensor) else { continue };
-        hwmon.push(vec![label("chip", chip), label("sensor", name)], sensor.current_c);
-    }
-    // node_exporter sorts a family's series by their labels
-    hwmon.samples.sort_by(|a, b| a.labels.cmp(&b.labels));
-    out.extend([zones, hwmon]);
+    // node_hwmon_* are exported by `sensors` itself (every attribute, not only temperatures)
+    out.push(zones);
     out.extend(Family::single(
         "system_stats_cpu_temperature_celsius",
         Kind::Gauge,
@@ -449,10 +519,21 @@ fn own(s: &Snapshot, collectors: CollectorStatus, samples_total: Option<u64>, ou
         Kind::Gauge,
         "1 if the collector's last reading succeeded, 0 if it failed.",
     );
-    for (name, error) in collectors {
-        ok.push(vec![label("collector", name)], if error.is_none() { 1.0 } else { 0.0 });
+    // node_exporter's own pair, which its dashboards chart ("Node Exporter" row)
+    let mut scrape_ok =
+        Family::new("node_scrape_collector_success", Kind::Gauge, "node_exporter: Whether a collector succeeded.");
+    let mut scrape_time = Family::new(
+        "node_scrape_collector_duration_seconds",
+        Kind::Gauge,
+        "node_exporter: Duration of a collector scrape.",
+    );
+    for c in collectors {
+        let success = if c.error.is_none() { 1.0 } else { 0.0 };
+        ok.push(vec![label("collector", c.name)], success);
+        scrape_ok.push(vec![label("collector", c.name)], success);
+        scrape_time.push(vec![label("collector", c.name)], c.seconds);
     }
-    out.push(ok);
+    out.extend([ok, scrape_ok, scrape_time]);
     out.push(
         Family::new(
             "system_stats_build_info",
@@ -477,9 +558,20 @@ mod tests {
 
     #[test]
     fn an_empty_snapshot_has_only_always_present_families() {
-        let f = families(&Snapshot::default(), &[("memory", Some("boom".into()))], None);
+        let failed = crate::collect::Status { name: "memory", error: Some("boom".into()), seconds: 0.25 };
+        let f = families(&Snapshot::default(), &[failed], None);
         let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["system_stats_collector_success", "system_stats_build_info"]);
+        assert_eq!(
+            names,
+            [
+                "system_stats_collector_success",
+                "node_scrape_collector_success",
+                "node_scrape_collector_duration_seconds",
+                "system_stats_build_info"
+            ]
+        );
         assert_eq!(f[0].samples[0].value, 0.0);
+        assert_eq!(f[1].samples[0].value, 0.0);
+        assert_eq!(f[2].samples[0].value, 0.25);
     }
 }

@@ -50,7 +50,7 @@ pub fn write_request(families: &[Family], job: &str, instance: &str, timestamp_m
             labels.push(Label { name: "__name__".into(), value: f.name.clone() });
             labels.push(Label { name: "instance".into(), value: instance.into() });
             labels.push(Label { name: "job".into(), value: job.into() });
-            labels.extend(s.labels.iter().map(|(k, v)| Label { name: (*k).into(), value: v.clone() }));
+            labels.extend(s.labels.iter().map(|(k, v)| Label { name: (*k).into(), value: v.to_string() }));
             labels.sort_by(|a, b| a.name.cmp(&b.name));
             timeseries.push(TimeSeries { labels, samples: vec![Sample { value: s.value, timestamp: timestamp_ms }] });
         }
@@ -74,7 +74,7 @@ mod tests {
             name: "node_load1".into(),
             help: "1m load average.".into(),
             kind: Kind::Gauge,
-            samples: vec![MSample { labels: vec![("zone", "0".into())], value: 0.42 }],
+            samples: vec![MSample { labels: vec![("zone", "0".into())].into(), value: 0.42 }],
         }];
         let req = write_request(&fams, "system-stats", "pi", 1_758_644_292_743);
         let body = encode(&req);

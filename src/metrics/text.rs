@@ -65,9 +65,11 @@ fn render(families: &[Family], openmetrics: bool) -> String {
         escape_help(&f.help, &mut out, openmetrics);
         out.push_str("\n# TYPE ");
         out.push_str(family_name);
-        out.push_str(match f.kind {
-            Kind::Gauge => " gauge\n",
-            Kind::Counter => " counter\n",
+        out.push_str(match (f.kind, openmetrics) {
+            (Kind::Gauge, _) => " gauge\n",
+            (Kind::Counter, _) => " counter\n",
+            (Kind::Untyped, false) => " untyped\n",
+            (Kind::Untyped, true) => " unknown\n",
         });
         for s in &f.samples {
             out.push_str(&f.name);
@@ -116,21 +118,24 @@ mod tests {
                 name: "node_cpu_seconds_total".into(),
                 help: "Seconds the CPUs spent in each mode.".into(),
                 kind: Kind::Counter,
-                samples: vec![Sample { labels: vec![("cpu", "0".into()), ("mode", "idle".into())], value: 12.5 }],
+                samples: vec![Sample {
+                    labels: vec![("cpu", "0".into()), ("mode", "idle".into())].into(),
+                    value: 12.5,
+                }],
             },
             Family {
                 name: "node_uname_info".into(),
                 help: "a \\ help\nline".into(),
                 kind: Kind::Gauge,
-                samples: vec![Sample { labels: vec![("version", "#1 \"SMP\"\\x\n".into())], value: 1.0 }],
+                samples: vec![Sample { labels: vec![("version", "#1 \"SMP\"\\x\n".into())].into(), value: 1.0 }],
             },
             Family {
                 name: "weird".into(),
                 help: "h".into(),
                 kind: Kind::Gauge,
                 samples: vec![
-                    Sample { labels: vec![], value: f64::NAN },
-                    Sample { labels: vec![], value: f64::INFINITY },
+                    Sample { labels: vec![].into(), value: f64::NAN },
+                    Sample { labels: vec![].into(), value: f64::INFINITY },
                 ],
             },
         ]

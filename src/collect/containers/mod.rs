@@ -258,8 +258,8 @@ fn net_bytes(files: &mut Files, path: &std::path::Path) -> Option<(u64, u64)> {
     let mut rx_tx = (0u64, 0u64);
     super::network::parse_net_dev(text, |name, c| {
         if name != "lo" {
-            rx_tx.0 = rx_tx.0.saturating_add(c[1]);
-            rx_tx.1 = rx_tx.1.saturating_add(c[0]);
+            rx_tx.0 = rx_tx.0.saturating_add(c[super::network::RX_BYTES]);
+            rx_tx.1 = rx_tx.1.saturating_add(c[super::network::TX_BYTES]);
         }
     })
     .ok()?;

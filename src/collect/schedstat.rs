@@ -1,0 +1,110 @@
+//! `schedstat`: node_exporter's `schedstat` collector: per CPU, the time spent running tasks,
+//! the time tasks spent waiting for it, and the timeslices it ran
+//! (`node_schedstat_{running_seconds,waiting_seconds,timeslices}_total{cpu}`): waiting time
+//! growing faster than running time is CPU contention, before the load average says so.
+//!
+//! Linux with `CONFIG_SCHEDSTATS`: `/proc/schedstat` (version 15); a kernel without it has no
+//! file, which gives no series and is not an error. Linux only.
+
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
+
+use super::{CollectError, Entry, Family, Reading};
+use crate::metrics::{self, Kind};
+
+pub const ENTRY: Entry = Entry {
+    name: "schedstat",
+    about: "per-CPU time running and waiting, and timeslices (/proc/schedstat)",
+    #[cfg(target_os = "linux")]
+    start: |setup| {
+        Some(Box::new(Schedstat { path: setup.procfs.join("schedstat"), files: super::files::Files::default() }))
+    },
+    #[cfg(not(target_os = "linux"))]
+    start: super::absent,
+};
+
+pub struct Schedstat {
+    path: std::path::PathBuf,
+    files: super::files::Files,
+}
+
+impl Family for Schedstat {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let text = match self.files.read(&self.path) {
+            Ok(text) => text,
+            // a kernel without CONFIG_SCHEDSTATS
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let cpus = parse_schedstat(text).map_err(|e| CollectError::parse(&self.path, e))?;
+        r.export(Series(cpus));
+        Ok(())
+    }
+}
+
+/// One CPU's line: its number, nanoseconds running, nanoseconds waiting, timeslices.
+pub type Cpu = (String, [u64; 3]);
+
+/// Parses `/proc/schedstat`: the `cpuN` lines' last three fields (the `domain` lines and the
+/// header are skipped).
+pub fn parse_schedstat(text: &str) -> Result<Vec<Cpu>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        let Some(cpu) = f.first().and_then(|k| k.strip_prefix("cpu")) else { continue };
+        if f.len() < 10 {
+            return Err(format!("line {}: {} fields, expected 10", n + 1, f.len()));
+        }
+        let num = |i: usize| f[i].parse::<u64>().map_err(|_| format!("line {}: {:?} is not a number", n + 1, f[i]));
+        out.push((cpu.to_string(), [num(7)?, num(8)?, num(9)?]));
+    }
+    Ok(out)
+}
+
+#[derive(Debug)]
+struct Series(Vec<Cpu>);
+
+impl metrics::Export for Series {
+    fn families(&self, out: &mut Vec<metrics::Family>) {
+        for (i, (name, help, scale)) in [
+            ("node_schedstat_running_seconds_total", "Number of seconds CPU spent running a process.", 1e-9),
+            (
+                "node_schedstat_waiting_seconds_total",
+                "Number of seconds spent by processing waiting for this CPU.",
+                1e-9,
+            ),
+            ("node_schedstat_timeslices_total", "Number of timeslices executed by CPU.", 1.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut f = metrics::Family::new(name, Kind::Counter, help);
+            for (cpu, v) in &self.0 {
+                f.push(vec![metrics::label("cpu", cpu)], v[i] as f64 * scale);
+            }
+            out.push(f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedstat_version_15() {
+        let text = "version 15\ntimestamp 4295347012\n\
+            cpu0 0 0 0 0 0 0 2380413913455 194632577410 11367823\n\
+            domain0 3 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n\
+            cpu1 0 0 0 0 0 0 2231471340560 173520916013 10707624\n";
+        let cpus = parse_schedstat(text).unwrap();
+        assert_eq!(
+            cpus,
+            [
+                ("0".into(), [2380413913455, 194632577410, 11367823]),
+                ("1".into(), [2231471340560, 173520916013, 10707624])
+            ]
+        );
+        assert!(parse_schedstat("cpu0 1 2 3\n").unwrap_err().contains("expected 10"));
+        assert!(parse_schedstat("cpu0 0 0 0 0 0 0 x 1 2\n").unwrap_err().contains("\"x\""));
+    }
+}

@@ -1,0 +1,166 @@
+//! This process's own series, as every Prometheus client library exports them (`process_*`):
+//! CPU time, resident and virtual memory, open and maximum file descriptors, start time. The
+//! dashboards' "Node Exporter" and "System Misc" rows chart them. Both programs export them;
+//! they are read when `/metrics` is rendered, from this process's own `/proc/self` (never
+//! `SYSTEM_STATS_PROCFS`, which may be the host's or a recorded tree).
+
+use super::{Family, Kind};
+
+/// What is known of this process now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    pub cpu_seconds: Option<f64>,
+    pub resident_bytes: Option<f64>,
+    pub virtual_bytes: Option<f64>,
+    pub virtual_max_bytes: Option<f64>,
+    pub open_fds: Option<f64>,
+    pub max_fds: Option<f64>,
+    pub start_time_seconds: Option<f64>,
+}
+
+/// Appends the `process_*` families (those that could be read).
+pub fn families(out: &mut Vec<Family>) {
+    let u = usage();
+    for (name, kind, help, value) in [
+        ("process_cpu_seconds_total", Kind::Counter, "Total user and system CPU time spent in seconds.", u.cpu_seconds),
+        ("process_resident_memory_bytes", Kind::Gauge, "Resident memory size in bytes.", u.resident_bytes),
+        ("process_virtual_memory_bytes", Kind::Gauge, "Virtual memory size in bytes.", u.virtual_bytes),
+        (
+            "process_virtual_memory_max_bytes",
+            Kind::Gauge,
+            "Maximum amount of virtual memory available in bytes.",
+            u.virtual_max_bytes,
+        ),
+        ("process_open_fds", Kind::Gauge, "Number of open file descriptors.", u.open_fds),
+        ("process_max_fds", Kind::Gauge, "Maximum number of open file descriptors.", u.max_fds),
+        (
+            "process_start_time_seconds",
+            Kind::Gauge,
+            "Start time of the process since unix epoch in seconds.",
+            u.start_time_seconds,
+        ),
+    ] {
+        out.extend(Family::single(name, kind, help, value));
+    }
+}
+
+/// A resource limit's soft value; "unlimited" as the Go client reports it (2^64).
+fn soft_limit(resource: nix::sys::resource::Resource) -> Option<f64> {
+    let (soft, _) = nix::sys::resource::getrlimit(resource).ok()?;
+    Some(if soft == nix::sys::resource::RLIM_INFINITY { u64::MAX as f64 } else { soft as f64 })
+}
+
+/// How many descriptors this process has open: the entries of its descriptor directory.
+fn open_fds(dir: &str) -> Option<f64> {
+    // the listing's own descriptor is counted by the kernel's listing, as Go's client counts it
+    Some(std::fs::read_dir(dir).ok()?.count() as f64)
+}
+
+#[cfg(target_os = "linux")]
+pub fn usage() -> Usage {
+    use std::sync::OnceLock;
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    static BOOT: OnceLock<Option<f64>> = OnceLock::new();
+    let hz = *TICKS.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map_or(100.0, |v| v as f64)
+    });
+    let boot = *BOOT.get_or_init(|| {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        crate::collect::cpu::parse_stat(&stat).ok()?.btime.map(|b| b as f64)
+    });
+    let page = crate::collect::memory::page_size() as f64;
+    let stat = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| parse_self_stat(&t));
+    Usage {
+        cpu_seconds: stat.map(|s| (s.utime + s.stime) as f64 / hz),
+        resident_bytes: stat.map(|s| s.rss_pages as f64 * page),
+        virtual_bytes: stat.map(|s| s.vsize as f64),
+        virtual_max_bytes: soft_limit(nix::sys::resource::Resource::RLIMIT_AS),
+        open_fds: open_fds("/proc/self/fd"),
+        max_fds: soft_limit(nix::sys::resource::Resource::RLIMIT_NOFILE),
+        start_time_seconds: stat.and_then(|s| Some(boot? + s.starttime as f64 / hz)),
+    }
+}
+
+#[cfg(target_os = "macos")]
+pub fn usage() -> Usage {
+    use std::sync::OnceLock;
+    // the start as this process saw it: libproc's start time needs an unsafe call and a struct
+    // this code could not run to check; the first render is within a second of the start
+    static START: OnceLock<f64> = OnceLock::new();
+    let start = *START.get_or_init(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    });
+    let cpu = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok().map(|u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+        t(u.user_time()) + t(u.system_time())
+    });
+    let pid = sysinfo::Pid::from_u32(std::process::id());
+    let mut system = sysinfo::System::new();
+    system.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[pid]),
+        true,
+        sysinfo::ProcessRefreshKind::nothing().with_memory(),
+    );
+    let process = system.process(pid);
+    Usage {
+        cpu_seconds: cpu,
+        resident_bytes: process.map(|p| p.memory() as f64),
+        virtual_bytes: process.map(|p| p.virtual_memory() as f64),
+        virtual_max_bytes: soft_limit(nix::sys::resource::Resource::RLIMIT_AS),
+        open_fds: open_fds("/dev/fd"),
+        max_fds: soft_limit(nix::sys::resource::Resource::RLIMIT_NOFILE),
+        start_time_seconds: Some(start),
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` these series need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfStat {
+    pub utime: u64,
+    pub stime: u64,
+    pub starttime: u64,
+    pub vsize: u64,
+    pub rss_pages: u64,
+}
+
+/// Parses `/proc/<pid>/stat`; the command name (field 2) may hold spaces and parentheses, so
+/// the fields are counted from its last `)`.
+pub fn parse_self_stat(text: &str) -> Option<SelfStat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    // fields from 3 (state) on: utime is 14, stime 15, starttime 22, vsize 23, rss 24
+    let f: Vec<&str> = rest.split_ascii_whitespace().take(22).collect();
+    let n = |field: usize| f.get(field - 3)?.parse::<u64>().ok();
+    Some(SelfStat { utime: n(14)?, stime: n(15)?, starttime: n(22)?, vsize: n(23)?, rss_pages: n(24)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_of_a_process_with_a_strange_name() {
+        let line = "4242 (sys (stats) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 150 25 0 0 20 0 9 0 \
+                    123456 987654321 1234 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
+        let s = parse_self_stat(line).unwrap();
+        assert_eq!(s, SelfStat { utime: 150, stime: 25, starttime: 123456, vsize: 987654321, rss_pages: 1234 });
+        assert_eq!(parse_self_stat("4242 (x) S 1 2 3"), None);
+        assert_eq!(parse_self_stat("no parenthesis"), None);
+    }
+
+    /// This very process, read as the families are rendered: plausible and consistent.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_process() {
+        let u = usage();
+        let rss = u.resident_bytes.unwrap();
+        assert!(rss > 1e5 && rss < u.virtual_bytes.unwrap(), "{u:?}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        let started = u.start_time_seconds.unwrap();
+        assert!(started <= now + 1.0 && started > now - 3600.0, "{started} vs {now}");
+        assert!(u.open_fds.unwrap() >= 3.0 && u.open_fds.unwrap() <= u.max_fds.unwrap());
+        let mut f = Vec::new();
+        families(&mut f);
+        assert_eq!(f.len(), 7, "{f:?}");
+        assert!(f.iter().all(|f| f.name.starts_with("process_")));
+    }
+}
