@@ -351,7 +351,8 @@ pub fn udev_properties(path: &std::path::Path) -> [String; 5] {
     out
 }
 
-/// A reported device's series beside the snapshot's.
+/// A reported device's series beside the snapshot's (Linux: macOS has no diskstats).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug)]
 struct Extra {
     device: crate::snapshot::Text,
@@ -359,6 +360,7 @@ struct Extra {
     udev: std::sync::Arc<[String; 5]>,
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug)]
 struct Extras(Vec<Extra>);
 

@@ -95,17 +95,18 @@ pub fn usage() -> Usage {
         t(u.user_time()) + t(u.system_time())
     });
     let pid = sysinfo::Pid::from_u32(std::process::id());
-    let mut system = sysinfo::System::new();
-    system.refresh_processes_specifics(
-        sysinfo::ProcessesToUpdate::Some(&[pid]),
-        true,
-        sysinfo::ProcessRefreshKind::nothing().with_memory(),
-    );
-    let process = system.process(pid);
+    let memory = sysinfo::System::new().ok().and_then(|mut system| {
+        system.refresh_processes_specifics(
+            sysinfo::ProcessesToUpdate::Some(&[pid]),
+            true,
+            sysinfo::ProcessRefreshKind::nothing().with_memory(),
+        );
+        system.process(pid).map(|p| (p.memory() as f64, p.virtual_memory() as f64))
+    });
     Usage {
         cpu_seconds: cpu,
-        resident_bytes: process.map(|p| p.memory() as f64),
-        virtual_bytes: process.map(|p| p.virtual_memory() as f64),
+        resident_bytes: memory.map(|m| m.0),
+        virtual_bytes: memory.map(|m| m.1),
         virtual_max_bytes: soft_limit(nix::sys::resource::Resource::RLIMIT_AS),
         open_fds: open_fds("/dev/fd"),
         max_fds: soft_limit(nix::sys::resource::Resource::RLIMIT_NOFILE),
