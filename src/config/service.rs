@@ -1,0 +1,356 @@
+//! The service's settings: its table ([`SERVICE_SETTINGS`]) and [`ServiceConfig`].
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgMatches, Command};
+use tracing::level_filters::LevelFilter;
+
+use super::*;
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub host: String,
+    pub port: u16,
+    /// `host:port` resolved.
+    pub listen: SocketAddr,
+    pub log_level: LevelFilter,
+    pub disk_path: PathBuf,
+    pub sample_interval: Duration,
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub collectors: crate::collect::Selection,
+    /// `None`: OS updates are not checked.
+    pub update_check_interval: Option<Duration>,
+    pub update_check_timeout: Duration,
+    /// The container engine's socket, as given (`unix://...`).
+    pub docker_host: String,
+    /// Requests but `/health` need `Authorization: Bearer` with it.
+    pub auth_token: Option<Secret>,
+    /// HTTPS with this certificate (reloaded when its files change).
+    #[cfg(feature = "tls")]
+    pub tls: Option<std::sync::Arc<crate::api::tls::Tls>>,
+    /// `Host` names accepted besides IP literals, localhost and this machine's names.
+    pub allowed_hosts: Vec<String>,
+    /// Origins that get CORS headers.
+    pub cors_origins: Vec<String>,
+    pub max_connections: usize,
+    /// Subscribers of `/events` at a time.
+    pub max_event_clients: usize,
+    #[cfg(not(feature = "tls"))]
+    pub _no_tls: (),
+}
+
+impl ServiceConfig {
+    /// What the collectors start with.
+    pub fn setup(&self) -> crate::collect::Setup {
+        crate::collect::Setup {
+            procfs: self.procfs.clone(),
+            sysfs: self.sysfs.clone(),
+            disk_path: self.disk_path.clone(),
+            update_check_interval: self.update_check_interval,
+            update_check_timeout: self.update_check_timeout,
+            docker_host: self.docker_host.clone(),
+            sample_interval: self.sample_interval,
+        }
+    }
+}
+
+pub const SERVICE_SETTINGS: &[Setting] = &[
+    Setting {
+        id: "host",
+        env: "SYSTEM_STATS_HOST",
+        default: "0.0.0.0",
+        help: "Address to listen on (IPv4, IPv6 or a host name)",
+    },
+    Setting {
+        id: "port",
+        env: "SYSTEM_STATS_PORT",
+        default: "5001",
+        help: "TCP port to listen on; 0 picks a free one and logs it",
+    },
+    Setting {
+        id: "log-level",
+        env: "SYSTEM_STATS_LOG_LEVEL",
+        default: "info",
+        help: "trace, debug, info, warning, error or critical",
+    },
+    Setting {
+        id: "disk-path",
+        env: "SYSTEM_STATS_DISK_PATH",
+        default: "/",
+        help: "Path whose filesystem `disk` reports",
+    },
+    Setting {
+        id: "sample-interval",
+        env: "SYSTEM_STATS_SAMPLE_INTERVAL",
+        default: "1",
+        help: "Seconds between samples (0.1 to 3600); CPU percent and rates are measured over it",
+    },
+    Setting { id: "procfs", env: "SYSTEM_STATS_PROCFS", default: "/proc", help: "Where procfs is mounted (Linux)" },
+    Setting { id: "sysfs", env: "SYSTEM_STATS_SYSFS", default: "/sys", help: "Where sysfs is mounted (Linux)" },
+    Setting {
+        id: "collectors",
+        env: "SYSTEM_STATS_COLLECTORS",
+        default: "all",
+        help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
+               Names: cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap, pressure, filesystems, disk, disk_io, \
+               network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
+               raspberry_pi, host, os_update, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
+               its keys are null and its series absent",
+    },
+    Setting {
+        id: "update-check-interval",
+        env: "SYSTEM_STATS_UPDATE_CHECK_INTERVAL",
+        default: "6h",
+        help: "How often pending OS updates are checked, in the background (e.g. 30m, 6h, 1d; at least 1m); 0 \
+               turns the check off",
+    },
+    Setting {
+        id: "update-check-timeout",
+        env: "SYSTEM_STATS_UPDATE_CHECK_TIMEOUT",
+        default: "120",
+        help: "Seconds one OS update check may take before it is stopped (1 to 3600)",
+    },
+    Setting {
+        id: "docker-host",
+        env: "SYSTEM_STATS_DOCKER_HOST",
+        default: "unix:///var/run/docker.sock",
+        help: "The Docker Engine's socket (Podman's compatible one works too, e.g. \
+               unix:///run/podman/podman.sock)",
+    },
+    TOKEN_FILE_SETTING,
+    TOKEN_SETTING,
+    Setting {
+        id: "tls-cert",
+        env: "SYSTEM_STATS_TLS_CERT",
+        default: "",
+        help: "A PEM certificate chain: the service then speaks HTTPS only (with --tls-key); a renewed file is \
+               picked up within seconds, without a restart",
+    },
+    Setting { id: "tls-key", env: "SYSTEM_STATS_TLS_KEY", default: "", help: "The PEM private key of --tls-cert" },
+    Setting {
+        id: "allowed-hosts",
+        env: "SYSTEM_STATS_ALLOWED_HOSTS",
+        default: "",
+        help: "Host names requests may be addressed to, besides IP addresses, localhost and this machine's names \
+               (a comma list; * for any). Others get 421: a defence against DNS rebinding",
+    },
+    Setting {
+        id: "cors-origins",
+        env: "SYSTEM_STATS_CORS_ORIGINS",
+        default: "",
+        help: "Web origins whose pages may read the answers (a comma list such as https://dash.example.org; * \
+               for any); none by default",
+    },
+    Setting {
+        id: "max-connections",
+        env: "SYSTEM_STATS_MAX_CONNECTIONS",
+        default: "256",
+        help: "Connections served at a time (1 to 65536); past it the connection waiting the longest on a client \
+               that sends or reads nothing is closed for a new one",
+    },
+    Setting {
+        id: "max-event-clients",
+        env: "SYSTEM_STATS_MAX_EVENT_CLIENTS",
+        default: "32",
+        help: "Subscribers of /events (the live page's stream) at a time (0 to 65536; 0 turns the stream off); \
+               beyond, 503",
+    },
+];
+
+impl ServiceConfig {
+    pub fn command() -> Command {
+        Command::new("system-stats-service")
+            .version(crate::VERSION)
+            .about("Serves a JSON snapshot of this host (CPU, memory, swap, disk, network, uptime) over HTTP.")
+            .after_help(
+                "Endpoints: GET / (the live page), /system (the snapshot), /metrics (Prometheus), /health,\n\
+                 /events and /history (the page's stream and history), /openapi.json and /docs.\n\
+                 Every flag can also be set by the environment variable shown beside it;\n\
+                 a flag wins over its variable. An empty variable means the default.",
+            )
+            .args(SERVICE_SETTINGS.iter().map(Setting::arg))
+    }
+
+    pub fn from_matches(m: &ArgMatches) -> Result<Self, ConfigError> {
+        let v = Values::new(m, SERVICE_SETTINGS);
+        let port = v.parse("port", parse_port)?;
+        let host = v.raw("host").0;
+        let listen = v.parse("host", |h| resolve(h, port))?;
+        let update_check_interval = v.parse("update-check-interval", parse_check_interval)?;
+        Ok(ServiceConfig {
+            host,
+            port,
+            listen,
+            log_level: v.parse("log-level", parse_log_level)?,
+            disk_path: v.parse("disk-path", parse_existing_path)?,
+            sample_interval: v.parse("sample-interval", |s| parse_seconds(s, 0.1, 3600.0))?,
+            procfs: v.parse("procfs", parse_procfs)?,
+            sysfs: v.parse("sysfs", parse_sysfs)?,
+            collectors: {
+                let mut c = v.parse("collectors", crate::collect::Selection::parse)?;
+                if update_check_interval.is_none() {
+                    c.remove("os_update");
+                }
+                c
+            },
+            update_check_interval,
+            update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
+            docker_host: {
+                v.parse("docker-host", crate::collect::containers::engine::socket_path)?;
+                v.raw("docker-host").0
+            },
+            auth_token: token_settings(&v)?,
+            #[cfg(not(feature = "tls"))]
+            _no_tls: refuse_tls(&v)?,
+            #[cfg(feature = "tls")]
+            tls: tls_settings(&v)?,
+            allowed_hosts: v.parse("allowed-hosts", parse_allowed_hosts)?,
+            cors_origins: v.parse("cors-origins", parse_origins)?,
+            max_connections: v.parse("max-connections", |s| parse_count(s, 1, 65_536))? as usize,
+            max_event_clients: v.parse("max-event-clients", |s| parse_count(s, 0, 65_536))? as usize,
+        })
+    }
+}
+
+/// The certificate and key: both or neither, loaded now so that a bad file stops the start.
+#[cfg(feature = "tls")]
+fn tls_settings(v: &Values) -> Result<Option<std::sync::Arc<crate::api::tls::Tls>>, ConfigError> {
+    let (cert, cert_from) = v.raw("tls-cert");
+    let (key, key_from) = v.raw("tls-key");
+    match (cert.is_empty(), key.is_empty()) {
+        (true, true) => Ok(None),
+        (false, true) => Err(ConfigError {
+            setting: key_from,
+            value: key,
+            expected: format!("the private key of {cert_from}'s certificate (both or neither)"),
+        }),
+        (true, false) => Err(ConfigError {
+            setting: cert_from,
+            value: cert,
+            expected: format!("the certificate of {key_from}'s key (both or neither)"),
+        }),
+        (false, false) => crate::api::tls::Tls::new(cert.as_ref(), key.as_ref())
+            .map(|t| Some(std::sync::Arc::new(t)))
+            .map_err(|e| ConfigError {
+                setting: cert_from,
+                value: cert,
+                expected: format!("a usable PEM certificate and key ({e})"),
+            }),
+    }
+}
+
+/// Without TLS in the build, a certificate is an error rather than plain HTTP.
+#[cfg(not(feature = "tls"))]
+fn refuse_tls(v: &Values) -> Result<(), ConfigError> {
+    for id in ["tls-cert", "tls-key"] {
+        let (value, setting) = v.raw(id);
+        if !value.is_empty() {
+            return Err(ConfigError {
+                setting,
+                value,
+                expected: "nothing: this build has no TLS (rebuild with the `tls` feature)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `host:port` as a socket address: an IP literal (IPv6 with or without brackets) or a name
+/// resolved once at start.
+pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let bare = host.trim().trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if bare.is_empty() || bare.contains(char::is_whitespace) {
+        return Err("an IP address or a host name".into());
+    }
+    match (bare, port).to_socket_addrs() {
+        Ok(mut addrs) => addrs.next().ok_or_else(|| "a host name that resolves to an address".into()),
+        Err(e) => Err(format!("an IP address or a resolvable host name ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The service's settings from `args`, with procfs and sysfs from a recorded tree unless
+    /// `args` name them: the checks of those two must not depend on the machine (a build
+    /// chroot has no /sys).
+    fn service(args: &[&str]) -> Result<ServiceConfig, ConfigError> {
+        let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/debian-x86_64-vm");
+        let (procfs, sysfs) = (format!("{tree}/proc"), format!("{tree}/sys"));
+        let mut all = vec!["system-stats-service"];
+        for (flag, value) in [("--procfs", procfs.as_str()), ("--sysfs", sysfs.as_str())] {
+            if !args.contains(&flag) {
+                all.extend([flag, value]);
+            }
+        }
+        all.extend(args);
+        let m = ServiceConfig::command().try_get_matches_from(all);
+        ServiceConfig::from_matches(&m.unwrap())
+    }
+
+    #[test]
+    fn flags_are_validated_and_named() {
+        let err = service(&["--port", "70000"]).unwrap_err();
+        assert_eq!(err.to_string(), "invalid --port=\"70000\": expected an integer port from 0 to 65535");
+        let err = service(&["--sample-interval", "0"]).unwrap_err();
+        assert!(err.to_string().starts_with("invalid --sample-interval=\"0\": expected a number of seconds from 0.1"));
+        assert!(service(&["--log-level", "loud"]).unwrap_err().to_string().contains("one of trace"));
+        let err = service(&["--disk-path", "/no/such/dir"]).unwrap_err();
+        assert!(err.to_string().contains("an existing path (No such file"), "{err}");
+        assert!(service(&["--procfs", "/etc/hostname"]).unwrap_err().to_string().contains("a directory"));
+        let empty = tempfile::tempdir().unwrap();
+        let err = service(&["--procfs", empty.path().to_str().unwrap()]).unwrap_err().to_string();
+        assert!(err.contains("expected a procfs (its stat file: No such file"), "{err}");
+        let err = service(&["--sysfs", empty.path().to_str().unwrap()]).unwrap_err().to_string();
+        assert!(err.contains("expected a sysfs (it has no class directory)"), "{err}");
+        assert!(service(&["--host", "not a host"]).unwrap_err().to_string().contains("--host"));
+    }
+
+    /// `--help` names every collector of the registry.
+    #[test]
+    fn help_names_every_collector() {
+        let help = SERVICE_SETTINGS.iter().find(|s| s.id == "collectors").unwrap().help;
+        for e in crate::collect::REGISTRY {
+            assert!(help.contains(&format!(" {},", e.name)) || help.contains(&format!(" {}.", e.name)), "{}", e.name);
+        }
+        let err = service(&["--collectors", "all,-bogus"]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid --collectors=\"all,-bogus\": expected a comma list of collectors (cpu,"),
+            "{err}"
+        );
+        assert!(err.ends_with("\"bogus\" is not one"), "{err}");
+        assert!(!service(&["--collectors", "cpu"]).unwrap().collectors.contains("memory"));
+    }
+
+    #[test]
+    fn update_check_intervals() {
+        assert_eq!(parse_check_interval("6h"), Ok(Some(Duration::from_secs(21_600))));
+        assert_eq!(parse_check_interval("30m"), Ok(Some(Duration::from_secs(1_800))));
+        assert_eq!(parse_check_interval("3600"), Ok(Some(Duration::from_secs(3_600))));
+        assert_eq!(parse_check_interval("0"), Ok(None));
+        for bad in ["10s", "-1h", "6 hours", "", "31d", "NaNh"] {
+            assert!(parse_check_interval(bad).is_err(), "{bad}");
+        }
+        let c = service(&["--update-check-interval", "0"]).unwrap();
+        assert!(!c.collectors.contains("os_update") && c.collectors.contains("cpu"));
+    }
+
+    #[test]
+    fn good_values() {
+        let c =
+            service(&["--port", "0", "--host", "::1", "--sample-interval", "0.25", "--log-level", "WARNING"]).unwrap();
+        assert_eq!(c.listen, "[::1]:0".parse().unwrap());
+        assert_eq!(c.sample_interval, Duration::from_millis(250));
+        assert_eq!(c.log_level, LevelFilter::WARN);
+        assert_eq!(resolve("127.0.0.1", 80).unwrap(), "127.0.0.1:80".parse().unwrap());
+        assert_eq!(resolve("[::]", 5).unwrap(), "[::]:5".parse().unwrap());
+    }
+}
