@@ -205,6 +205,8 @@ fn bad_settings_exit_2_with_one_line_naming_them() {
         ("SYSTEM_STATS_SYSFS", "/etc/hostname", "a directory"),
         ("SYSTEM_STATS_COLLECTORS", "all,-cpu,-bogus", "\"bogus\" is not one"),
         ("SYSTEM_STATS_COLLECTORS", "cpu,memroy", "(cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap,"),
+        ("SYSTEM_STATS_NETWORK_EXCLUDE", "^(lo", "a regular expression, or empty for none ("),
+        ("SYSTEM_STATS_DISKS_EXCLUDE", "[z-a]", "a regular expression"),
     ];
     for (var, value, expected) in cases {
         let (code, stderr) = run_to_exit(&[(var, value)], &[]);
@@ -658,4 +660,68 @@ fn version_names_the_commit() {
     let metrics = s.get("/metrics").body;
     let info = metrics.lines().find(|l| l.starts_with("system_stats_build_info{")).unwrap();
     assert!(info.contains(&format!("revision=\"{head}\"")), "{info}");
+}
+
+/// The names of a list of `/system` objects, and the label values of a `/metrics` family.
+fn names(list: &serde_json::Value, key: &str) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|x| x[key].as_str().unwrap().to_string()).collect()
+}
+
+fn label_values(page: &str, family: &str, label: &str) -> Vec<String> {
+    let prefix = format!("{family}{{");
+    page.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|l| l.split(&format!("{label}=\"")).nth(1)?.split('"').next().map(str::to_string))
+        .collect()
+}
+
+/// The exclusion settings leave mounts, disks and interfaces out of both `/system`'s lists
+/// and `/metrics`, while the host's totals still count every device.
+#[test]
+fn exclusions_leave_devices_out_of_both_outputs() {
+    let dir = common::repo().join("tests/fixtures/raspberrypi4-aarch64");
+    let defaults = Service::on_fixture(&dir, &[]);
+    let d = defaults.json("/system");
+    let dm = defaults.get("/metrics").body;
+    // node_exporter's defaults: /dev, /proc, /sys and loop devices out; mmcblk partitions in
+    assert_eq!(names(&d["filesystems"], "mountpoint"), ["/", "/run", "/boot/firmware", "/run/user/1000"]);
+    assert_eq!(names(&d["disks"], "name"), ["mmcblk0", "mmcblk0p1", "mmcblk0p2"]);
+    assert_eq!(names(&d["network"]["all_interfaces"], "name"), ["lo", "eth0", "wlan0"]);
+    assert_eq!(label_values(&dm, "node_network_receive_bytes_total", "device"), ["lo", "eth0", "wlan0"]);
+
+    let s = Service::on_fixture(
+        &dir,
+        &[
+            ("SYSTEM_STATS_FILESYSTEMS_EXCLUDE", "^/run($|/)"),
+            ("SYSTEM_STATS_FILESYSTEM_TYPES_EXCLUDE", "^(vfat|proc|sysfs|devtmpfs)$"),
+            ("SYSTEM_STATS_DISKS_EXCLUDE", "p[0-9]+$"),
+            ("SYSTEM_STATS_NETWORK_EXCLUDE", "^(lo|wlan0)$"),
+        ],
+    );
+    let v = s.json("/system");
+    let m = s.get("/metrics").body;
+    assert_eq!(names(&v["filesystems"], "mountpoint"), ["/"]);
+    assert_eq!(label_values(&m, "node_filesystem_size_bytes", "mountpoint"), ["/"]);
+    assert_eq!(names(&v["disks"], "name"), ["mmcblk0"]);
+    assert_eq!(label_values(&m, "node_disk_read_bytes_total", "device"), ["mmcblk0"]);
+    assert_eq!(names(&v["network"]["all_interfaces"], "name"), ["eth0"]);
+    for family in ["node_network_receive_bytes_total", "node_network_up", "node_network_mtu_bytes"] {
+        assert_eq!(label_values(&m, family, "device"), ["eth0"], "{family}");
+    }
+    // the totals count every device still
+    assert_eq!(v["network"]["io_counters"]["bytes_recv"], d["network"]["io_counters"]["bytes_recv"]);
+    assert_eq!(v["disk_io"]["read_bytes"], d["disk_io"]["read_bytes"]);
+
+    // ^$ leaves nothing out
+    let all = Service::on_fixture(
+        &dir,
+        &[
+            ("SYSTEM_STATS_FILESYSTEMS_EXCLUDE", "^$"),
+            ("SYSTEM_STATS_FILESYSTEM_TYPES_EXCLUDE", "^$"),
+            ("SYSTEM_STATS_DISKS_EXCLUDE", "^$"),
+        ],
+    );
+    let a = all.json("/system");
+    assert!(names(&a["filesystems"], "mountpoint").contains(&"/dev".to_string()), "{}", a["filesystems"]);
+    assert_eq!(names(&a["disks"], "name").len(), 11);
 }

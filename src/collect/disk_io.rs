@@ -41,6 +41,7 @@ pub struct DiskStats {
     raw: Vec<Line>,
     /// Where udev keeps its device properties (`/run/udev/data`).
     udev: std::path::PathBuf,
+    exclude: super::exclude::Exclusions,
     previous: Previous,
 }
 
@@ -64,6 +65,7 @@ impl DiskStats {
             devices: Vec::new(),
             raw: Vec::new(),
             udev: std::path::PathBuf::from(UDEV_DATA),
+            exclude: setup.exclude.clone(),
             previous: None,
         }
     }
@@ -74,14 +76,14 @@ impl DiskStats {
         let entries = std::fs::read_dir(&self.sys_block).map_err(|e| CollectError::io(&self.sys_block, e))?;
         let block: std::collections::HashSet<String> =
             entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect();
-        let udev = &self.udev;
+        let (udev, exclude) = (&self.udev, &self.exclude);
         self.devices = names
             .into_iter()
             .zip(&self.raw)
             .map(|(name, line)| Device {
                 // a '/' in a diskstats name is a '!' under /sys/block (cciss/c0d0)
                 whole: block.contains(&name.replace('/', "!")),
-                reported: node_exporter_reports(&name),
+                reported: !exclude.disk(&name),
                 udev: udev_properties(&udev.join(format!("b{}:{}", line.major, line.minor))).into(),
                 name: name.into(),
             })
@@ -446,35 +448,6 @@ impl metrics::Export for Extras {
     }
 }
 
-/// Whether node_exporter's diskstats collector reports a device: its default
-/// `--collector.diskstats.device-exclude` is `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`,
-/// which leaves out RAM disks, loop devices, floppies and partitions of sd/vd/hd/xvd/nvme
-/// disks (but not of mmcblk ones, nor device-mapper or md devices).
-pub fn node_exporter_reports(name: &str) -> bool {
-    let Some(stem) = name.strip_suffix(|c: char| c.is_ascii_digit()) else { return true };
-    let stem = stem.trim_end_matches(|c: char| c.is_ascii_digit());
-    let excluded = match stem {
-        "ram" | "loop" | "fd" => true,
-        _ => {
-            let disk_letters = |prefix: &str| {
-                stem.strip_prefix(prefix)
-                    .and_then(|rest| rest.strip_prefix('d'))
-                    .is_some_and(|rest| rest.len() == 1 && rest.as_bytes()[0].is_ascii_lowercase())
-            };
-            let nvme_partition = stem.strip_prefix("nvme").and_then(|r| r.strip_suffix('p')).is_some_and(|r| {
-                r.split_once('n').is_some_and(|(a, b)| {
-                    !a.is_empty()
-                        && !b.is_empty()
-                        && a.bytes().all(|c| c.is_ascii_digit())
-                        && b.bytes().all(|c| c.is_ascii_digit())
-                })
-            });
-            ["h", "s", "v", "xv"].iter().any(|p| disk_letters(p)) || nvme_partition
-        }
-    };
-    !excluded
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,16 +519,6 @@ mod tests {
             ["pci-0000:00:17.0-ata-1", "0x5002538", "Samsung_SSD", "S3Z", "1B6Q"].map(String::from)
         );
         assert_eq!(udev_properties(&dir.path().join("b8:16")), <[String; 5]>::default());
-    }
-
-    #[test]
-    fn node_exporters_device_set() {
-        for kept in ["sda", "vda", "nvme0n1", "mmcblk0", "mmcblk0p1", "dm-0", "md0", "zram0", "sr0", "xvda"] {
-            assert!(node_exporter_reports(kept), "{kept}");
-        }
-        for left in ["sda1", "vda2", "hdb3", "xvda1", "nvme0n1p1", "nvme10n2p15", "loop0", "loop12", "ram0", "fd0"] {
-            assert!(!node_exporter_reports(left), "{left}");
-        }
     }
 
     #[test]

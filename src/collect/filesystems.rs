@@ -26,9 +26,10 @@ pub struct Filesystems {
     table_path: PathBuf,
     table: MountTable,
     network_stat: BoundedStat,
-    /// The mounts reported, from the current table (node_exporter's exclusions applied, the
-    /// same filesystem mounted twice at one place once).
+    /// The mounts reported, from the current table (the exclusions applied, the same
+    /// filesystem mounted twice at one place once).
     reported: Vec<Mount>,
+    exclude: super::exclude::Exclusions,
     /// Each reported mount's last usage, or why it could not be measured; `None` before its
     /// first `statvfs`.
     usage: Vec<Option<Result<FsStats, String>>>,
@@ -43,6 +44,7 @@ impl Filesystems {
             table: MountTable::default(),
             network_stat: BoundedStat::new(statvfs, NETWORK_STAT_TIMEOUT),
             reported: Vec::new(),
+            exclude: setup.exclude.clone(),
             usage: Vec::new(),
             rotation: Default::default(),
         }
@@ -57,7 +59,7 @@ impl Filesystems {
             .map(|(m, u)| ((m.mountpoint, m.device, m.fstype), u))
             .collect();
         let mut seen = std::collections::HashSet::new();
-        for m in mounts.iter().filter(|m| reported(m)) {
+        for m in mounts.iter().filter(|m| !self.exclude.mount(&m.mountpoint, &m.fstype)) {
             let key = (m.mountpoint.clone(), m.device.clone(), m.fstype.clone());
             if !seen.insert(key.clone()) {
                 continue;
@@ -112,12 +114,13 @@ impl Family for Filesystems {
 #[cfg(target_os = "macos")]
 pub struct Filesystems {
     disks: Result<sysinfo::Disks, String>,
+    exclude: super::exclude::Exclusions,
 }
 
 #[cfg(target_os = "macos")]
 impl Filesystems {
-    fn new(_: &Setup) -> Filesystems {
-        Filesystems { disks: sysinfo::Disks::new().map_err(|e| e.to_string()) }
+    fn new(setup: &Setup) -> Filesystems {
+        Filesystems { disks: sysinfo::Disks::new().map_err(|e| e.to_string()), exclude: setup.exclude.clone() }
     }
 }
 
@@ -126,8 +129,10 @@ impl Family for Filesystems {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let disks = self.disks.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
         disks.refresh(true);
+        let exclude = &self.exclude;
         let out = disks
             .iter()
+            .filter(|d| !exclude.mount(&d.mount_point().to_string_lossy(), &d.file_system().to_string_lossy()))
             .map(|d| {
                 let m = Mount {
                     device: d.name().to_string_lossy().into(),
@@ -151,52 +156,6 @@ pub struct Mount {
     pub mountpoint: Text,
     pub fstype: Text,
     pub readonly: bool,
-}
-
-/// node_exporter's default `--collector.filesystem.fs-types-exclude`.
-const EXCLUDED_TYPES: &[&str] = &[
-    "autofs",
-    "binfmt_misc",
-    "bpf",
-    "cgroup",
-    "cgroup2",
-    "configfs",
-    "debugfs",
-    "devpts",
-    "devtmpfs",
-    "fusectl",
-    "hugetlbfs",
-    "iso9660",
-    "mqueue",
-    "nsfs",
-    "overlay",
-    "proc",
-    "procfs",
-    "pstore",
-    "rpc_pipefs",
-    "securityfs",
-    "selinuxfs",
-    "squashfs",
-    "sysfs",
-    "tracefs",
-];
-
-/// node_exporter's default `--collector.filesystem.mount-points-exclude`:
-/// `^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`.
-fn excluded_mountpoint(m: &str) -> bool {
-    let under = |prefix: &str| m == prefix || m.starts_with(&format!("{prefix}/"));
-    let strictly_under = |prefix: &str| m.len() > prefix.len() + 1 && m.starts_with(&format!("{prefix}/"));
-    under("/dev")
-        || under("/proc")
-        || under("/sys")
-        || strictly_under("/run/credentials")
-        || strictly_under("/var/lib/docker")
-        || strictly_under("/var/lib/containers/storage")
-}
-
-/// Whether a mount is a real filesystem worth reporting (node_exporter's default rules).
-pub fn reported(m: &Mount) -> bool {
-    !EXCLUDED_TYPES.contains(&&*m.fstype) && !excluded_mountpoint(&m.mountpoint)
 }
 
 /// Undoes the mount table's octal escapes (`\040` for a space, `\011` tab, `\012` newline,
@@ -427,7 +386,9 @@ mod tests {
     #[test]
     fn node_exporters_filesystem_set() {
         let mounts = parse_mounts(MOUNTS).unwrap();
-        let kept: Vec<&str> = mounts.iter().filter(|m| reported(m)).map(|m| &*m.mountpoint).collect();
+        let x = crate::collect::exclude::Exclusions::default();
+        let kept: Vec<&str> =
+            mounts.iter().filter(|m| !x.mount(&m.mountpoint, &m.fstype)).map(|m| &*m.mountpoint).collect();
         assert_eq!(kept, ["/", "/run", "/boot/firmware", "/media/My Disk"]);
         assert!(mounts[4].readonly && !mounts[0].readonly);
     }

@@ -145,6 +145,8 @@ pub struct Interfaces {
     inet6_by_name: std::collections::HashMap<String, Vec<crate::snapshot::Ipv6Info>>,
     /// Interface address queries; `None` if no IPv4 socket could be opened.
     ipv4: Option<super::ifaddrs::Ipv4Ioctl>,
+    /// The interfaces left out (when `network` does not run and this lists them itself).
+    exclude: super::exclude::Exclusions,
 }
 
 #[cfg(target_os = "linux")]
@@ -162,6 +164,7 @@ impl Interfaces {
             inet6_text: String::new(),
             inet6_by_name: Default::default(),
             ipv4: super::ifaddrs::Ipv4Ioctl::new().ok(),
+            exclude: setup.exclude.clone(),
         }
     }
 
@@ -242,7 +245,11 @@ impl Interfaces {
     fn listed(&self) -> Result<Vec<NetInterface>, CollectError> {
         super::files::note(&self.class_net);
         let entries = std::fs::read_dir(&self.class_net).map_err(|e| CollectError::io(&self.class_net, e))?;
-        let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| !self.exclude.interface(name))
+            .collect();
         names.sort();
         Ok(names
             .into_iter()

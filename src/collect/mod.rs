@@ -33,6 +33,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::snapshot::Snapshot;
 
+pub mod exclude;
 pub mod files;
 pub mod fs;
 pub mod ifaddrs;
@@ -145,6 +146,8 @@ pub struct Setup {
     pub docker_host: String,
     /// `SYSTEM_STATS_SAMPLE_INTERVAL`.
     pub sample_interval: std::time::Duration,
+    /// The mounts, disks and interfaces the lists leave out (`SYSTEM_STATS_*_EXCLUDE`).
+    pub exclude: exclude::Exclusions,
 }
 
 impl Default for Setup {
@@ -157,6 +160,7 @@ impl Default for Setup {
             update_check_timeout: std::time::Duration::from_secs(120),
             docker_host: "unix:///var/run/docker.sock".into(),
             sample_interval: std::time::Duration::from_secs(1),
+            exclude: Default::default(),
         }
     }
 }

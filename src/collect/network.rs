@@ -36,6 +36,8 @@ pub struct Network {
     /// This sample's interfaces and raw counters (the names kept from one sample to the next).
     lines: Vec<(Text, DevCounters)>,
     previous: Option<(Instant, DevCounters)>,
+    /// The interfaces left out of the lists (their traffic still counts in the totals).
+    exclude: super::exclude::Exclusions,
 }
 
 impl Network {
@@ -47,6 +49,7 @@ impl Network {
             counters: NoWrap::default(),
             lines: Vec::new(),
             previous: None,
+            exclude: setup.exclude.clone(),
         }
     }
 
@@ -71,13 +74,14 @@ impl Network {
     }
 
     #[cfg(target_os = "macos")]
-    fn new(_: &Setup) -> Network {
+    fn new(setup: &Setup) -> Network {
         Network {
             networks: sysinfo::Networks::new_with_refreshed_list().map_err(|e| e.to_string()),
             links: Default::default(),
             counters: NoWrap::default(),
             lines: Vec::new(),
             previous: None,
+            exclude: setup.exclude.clone(),
         }
     }
 
@@ -112,6 +116,9 @@ impl Family for Network {
         let mut others = Vec::with_capacity(self.lines.len());
         for (name, raw) in &self.lines {
             let c = self.counters.adjust(name, *raw, true);
+            if self.exclude.interface(name) {
+                continue;
+            }
             others.push((name.clone(), OTHERS.map(|(i, _)| c.now[i])));
             interfaces.push(NetInterface {
                 name: name.clone(),

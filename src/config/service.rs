@@ -22,6 +22,8 @@ pub struct ServiceConfig {
     pub procfs: PathBuf,
     pub sysfs: PathBuf,
     pub collectors: crate::collect::Selection,
+    /// The mounts, disks and interfaces the lists leave out.
+    pub exclude: crate::collect::exclude::Exclusions,
     /// `None`: OS updates are not checked.
     pub update_check_interval: Option<Duration>,
     pub update_check_timeout: Duration,
@@ -54,6 +56,7 @@ impl ServiceConfig {
             update_check_timeout: self.update_check_timeout,
             docker_host: self.docker_host.clone(),
             sample_interval: self.sample_interval,
+            exclude: self.exclude.clone(),
         }
     }
 }
@@ -100,6 +103,35 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
                network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
                raspberry_pi, host, os_update, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
                its keys are null and its series absent",
+    },
+    Setting {
+        id: "filesystems-exclude",
+        env: "SYSTEM_STATS_FILESYSTEMS_EXCLUDE",
+        default: crate::collect::exclude::MOUNT_POINTS,
+        help: "Mount points left out of the filesystem lists of /system and /metrics: a regular expression \
+               (node_exporter's --collector.filesystem.mount-points-exclude, with its default); ^$ leaves none out",
+    },
+    Setting {
+        id: "filesystem-types-exclude",
+        env: "SYSTEM_STATS_FILESYSTEM_TYPES_EXCLUDE",
+        default: crate::collect::exclude::FS_TYPES,
+        help: "Filesystem types left out of the same lists: a regular expression (node_exporter's \
+               --collector.filesystem.fs-types-exclude, with its default); ^$ leaves none out",
+    },
+    Setting {
+        id: "disks-exclude",
+        env: "SYSTEM_STATS_DISKS_EXCLUDE",
+        default: crate::collect::exclude::DISKS,
+        help: "Block devices left out of the per-disk lists (the default: partitions, loop and RAM disks, as \
+               node_exporter's --collector.diskstats.device-exclude); the host's disk_io totals still count \
+               every whole disk; ^$ leaves none out",
+    },
+    Setting {
+        id: "network-exclude",
+        env: "SYSTEM_STATS_NETWORK_EXCLUDE",
+        default: crate::collect::exclude::NETWORK,
+        help: "Network interfaces left out of the per-interface lists, e.g. ^(lo|veth.*)$ (node_exporter's \
+               --collector.netdev.device-exclude); the host's totals still count them; none by default",
     },
     Setting {
         id: "update-check-interval",
@@ -196,6 +228,12 @@ impl ServiceConfig {
                     c.remove("os_update");
                 }
                 c
+            },
+            exclude: crate::collect::exclude::Exclusions {
+                mount_points: v.parse("filesystems-exclude", crate::collect::exclude::Pattern::parse)?,
+                fs_types: v.parse("filesystem-types-exclude", crate::collect::exclude::Pattern::parse)?,
+                disks: v.parse("disks-exclude", crate::collect::exclude::Pattern::parse)?,
+                network: v.parse("network-exclude", crate::collect::exclude::Pattern::parse)?,
             },
             update_check_interval,
             update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
