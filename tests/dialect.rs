@@ -107,7 +107,9 @@ fn fake_apt(output: &str, delay: u32) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("apt-get");
-    std::fs::write(&script, format!("#!/bin/sh\nsleep {delay}\ncat <<'EOF'\n{output}EOF\n")).unwrap();
+    // it leaves a trace of each run beside itself
+    std::fs::write(&script, format!("#!/bin/sh\necho >>\"$0.ran\"\nsleep {delay}\ncat <<'EOF'\n{output}EOF\n"))
+        .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
 }
@@ -134,14 +136,24 @@ const APT: &str = "NOTE: This is only a simulation!\n\
     Inst liblzma5 [5.4.1-1] (5.4.1-1+deb12u2 Debian-Security:12/oldstable-security [amd64]) []\n\
     Conf bash (5.2.15-2+b13 Debian:12.15/oldstable [amd64])\n";
 
-/// The check runs in the background and its result is in every later sample: three updates,
-/// two of them security ones; it validates against the OpenAPI document.
+/// The check runs in the background, not before `SYSTEM_STATS_UPDATE_CHECK_DELAY` has passed
+/// since the start, and its result is in every later sample: three updates, two of them
+/// security ones; it validates against the OpenAPI document.
 #[test]
 fn os_updates_as_apt_get_counts_them() {
     let apt = fake_apt(APT, 0);
     let path = path_with(apt.path());
-    let s = Service::start(&[("PATH", &path), ("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "6h")]);
+    let s = Service::start(&[
+        ("PATH", &path),
+        ("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "6h"),
+        ("SYSTEM_STATS_UPDATE_CHECK_DELAY", "3"),
+    ]);
+    let started = Instant::now();
+    let u = s.json("/system")["system"]["os_update"].clone();
+    let ran = apt.path().join("apt-get.ran");
+    assert!(u["checked_at"].is_null() && !ran.exists(), "checked at once: {u}");
     let u = wait_checked(&s);
+    assert!(ran.exists() && started.elapsed() >= Duration::from_secs(2), "{u}");
     assert_eq!(
         (&u["available"], &u["count"], &u["security"], &u["source"], &u["error"]),
         (&true.into(), &3.into(), &2.into(), &"apt-get".into(), &Value::Null)
@@ -172,6 +184,7 @@ fn a_hung_check_is_stopped() {
     let s = Service::start(&[
         ("PATH", &path),
         ("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "6h"),
+        ("SYSTEM_STATS_UPDATE_CHECK_DELAY", "0"),
         ("SYSTEM_STATS_UPDATE_CHECK_TIMEOUT", "1"),
         ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2"),
     ]);
@@ -189,7 +202,7 @@ fn os_updates_from_the_real_apt_get() {
     if Command::new("apt-get").arg("--version").output().is_err() {
         return;
     }
-    let s = Service::start(&[("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "6h")]);
+    let s = Service::start(&[("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "6h"), ("SYSTEM_STATS_UPDATE_CHECK_DELAY", "0")]);
     let u = wait_checked(&s);
     let out = Command::new("apt-get").args(["-s", "-q", "upgrade"]).env("LC_ALL", "C").output().unwrap();
     let count = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("Inst ")).count() as u64;
@@ -211,6 +224,7 @@ fn reboot_required_follows_the_flag_file() {
     let s = Service::start(&[
         ("PATH", &path),
         ("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "6h"),
+        ("SYSTEM_STATS_UPDATE_CHECK_DELAY", "0"),
         ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2"),
     ]);
     assert_eq!(wait_checked(&s)["reboot_required"], false);

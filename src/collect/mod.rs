@@ -142,6 +142,8 @@ pub struct Setup {
     pub update_check_interval: Option<std::time::Duration>,
     /// How long one check may take (`SYSTEM_STATS_UPDATE_CHECK_TIMEOUT`).
     pub update_check_timeout: std::time::Duration,
+    /// How long after the start the first check waits (`SYSTEM_STATS_UPDATE_CHECK_DELAY`).
+    pub update_check_delay: std::time::Duration,
     /// The container engine's socket (`SYSTEM_STATS_DOCKER_HOST`).
     pub docker_host: String,
     /// `SYSTEM_STATS_SAMPLE_INTERVAL`.
@@ -158,6 +160,7 @@ impl Default for Setup {
             disk_path: "/".into(),
             update_check_interval: Some(std::time::Duration::from_secs(6 * 3600)),
             update_check_timeout: std::time::Duration::from_secs(120),
+            update_check_delay: std::time::Duration::from_secs(60),
             docker_host: "unix:///var/run/docker.sock".into(),
             sample_interval: std::time::Duration::from_secs(1),
             exclude: Default::default(),

@@ -1,6 +1,8 @@
 //! `os_update`: pending updates of the OS's packages (`system.os_update`), checked on a
 //! thread of its own at most every `SYSTEM_STATS_UPDATE_CHECK_INTERVAL` (6 h by default),
-//! never on the sampler's path: each sample publishes the last result.
+//! never on the sampler's path: each sample publishes the last result. The first check waits
+//! `SYSTEM_STATS_UPDATE_CHECK_DELAY` (60 s) after the start, so that a booting machine (a Pi
+//! starting its services) does not also run the package manager then.
 //!
 //! The check runs the package manager at the lowest CPU priority, with `LC_ALL=C`, bounded by
 //! `SYSTEM_STATS_UPDATE_CHECK_TIMEOUT`, without touching the network or a lock:
@@ -216,8 +218,13 @@ impl OsUpdates {
         latest.lock().unwrap_or_else(|p| p.into_inner()).source = Some(manager.name().into());
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let (every, timeout) = (setup.update_check_interval.unwrap_or(Duration::MAX), setup.update_check_timeout);
+        let delay = setup.update_check_delay;
         let shared = Arc::clone(&latest);
         let spawned = std::thread::Builder::new().name("os-update".into()).spawn(move || {
+            match stopped.recv_timeout(delay) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
             loop {
                 let result = check(manager, &program, timeout);
                 let mut u = shared.lock().unwrap_or_else(|p| p.into_inner());

@@ -27,6 +27,7 @@ pub struct ServiceConfig {
     /// `None`: OS updates are not checked.
     pub update_check_interval: Option<Duration>,
     pub update_check_timeout: Duration,
+    pub update_check_delay: Duration,
     /// The container engine's socket, as given (`unix://...`).
     pub docker_host: String,
     /// Requests but `/health` need `Authorization: Bearer` with it.
@@ -54,6 +55,7 @@ impl ServiceConfig {
             disk_path: self.disk_path.clone(),
             update_check_interval: self.update_check_interval,
             update_check_timeout: self.update_check_timeout,
+            update_check_delay: self.update_check_delay,
             docker_host: self.docker_host.clone(),
             sample_interval: self.sample_interval,
             exclude: self.exclude.clone(),
@@ -147,6 +149,13 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Seconds one OS update check may take before it is stopped (1 to 3600)",
     },
     Setting {
+        id: "update-check-delay",
+        env: "SYSTEM_STATS_UPDATE_CHECK_DELAY",
+        default: "60",
+        help: "Seconds after the start before the first OS update check (0 to 86400): the package manager \
+               does not compete with a machine's boot",
+    },
+    Setting {
         id: "docker-host",
         env: "SYSTEM_STATS_DOCKER_HOST",
         default: "unix:///var/run/docker.sock",
@@ -237,6 +246,7 @@ impl ServiceConfig {
             },
             update_check_interval,
             update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
+            update_check_delay: v.parse("update-check-delay", |s| parse_seconds(s, 0.0, 86_400.0))?,
             docker_host: {
                 v.parse("docker-host", crate::collect::containers::engine::socket_path)?;
                 v.raw("docker-host").0
