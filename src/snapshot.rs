@@ -60,6 +60,10 @@ pub struct Snapshot {
     /// `containers` collector does not run.
     #[serde(default)]
     pub docker: Option<Docker>,
+    /// The service manager's units (systemd, launchd): counts by state and the failed ones;
+    /// `null` when the `services` collector does not run.
+    #[serde(default)]
+    pub services: Option<Services>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -413,6 +417,42 @@ pub struct ThermalZone {
     #[serde(rename = "type")]
     pub kind: String,
     pub celsius: f64,
+}
+
+/// What the service manager says of its units, read in the background every few seconds.
+/// Where none answers (a container, a machine without systemd) every field is `null` but
+/// `error`, which says why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Services {
+    /// `systemd` or `launchd`; `null` when no manager answers.
+    pub source: Option<String>,
+    /// The manager's version (`252.39-1~deb12u2`); `null` for launchd.
+    pub version: Option<String>,
+    /// The overall state, as `systemctl is-system-running` says it: `running`, `degraded`
+    /// (a unit failed), `starting`, `stopping`, `maintenance`...; `null` for launchd.
+    pub state: Option<String>,
+    /// Units by their active state: `active`, `activating`, `deactivating`, `inactive`,
+    /// `failed` (always present) and any other the manager uses (`reloading`...).
+    pub units: Option<std::collections::BTreeMap<String, u64>>,
+    /// The failed units, by name.
+    pub failed: Option<Vec<FailedUnit>>,
+    /// When the units were last read (UTC).
+    pub checked_at: Option<String>,
+    /// Why no manager could be asked, if none could.
+    pub error: Option<String>,
+}
+
+/// A unit that failed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FailedUnit {
+    /// `nginx.service`; a launchd job's label.
+    pub name: String,
+    pub description: Option<String>,
+    /// How it failed: systemd's `Result` (`exit-code`, `signal`, `timeout`, `core-dump`,
+    /// `start-limit-hit`...), launchd's `exit code 78` or `signal 9`.
+    pub result: Option<String>,
+    /// Since when (UTC; systemd only).
+    pub since: Option<String>,
 }
 
 /// Pending updates of the OS's packages, checked in the background.

@@ -45,6 +45,8 @@ fn redact(v: &mut Value) {
     }
     // the containers are the live engine's (if any)
     v["docker"] = LIVE.into();
+    // and the service manager is the live machine's systemd (or none)
+    v["services"] = LIVE.into();
     // which interfaces have an IPv4 address is the live machine's business too
     v["network"]["interfaces"] = LIVE.into();
     if let Some(p) = v["system"]["platform"].as_str() {

@@ -30,9 +30,9 @@ pub const DISKS: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
 /// No interface is left out (node_exporter's default; Debian's package leaves out `lo`).
 pub const NETWORK: &str = "";
 
-/// A compiled pattern (compared by its text).
+/// A compiled pattern and its text as given (compared by the compiled text).
 #[derive(Debug, Clone)]
-pub struct Pattern(Regex);
+pub struct Pattern(Regex, Box<str>);
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
@@ -49,14 +49,28 @@ impl Pattern {
         if text.is_empty() {
             return Ok(None);
         }
-        Regex::new(text).map(|re| Some(Pattern(re))).map_err(|e| {
+        Regex::new(text).map(|re| Some(Pattern(re, text.into()))).map_err(|e| {
             let why = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
             format!("a regular expression, or empty for none ({why})")
         })
     }
 
+    /// The same, anchored at both ends as node_exporter anchors its systemd unit patterns
+    /// (`^(?:text)$`); [`Pattern::as_str`] is still `text`.
+    pub fn parse_anchored(text: &str) -> Result<Option<Pattern>, String> {
+        if Pattern::parse(text)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Pattern::parse(&format!("^(?:{text})$"))?.map(|Pattern(re, _)| Pattern(re, text.into())))
+    }
+
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        &self.1
+    }
+
+    /// Whether the pattern matches somewhere in `text` (the whole of it, when anchored).
+    pub fn is_match(&self, text: &str) -> bool {
+        self.0.is_match(text)
     }
 }
 

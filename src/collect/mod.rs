@@ -59,6 +59,7 @@ pub mod pressure;
 pub mod raspberry_pi;
 pub mod schedstat;
 pub mod sensors;
+pub mod services;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
@@ -96,6 +97,7 @@ pub const REGISTRY: &[Entry] = &[
     raspberry_pi::ENTRY,
     host::ENTRY,
     os_update::ENTRY,
+    services::ENTRY,
     uptime::ENTRY,
     time::ENTRY,
     timex::ENTRY,
@@ -150,6 +152,8 @@ pub struct Setup {
     pub sample_interval: std::time::Duration,
     /// The mounts, disks and interfaces the lists leave out (`SYSTEM_STATS_*_EXCLUDE`).
     pub exclude: exclude::Exclusions,
+    /// The units without per-unit series (`SYSTEM_STATS_SERVICES_EXCLUDE`, anchored).
+    pub units_exclude: Option<exclude::Pattern>,
 }
 
 impl Default for Setup {
@@ -164,6 +168,7 @@ impl Default for Setup {
             docker_host: "unix:///var/run/docker.sock".into(),
             sample_interval: std::time::Duration::from_secs(1),
             exclude: Default::default(),
+            units_exclude: exclude::Pattern::parse_anchored(services::UNITS_EXCLUDE).ok().flatten(),
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct ServiceConfig {
     pub collectors: crate::collect::Selection,
     /// The mounts, disks and interfaces the lists leave out.
     pub exclude: crate::collect::exclude::Exclusions,
+    /// The service manager's units without series of their own.
+    pub units_exclude: Option<crate::collect::exclude::Pattern>,
     /// `None`: OS updates are not checked.
     pub update_check_interval: Option<Duration>,
     pub update_check_timeout: Duration,
@@ -59,6 +61,7 @@ impl ServiceConfig {
             docker_host: self.docker_host.clone(),
             sample_interval: self.sample_interval,
             exclude: self.exclude.clone(),
+            units_exclude: self.units_exclude.clone(),
         }
     }
 }
@@ -103,7 +106,7 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
                Names: cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap, pressure, filesystems, disk, disk_io, \
                network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
-               raspberry_pi, host, os_update, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
+               raspberry_pi, host, os_update, services, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
                its keys are null and its series absent",
     },
     Setting {
@@ -134,6 +137,14 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         default: crate::collect::exclude::NETWORK,
         help: "Network interfaces left out of the per-interface lists, e.g. ^(lo|veth.*)$ (node_exporter's \
                --collector.netdev.device-exclude); the host's totals still count them; none by default",
+    },
+    Setting {
+        id: "services-exclude",
+        env: "SYSTEM_STATS_SERVICES_EXCLUDE",
+        default: crate::collect::services::UNITS_EXCLUDE,
+        help: "systemd units without per-unit series in /metrics (node_exporter's \
+               --collector.systemd.unit-exclude: a regular expression matched against the whole name); they are \
+               still counted, and listed when they fail; ^$ leaves none out",
     },
     Setting {
         id: "update-check-interval",
@@ -244,6 +255,7 @@ impl ServiceConfig {
                 disks: v.parse("disks-exclude", crate::collect::exclude::Pattern::parse)?,
                 network: v.parse("network-exclude", crate::collect::exclude::Pattern::parse)?,
             },
+            units_exclude: v.parse("services-exclude", crate::collect::exclude::Pattern::parse_anchored)?,
             update_check_interval,
             update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
             update_check_delay: v.parse("update-check-delay", |s| parse_seconds(s, 0.0, 86_400.0))?,
