@@ -35,6 +35,7 @@ pub const ENTRY: Entry = Entry {
 pub const REFRESH: Duration = Duration::from_secs(5);
 /// How long one call to the manager may take before the reading is abandoned (and the
 /// connection made anew).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long after a failure to reach the manager it is tried again.
 const RETRY: Duration = Duration::from_secs(30);
@@ -124,6 +125,7 @@ pub fn version_number(version: &str) -> Option<f64> {
 }
 
 /// Microseconds since the epoch (systemd's timestamps; 0 is "never") as RFC 3339, UTC.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn rfc3339_usec(usec: u64) -> Option<String> {
     (usec > 0).then(|| {
         chrono::DateTime::from_timestamp_micros(usec as i64)
