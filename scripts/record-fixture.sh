@@ -42,8 +42,12 @@ copy "$procfs" "$out/proc" stat meminfo vmstat zoneinfo diskstats cpuinfo loadav
   net/netstat net/snmp net/snmp6 net/sockstat net/sockstat6 net/softnet_stat net/udp net/udp6 net/arp \
   net/stat/nf_conntrack sys/net/netfilter/nf_conntrack_count sys/net/netfilter/nf_conntrack_max \
   sys/kernel/random/entropy_avail sys/kernel/random/poolsize sys/fs/file-nr \
+  sys/kernel/pid_max sys/kernel/threads-max \
   pressure/cpu pressure/io pressure/memory pressure/irq \
   sys/kernel/hostname sys/kernel/osrelease sys/kernel/version sys/kernel/arch sys/kernel/domainname
+# every process's stat (`processes`): what ran at the time (command lines are not recorded)
+mapfile -t stats < <(rels "$procfs" '[0-9]*/stat')
+copy "$procfs" "$out/proc" "${stats[@]}"
 
 # sysfs: block devices (their names are what matters), CPU topology and frequency, network
 # links, firmware model, DMI, temperatures

@@ -64,6 +64,10 @@ pub struct Snapshot {
     /// `null` when the `services` collector does not run.
     #[serde(default)]
     pub services: Option<Services>,
+    /// What is running: processes by state and the top ones by CPU and memory; `null` when
+    /// the `processes` collector does not run.
+    #[serde(default)]
+    pub processes: Option<Processes>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -417,6 +421,48 @@ pub struct ThermalZone {
     #[serde(rename = "type")]
     pub kind: String,
     pub celsius: f64,
+}
+
+/// Every process counted by state, and the top ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Processes {
+    /// Processes (not threads).
+    pub total: u64,
+    /// Threads, summed over every process.
+    pub threads: u64,
+    /// Processes by state, psutil's names: `running`, `sleeping`, `disk-sleep`, `zombie`,
+    /// `stopped` (always present), `idle`, `tracing-stop`, `dead`, `parked`... when some are.
+    pub states: std::collections::BTreeMap<String, u64>,
+    /// The `SYSTEM_STATS_TOP_PROCESSES` using the most CPU over the last sampling interval,
+    /// most first; `null` when that setting is 0.
+    pub top_cpu: Option<Vec<ProcessInfo>>,
+    /// The same by resident memory.
+    pub top_memory: Option<Vec<ProcessInfo>>,
+}
+
+/// One process of a top list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// The kernel's name for it (at most 15 characters on Linux).
+    pub name: String,
+    /// Its arguments joined by spaces, at most 256 characters (never its environment);
+    /// `null` for kernel threads and zombies.
+    pub cmdline: Option<String>,
+    /// Its owner's name (the uid when it has none).
+    pub user: Option<String>,
+    /// psutil's name of its state: `running`, `sleeping`, `disk-sleep`, `zombie`...
+    pub state: String,
+    /// CPU over the last sampling interval, psutil's way: 100 is one core busy, so it may
+    /// exceed 100 on a machine with several; `null` on the first sample.
+    pub cpu_percent: Option<f64>,
+    /// Resident memory, bytes.
+    pub rss: u64,
+    /// `rss` of the total memory.
+    pub memory_percent: Option<f64>,
+    pub threads: u64,
+    /// When it started (UTC).
+    pub started_at: Option<String>,
 }
 
 /// What the service manager says of its units, read in the background every few seconds.

@@ -482,6 +482,8 @@ fn collectors_left_out_leave_their_keys_null() {
             "conntrack",
             "containers",
             "host",
+            "services",
+            "processes",
             "uptime",
             "time",
             "timex",

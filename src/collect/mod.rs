@@ -56,6 +56,7 @@ pub mod netstat;
 pub mod network;
 pub mod os_update;
 pub mod pressure;
+pub mod processes;
 pub mod raspberry_pi;
 pub mod schedstat;
 pub mod sensors;
@@ -98,6 +99,7 @@ pub const REGISTRY: &[Entry] = &[
     host::ENTRY,
     os_update::ENTRY,
     services::ENTRY,
+    processes::ENTRY,
     uptime::ENTRY,
     time::ENTRY,
     timex::ENTRY,
@@ -154,6 +156,8 @@ pub struct Setup {
     pub exclude: exclude::Exclusions,
     /// The units without per-unit series (`SYSTEM_STATS_SERVICES_EXCLUDE`, anchored).
     pub units_exclude: Option<exclude::Pattern>,
+    /// How many processes the top lists hold (`SYSTEM_STATS_TOP_PROCESSES`; 0: none).
+    pub top_processes: usize,
 }
 
 impl Default for Setup {
@@ -169,6 +173,7 @@ impl Default for Setup {
             sample_interval: std::time::Duration::from_secs(1),
             exclude: Default::default(),
             units_exclude: exclude::Pattern::parse_anchored(services::UNITS_EXCLUDE).ok().flatten(),
+            top_processes: 10,
         }
     }
 }

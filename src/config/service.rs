@@ -26,6 +26,8 @@ pub struct ServiceConfig {
     pub exclude: crate::collect::exclude::Exclusions,
     /// The service manager's units without series of their own.
     pub units_exclude: Option<crate::collect::exclude::Pattern>,
+    /// How many processes the top lists hold.
+    pub top_processes: usize,
     /// `None`: OS updates are not checked.
     pub update_check_interval: Option<Duration>,
     pub update_check_timeout: Duration,
@@ -62,6 +64,7 @@ impl ServiceConfig {
             sample_interval: self.sample_interval,
             exclude: self.exclude.clone(),
             units_exclude: self.units_exclude.clone(),
+            top_processes: self.top_processes,
         }
     }
 }
@@ -106,7 +109,7 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
                Names: cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap, pressure, filesystems, disk, disk_io, \
                network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
-               raspberry_pi, host, os_update, services, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
+               raspberry_pi, host, os_update, services, processes, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
                its keys are null and its series absent",
     },
     Setting {
@@ -137,6 +140,13 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         default: crate::collect::exclude::NETWORK,
         help: "Network interfaces left out of the per-interface lists, e.g. ^(lo|veth.*)$ (node_exporter's \
                --collector.netdev.device-exclude); the host's totals still count them; none by default",
+    },
+    Setting {
+        id: "top-processes",
+        env: "SYSTEM_STATS_TOP_PROCESSES",
+        default: "10",
+        help: "How many processes the top lists (by CPU, by memory) of /system, /metrics and the page hold \
+               (0 to 1000; 0 leaves the lists out, the counts by state stay)",
     },
     Setting {
         id: "services-exclude",
@@ -255,6 +265,7 @@ impl ServiceConfig {
                 disks: v.parse("disks-exclude", crate::collect::exclude::Pattern::parse)?,
                 network: v.parse("network-exclude", crate::collect::exclude::Pattern::parse)?,
             },
+            top_processes: v.parse("top-processes", |s| parse_count(s, 0, 1000))? as usize,
             units_exclude: v.parse("services-exclude", crate::collect::exclude::Pattern::parse_anchored)?,
             update_check_interval,
             update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
