@@ -169,3 +169,45 @@ fn a_raspberry_pi_shows_its_throttling_and_temperatures() {
     b.screenshot(&screenshots().join("page-pi.png"));
     assert_eq!(b.problems(), Vec::<String>::new());
 }
+
+/// The processes card: a child burning a core is on top, by CPU; sorted by memory, the card
+/// lists `/system`'s `top_memory`; the services card says why there are none (no systemd on
+/// this machine).
+#[test]
+fn the_process_card_shows_the_busy_child_on_top() {
+    let Some(mut b) = Browser::launch() else { return };
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5")]);
+    let mut busy = std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+    let pid = busy.id();
+    b.navigate(&format!("http://{}/", s.addr));
+    b.wait_for(
+        &format!("(document.querySelector('#proclist tr') || {{dataset: {{}}}}).dataset.pid === '{pid}'"),
+        Duration::from_secs(15),
+    );
+    assert_eq!(b.eval("document.getElementById('c-procs').hidden"), false);
+    let cpu: f64 = b
+        .eval(&format!("document.querySelector('[data-f=\"proc.cpu/{pid}\"]').dataset.value"))
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cpu >= 50.0, "{cpu}");
+    b.screenshot(&screenshots().join("page-processes.png"));
+
+    b.eval("document.querySelector('button[data-sort=\"memory\"]').click(); true");
+    let shown = b.eval("[...document.querySelectorAll('#proclist tr')].map(r => +r.dataset.pid)");
+    let top = s.json("/system")["processes"]["top_memory"].clone();
+    let first: Vec<u64> = top.as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).take(1).collect();
+    assert_eq!(shown[0].as_u64(), first.first().copied(), "{shown} vs {top}");
+    assert_eq!(shown.as_array().unwrap().len(), 10);
+    assert_eq!(b.eval("document.querySelector('button[data-sort=\"memory\"]').getAttribute('aria-pressed')"), "true");
+
+    if !std::path::Path::new("/run/systemd/system").exists() {
+        assert_eq!(b.eval("document.getElementById('c-services').hidden"), false);
+        let text = b.eval("document.getElementById('services').textContent");
+        assert!(text.as_str().unwrap().starts_with("no system"), "{text}");
+    }
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert_eq!(b.problems(), Vec::<String>::new());
+}

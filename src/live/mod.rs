@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::snapshot::{OsUpdate, RaspberryPi, Snapshot};
+use crate::snapshot::{OsUpdate, Processes, RaspberryPi, Services, Snapshot};
 use history::History;
 
 /// Frames kept for subscribers that come back with `Last-Event-ID` (a minute at 1 s).
@@ -45,6 +45,9 @@ pub struct Summary<'a> {
     pub raspberry_pi: Option<&'a RaspberryPi>,
     pub containers: Option<Vec<ContainerFigures<'a>>>,
     pub os_update: Option<&'a OsUpdate>,
+    /// Counts by state and the top processes, as `/system` has them.
+    pub processes: Option<&'a Processes>,
+    pub services: Option<&'a Services>,
     pub uptime: Option<u64>,
 }
 
@@ -150,6 +153,8 @@ impl<'a> Summary<'a> {
                     .collect()
             }),
             os_update: s.system.os_update.as_ref(),
+            processes: s.processes.as_ref(),
+            services: s.services.as_ref(),
             uptime: s.uptime.seconds,
         })
     }
