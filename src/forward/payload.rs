@@ -62,8 +62,13 @@ pub const DETAILS_LIMIT: usize = 64_000;
 
 /// The keys of `details` the dashboard does not read, in the order they are left out when
 /// `details` would exceed [`DETAILS_LIMIT`] (a path of object keys; `[]` means every element
-/// of an array).
+/// of an array): the processes' command lines and lists first (the counts stay), the failed
+/// units last.
 pub const TRIMMABLE: &[&[&str]] = &[
+    &["processes", "top_cpu", "[]", "cmdline"],
+    &["processes", "top_memory", "[]", "cmdline"],
+    &["processes", "top_memory"],
+    &["processes", "top_cpu"],
     &["cpu", "per_cpu"],
     &["memory", "meminfo"],
     &["network", "all_interfaces"],
@@ -74,6 +79,7 @@ pub const TRIMMABLE: &[&[&str]] = &[
     &["network", "interfaces", "[]", "ipv6"],
     &["docker", "containers", "[]", "ports"],
     &["sensors"],
+    &["services", "failed"],
 ];
 
 /// A payload's body, and what was left out of `details` to keep it under the limit.
@@ -391,6 +397,44 @@ mod tests {
         let small = serde_json::to_vec(&snapshot()).unwrap();
         let p = Sample::parse(&small).unwrap().payload(&small);
         assert!(p.left_out.is_empty() && p.bytes.ends_with(&[small.as_slice(), b"}"].concat()));
+    }
+
+    /// The top processes go first, their command lines before the lists; the counts, the
+    /// failed services and everything the dashboard reads stay.
+    #[test]
+    fn processes_are_trimmed_first() {
+        let mut s = snapshot();
+        let procs = |n: usize| {
+            json!(
+                (0..n)
+                    .map(|pid| json!({"pid": pid, "name": "worker", "cmdline": "x".repeat(250), "rss": 1}))
+                    .collect::<Vec<_>>()
+            )
+        };
+        s["processes"] = json!({"total": 900, "threads": 1000, "states": {"running": 1}, "top_cpu": procs(150), "top_memory": procs(150)});
+        s["services"] = json!({"source": "systemd", "failed": [{"name": "broken.service", "result": "exit-code"}]});
+        let raw = serde_json::to_vec(&s).unwrap();
+        let p = Sample::parse(&raw).unwrap().payload(&raw);
+        // the first step is enough: the other list keeps its command lines
+        assert_eq!(p.left_out, ["processes.top_cpu.cmdline"]);
+        let sent: Value = serde_json::from_slice(&p.bytes).unwrap();
+        let d = &sent["details"];
+        assert_eq!(d["processes"]["top_cpu"].as_array().unwrap().len(), 150);
+        assert!(d["processes"]["top_cpu"][0].get("cmdline").is_none());
+        assert!(d["processes"]["top_memory"][0]["cmdline"].is_string());
+        assert_eq!(d["processes"]["total"], 900);
+        assert_eq!(d["services"]["failed"][0]["name"], "broken.service");
+        // more of them: the lists go too, the counts stay
+        s["processes"]["top_cpu"] = procs(3000);
+        let raw = serde_json::to_vec(&s).unwrap();
+        let p = Sample::parse(&raw).unwrap().payload(&raw);
+        assert_eq!(
+            p.left_out[..4],
+            ["processes.top_cpu.cmdline", "processes.top_memory.cmdline", "processes.top_memory", "processes.top_cpu"]
+        );
+        let sent: Value = serde_json::from_slice(&p.bytes).unwrap();
+        assert_eq!(sent["details"]["processes"]["threads"], 1000);
+        assert!(python_json_len(&sent["details"]) <= DETAILS_LIMIT);
     }
 
     #[test]
