@@ -17,12 +17,20 @@ pub struct Counts {
     pub mounts: usize,
     pub disks: usize,
     pub sensors: usize,
+    /// Processes (`/proc/<pid>/stat` and `cmdline`); measured on their own, as their cost
+    /// grows with their number alone.
+    pub processes: usize,
 }
 
 impl Counts {
     pub fn big_host(scale: f64) -> Counts {
         let n = |full: usize| ((full as f64 * scale).round() as usize).max(1);
-        Counts { cpus: n(256), interfaces: n(200), mounts: n(500), disks: n(100), sensors: n(64) }
+        Counts { cpus: n(256), interfaces: n(200), mounts: n(500), disks: n(100), sensors: n(64), processes: 0 }
+    }
+
+    /// A small host with `n` processes.
+    pub fn processes(n: usize) -> Counts {
+        Counts { cpus: 4, interfaces: 2, mounts: 1, disks: 1, sensors: 1, processes: n }
     }
 }
 
@@ -35,10 +43,37 @@ fn write(root: &Path, rel: &str, content: &str) {
 /// Writes the tree under `root` (which must exist and be empty), with the mount points as
 /// directories under `mounts` (not under `/dev`, which node_exporter's rules leave out).
 pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/debian-x86_64-vm/proc");
-    for f in ["meminfo", "vmstat", "loadavg", "uptime", "zoneinfo"] {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/debian-x86_64-psi-conntrack/proc");
+    // the files whose size does not grow with the host, as this VM had them
+    for f in [
+        "meminfo",
+        "vmstat",
+        "loadavg",
+        "uptime",
+        "net/netstat",
+        "net/snmp",
+        "net/snmp6",
+        "net/sockstat",
+        "net/sockstat6",
+        "net/udp",
+        "net/udp6",
+        "net/arp",
+        "net/stat/nf_conntrack",
+        "sys/net/netfilter/nf_conntrack_count",
+        "sys/net/netfilter/nf_conntrack_max",
+        "sys/kernel/random/entropy_avail",
+        "sys/kernel/random/poolsize",
+        "sys/kernel/pid_max",
+        "sys/kernel/threads-max",
+        "sys/fs/file-nr",
+        "pressure/cpu",
+        "pressure/io",
+        "pressure/memory",
+    ] {
         write(root, &format!("proc/{f}"), &fs::read_to_string(fixture.join(f)).unwrap());
     }
+    let vm = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/debian-x86_64-vm/proc");
+    write(root, "proc/zoneinfo", &fs::read_to_string(vm.join("zoneinfo")).unwrap());
     for (k, v) in [
         ("hostname", "bighost"),
         ("osrelease", "6.1.0-28-amd64"),
@@ -69,9 +104,48 @@ pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
         write(root, &format!("{policy}/scaling_min_freq"), "400000\n");
         write(root, &format!("{policy}/scaling_max_freq"), "3100000\n");
     }
-    stat.push_str("intr 114930548 113199788 3 0\nctxt 1990473\nbtime 1732000000\nprocesses 2915\n");
+    stat.push_str("intr 114930548 113199788 3 0\nctxt 1990473\nbtime 1732000000\nprocesses 2915\nprocs_running 2\nprocs_blocked 0\n");
     write(root, "proc/stat", &stat);
     write(root, "proc/cpuinfo", &cpuinfo);
+    // per CPU: the scheduler's and the network stack's statistics
+    let mut schedstat = String::from("version 15\ntimestamp 4295300000\n");
+    let mut softnet = String::new();
+    for i in 0..c.cpus {
+        writeln!(
+            schedstat,
+            "cpu{i} 0 0 0 0 0 0 {} {} {}",
+            90_000_000_000u64 + i as u64,
+            1_500_000_000 + i,
+            700_000 + i
+        )
+        .unwrap();
+        writeln!(schedstat, "domain0 00000003 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
+            .unwrap();
+        writeln!(softnet, "{:08x} 00000000 {:08x} 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 {i:08x} 00000000", 10_000 + i, i % 3).unwrap();
+    }
+    write(root, "proc/schedstat", &schedstat);
+    write(root, "proc/net/softnet_stat", &softnet);
+
+    // processes: a shell's worth of each kind, every one with its stat and command line
+    for p in 0..c.processes {
+        let pid = 1000 + p;
+        let (name, state, threads) =
+            [("postgres", 'S', 1), ("java", 'S', 48), ("nginx", 'S', 1), ("kworker/3:1", 'I', 1), ("stress", 'R', 1)]
+                [p % 5];
+        write(
+            root,
+            &format!("proc/{pid}/stat"),
+            &format!(
+                "{pid} ({name}) {state} 1 {pid} {pid} 0 -1 4194560 1520 0 0 0 {} {} 0 0 20 0 {threads} 0 {} 123456789 {} \
+                 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0\n",
+                p * 7 % 1000,
+                p % 300,
+                5000 + p,
+                1000 + p * 13 % 9000
+            ),
+        );
+        write(root, &format!("proc/{pid}/cmdline"), &format!("/usr/bin/{name}\0--worker\0{p}\0"));
+    }
 
     // disks: whole disks in /sys/block, two partitions each in diskstats
     let mut diskstats = String::new();

@@ -385,6 +385,20 @@ mod tests {
         assert!(service(&["--host", "not a host"]).unwrap_err().to_string().contains("--host"));
     }
 
+    /// docs/configuration.md has a row for every setting of both programs.
+    #[test]
+    fn the_configuration_page_lists_every_setting() {
+        let page = include_str!("../../docs/configuration.md");
+        for s in SERVICE_SETTINGS.iter().chain(super::super::FORWARDER_SETTINGS) {
+            assert!(
+                page.contains(&format!("`{}`", s.env)) && page.contains(&format!("`--{}", s.id)),
+                "{} ({})",
+                s.env,
+                s.id
+            );
+        }
+    }
+
     /// `--help` names every collector of the registry.
     #[test]
     fn help_names_every_collector() {

@@ -117,7 +117,7 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         let mut code = exit::OK;
         match polled {
             Ok((sample, body)) => {
-                spool_everywhere(&targets, &mut spooling, &sample, body).await;
+                spool_everywhere(&targets, &mut spooling, &cfg.spool_dir, &sample, body).await;
                 tracing::info!("{}", sample.summary());
             }
             Err(e) => {
@@ -167,7 +167,7 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
                     continue;
                 }
                 last_collected = collected.to_string();
-                spool_everywhere(&targets, &mut spooling, &sample, body).await;
+                spool_everywhere(&targets, &mut spooling, &cfg.spool_dir, &sample, body).await;
                 let up = targets.iter().filter(|t| t.stats.up.load(Ordering::Relaxed)).count();
                 let backlog: u64 = targets.iter().map(|t| t.stats.backlog.load(Ordering::Relaxed)).sum();
                 tracing::info!("{} | destinations up {up}/{}, backlog {backlog}", sample.summary(), targets.len());
@@ -319,13 +319,40 @@ async fn poll(source: &Source) -> Result<(Sample, Bytes), String> {
 struct SpoolHealth {
     /// Samples not spooled since it stopped taking them, and why.
     failing: Option<(u64, String)>,
+    /// After its disk was found full: the free bytes it waits for before trying again, so
+    /// that a disk at the edge of full (a failed write frees a little) does not make it
+    /// alternate between spooling and not, a pair of log lines every few samples.
+    room_needed: Option<u64>,
+}
+
+/// Free bytes for unprivileged writers on the filesystem of `dir` (`u64::MAX` if unknown).
+#[allow(clippy::unnecessary_cast)] // the field types differ between Linux and macOS
+fn free_bytes(dir: &std::path::Path) -> u64 {
+    nix::sys::statvfs::statvfs(dir)
+        .map(|s| (s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+        .unwrap_or(u64::MAX)
 }
 
 /// Pushes one sample into every destination's spool and wakes the senders.
-async fn spool_everywhere(targets: &[Sender], health: &mut [SpoolHealth], sample: &Sample, body: Bytes) {
+async fn spool_everywhere(
+    targets: &[Sender],
+    health: &mut [SpoolHealth],
+    spool_dir: &std::path::Path,
+    sample: &Sample,
+    body: Bytes,
+) {
     let collected_at = sample.collected_at_us;
     let mut spooled = 0;
     for (t, h) in targets.iter().zip(health.iter_mut()) {
+        if let (Some(need), Some((lost, _))) = (h.room_needed, h.failing.as_mut()) {
+            if free_bytes(spool_dir) < need {
+                *lost += 1;
+                t.stats.not_spooled.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
+        h.room_needed = None;
+        let size = body.len() as u64;
         let body = body.clone();
         let pushed = with_spool(&t.spool, move |s| s.push(&body, collected_at).map(|p| (p, s.len()))).await;
         let st = &t.stats;
@@ -356,6 +383,9 @@ async fn spool_everywhere(targets: &[Sender], health: &mut [SpoolHealth], sample
             }
             Err(e) => {
                 st.not_spooled.fetch_add(1, Ordering::Relaxed);
+                if e.is_out_of_space() {
+                    h.room_needed = Some(size.saturating_mul(8) + (256 << 10));
+                }
                 match &mut h.failing {
                     Some((lost, why)) => {
                         *lost += 1;

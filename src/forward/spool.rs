@@ -61,6 +61,17 @@ pub enum SpoolError {
 }
 
 impl SpoolError {
+    /// Whether it failed for want of space on the disk (`ENOSPC`), now or when it was closed.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            SpoolError::Io { source, .. } => {
+                source.raw_os_error() == Some(libc::ENOSPC) || source.kind() == std::io::ErrorKind::StorageFull
+            }
+            SpoolError::Closed { why, .. } => why.contains(&format!("(os error {})", libc::ENOSPC)),
+            _ => false,
+        }
+    }
+
     /// The I/O error behind this one, if any.
     pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
