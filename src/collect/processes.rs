@@ -8,10 +8,11 @@
 //! and the top lists as `system_stats_top_process_*` (N series each, labelled by rank, pid
 //! and name).
 //!
-//! Linux: `/proc/<pid>/stat` of every process each sample (one open, read and close each: the
-//! cost grows with the number of processes, see docs/performance.md); a process that exits
+//! Linux: `/proc/<pid>/stat` of every process each sample, held open (one `pread(2)` each; up
+//! to 4 096 of them, as the open-file limit allows; the others opened, read and closed): the
+//! cost grows with the number of processes, see docs/performance.md. A process that exits
 //! meanwhile is skipped. Only the top ones have their `cmdline` read and their owner looked
-//! up (`/etc/passwd`, read again when it changes). `/proc/sys/kernel/pid_max` and
+//! up (`/etc/passwd`, read again when it changes), once while they run. `/proc/sys/kernel/pid_max` and
 //! `threads-max` for the limits. macOS: `sysinfo` (libproc).
 
 use std::collections::{BTreeMap, HashMap};
@@ -169,10 +170,41 @@ struct Linux {
     previous: HashMap<u32, (u64, u64)>,
     current: HashMap<u32, (u64, u64)>,
     previous_at: Option<Instant>,
+    /// `/proc/<pid>/stat` held open, each with the sample that last saw it: one `pread(2)`
+    /// a sample instead of an open, a read and a close. At most `budget` of them.
+    held: HashMap<u32, (std::fs::File, u64)>,
+    budget: usize,
+    samples: u64,
+    /// What is shown of a top process that does not change while it runs (command line,
+    /// owner), by pid and start time.
+    known: HashMap<u32, (u64, Option<String>, Option<String>)>,
     hz: f64,
     page: u64,
     buf: Vec<u8>,
     users: Users,
+}
+
+/// How many `/proc/<pid>/stat` files may be held open: what the open-file limit leaves once
+/// the connections and the other collectors have theirs (1 024), at most 4 096.
+#[cfg(target_os = "linux")]
+fn hold_budget() -> usize {
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(0, |(soft, _)| soft);
+    #[allow(clippy::useless_conversion)]
+    let soft = u64::from(soft);
+    soft.saturating_sub(1024).min(4096) as usize
+}
+
+/// Reads a `/proc/<pid>/stat` from its start into `buf`: the kernel writes it whole in one
+/// read when the buffer is large enough, so a short read is the end; a full buffer is read
+/// to its end the long way.
+#[cfg(target_os = "linux")]
+fn read_stat(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    if buf.len() < 1024 {
+        buf.resize(1024, 0);
+    }
+    let n = file.read_at(buf, 0)?;
+    if n < buf.len() { Ok(n) } else { super::files::read_from_start(file, buf, 64 << 10) }
 }
 
 /// User names by uid from `/etc/passwd`, read again when it changes.
@@ -205,6 +237,10 @@ impl Linux {
             previous: HashMap::new(),
             current: HashMap::new(),
             previous_at: None,
+            held: HashMap::new(),
+            budget: 0,
+            samples: 0,
+            known: HashMap::new(),
             hz: nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map_or(100.0, |v| v as f64),
             page: super::memory::page_size(),
             buf: Vec::with_capacity(1024),
@@ -228,9 +264,11 @@ impl Linux {
         super::files::note(&self.proc_dir);
         let entries = std::fs::read_dir(&self.proc_dir).map_err(|e| CollectError::io(&self.proc_dir, e))?;
         let dt = self.previous_at.map(|at| r.at.saturating_duration_since(at).as_secs_f64());
-        let mut path = self.proc_dir.as_os_str().to_owned().into_encoded_bytes();
-        path.push(b'/');
-        let base = path.len();
+        if self.samples.is_multiple_of(60) {
+            self.budget = hold_budget();
+        }
+        self.samples += 1;
+        let generation = self.samples;
         let mut procs: Vec<Proc> = Vec::with_capacity(self.previous.len() + 16);
         let mut counted = Counted::default();
         self.current.clear();
@@ -239,14 +277,28 @@ impl Linux {
             let Some(pid) = std::str::from_utf8(name.as_bytes()).ok().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            path.truncate(base);
-            path.extend_from_slice(name.as_bytes());
-            path.extend_from_slice(b"/stat");
-            let stat_path = std::path::Path::new(std::ffi::OsStr::from_bytes(&path)).to_path_buf();
-            if !self.read_once(&stat_path, 4096) {
-                continue;
-            }
-            let Ok(text) = std::str::from_utf8(&self.buf) else { continue };
+            let n = match self.held.get_mut(&pid) {
+                Some((file, seen)) => match read_stat(file, &mut self.buf) {
+                    Ok(n) => {
+                        *seen = generation;
+                        n
+                    }
+                    // gone (ESRCH); its pid may be someone else's now: opened again below
+                    Err(_) => {
+                        self.held.remove(&pid);
+                        continue;
+                    }
+                },
+                None => {
+                    let Ok(file) = std::fs::File::open(entry.path().join("stat")) else { continue };
+                    let Ok(n) = read_stat(&file, &mut self.buf) else { continue };
+                    if self.held.len() < self.budget {
+                        self.held.insert(pid, (file, generation));
+                    }
+                    n
+                }
+            };
+            let Ok(text) = std::str::from_utf8(&self.buf[..n]) else { continue };
             let Some(st) = parse_stat(text) else { continue };
             counted.pids += 1;
             counted.threads += st.threads;
@@ -258,8 +310,8 @@ impl Linux {
             });
             self.current.insert(pid, (st.starttime, st.ticks));
             let mut comm = [0u8; 16];
-            let n = st.comm.len().min(16);
-            comm[..n].copy_from_slice(&st.comm.as_bytes()[..n]);
+            let len = st.comm.len().min(16);
+            comm[..len].copy_from_slice(&st.comm.as_bytes()[..len]);
             procs.push(Proc {
                 pid,
                 state: st.state,
@@ -268,9 +320,19 @@ impl Linux {
                 threads: st.threads,
                 starttime: st.starttime,
                 comm,
-                comm_len: n as u8,
+                comm_len: len as u8,
             });
         }
+        // the files of processes gone are closed (and of a budget that shrank)
+        self.held.retain(|_, (_, seen)| *seen == generation);
+        if self.held.len() > self.budget {
+            let extra: Vec<u32> = self.held.keys().skip(self.budget).copied().collect();
+            for pid in extra {
+                self.held.remove(&pid);
+            }
+        }
+        let current = &self.current;
+        self.known.retain(|pid, (start, _, _)| current.get(pid).is_some_and(|&(s, _)| s == *start));
         std::mem::swap(&mut self.previous, &mut self.current);
         self.previous_at = Some(r.at);
         counted.max_processes = self.files.read_u64(&self.pid_max).ok();
@@ -285,13 +347,21 @@ impl Linux {
         Ok(counted)
     }
 
-    /// What is shown of a top process: its command line and owner read now.
+    /// What is shown of a top process: its command line and owner read the first time it is
+    /// in a top list (they do not change while it runs).
     fn info(&mut self, p: &Proc, dt: Option<f64>, mem_total: Option<u64>, boot: Option<u64>) -> ProcessInfo {
         use std::os::unix::fs::MetadataExt;
-        let dir = self.proc_dir.join(p.pid.to_string());
-        let cmdline =
-            if self.read_once(&dir.join("cmdline"), 4 * CMDLINE_MAX) { command_line(&self.buf) } else { None };
-        let user = std::fs::metadata(&dir).ok().map(|m| self.users.name(m.uid()));
+        let (cmdline, user) = match self.known.get(&p.pid) {
+            Some((start, cmdline, user)) if *start == p.starttime => (cmdline.clone(), user.clone()),
+            _ => {
+                let dir = self.proc_dir.join(p.pid.to_string());
+                let cmdline =
+                    if self.read_once(&dir.join("cmdline"), 4 * CMDLINE_MAX) { command_line(&self.buf) } else { None };
+                let user = std::fs::metadata(&dir).ok().map(|m| self.users.name(m.uid()));
+                self.known.insert(p.pid, (p.starttime, cmdline.clone(), user.clone()));
+                (cmdline, user)
+            }
+        };
         let rss = p.rss_pages * self.page;
         ProcessInfo {
             pid: p.pid,

@@ -344,12 +344,12 @@ async fn spool_everywhere(
     let collected_at = sample.collected_at_us;
     let mut spooled = 0;
     for (t, h) in targets.iter().zip(health.iter_mut()) {
-        if let (Some(need), Some((lost, _))) = (h.room_needed, h.failing.as_mut()) {
-            if free_bytes(spool_dir) < need {
-                *lost += 1;
-                t.stats.not_spooled.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
+        if let (Some(need), Some((lost, _))) = (h.room_needed, h.failing.as_mut())
+            && free_bytes(spool_dir) < need
+        {
+            *lost += 1;
+            t.stats.not_spooled.fetch_add(1, Ordering::Relaxed);
+            continue;
         }
         h.room_needed = None;
         let size = body.len() as u64;
