@@ -56,9 +56,10 @@ static GLOBAL: Counting = Counting;
 
 struct Raw {
     files: Vec<File>,
-    /// The procfs root when `processes` reads it: listed, and every `<pid>/stat` opened,
-    /// read and closed (as many files cannot be held open).
+    /// The procfs root when `processes` reads it: listed, and every `<pid>/stat` read (held
+    /// open, as the family holds them).
     proc_dir: Option<PathBuf>,
+    proc_stats: Vec<File>,
     /// Mount points and the disk path: stat'ed.
     filesystems: Vec<PathBuf>,
     iface: Option<String>,
@@ -71,9 +72,16 @@ impl Raw {
         let proc_dir = paths.iter().find(|p| p.as_path() == Path::new("/proc")).cloned();
         let (dirs, files): (Vec<&PathBuf>, Vec<&PathBuf>) =
             paths.iter().filter(|p| Some(*p) != proc_dir.as_ref()).partition(|p| p.is_dir());
+        let proc_stats = proc_dir
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+            .filter_map(|e| File::open(e.path().join("stat")).ok())
+            .collect();
         Raw {
             files: files.into_iter().filter_map(|p| File::open(p).ok()).collect(),
             proc_dir,
+            proc_stats,
             filesystems: dirs.into_iter().cloned().collect(),
             iface,
             ioctl: Ipv4Ioctl::new().unwrap(),
@@ -89,12 +97,10 @@ impl Raw {
             black_box(nix::sys::statvfs::statvfs(fs).ok());
         }
         if let Some(dir) = &self.proc_dir {
-            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-                if e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
-                    if let Ok(f) = File::open(e.path().join("stat")) {
-                        black_box(read_from_start(&f, &mut self.buf, usize::MAX).ok());
-                    }
-                }
+            // the listing, and one pread of each process's stat, held open
+            black_box(std::fs::read_dir(dir).into_iter().flatten().flatten().count());
+            for f in &self.proc_stats {
+                black_box(std::os::unix::fs::FileExt::read_at(f, &mut self.buf, 0).ok());
             }
         }
         if let Some(name) = &self.iface {
