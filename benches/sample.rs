@@ -185,9 +185,13 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     black_box(sample(&mut runner));
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let rounds: u32 = if cfg!(debug_assertions) { 20 } else { 300 };
+    let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
     let t = Instant::now();
     for _ in 0..rounds {
         black_box(sample(&mut runner));
+        for st in runner.statuses() {
+            *family_seconds.entry(st.name).or_default() += st.seconds;
+        }
     }
     let per_sample = t.elapsed() / rounds;
     let reading = runner.read();
@@ -200,6 +204,12 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     let metrics = system_stats::metrics::text::prometheus(&families).len();
     let failed: Vec<String> =
         runner.statuses().into_iter().filter_map(|c| c.error.map(|e| format!("{}: {e}", c.name))).collect();
+    // where the time goes: the costliest families, on average
+    let mut costs: Vec<(f64, &str)> =
+        family_seconds.iter().map(|(n, s)| (s * 1e6 / rounds as f64, *n)).collect();
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let costs: Vec<String> = costs.iter().take(8).map(|(us, n)| format!("{n} {us:.0} µs")).collect();
+    eprintln!("COSTS {name}: {}", costs.join(", "));
     let temps = s.sensors.as_ref().map_or(0, |m| m.0.iter().map(|(_, l)| l.len()).sum());
     let items = s.cpu.per_cpu.len()
         + s.network.all_interfaces.as_ref().map_or(0, Vec::len)

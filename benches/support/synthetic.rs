@@ -192,6 +192,27 @@ pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
         write(root, &format!("{dir}/mtu"), "1500\n");
         write(root, &format!("{dir}/speed"), "10000\n");
         write(root, &format!("{dir}/duplex"), "full\n");
+        // the other attributes a real link has, which the netclass series read
+        for (attr, value) in [
+            ("addr_assign_type", "3".to_string()),
+            ("broadcast", "ff:ff:ff:ff:ff:ff".to_string()),
+            ("carrier", "1".to_string()),
+            ("carrier_changes", "2".to_string()),
+            ("carrier_up_count", "1".to_string()),
+            ("carrier_down_count", "1".to_string()),
+            ("dev_id", "0x0".to_string()),
+            ("dormant", "0".to_string()),
+            ("ifalias", String::new()),
+            ("ifindex", (i + 1).to_string()),
+            ("iflink", (i + 1).to_string()),
+            ("link_mode", "0".to_string()),
+            ("name_assign_type", "3".to_string()),
+            ("netdev_group", "0".to_string()),
+            ("tx_queue_len", "1000".to_string()),
+            ("type", if i == 0 { "772" } else { "1" }.to_string()),
+        ] {
+            write(root, &format!("{dir}/{attr}"), &format!("{value}\n"));
+        }
         writeln!(inet6, "fe80000000000000004200fffeac{i:04x} {:02x} 40 20 80 {name}", i + 1).unwrap();
     }
     write(root, "proc/net/dev", &dev);

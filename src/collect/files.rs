@@ -97,7 +97,7 @@ impl Files {
         note(path);
         let mut n = None;
         if let Some(file) = self.open.get(path) {
-            match read_from_start(file, &mut self.buf, limit) {
+            match read_small_first(file, &mut self.buf, limit) {
                 Ok(len) => n = Some(len),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ESTALE | libc::ENOENT)) => {
                     self.open.remove(path);
@@ -109,7 +109,7 @@ impl Files {
             Some(n) => n,
             None => {
                 let file = open(path).map_err(|e| CollectError::io(path, e))?;
-                let read = read_from_start(&file, &mut self.buf, limit);
+                let read = read_small_first(&file, &mut self.buf, limit);
                 // kept even when this read failed: an attribute that errors now (a link that
                 // is down has no speed) is opened once, not once per sample
                 if self.open.len() < MAX_OPEN {
@@ -160,7 +160,7 @@ impl Files {
     pub fn read_once(&mut self, path: &Path) -> Result<&str, CollectError> {
         note(path);
         let file = open(path).map_err(|e| CollectError::io(path, e))?;
-        let n = read_from_start(&file, &mut self.buf, self.limit).map_err(|e| CollectError::io(path, e))?;
+        let n = read_small_first(&file, &mut self.buf, self.limit).map_err(|e| CollectError::io(path, e))?;
         text(path, &self.buf[..n])
     }
 
@@ -206,6 +206,32 @@ pub fn numbered(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
         .collect();
     out.sort();
     out
+}
+
+/// What one `pread(2)` asks for first when reading a file of at most [`SYSFS_LIMIT`] bytes.
+const FIRST_READ: usize = 4096;
+
+/// For a small file (`limit` ≤ [`SYSFS_LIMIT`]: sysfs attributes, sysctl values), one
+/// `pread(2)` of [`FIRST_READ`] + 1 bytes: the kernel generates such a file whole on the
+/// first read, so less than that is all of it, and the second read that would return 0 is
+/// saved (half the system calls of a sysfs-heavy sample). A longer file, or a larger
+/// `limit`, is read to its end by [`read_from_start`].
+fn read_small_first(file: &File, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<usize> {
+    if limit <= SYSFS_LIMIT {
+        if buf.len() < FIRST_READ + 1 {
+            buf.resize(FIRST_READ + 1, 0);
+        }
+        loop {
+            match file.read_at(&mut buf[..FIRST_READ + 1], 0) {
+                Ok(n) if n <= FIRST_READ.min(limit) => return Ok(n),
+                Ok(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    read_from_start(file, buf, limit)
 }
 
 /// Reads the whole file from offset 0 into `buf` (grown as needed, up to `limit`); returns

@@ -35,6 +35,9 @@ pub const ENTRY: Entry = Entry {
 #[cfg(target_os = "linux")]
 pub const LINK_REFRESH: u64 = 10;
 
+/// Up to this many links, their attribute files are held open between readings.
+const HOLD_CLASS_FILES: usize = 64;
+
 /// An interface's files and what was last read of them.
 #[cfg(target_os = "linux")]
 #[derive(Debug)]
@@ -51,6 +54,10 @@ struct Link {
     facts: Facts,
     /// The sample the facts were read at; `None` before the first read.
     read_at: Option<u64>,
+    /// The attributes this link does not have (one bit each, in [`read_class`]'s order): not
+    /// looked for again (a virtual link has no `speed` file, an old kernel no
+    /// `carrier_up_count`).
+    absent: u32,
 }
 
 /// An interface's slowly changing facts.
@@ -181,6 +188,7 @@ impl Interfaces {
                 loopback: name == "lo",
                 facts: Facts::default(),
                 read_at: None,
+                absent: 0,
             };
             self.links.insert(name.to_string(), link);
         }
@@ -192,6 +200,7 @@ impl Interfaces {
     fn refresh_facts(&mut self, name: &str, due: bool, max_age: u64) -> Facts {
         let samples = self.samples;
         self.link(name);
+        let hold = self.links.len() <= HOLD_CLASS_FILES;
         let Interfaces { links, files, ipv4, .. } = self;
         let Some(link) = links.get_mut(name) else { return Facts::default() };
         let stale = match link.read_at {
@@ -199,7 +208,7 @@ impl Interfaces {
             Some(at) => due && samples.saturating_sub(at) >= max_age,
         };
         if stale {
-            let class = read_class(files, &link.dir);
+            let class = read_class(files, &link.dir, &mut link.absent, hold);
             link.facts = Facts {
                 mac: super::host::clean(&class.address).map(Into::into),
                 mtu: class.numbers[MTU].and_then(|m| u32::try_from(m).ok()),
@@ -325,10 +334,10 @@ impl Family for Interfaces {
             None => self.listed()?,
         };
         // more interfaces than the budget: their state is read in turn, and their facts at
-        // every fourth turn (the MTU of veth interfaces does not need reading every 10 s)
+        // every eighth turn (the MTU of veth interfaces does not need reading every 10 s)
         let window = self.rotation.window(list.len());
         let turn = list.len().div_ceil(super::REFRESH_BUDGET) as u64;
-        let max_age = if turn > 1 { LINK_REFRESH.max(4 * turn) } else { LINK_REFRESH };
+        let max_age = if turn > 1 { LINK_REFRESH.max(8 * turn) } else { LINK_REFRESH };
         let mut classes = Vec::with_capacity(list.len());
         for (n, i) in list.iter_mut().enumerate() {
             i.up = Some(self.refresh_up(&i.name, window.contains(n)));
@@ -423,18 +432,41 @@ const MTU: usize = 11;
 
 /// Reads an interface's attributes (`dir`: `/sys/class/net/<name>`).
 #[cfg(target_os = "linux")]
-fn read_class(files: &mut super::files::Files, dir: &std::path::Path) -> Class {
-    let mut text = |name: &str| files.read_opt(&dir.join(name)).map(|t| t.trim().to_string());
+/// `hold`: keep the files open for the next reading (a host with few links); else each is
+/// opened, read and closed (one with hundreds of veths would hold thousands of files read once
+/// a minute).
+fn read_class(files: &mut super::files::Files, dir: &std::path::Path, absent: &mut u32, hold: bool) -> Class {
+    const TEXTS: [&str; 5] = ["address", "broadcast", "duplex", "ifalias", "speed"];
+    let mut read = |bit: usize, name: &str| -> Option<String> {
+        if *absent & (1 << bit) != 0 {
+            return None;
+        }
+        let path = dir.join(name);
+        match if hold { files.read(&path) } else { files.read_once(&path) } {
+            Ok(t) => Some(t.trim().to_string()),
+            Err(e) => {
+                if e.is_not_found() {
+                    *absent |= 1 << bit;
+                }
+                None
+            }
+        }
+    };
+    let mut texts: [Option<String>; 5] = Default::default();
+    for (bit, (slot, name)) in texts.iter_mut().zip(TEXTS).enumerate() {
+        *slot = read(bit, name);
+    }
+    let [address, broadcast, duplex, ifalias, speed] = texts;
     let mut class = Class {
-        address: text("address").unwrap_or_default(),
-        broadcast: text("broadcast").unwrap_or_default(),
-        duplex: text("duplex").unwrap_or_default(),
-        ifalias: text("ifalias").unwrap_or_default(),
-        speed: text("speed").as_deref().and_then(parse_int_auto),
+        address: address.unwrap_or_default(),
+        broadcast: broadcast.unwrap_or_default(),
+        duplex: duplex.unwrap_or_default(),
+        ifalias: ifalias.unwrap_or_default(),
+        speed: speed.as_deref().and_then(parse_int_auto),
         ..Default::default()
     };
-    for (slot, (file, ..)) in class.numbers.iter_mut().zip(CLASS_NUMBERS) {
-        *slot = files.read_opt(&dir.join(file)).and_then(parse_int_auto);
+    for (i, (slot, (file, ..))) in class.numbers.iter_mut().zip(CLASS_NUMBERS).enumerate() {
+        *slot = read(TEXTS.len() + i, file).as_deref().and_then(parse_int_auto);
     }
     class
 }

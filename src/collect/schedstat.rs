@@ -49,13 +49,16 @@ pub type Cpu = (String, [u64; 3]);
 pub fn parse_schedstat(text: &str) -> Result<Vec<Cpu>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let f: Vec<&str> = line.split_ascii_whitespace().collect();
-        let Some(cpu) = f.first().and_then(|k| k.strip_prefix("cpu")) else { continue };
-        if f.len() < 10 {
-            return Err(format!("line {}: {} fields, expected 10", n + 1, f.len()));
+        // the domain lines (several per CPU on a big host) are skipped without splitting them
+        let Some(rest) = line.strip_prefix("cpu") else { continue };
+        let mut f = rest.split_ascii_whitespace();
+        let cpu = f.next().unwrap_or_default();
+        let f: Vec<&str> = f.skip(6).take(3).collect();
+        if f.len() < 3 {
+            return Err(format!("line {}: {} fields, expected 10", n + 1, f.len() + 7));
         }
         let num = |i: usize| f[i].parse::<u64>().map_err(|_| format!("line {}: {:?} is not a number", n + 1, f[i]));
-        out.push((cpu.to_string(), [num(7)?, num(8)?, num(9)?]));
+        out.push((cpu.to_string(), [num(0)?, num(1)?, num(2)?]));
     }
     Ok(out)
 }
