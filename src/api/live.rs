@@ -71,8 +71,8 @@ pub fn page(_: &AppState) -> Response<Body> {
     tag = "page",
     params(("window" = Option<String>, Query, description = "5m, 1h, 24h, or seconds (1 to 86400)")),
     responses(
-        (status = 200, description = "The window", body = super::openapi::HistoryDoc),
-        (status = 400, description = "A window that is not one", body = super::openapi::ErrorBody)
+        (status = 200, description = "The window", body = super::types::HistoryDoc),
+        (status = 400, description = "A window that is not one", body = super::types::ErrorBody)
     )
 )]
 pub fn history(state: &AppState, query: Option<&str>) -> Response<Body> {
@@ -152,7 +152,7 @@ impl Drop for Subscribed {
     params(("Last-Event-ID" = Option<String>, Header, description = "The last id received, to resume from it")),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream"),
-        (status = 503, description = "Too many subscribers", body = super::openapi::ErrorBody)
+        (status = 503, description = "Too many subscribers", body = super::types::ErrorBody)
     )
 )]
 pub fn events(state: &AppState, headers: &HeaderMap) -> Response<Body> {

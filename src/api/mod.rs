@@ -12,6 +12,7 @@ pub mod openapi;
 mod system;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod types;
 
 use std::convert::Infallible;
 use std::future::Future;

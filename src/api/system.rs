@@ -43,8 +43,8 @@ pub fn no_sample_yet(state: &AppState) -> Option<Response<Body>> {
     path = "/health",
     tag = "meta",
     responses(
-        (status = 200, description = "Samples keep coming", body = super::openapi::HealthOk),
-        (status = 503, description = "No sample for three intervals", body = super::openapi::HealthDown)
+        (status = 200, description = "Samples keep coming", body = super::types::HealthOk),
+        (status = 503, description = "No sample for three intervals", body = super::types::HealthDown)
     )
 )]
 pub fn health(state: &AppState) -> Response<Body> {
