@@ -205,8 +205,7 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     let failed: Vec<String> =
         runner.statuses().into_iter().filter_map(|c| c.error.map(|e| format!("{}: {e}", c.name))).collect();
     // where the time goes: the costliest families, on average
-    let mut costs: Vec<(f64, &str)> =
-        family_seconds.iter().map(|(n, s)| (s * 1e6 / rounds as f64, *n)).collect();
+    let mut costs: Vec<(f64, &str)> = family_seconds.iter().map(|(n, s)| (s * 1e6 / rounds as f64, *n)).collect();
     costs.sort_by(|a, b| b.0.total_cmp(&a.0));
     let costs: Vec<String> = costs.iter().take(8).map(|(us, n)| format!("{n} {us:.0} µs")).collect();
     eprintln!("COSTS {name}: {}", costs.join(", "));

@@ -727,3 +727,26 @@ fn exclusions_leave_devices_out_of_both_outputs() {
     assert!(names(&a["filesystems"], "mountpoint").contains(&"/dev".to_string()), "{}", a["filesystems"]);
     assert_eq!(names(&a["disks"], "name").len(), 11);
 }
+
+/// An HTTP/1.1 request without a `Host` header is a 400 (RFC 9112), naming what is missing; an
+/// HTTP/1.0 one (which has no such rule) is answered.
+#[test]
+fn http11_without_host_is_a_bad_request() {
+    use std::io::{Read, Write};
+    let s = Service::start(&[]);
+    let ask = |request: &str| {
+        let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    };
+    let answer = ask("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("needs a Host header"), "{answer}");
+    let answer = ask("GET /health HTTP/1.0\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = ask("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

@@ -55,6 +55,17 @@ pub type Body = http_body_util::Either<Full<Bytes>, live::EventBody>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What an HTTP server of ours serves: who may ask ([`Access`]: host names, token, CORS) and
+/// its routes. The service ([`AppState`]) and the forwarder's metrics listener are two; the
+/// listener, the connection limits, TLS and the checks are the same code for both.
+pub trait App: Clone + Send + Sync + 'static {
+    fn access(&self) -> &Access;
+    /// Paths answered without the token.
+    fn open_paths(&self) -> &'static [&'static str];
+    /// The answer to a request that passed the checks.
+    fn dispatch(&self, req: &Request<Incoming>) -> Response<Body>;
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -113,7 +124,7 @@ impl Default for ServeOptions {
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets requests in flight
 /// finish for at most [`SHUTDOWN_GRACE`] and returns.
-pub async fn run(listener: TcpListener, state: AppState, options: ServeOptions, shutdown: impl Future<Output = ()>) {
+pub async fn run<A: App>(listener: TcpListener, state: A, options: ServeOptions, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let registry = Registry::new(options.max_connections);
     let housekeeping = tokio::spawn(housekeeping(Arc::clone(&registry)));
@@ -169,7 +180,7 @@ pub async fn run(listener: TcpListener, state: AppState, options: ServeOptions, 
 }
 
 /// Serves HTTP/1.1 on one connection.
-async fn serve<I>(io: I, state: AppState, peer: IpAddr, watcher: Watcher) -> Result<(), hyper::Error>
+async fn serve<I, A: App>(io: I, state: A, peer: IpAddr, watcher: Watcher) -> Result<(), hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -197,11 +208,11 @@ fn plain_http_refusal() -> Vec<u8> {
 /// The TLS handshake, then HTTP; a first byte that does not start a TLS handshake is plain
 /// HTTP, answered with a clear 400.
 #[cfg(feature = "tls")]
-async fn serve_tls(
+async fn serve_tls<A: App>(
     stream: TcpStream,
     admitted: conn::Admitted,
     tls: &tls::Tls,
-    state: AppState,
+    state: A,
     peer: IpAddr,
     watcher: Watcher,
 ) -> Result<(), BoxError> {
@@ -286,12 +297,16 @@ fn trim_memory() {
     }
 }
 
-/// The routes, behind the checks: `Host`, then CORS preflight, then the token (all but
-/// `/health`), then path and method, so a known path with a wrong method is a 405.
-pub fn route(state: &AppState, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
-    let access = &state.access;
+/// The routes, behind the checks: `Host` (required of HTTP/1.1, RFC 9112), then CORS
+/// preflight, then the token (all but the app's open paths), then path and method, so a known
+/// path with a wrong method is a 405.
+pub fn route<A: App>(state: &A, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
+    let access = state.access();
     let headers = req.headers();
     let host = headers.get(HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    if host.is_none() && req.version() == hyper::Version::HTTP_11 {
+        return error(StatusCode::BAD_REQUEST, "an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)");
+    }
     if let Some(host) = host
         && !access.hosts.allows(host)
     {
@@ -303,12 +318,12 @@ pub fn route(state: &AppState, req: &Request<Incoming>, peer: IpAddr) -> Respons
     } else if let Some(refused) = access
         .auth
         .as_ref()
-        .filter(|_| !OPEN_PATHS.contains(&req.uri().path()))
+        .filter(|_| !state.open_paths().contains(&req.uri().path()))
         .and_then(|auth| auth.check(peer, headers.get(AUTHORIZATION)).err())
     {
         unauthorized(refused)
     } else {
-        dispatch(state, req)
+        state.dispatch(req)
     };
     if let Some(origin) = cors {
         let h = response.headers_mut();
@@ -321,6 +336,20 @@ pub fn route(state: &AppState, req: &Request<Incoming>, peer: IpAddr) -> Respons
 /// Paths answered without the token: the probe, and the page (it holds no data; its script
 /// sends the token with its own requests).
 const OPEN_PATHS: &[&str] = &["/health", "/"];
+
+impl App for AppState {
+    fn access(&self) -> &Access {
+        &self.access
+    }
+
+    fn open_paths(&self) -> &'static [&'static str] {
+        OPEN_PATHS
+    }
+
+    fn dispatch(&self, req: &Request<Incoming>) -> Response<Body> {
+        dispatch(self, req)
+    }
+}
 
 fn dispatch(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
@@ -354,7 +383,7 @@ fn dispatch(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
 }
 
 /// 421 for a `Host` this service does not answer to (DNS rebinding, or a name to add).
-fn misdirected(access: &Access, host: &str, peer: IpAddr) -> Response<Body> {
+pub fn misdirected(access: &Access, host: &str, peer: IpAddr) -> Response<Body> {
     let message = format!(
         "this service does not answer to the host name {host:?}; add it to SYSTEM_STATS_ALLOWED_HOSTS (a comma \
          list, * for any) if it is one of this machine's"
@@ -401,7 +430,7 @@ fn unauthorized(refused: Refusal) -> Response<Body> {
     }
 }
 
-fn not_allowed(method: &Method, path: &str) -> Response<Body> {
+pub fn not_allowed(method: &Method, path: &str) -> Response<Body> {
     let mut r = error(StatusCode::METHOD_NOT_ALLOWED, &format!("method {method} is not allowed on {path}; use GET"));
     r.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
     r
