@@ -546,11 +546,28 @@ fn a_full_disk_during_an_outage_is_survived() {
     let _fs = Tmpfs::mount(&tmp.path().join("spool"), "size=1m,mode=0700");
     let spool = tmp.path().join("spool");
     let filler = fill(&spool, 160 * 1024);
-    let mut f = start_forwarder(&source(&s), &r.url(), &spool, &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1")]);
+    let listen = format!("127.0.0.1:{}", common::free_port());
+    let mut f = start_forwarder(
+        &source(&s),
+        &r.url(),
+        &spool,
+        &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1"), ("SYSTEM_STATS_FORWARDER_METRICS", &listen)],
+    );
     let full = f.wait_for_line("sample not spooled");
     assert!(full.contains("ERROR") && full.contains("No space left"), "{full}");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(f.lines_with("sample not spooled").len(), 1, "one line per change of state:\n{}", f.log());
+    // and the listener counts them
+    let metrics = common::request(listen.parse().unwrap(), "GET", "/metrics").body;
+    let lost: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("system_stats_forwarder_not_spooled_total{{destination=\"{}\"}} ", r.url()))
+        })
+        .expect("the not-spooled series")
+        .parse()
+        .unwrap();
+    assert!(lost >= 2.0, "{metrics}");
     std::fs::remove_file(filler).unwrap();
     let again = f.wait_for_line("spooling again");
     assert!(again.contains("could not be spooled"), "{again}");
@@ -613,7 +630,8 @@ fn a_damaged_spool_never_stops_the_others() {
         let file = spool.path().join(system_stats::forward::spool::file_name(&hurt.url()));
         std::fs::write(&file, &bytes).unwrap();
         let dests = format!("{},{}", hurt.url(), good.url());
-        let mut f = start_forwarder(&source(&s), &dests, spool.path(), &[]);
+        let listen = format!("127.0.0.1:{}", common::free_port());
+        let mut f = start_forwarder(&source(&s), &dests, spool.path(), &[("SYSTEM_STATS_FORWARDER_METRICS", &listen)]);
         good.wait_accepted(3, Duration::from_secs(15));
         let deadline = Instant::now() + Duration::from_secs(15);
         // the damaged destination gets the new samples (its readable old ones may come first)
@@ -632,6 +650,14 @@ fn a_damaged_spool_never_stops_the_others() {
             let line = f.wait_for_line("is damaged");
             assert!(line.contains("ERROR") && line.contains(&aside[0]), "{what}: {line}");
         }
+        // the listener counts the files set aside, for the damaged destination only
+        let metrics = common::request(listen.parse().unwrap(), "GET", "/metrics").body;
+        let damaged = |url: &str| -> f64 {
+            let prefix = format!("system_stats_forwarder_spool_damaged_total{{destination=\"{url}\"}} ");
+            metrics.lines().find_map(|l| l.strip_prefix(&prefix)).expect("the damage series").parse().unwrap()
+        };
+        assert_eq!(damaged(&hurt.url()), aside.len() as f64, "{what}: {metrics}");
+        assert_eq!(damaged(&good.url()), 0.0, "{what}");
         f.signal(libc::SIGKILL);
         let _ = f.wait_exit(Duration::from_secs(5));
     }

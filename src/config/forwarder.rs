@@ -409,6 +409,28 @@ pub struct ForwarderConfig {
     pub dry_run: bool,
     /// Report the state of every spool, send nothing.
     pub check_spool: bool,
+    /// Where the forwarder's own `/metrics` and `/health` listen (`None`: nowhere).
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The token scrapers of that listener must send (the service's token, the same one).
+    pub listener_token: Option<Secret>,
+    #[cfg(feature = "tls")]
+    pub listener_tls: Option<std::sync::Arc<crate::api::tls::Tls>>,
+    /// `Host` names that listener answers besides IP literals, localhost and this machine's.
+    pub listener_allowed_hosts: Vec<String>,
+    #[cfg(not(feature = "tls"))]
+    pub _no_tls: (),
+}
+
+/// `host:port` to listen on, or empty for nowhere.
+pub fn parse_listen(s: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let expected = "host:port to listen on (e.g. 127.0.0.1:5002 or [::1]:5002), or empty for none";
+    let (host, port) = s.rsplit_once(':').ok_or(expected)?;
+    let port: u16 = port.parse().map_err(|_| expected.to_string())?;
+    resolve(host, port).map(Some).map_err(|e| format!("{expected}: {e}"))
 }
 
 pub const FORWARDER_SETTINGS: &[Setting] = &[
@@ -474,6 +496,27 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
     },
     TOKEN_FILE_SETTING,
     TOKEN_SETTING,
+    Setting {
+        id: "metrics-listen",
+        env: "SYSTEM_STATS_FORWARDER_METRICS",
+        default: "",
+        help: "host:port where the forwarder serves its own /metrics (backlog, deliveries, drops per destination) and \
+               /health, e.g. 127.0.0.1:5002; off when empty. Scrapers send the token above when one is set",
+    },
+    Setting {
+        id: "tls-cert",
+        env: "SYSTEM_STATS_TLS_CERT",
+        default: "",
+        help: "A PEM certificate chain: the metrics listener then speaks HTTPS only (with --tls-key)",
+    },
+    Setting { id: "tls-key", env: "SYSTEM_STATS_TLS_KEY", default: "", help: "The PEM private key of --tls-cert" },
+    Setting {
+        id: "allowed-hosts",
+        env: "SYSTEM_STATS_ALLOWED_HOSTS",
+        default: "",
+        help: "Host names the metrics listener answers besides IP addresses, localhost and this machine's names \
+               (a comma list; * for any)",
+    },
 ];
 
 impl ForwarderConfig {
@@ -540,7 +583,8 @@ impl ForwarderConfig {
             Some(from_file) => from_file,
             None => (v.parse("url", parse_url)?, Access::default()),
         };
-        if let Some(token) = token_settings(&v)? {
+        let listener_token = token_settings(&v)?;
+        if let Some(token) = listener_token.clone() {
             if source_access.authorization.is_some() {
                 let (_, setting) = v.raw(if v.given("auth-token") { "auth-token" } else { "auth-token-file" });
                 return Err(ConfigError {
@@ -586,6 +630,13 @@ impl ForwarderConfig {
             once: m.get_flag("once"),
             dry_run: m.get_flag("dry-run"),
             check_spool: m.get_flag("check-spool"),
+            metrics_listen: v.parse("metrics-listen", parse_listen)?,
+            listener_token,
+            #[cfg(feature = "tls")]
+            listener_tls: tls_settings(&v)?,
+            #[cfg(not(feature = "tls"))]
+            _no_tls: refuse_tls(&v)?,
+            listener_allowed_hosts: v.parse("allowed-hosts", parse_allowed_hosts)?,
         })
     }
 }

@@ -287,49 +287,6 @@ impl ServiceConfig {
     }
 }
 
-/// The certificate and key: both or neither, loaded now so that a bad file stops the start.
-#[cfg(feature = "tls")]
-fn tls_settings(v: &Values) -> Result<Option<std::sync::Arc<crate::api::tls::Tls>>, ConfigError> {
-    let (cert, cert_from) = v.raw("tls-cert");
-    let (key, key_from) = v.raw("tls-key");
-    match (cert.is_empty(), key.is_empty()) {
-        (true, true) => Ok(None),
-        (false, true) => Err(ConfigError {
-            setting: key_from,
-            value: key,
-            expected: format!("the private key of {cert_from}'s certificate (both or neither)"),
-        }),
-        (true, false) => Err(ConfigError {
-            setting: cert_from,
-            value: cert,
-            expected: format!("the certificate of {key_from}'s key (both or neither)"),
-        }),
-        (false, false) => crate::api::tls::Tls::new(cert.as_ref(), key.as_ref())
-            .map(|t| Some(std::sync::Arc::new(t)))
-            .map_err(|e| ConfigError {
-                setting: cert_from,
-                value: cert,
-                expected: format!("a usable PEM certificate and key ({e})"),
-            }),
-    }
-}
-
-/// Without TLS in the build, a certificate is an error rather than plain HTTP.
-#[cfg(not(feature = "tls"))]
-fn refuse_tls(v: &Values) -> Result<(), ConfigError> {
-    for id in ["tls-cert", "tls-key"] {
-        let (value, setting) = v.raw(id);
-        if !value.is_empty() {
-            return Err(ConfigError {
-                setting,
-                value,
-                expected: "nothing: this build has no TLS (rebuild with the `tls` feature)".into(),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// `host:port` as a socket address: an IP literal (IPv6 with or without brackets) or a name
 /// resolved once at start.
 pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {

@@ -10,6 +10,7 @@
 //! - [`http`]: the HTTP(S) client.
 
 pub mod http;
+pub mod listener;
 pub mod payload;
 pub mod sender;
 pub mod spool;
@@ -145,6 +146,18 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     for t in &targets {
         tasks.spawn(t.clone().run(stop_rx.clone()));
     }
+    let source_stats = Arc::new(listener::SourceStats::default());
+    if let Some(addr) = cfg.metrics_listen {
+        match start_listener(&cfg, addr, &targets, &source_stats, stop_rx.clone()).await {
+            Ok(serving) => {
+                tasks.spawn(serving);
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                return exit::CONFIG;
+            }
+        }
+    }
 
     tokio::pin!(shutdown);
     let start = tokio::time::Instant::now();
@@ -157,7 +170,14 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
             _ = ticker.tick() => {}
             () = &mut shutdown => break,
         }
-        match poll(&source).await {
+        source_stats.polls.fetch_add(1, Ordering::Relaxed);
+        let polled = poll(&source).await;
+        if polled.is_ok() {
+            source_stats.last_success_ms.store(sender::unix_ms(), Ordering::Relaxed);
+        } else {
+            source_stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        match polled {
             Ok((sample, body)) => {
                 health.ok();
                 let collected = sample.snapshot["collected_at"].as_str().unwrap_or_default();
@@ -208,6 +228,59 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         );
     }
     exit::OK
+}
+
+/// Binds the metrics listener and returns the future that serves it until `stop`.
+async fn start_listener(
+    cfg: &ForwarderConfig,
+    addr: std::net::SocketAddr,
+    targets: &[Sender],
+    source_stats: &Arc<listener::SourceStats>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<impl Future<Output = ()> + use<>, String> {
+    use crate::api::guard::{Auth, Cors, HostCheck};
+    let bound = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another program holds this port: stop it or set another SYSTEM_STATS_FORWARDER_METRICS)"
+        } else {
+            ""
+        };
+        format!("cannot listen on {addr} for the forwarder's metrics: {e}{hint}")
+    })?;
+    let local = bound.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
+    let access = crate::api::Access::new(
+        HostCheck::new(&cfg.listener_allowed_hosts),
+        cfg.listener_token.as_ref().map(|t| Auth::new(t.expose())),
+        Cors::default(),
+    );
+    let watched = targets
+        .iter()
+        .map(|t| listener::Watched {
+            label: t.dest.label.clone(),
+            stats: Arc::clone(&t.stats),
+            spool: Arc::clone(&t.spool),
+        })
+        .collect();
+    let app = listener::Listener::new(access, cfg.source.to_string(), Arc::clone(source_stats), watched);
+    let options = crate::api::ServeOptions {
+        max_connections: 16,
+        #[cfg(feature = "tls")]
+        tls: cfg.listener_tls.clone(),
+    };
+    #[cfg(feature = "tls")]
+    let scheme = if cfg.listener_tls.is_some() { "https" } else { "http" };
+    #[cfg(not(feature = "tls"))]
+    let scheme = "http";
+    tracing::info!(
+        "metrics of the forwarder on {scheme}://{local}/metrics ({})",
+        if cfg.listener_token.is_some() { "token required" } else { "no token" }
+    );
+    Ok(async move {
+        crate::api::run(bound, app, options, async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await;
+    })
 }
 
 /// Opens one spool per destination (a damaged one is set aside and replaced; one on a disk

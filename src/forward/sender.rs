@@ -74,6 +74,19 @@ pub struct Stats {
     pub throttled: AtomicU64,
     /// Whether `details` had to be trimmed (logged once).
     pub trimmed: AtomicBool,
+    /// When a sample was last delivered, unix milliseconds (0: not yet).
+    pub last_success_ms: AtomicU64,
+    /// The HTTP status of the last answer (0: none yet).
+    pub last_status: AtomicU64,
+    /// The wait before the next attempt while failing, milliseconds (0: not failing).
+    pub backoff_ms: AtomicU64,
+    /// The drain pace now, thousandths of a sample per second (0: no limit).
+    pub pace_milli: AtomicU64,
+}
+
+/// Now, unix milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What one delivery attempt came to.
@@ -398,7 +411,11 @@ impl Sender {
                         if encoded.still_too_big { ", and still too big: the server will drop them" } else { "" }
                     );
                 }
-                Step::Attempted(seq, classify(self.post(encoded.body).await))
+                let result = self.post(encoded.body).await;
+                if let Ok(reply) = &result {
+                    self.stats.last_status.store(u64::from(reply.status.as_u16()), Ordering::Relaxed);
+                }
+                Step::Attempted(seq, classify(result))
             }
             Err(e) => {
                 let n = self.stats.undecodable.fetch_add(1, Ordering::Relaxed) + 1;
@@ -443,6 +460,7 @@ impl Sender {
                     failures = 0;
                     pace.delivered(Instant::now());
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    self.stats.last_success_ms.store(unix_ms(), Ordering::Relaxed);
                     self.remove(seq).await;
                     self.enter(&mut health, State::Up, String::new());
                     pace.gap()
@@ -491,6 +509,11 @@ impl Sender {
                     Some(backoff(failures, self.backoff_cap, after))
                 }
             };
+            let failing = failures > 0;
+            self.stats
+                .backoff_ms
+                .store(if failing { pause.map_or(0, |p| p.as_millis() as u64) } else { 0 }, Ordering::Relaxed);
+            self.stats.pace_milli.store(pace.rate().map_or(0, |r| (r * 1000.0).round() as u64), Ordering::Relaxed);
             if let Some(pause) = pause {
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
@@ -508,6 +531,7 @@ impl Sender {
                 Step::Undecodable => {}
                 Step::Attempted(seq, Outcome::Delivered) => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    self.stats.last_success_ms.store(unix_ms(), Ordering::Relaxed);
                     self.remove(seq).await;
                 }
                 Step::Attempted(seq, Outcome::Refused { reason }) => {

@@ -226,9 +226,21 @@ impl Spool {
     /// fresh one (logged); a file held by another process, or one that cannot be read or
     /// written, is an error.
     pub fn open(path: &Path, max_bytes: u64) -> Result<Spool, SpoolError> {
+        // a file of 0 bytes (cut short while it was created: a crash, a full disk) would be
+        // made a fresh database without a word; it is damage like any other, and said so
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
         let file = path.to_path_buf();
         let opener: Opener = Box::new(move || redb::Builder::new().set_cache_size(CACHE_BYTES).create(&file));
-        Self::open_with(path, opener, max_bytes)
+        let mut spool = Self::open_with(path, opener, max_bytes)?;
+        if empty {
+            spool.set_aside += 1;
+            tracing::error!(
+                "spool {} is damaged (an empty file: cut short when it was created, by a crash or a full disk); it \
+                 held no sample, and is a fresh spool now",
+                path.display()
+            );
+        }
+        Ok(spool)
     }
 
     fn open_with(path: &Path, opener: Opener, max_bytes: u64) -> Result<Spool, SpoolError> {
@@ -519,6 +531,26 @@ impl Spool {
         })
     }
 
+    /// What the spool holds now, in the shape `--check-spool` reports a file (the forwarder's
+    /// metrics show the same figures): the counts kept as samples come and go, and the
+    /// collection times of its first and last samples.
+    pub fn report(&mut self) -> Result<Report, SpoolError> {
+        let (samples, bytes, path) = (self.len, self.bytes, self.path.clone());
+        let (oldest, newest) = self.run("read", |db, _| {
+            let r = db.begin_read()?;
+            let t = match r.open_table(SAMPLES) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok((None, None)),
+                Err(e) => return Err(e.into()),
+            };
+            let at = |e: Option<(redb::AccessGuard<'_, u64>, redb::AccessGuard<'_, &[u8]>)>| {
+                e.and_then(|(_, v)| collected_at(v.value()))
+            };
+            Ok((at(t.first()?), at(t.last()?)))
+        })?;
+        Ok(Report { path, samples, bytes, undecodable: 0, oldest, newest })
+    }
+
     /// The sequence numbers and sizes of every sample, oldest first (`--check-spool`).
     pub fn entries(&mut self) -> Result<Vec<(u64, Vec<u8>)>, SpoolError> {
         self.run("read", |db, _| {
@@ -534,8 +566,8 @@ impl Spool {
     }
 }
 
-/// What `--check-spool` says of a spool file.
-#[derive(Debug)]
+/// What `--check-spool` says of a spool file (and the forwarder's metrics of its spools).
+#[derive(Debug, Clone)]
 pub struct Report {
     pub path: PathBuf,
     pub samples: u64,
@@ -558,6 +590,12 @@ impl std::fmt::Display for Report {
         }
         write!(f, " ({})", self.path.display())
     }
+}
+
+/// A spooled sample's `collected_at`; `None` when it is not a snapshot.
+pub fn collected_at(sample: &[u8]) -> Option<String> {
+    let s = super::payload::Sample::parse(sample).ok()?;
+    s.snapshot["collected_at"].as_str().map(str::to_string)
 }
 
 /// Reads a spool file without changing what it holds (redb may finish an interrupted commit)
@@ -585,15 +623,14 @@ pub fn inspect(path: &Path) -> Result<Report, SpoolError> {
             let (_, v) = entry?;
             report.samples += 1;
             report.bytes += v.value().len() as u64;
-            match super::payload::Sample::parse(v.value()) {
-                Ok(s) => {
-                    let at = s.snapshot["collected_at"].as_str().map(str::to_string);
+            match collected_at(v.value()) {
+                Some(at) => {
                     if report.oldest.is_none() {
-                        report.oldest.clone_from(&at);
+                        report.oldest = Some(at.clone());
                     }
-                    report.newest = at;
+                    report.newest = Some(at);
                 }
-                Err(_) => report.undecodable += 1,
+                None => report.undecodable += 1,
             }
         }
         Ok(report)

@@ -275,6 +275,18 @@ pub fn try_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> st
     Ok(parse_response(&String::from_utf8(raw).expect("a UTF-8 response")))
 }
 
+/// A GET-like request with extra header lines (each ending in `\r\n`); `Host` is the
+/// address unless the extra lines give one.
+pub fn request_with_headers(addr: SocketAddr, method: &str, path: &str, headers: &str) -> Response {
+    let mut s = TcpStream::connect_timeout(&addr, PATIENCE).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    let host = if headers.to_ascii_lowercase().contains("host:") { String::new() } else { format!("Host: {addr}\r\n") };
+    write!(s, "{method} {path} HTTP/1.1\r\n{host}{headers}Connection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    parse_response(&String::from_utf8(raw).expect("a UTF-8 response"))
+}
+
 pub fn parse_response(raw: &str) -> Response {
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let mut lines = head.split("\r\n");
