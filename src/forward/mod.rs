@@ -11,6 +11,7 @@
 
 pub mod http;
 pub mod listener;
+pub mod pace;
 pub mod payload;
 pub mod sender;
 pub mod spool;

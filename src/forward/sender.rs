@@ -28,6 +28,7 @@ use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
 use super::http::{Body, Client, Reply, RequestError};
+use super::pace::Pace;
 use super::payload::{Sample, SampleError};
 use super::spool::{Spool, SpoolError};
 use crate::config::{Destination, Format};
@@ -126,7 +127,7 @@ pub fn classify(result: Result<Reply, RequestError>) -> Outcome {
         Outcome::Delivered
     } else if matches!(code, 408 | 425 | 429) || status.is_server_error() {
         let after = reply.retry_after.map(|d| d.min(MAX_RETRY_AFTER));
-        Outcome::Retry { reason: format!("HTTP {status}: {body}"), after, throttled: code == 429 && after.is_none() }
+        Outcome::Retry { reason: format!("HTTP {status}: {body}"), after, throttled: code == 429 }
     } else if REFUSING.contains(&code) {
         Outcome::Refused { reason: format!("HTTP {status}: {body}") }
     } else if status.is_redirection() {
@@ -168,76 +169,6 @@ pub fn follow(from: &http::Uri, location: &str) -> Option<http::Uri> {
     let same_origin = same_host && to.scheme() == from.scheme() && port(&to) == port(from);
     let upgrade = same_host && from.scheme_str() == Some("http") && to.scheme_str() == Some("https");
     (same_origin || upgrade).then_some(to)
-}
-
-/// The slowest pace a throttled destination is brought down to, samples per second.
-pub const MIN_PACE: f64 = 0.01;
-/// How much faster the pace gets after each delivery, back up to the configured rate.
-const PACE_RECOVERY: f64 = 1.1;
-
-/// The drain pace of one destination, adapted to a server that throttles without saying for
-/// how long (the newest monitoring server: 60 POSTs a minute, then 429 without
-/// `Retry-After`): halved at each such answer, from the pace it was going at; raised by 10 %
-/// per delivery, back up to `SYSTEM_STATS_FORWARD_MAX_RATE`. A backlog then drains at about
-/// the server's pace with a few refusals, instead of bouncing for as long as it lasts.
-#[derive(Debug, Clone)]
-pub struct Pace {
-    /// The configured rate (`None`: no limit).
-    ceiling: Option<f64>,
-    /// The current rate, below the ceiling after a throttling (`None`: the ceiling).
-    rate: Option<f64>,
-    last_delivery: Option<Instant>,
-    /// The gap between the last two deliveries: the pace actually achieved.
-    achieved: Option<Duration>,
-}
-
-impl Pace {
-    pub fn new(ceiling: Option<f64>) -> Pace {
-        Pace { ceiling, rate: None, last_delivery: None, achieved: None }
-    }
-
-    /// The least time between two deliveries now.
-    pub fn gap(&self) -> Option<Duration> {
-        self.rate().map(|r| Duration::from_secs_f64(1.0 / r))
-    }
-
-    /// Whether the pace is below the configured rate after a throttling.
-    pub fn is_slowed(&self) -> bool {
-        self.rate.is_some()
-    }
-
-    /// The current rate, samples per second (`None`: unlimited).
-    pub fn rate(&self) -> Option<f64> {
-        self.rate.or(self.ceiling)
-    }
-
-    pub fn delivered(&mut self, now: Instant) {
-        if let Some(last) = self.last_delivery {
-            self.achieved = Some(now.saturating_duration_since(last));
-        }
-        self.last_delivery = Some(now);
-        if let Some(r) = self.rate {
-            let up = r * PACE_RECOVERY;
-            self.rate = match self.ceiling {
-                Some(c) if up >= c => None,
-                _ => Some(up),
-            };
-        }
-    }
-
-    /// A 429 without `Retry-After`: half the pace it was going at.
-    pub fn throttled(&mut self) {
-        let achieved = self.achieved.map(|gap| gap.as_secs_f64()).filter(|&g| g > 0.0).map(|g| 1.0 / g);
-        let going = match (self.rate(), achieved) {
-            // already slowed down: from that pace (no success since to measure)
-            (Some(r), _) if self.rate.is_some() => r,
-            (Some(r), Some(a)) => r.min(a),
-            (Some(r), None) => r,
-            (None, Some(a)) => a,
-            (None, None) => 10.0,
-        };
-        self.rate = Some((going / 2.0).max(MIN_PACE));
-    }
 }
 
 /// The delay before retry number `attempt` (1-based): full jitter over
@@ -444,6 +375,7 @@ impl Sender {
         let mut health = Health { state: State::Up, since: now, reason: String::new(), attempts: 0, last_summary: now };
         let mut failures: u32 = 0;
         let mut pace = Pace::new(self.min_gap.map(|g| 1.0 / g.as_secs_f64()));
+        let gap = |d: Duration| (!d.is_zero()).then_some(d);
         loop {
             if *stop.borrow() {
                 return;
@@ -458,34 +390,37 @@ impl Sender {
                 Step::Undecodable => None,
                 Step::Attempted(seq, Outcome::Delivered) => {
                     failures = 0;
-                    pace.delivered(Instant::now());
+                    let wait = pace.delivered(Instant::now());
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     self.stats.last_success_ms.store(unix_ms(), Ordering::Relaxed);
                     self.remove(seq).await;
                     self.enter(&mut health, State::Up, String::new());
-                    pace.gap()
+                    gap(wait)
                 }
                 Step::Attempted(seq, Outcome::Refused { reason }) => {
                     failures = 0;
                     self.reject(seq, &reason).await;
                     self.enter(&mut health, State::Up, String::new());
-                    pace.gap()
+                    self.min_gap
                 }
-                Step::Attempted(_, Outcome::Retry { throttled: true, .. }) => {
-                    // the server's pace, not an outage: slow down instead of backing off
+                Step::Attempted(_, Outcome::Retry { throttled: true, after, .. }) => {
+                    // the server's pace, not an outage: its Retry-After to the letter, else
+                    // the limit it is found to keep (see pace)
                     let was_full_speed = !pace.is_slowed();
-                    pace.throttled();
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    if was_full_speed {
+                    let wait = match after {
+                        Some(after) => after,
+                        None => pace.throttled(Instant::now()),
+                    };
+                    if was_full_speed && after.is_none() {
                         tracing::info!(
                             destination = self.label(),
-                            "the server throttles (429 without Retry-After): delivering at {:.2} samples/s, faster \
-                             again as it allows",
-                            pace.rate().unwrap_or(MIN_PACE)
+                            "the server throttles (429 without Retry-After): delivering at the pace it allows, which \
+                             is being learned"
                         );
                     }
-                    pace.gap()
+                    gap(wait)
                 }
                 Step::Attempted(_, Outcome::Retry { reason, after, .. }) => {
                     failures = failures.saturating_add(1);
@@ -674,38 +609,6 @@ mod tests {
         let https: http::Uri = "https://monitor.lan/metrics".parse().unwrap();
         // no downgrade
         assert!(follow(&https, "http://monitor.lan/metrics").is_none());
-    }
-
-    /// Halved at each 429 from the pace actually achieved, raised 10 % per delivery back to
-    /// the ceiling, never below the floor.
-    #[test]
-    fn the_pace_follows_a_throttling_server() {
-        let t0 = Instant::now();
-        let mut p = Pace::new(Some(50.0));
-        assert_eq!(p.gap(), Some(Duration::from_millis(20)));
-        p.delivered(t0);
-        p.delivered(t0 + Duration::from_millis(100)); // going at 10/s, below the cap
-        p.throttled();
-        assert_eq!(p.rate(), Some(5.0));
-        p.throttled();
-        assert_eq!(p.rate(), Some(2.5));
-        p.delivered(t0 + Duration::from_secs(1));
-        assert!((p.rate().unwrap() - 2.75).abs() < 1e-9);
-        for i in 0..200 {
-            p.delivered(t0 + Duration::from_secs(2 + i));
-        }
-        assert_eq!(p.rate(), Some(50.0), "back to the configured rate");
-        for _ in 0..30 {
-            p.throttled();
-        }
-        assert_eq!(p.rate(), Some(MIN_PACE));
-        // unlimited: from the pace achieved
-        let mut p = Pace::new(None);
-        assert_eq!(p.gap(), None);
-        p.delivered(t0);
-        p.delivered(t0 + Duration::from_millis(10));
-        p.throttled();
-        assert_eq!(p.rate(), Some(50.0));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Mode {
     Newest {
         limit: usize,
         window: Duration,
+        /// Answer `Retry-After` (whole seconds until a slot frees) with the 429s.
+        retry_after: bool,
     },
 }
 
@@ -283,7 +285,7 @@ async fn handle(
             (code, json!({"error": "moved"}), None)
         }
         Mode::OnlyPath(only) if only != path => (404, json!({"error": format!("no route {path}")}), None),
-        Mode::Newest { limit, window } => {
+        Mode::Newest { limit, window, retry_after } => {
             let now = Instant::now();
             let throttled = {
                 let mut st = state.lock().unwrap();
@@ -294,10 +296,12 @@ async fn handle(
                 if !full {
                     st.window.push_back(now);
                 }
-                full
+                // until the oldest counted request leaves the window
+                full.then(|| st.window.front().map_or(window, |t| window.saturating_sub(now.duration_since(*t))))
             };
-            if throttled {
-                (429, json!({"error": "rate limit exceeded"}), None)
+            if let Some(free_in) = throttled {
+                let after = retry_after.then(|| free_in.as_secs_f64().ceil() as u64);
+                (429, json!({"error": "rate limit exceeded"}), after)
             } else if body.len() > 512 * 1024 {
                 (413, json!({"error": "payload too large"}), None)
             } else {
