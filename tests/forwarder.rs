@@ -734,6 +734,20 @@ fn redirects_never_lose_a_sample() {
     }
 }
 
+/// A 2xx whose body trickles in (status and headers at once, then a byte a second, longer
+/// than the timeout) is a delivery: every sample arrives once, none is sent again.
+#[test]
+fn a_2xx_whose_body_trickles_is_a_delivery() {
+    let s = service();
+    let r = Receiver::start(Mode::Trickle(60));
+    let spool = tempfile::tempdir().unwrap();
+    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[("SYSTEM_STATS_FORWARD_TIMEOUT", "3")]);
+    r.wait_accepted(10, Duration::from_secs(20));
+    let (want, got) = drain(s, &f, &r);
+    assert_all_in_order(&want, &got);
+    assert_eq!(r.requests().len(), got.len(), "a sample was sent again");
+}
+
 /// A 2xx is a delivery whatever its body: a 50 MiB answer is not read, and no sample is sent
 /// twice.
 #[test]

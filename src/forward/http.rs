@@ -186,35 +186,43 @@ impl Client {
         for (k, v) in extra {
             h.insert(k.clone(), v.clone());
         }
-        let exchange = async {
-            let resp = self.inner.request(req).await.map_err(|e| RequestError::Transport(describe(&e)))?;
-            let (parts, body) = resp.into_parts();
-            let body = if whole {
-                Limited::new(body, SNAPSHOT_LIMIT)
-                    .collect()
-                    .await
-                    .map_err(|e| RequestError::Body(e.to_string()))?
-                    .to_bytes()
-            } else {
-                read_at_most(body, REPLY_LIMIT).await
-            };
-            let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-            let retry_after = header(RETRY_AFTER).and_then(parse_retry_after);
-            let location = header(LOCATION).map(str::to_string);
-            Ok(Reply { status: parts.status, retry_after, location, body })
+        let head = async { self.inner.request(req).await.map_err(|e| RequestError::Transport(describe(&e))) };
+        let started = tokio::time::Instant::now();
+        let resp = match tokio::time::timeout(self.timeout, head).await {
+            Ok(result) => result?,
+            Err(_) => return Err(RequestError::Timeout(self.timeout)),
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(RequestError::Timeout(self.timeout)),
-        }
+        let (parts, body) = resp.into_parts();
+        let body = if whole {
+            let left = self.timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, Limited::new(body, SNAPSHOT_LIMIT).collect()).await {
+                Ok(collected) => collected.map_err(|e| RequestError::Body(e.to_string()))?.to_bytes(),
+                Err(_) => return Err(RequestError::Timeout(self.timeout)),
+            }
+        } else {
+            // the status is the answer: a 2xx is a delivery whatever its body does; the body
+            // is read while it comes promptly (for an error's reason, and to keep the
+            // connection for the next request), and not waited for beyond that
+            let grace = BODY_GRACE.min(self.timeout.saturating_sub(started.elapsed()));
+            read_at_most(body, REPLY_LIMIT, tokio::time::Instant::now() + grace).await
+        };
+        let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        let retry_after = header(RETRY_AFTER).and_then(parse_retry_after);
+        let location = header(LOCATION).map(str::to_string);
+        Ok(Reply { status: parts.status, retry_after, location, body })
     }
 }
 
-/// The first `limit` bytes of a body (less if it ends or breaks first); the rest is not read.
-async fn read_at_most(mut body: hyper::body::Incoming, limit: usize) -> Bytes {
+/// How long the body of an answer to a POST is read after its head: what comes by then.
+pub const BODY_GRACE: Duration = Duration::from_millis(500);
+
+/// The first `limit` bytes of a body (less if it ends or breaks first, or `deadline` passes);
+/// the rest is not read.
+async fn read_at_most(mut body: hyper::body::Incoming, limit: usize, deadline: tokio::time::Instant) -> Bytes {
     let mut out = bytes::BytesMut::new();
     while out.len() < limit {
-        match body.frame().await {
+        let Ok(frame) = tokio::time::timeout_at(deadline, body.frame()).await else { break };
+        match frame {
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     out.extend_from_slice(&data[..data.len().min(limit - out.len())]);

@@ -28,6 +28,9 @@ pub enum Mode {
     Huge(usize),
     /// Accept only requests to this path; answer 404 to the others.
     OnlyPath(String),
+    /// Accept, sending the status and headers at once, then a body of this many bytes, one
+    /// a second.
+    Trickle(usize),
     /// Like the newest monitoring server: at most `limit` POSTs per sliding `window` (429
     /// without `Retry-After` beyond), every number but `load*` must convert to a float (a
     /// `null` is a 400), hostnames over 253 characters are a 400, bodies over 512 KiB a 413,
@@ -197,6 +200,36 @@ impl Receiver {
     }
 }
 
+/// A body sent a byte a second.
+pub struct TrickleBody {
+    left: usize,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for TrickleBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        use std::future::Future;
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(()) => {
+                self.left -= 1;
+                let next = tokio::time::Instant::now() + Duration::from_secs(1);
+                self.sleep.as_mut().reset(next);
+                std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(b" ")))))
+            }
+        }
+    }
+}
+
 /// The newest server's validation: every number but `load*` converted to a float (`null`
 /// refused), `cpu_cores` a list of them, the hostname at most 253 characters.
 pub fn validate_newest(payload: &Value) -> Result<(), String> {
@@ -262,7 +295,7 @@ pub fn validate(payload: &Value) -> Result<(), String> {
 async fn handle(
     state: Arc<Mutex<State>>,
     req: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<http_body_util::Either<Full<Bytes>, TrickleBody>>, hyper::Error> {
     let path = req.uri().path().to_string();
     let headers: Vec<(String, String)> = req
         .headers()
@@ -275,7 +308,7 @@ async fn handle(
     state.lock().unwrap().paths.push(path.clone());
     let mut location = None;
     let mut huge = None;
-    let (status, reply, retry_after) = match mode {
+    let (status, reply, retry_after) = match mode.clone() {
         Mode::Fail(code, retry_after) => {
             (code, json!({"error": format!("failing with {code} on purpose")}), retry_after)
         }
@@ -322,7 +355,7 @@ async fn handle(
                 }
             }
         }
-        Mode::Accept | Mode::Slow(_) | Mode::Huge(_) | Mode::OnlyPath(_) | Mode::Redirect(..) => {
+        Mode::Accept | Mode::Slow(_) | Mode::Huge(_) | Mode::OnlyPath(_) | Mode::Redirect(..) | Mode::Trickle(_) => {
             if let Mode::Slow(d) = mode {
                 tokio::time::sleep(d).await;
             }
@@ -346,7 +379,14 @@ async fn handle(
         Some(n) if status == 200 => Bytes::from(vec![b' '; n]),
         _ => Bytes::from(reply.to_string()),
     };
-    let mut resp = Response::new(Full::new(body));
+    let body = match mode {
+        Mode::Trickle(n) if status == 200 => http_body_util::Either::Right(TrickleBody {
+            left: n,
+            sleep: Box::pin(tokio::time::sleep(Duration::from_secs(1))),
+        }),
+        _ => http_body_util::Either::Left(Full::new(body)),
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(status).unwrap();
     if let Some(secs) = retry_after {
         resp.headers_mut().insert("retry-after", secs.to_string().parse().unwrap());
