@@ -146,8 +146,11 @@ fn roff_escape(text: &str) -> String {
     if text.starts_with('.') || text.starts_with('\'') { format!("\\&{text}") } else { text }
 }
 
-/// `/etc/default/system-stats`: every setting of both programs, commented out at its default,
-/// with its help text, wrapped.
+/// Settings off by default (empty) shown with a value to uncomment instead.
+const EXAMPLES: &[(&str, &str)] = &[("SYSTEM_STATS_FORWARDER_METRICS", "127.0.0.1:5002")];
+
+/// `/etc/default/system-stats`: every setting of both programs, commented out at its default
+/// (or at an example value, for those off by default), with its help text, wrapped.
 fn settings_file() -> String {
     let mut out = String::from(
         "# Settings of system-stats, read by the systemd units of both programs\n\
@@ -166,7 +169,8 @@ fn settings_file() -> String {
             for line in wrap(s.help, 76) {
                 let _ = writeln!(out, "# {line}");
             }
-            let _ = writeln!(out, "#{}={}", s.env, s.default);
+            let value = EXAMPLES.iter().find(|(env, _)| *env == s.env).map_or(s.default, |(_, example)| example);
+            let _ = writeln!(out, "#{}={}", s.env, value);
         }
     };
     section(&mut out, "system-stats-service", SERVICE_SETTINGS, &mut seen);
