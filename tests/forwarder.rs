@@ -984,3 +984,75 @@ fn big_details_are_trimmed_to_what_the_newest_server_keeps() {
     assert_eq!(lines.len(), 1, "{}", f.log());
     assert!(lines[0].contains("cpu.per_cpu, memory.meminfo, network.all_interfaces"), "{}", lines[0]);
 }
+
+/// `--salvage-spool`: the samples of a spool set aside as damaged that still decode are
+/// queued again for their destination, in order, without those its spool already holds; the
+/// file is renamed so that a second run does not queue them again; a running forwarder, a
+/// file of no destination and an unreadable file are refused with the reason.
+#[test]
+fn a_spool_set_aside_is_salvaged() {
+    use system_stats::forward::spool::{Spool, file_name};
+    let s = service();
+    let base: Value = serde_json::from_str(&one_snapshot(&s)).unwrap();
+    let sample = |i: u64| {
+        let mut v = base.clone();
+        v["collected_at"] = format!("2026-01-01T00:00:{i:02}.000000+00:00").into();
+        (serde_json::to_vec(&v).unwrap(), 1_767_225_600_000_000 + i * 1_000_000)
+    };
+    let r = Receiver::start(Mode::Accept);
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join(file_name(&r.url()));
+    let aside = dir.path().join(format!("{}.damaged-20260101T000100.000Z", file_name(&r.url())));
+    {
+        let mut sp = Spool::open(&aside, 1 << 30).unwrap();
+        for i in 1..=30 {
+            let (body, at) = sample(i);
+            sp.push(&body, at).unwrap();
+        }
+        let mut sp = Spool::open(&live, 1 << 30).unwrap();
+        for i in 1..=5 {
+            let (body, at) = sample(i);
+            sp.push(&body, at).unwrap();
+        }
+    }
+    let salvage = |file: &Path| {
+        let out = clean_command(forwarder_bin())
+            .env("SYSTEM_STATS_SPOOL_DIR", dir.path())
+            .env("MONITORING_SERVER_METRICS_URL", r.url())
+            .arg("--salvage-spool")
+            .arg(file)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = salvage(&aside);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.starts_with("25 sample(s) of ") && text.contains("(5 already spooled, 0 not a snapshot)"), "{text}");
+    assert!(!aside.exists());
+    let mut done = aside.as_os_str().to_owned();
+    done.push(".salvaged");
+    let (code, text) = salvage(Path::new(&done));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("already salvaged"), "{text}");
+    let (code, text) = salvage(&dir.path().join("somebody-else.redb.damaged-x"));
+    assert_eq!(code, Some(2));
+    assert!(text.contains("not a spool set aside for a configured destination"), "{text}");
+    // the forwarder delivers the 30, in order, once each
+    let f = start_forwarder(&source(&s), &r.url(), dir.path(), &[("SYSTEM_STATS_FORWARD_INTERVAL", "3600")]);
+    let got = r.wait_accepted(31, Duration::from_secs(20));
+    let at = collected_at(&got);
+    let want: Vec<String> = (1..=30).map(|i| format!("2026-01-01T00:00:{i:02}.000000+00:00")).collect();
+    assert_eq!(at[..30], want[..], "{at:?}");
+    assert_eq!(r.requests().len(), 31);
+    // while it runs, salvaging is refused
+    let broken = dir.path().join(format!("{}.damaged-20260101T000200.000Z", file_name(&r.url())));
+    std::fs::write(&broken, b"not a database").unwrap();
+    let (code, text) = salvage(&broken);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("stop the forwarder first"), "{text}");
+    drop(f);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, text) = salvage(&broken);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("nothing can be salvaged"), "{text}");
+}

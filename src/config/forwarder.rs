@@ -409,6 +409,8 @@ pub struct ForwarderConfig {
     pub dry_run: bool,
     /// Report the state of every spool, send nothing.
     pub check_spool: bool,
+    /// Re-queue what still decodes of this damaged spool file, send nothing.
+    pub salvage_spool: Option<PathBuf>,
     /// Where the forwarder's own `/metrics` and `/health` listen (`None`: nowhere).
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The token scrapers of that listener must send (the service's token, the same one).
@@ -559,6 +561,17 @@ impl ForwarderConfig {
                          (1 when one is damaged); sends nothing",
                     ),
             )
+            .arg(
+                Arg::new("salvage-spool")
+                    .long("salvage-spool")
+                    .value_name("FILE")
+                    .conflicts_with_all(["once", "dry-run", "check-spool"])
+                    .help(
+                        "Re-queue what still decodes of FILE, a spool set aside as damaged (--check-spool lists them), \
+                         into its destination's spool, in order and without samples already there; FILE is then \
+                         renamed *.salvaged. The forwarder must not be running; sends nothing",
+                    ),
+            )
     }
 
     pub fn from_matches(m: &ArgMatches) -> Result<Self, ConfigError> {
@@ -630,6 +643,7 @@ impl ForwarderConfig {
             once: m.get_flag("once"),
             dry_run: m.get_flag("dry-run"),
             check_spool: m.get_flag("check-spool"),
+            salvage_spool: m.get_one::<String>("salvage-spool").map(PathBuf::from),
             metrics_listen: v.parse("metrics-listen", parse_listen)?,
             listener_token,
             #[cfg(feature = "tls")]

@@ -81,6 +81,9 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     if cfg.check_spool {
         return check_spools(&cfg);
     }
+    if let Some(file) = &cfg.salvage_spool {
+        return salvage_spool(&cfg, file);
+    }
     if let Some(dir) = &cfg.spool_dir_given_relative {
         tracing::warn!(
             "SYSTEM_STATS_SPOOL_DIR {dir:?} is relative: the spools are in {} (give an absolute path so that \
@@ -538,6 +541,85 @@ fn check_spools(cfg: &ForwarderConfig) -> u8 {
         }
     }
     if damaged > 0 { exit::NOT_DELIVERED } else { exit::OK }
+}
+
+/// `--salvage-spool FILE`: what still decodes of a damaged spool set aside, re-queued into
+/// its destination's spool (found from the file's name), oldest first, without the samples
+/// that spool already holds; the file is then renamed `*.salvaged`, so that a second run does
+/// not queue them again.
+fn salvage_spool(cfg: &ForwarderConfig, file: &std::path::Path) -> u8 {
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dest = cfg.destinations.iter().find(|d| name.starts_with(&format!("{}.damaged-", spool::file_name(&d.label))));
+    if name.ends_with(".salvaged") {
+        println!("{}: already salvaged", file.display());
+        return exit::CONFIG;
+    }
+    let Some(dest) = dest else {
+        let known: Vec<String> = cfg.destinations.iter().map(|d| spool::file_name(&d.label)).collect();
+        println!(
+            "{}: not a spool set aside for a configured destination (their names start with {}.damaged-)",
+            file.display(),
+            known.join(".damaged-, ")
+        );
+        return exit::CONFIG;
+    };
+    let _lock = match spool_dir::SpoolDir::lock(&cfg.spool_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            println!("{e}: stop the forwarder first");
+            return exit::CONFIG;
+        }
+    };
+    let found = match spool::salvage(file) {
+        Ok(found) => found,
+        Err(e) => {
+            println!("{e}: nothing can be salvaged from it");
+            return exit::NOT_DELIVERED;
+        }
+    };
+    let path = cfg.spool_dir.join(spool::file_name(&dest.label));
+    let mut target = match Spool::open(&path, cfg.spool_max_bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    let there: std::collections::HashSet<String> = match target.entries() {
+        Ok(entries) => entries.iter().filter_map(|(_, v)| spool::collected_at(v)).collect(),
+        Err(e) => {
+            println!("{e}");
+            return exit::CONFIG;
+        }
+    };
+    let (mut queued, mut duplicates) = (0u64, 0u64);
+    for (at, sample) in &found.samples {
+        if there.contains(at) {
+            duplicates += 1;
+            continue;
+        }
+        let us = chrono::DateTime::parse_from_rfc3339(at).map_or(0, |t| t.timestamp_micros().max(0) as u64);
+        if let Err(e) = target.push_salvaged(sample, us) {
+            println!("{e}: {queued} sample(s) re-queued before it; {} is left as it is", file.display());
+            return exit::NOT_DELIVERED;
+        }
+        queued += 1;
+    }
+    drop(target);
+    let mut done = file.as_os_str().to_owned();
+    done.push(".salvaged");
+    if let Err(e) = std::fs::rename(file, &done) {
+        println!("{} could not be renamed ({e}): remove it, or a second run queues its samples again", file.display());
+    }
+    println!(
+        "{queued} sample(s) of {} re-queued for {} ({duplicates} already spooled, {} not a snapshot{}); delivered \
+         after the spool's current backlog",
+        file.display(),
+        dest.label,
+        found.undecodable,
+        found.stopped.as_ref().map(|why| format!("; the file breaks off after them: {why}")).unwrap_or_default()
+    );
+    exit::OK
 }
 
 fn file_size(path: &std::path::Path) -> u64 {

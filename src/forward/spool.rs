@@ -430,6 +430,19 @@ impl Spool {
         if self.last_collected.is_some_and(|last| collected_at <= last) {
             return Ok(None);
         }
+        self.append(sample, collected_at)
+    }
+
+    /// Appends a sample whatever its time: one salvaged from a damaged spool, older than what
+    /// this spool holds (`push` takes a sample no older than the last one only, so that a
+    /// restart does not spool the same sample twice).
+    pub fn push_salvaged(&mut self, sample: &[u8], collected_at: u64) -> Result<Option<Pushed>, SpoolError> {
+        let last = self.last_collected;
+        let pushed = self.append(sample, collected_at.max(last.unwrap_or(0)))?;
+        Ok(pushed)
+    }
+
+    fn append(&mut self, sample: &[u8], collected_at: u64) -> Result<Option<Pushed>, SpoolError> {
         let size = sample.len() as u64;
         if size > self.max_bytes {
             return Err(SpoolError::TooBig { size, max: self.max_bytes });
@@ -590,6 +603,57 @@ impl std::fmt::Display for Report {
         }
         write!(f, " ({})", self.path.display())
     }
+}
+
+/// What could be read of a damaged spool file.
+#[derive(Debug, Default)]
+pub struct Salvage {
+    /// The snapshots, oldest first, with their `collected_at`.
+    pub samples: Vec<(String, Vec<u8>)>,
+    /// Entries that are not a snapshot.
+    pub undecodable: u64,
+    /// Why reading stopped before the end, if it did.
+    pub stopped: Option<String>,
+}
+
+/// Reads what still decodes of a spool file (one set aside as damaged), in order, up to where
+/// it breaks; changes nothing in it.
+pub fn salvage(path: &Path) -> Result<Salvage, SpoolError> {
+    let open = guarded(|| redb::Builder::new().set_cache_size(CACHE_BYTES).open(path).map_err(redb::Error::from));
+    let db = match open {
+        Ok(db) => db,
+        Err(Fault::Locked) => return Err(SpoolError::Locked { path: path.to_path_buf() }),
+        Err(Fault::Io(source)) => return Err(SpoolError::Io { path: path.to_path_buf(), op: "open", source }),
+        Err(Fault::Damaged(detail)) => {
+            return Err(SpoolError::Damaged { path: path.to_path_buf(), detail, moved_to: None });
+        }
+        Err(Fault::TooBig(n)) => {
+            let detail = format!("a value of {n} bytes");
+            return Err(SpoolError::Damaged { path: path.to_path_buf(), detail, moved_to: None });
+        }
+    };
+    let mut out = Salvage::default();
+    let read = guarded(|| {
+        let r = db.begin_read()?;
+        let t = r.open_table(SAMPLES)?;
+        for entry in t.iter()? {
+            let (_, v) = entry?;
+            match collected_at(v.value()) {
+                Some(at) => out.samples.push((at, v.value().to_vec())),
+                None => out.undecodable += 1,
+            }
+        }
+        Ok(())
+    });
+    if let Err(f) = read {
+        out.stopped = Some(match f {
+            Fault::Io(e) => e.to_string(),
+            Fault::Locked => "in use by another process".into(),
+            Fault::Damaged(d) => d,
+            Fault::TooBig(n) => format!("a value of {n} bytes"),
+        });
+    }
+    Ok(out)
 }
 
 /// A spooled sample's `collected_at`; `None` when it is not a snapshot.
