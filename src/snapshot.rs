@@ -68,6 +68,10 @@ pub struct Snapshot {
     /// the `processes` collector does not run.
     #[serde(default)]
     pub processes: Option<Processes>,
+    /// The forwarder on this host, read from its own metrics when the service is told where
+    /// they are (`SYSTEM_STATS_FORWARDER_URL`); `null` otherwise.
+    #[serde(default)]
+    pub forwarder: Option<ForwarderState>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -421,6 +425,38 @@ pub struct ThermalZone {
     #[serde(rename = "type")]
     pub kind: String,
     pub celsius: f64,
+}
+
+/// How the forwarder is doing, per destination.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ForwarderState {
+    /// Where its metrics were read (`SYSTEM_STATS_FORWARDER_URL`).
+    pub url: String,
+    /// Its destinations; `null` when it did not answer.
+    pub destinations: Option<Vec<ForwarderDestination>>,
+    /// When it was last asked (UTC).
+    pub checked_at: Option<String>,
+    /// Why it did not answer, if it did not.
+    pub error: Option<String>,
+}
+
+/// One destination of the forwarder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ForwarderDestination {
+    /// Its URL, password redacted.
+    pub destination: String,
+    /// Takes samples now.
+    pub up: Option<bool>,
+    /// Samples waiting in its spool.
+    pub spooled: Option<u64>,
+    /// Age of the oldest of them, seconds (0 when none waits).
+    pub oldest_age_seconds: Option<f64>,
+    pub delivered: Option<u64>,
+    /// Samples that could not be spooled (lost).
+    pub not_spooled: Option<u64>,
+    pub last_http_status: Option<u16>,
+    /// When it last accepted a sample (UTC).
+    pub last_success: Option<String>,
 }
 
 /// Every process counted by state, and the top ones.

@@ -211,3 +211,33 @@ fn the_process_card_shows_the_busy_child_on_top() {
     let _ = busy.wait();
     assert_eq!(b.problems(), Vec::<String>::new());
 }
+
+/// With `SYSTEM_STATS_FORWARDER_URL` the page has a card for the forwarder: a destination that
+/// is down shows its backlog and its state, and the card comes first.
+#[test]
+fn the_forwarder_card_shows_a_backlog() {
+    let Some(mut b) = Browser::launch() else { return };
+    let port = common::free_port();
+    let s = Service::start(&[
+        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2"),
+        ("SYSTEM_STATS_FORWARDER_URL", &format!("http://127.0.0.1:{port}")),
+    ]);
+    let spool = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}/metrics", common::free_port());
+    let _f = common::start_forwarder(
+        &format!("http://{}/system", s.addr),
+        &dead,
+        spool.path(),
+        &[("SYSTEM_STATS_FORWARDER_METRICS", &format!("127.0.0.1:{port}")), ("SYSTEM_STATS_FORWARD_INTERVAL", "0.2")],
+    );
+    b.navigate(&format!("http://{}/", s.addr));
+    let backlog = format!("document.querySelector('[data-f=\"fwd.backlog/{dead}\"]')");
+    b.wait_for(&format!("{backlog} && +{backlog}.dataset.value >= 3"), Duration::from_secs(20));
+    assert_eq!(b.eval(&format!("document.querySelector('[data-f=\"fwd.state/{dead}\"]').dataset.value")), "false");
+    assert_eq!(b.eval("document.getElementById('c-forwarder').classList.contains('failing')"), true);
+    let v = s.json("/system")["forwarder"].clone();
+    assert_eq!(v["destinations"][0]["destination"], dead.as_str(), "{v}");
+    assert_eq!(v["destinations"][0]["up"], false);
+    b.screenshot(&screenshots().join("page-forwarder.png"));
+    assert_eq!(b.problems(), Vec::<String>::new());
+}

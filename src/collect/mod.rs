@@ -48,6 +48,7 @@ pub mod disk_io;
 pub mod entropy;
 pub mod filefd;
 pub mod filesystems;
+pub mod forwarder;
 pub mod host;
 pub mod interfaces;
 pub mod load;
@@ -100,6 +101,7 @@ pub const REGISTRY: &[Entry] = &[
     os_update::ENTRY,
     services::ENTRY,
     processes::ENTRY,
+    forwarder::ENTRY,
     uptime::ENTRY,
     time::ENTRY,
     timex::ENTRY,
@@ -158,6 +160,10 @@ pub struct Setup {
     pub units_exclude: Option<exclude::Pattern>,
     /// How many processes the top lists hold (`SYSTEM_STATS_TOP_PROCESSES`; 0: none).
     pub top_processes: usize,
+    /// Where the forwarder's own metrics are (`SYSTEM_STATS_FORWARDER_URL`), and the token
+    /// to send them (the service's).
+    pub forwarder_url: Option<String>,
+    pub forwarder_token: Option<String>,
 }
 
 impl Default for Setup {
@@ -174,6 +180,8 @@ impl Default for Setup {
             exclude: Default::default(),
             units_exclude: exclude::Pattern::parse_anchored(services::UNITS_EXCLUDE).ok().flatten(),
             top_processes: 10,
+            forwarder_url: None,
+            forwarder_token: None,
         }
     }
 }

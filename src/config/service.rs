@@ -28,6 +28,8 @@ pub struct ServiceConfig {
     pub units_exclude: Option<crate::collect::exclude::Pattern>,
     /// How many processes the top lists hold.
     pub top_processes: usize,
+    /// Where the forwarder's own metrics are, for its card.
+    pub forwarder_url: Option<String>,
     /// `None`: OS updates are not checked.
     pub update_check_interval: Option<Duration>,
     pub update_check_timeout: Duration,
@@ -65,6 +67,8 @@ impl ServiceConfig {
             exclude: self.exclude.clone(),
             units_exclude: self.units_exclude.clone(),
             top_processes: self.top_processes,
+            forwarder_url: self.forwarder_url.clone(),
+            forwarder_token: self.auth_token.as_ref().map(|t| t.expose().to_string()),
         }
     }
 }
@@ -109,7 +113,7 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
                Names: cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap, pressure, filesystems, disk, disk_io, \
                network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
-               raspberry_pi, host, os_update, services, processes, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
+               raspberry_pi, host, os_update, services, processes, forwarder, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
                its keys are null and its series absent",
     },
     Setting {
@@ -147,6 +151,13 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         default: "10",
         help: "How many processes the top lists (by CPU, by memory) of /system, /metrics and the page hold \
                (0 to 1000; 0 leaves the lists out, the counts by state stay)",
+    },
+    Setting {
+        id: "forwarder-url",
+        env: "SYSTEM_STATS_FORWARDER_URL",
+        default: "",
+        help: "Where the forwarder on this host serves its own metrics (its SYSTEM_STATS_FORWARDER_METRICS, e.g. \
+               http://127.0.0.1:5002): its backlog per destination is then in /system and on the page",
     },
     Setting {
         id: "services-exclude",
@@ -265,6 +276,7 @@ impl ServiceConfig {
                 disks: v.parse("disks-exclude", crate::collect::exclude::Pattern::parse)?,
                 network: v.parse("network-exclude", crate::collect::exclude::Pattern::parse)?,
             },
+            forwarder_url: v.parse("forwarder-url", parse_forwarder_url)?,
             top_processes: v.parse("top-processes", |s| parse_count(s, 0, 1000))? as usize,
             units_exclude: v.parse("services-exclude", crate::collect::exclude::Pattern::parse_anchored)?,
             update_check_interval,
@@ -284,6 +296,20 @@ impl ServiceConfig {
             max_connections: v.parse("max-connections", |s| parse_count(s, 1, 65_536))? as usize,
             max_event_clients: v.parse("max-event-clients", |s| parse_count(s, 0, 65_536))? as usize,
         })
+    }
+}
+
+/// An http(s) URL of the forwarder's listener, or empty for none.
+pub fn parse_forwarder_url(s: &str) -> Result<Option<String>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let expected = "an http:// or https:// URL of the forwarder's metrics listener (e.g. http://127.0.0.1:5002)";
+    let uri: http::Uri = s.parse().map_err(|_| expected.to_string())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(Some(s.trim_end_matches('/').to_string())),
+        _ => Err(expected.to_string()),
     }
 }
 

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::snapshot::{OsUpdate, Processes, RaspberryPi, Services, Snapshot};
+use crate::snapshot::{ForwarderState, OsUpdate, Processes, RaspberryPi, Services, Snapshot};
 use history::History;
 
 /// Frames kept for subscribers that come back with `Last-Event-ID` (a minute at 1 s).
@@ -48,6 +48,7 @@ pub struct Summary<'a> {
     /// Counts by state and the top processes, as `/system` has them.
     pub processes: Option<&'a Processes>,
     pub services: Option<&'a Services>,
+    pub forwarder: Option<&'a ForwarderState>,
     pub uptime: Option<u64>,
 }
 
@@ -155,6 +156,7 @@ impl<'a> Summary<'a> {
             os_update: s.system.os_update.as_ref(),
             processes: s.processes.as_ref(),
             services: s.services.as_ref(),
+            forwarder: s.forwarder.as_ref(),
             uptime: s.uptime.seconds,
         })
     }
