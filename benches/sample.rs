@@ -156,6 +156,7 @@ fn bench(c: &mut Criterion) {
     // the ratio in one line, measured back to back, interleaved, over the same rounds
     let (mut raw_total, mut sample_total) = (Duration::ZERO, Duration::ZERO);
     let rounds = 2000;
+    let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
     for _ in 0..rounds {
         let t = Instant::now();
         raw.read();
@@ -163,6 +164,16 @@ fn bench(c: &mut Criterion) {
         let t = Instant::now();
         black_box(sample(&mut runner));
         sample_total += t.elapsed();
+        for st in runner.statuses() {
+            *family_seconds.entry(st.name).or_default() += st.seconds;
+        }
+    }
+    // what each family costs on this machine, for docs/collectors.md
+    let mut costs: Vec<(f64, &str)> = family_seconds.iter().map(|(n, s)| (s * 1e6 / rounds as f64, *n)).collect();
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    eprintln!("FAMILIES (this machine, µs per sample)");
+    for (us, name) in &costs {
+        eprintln!("| `{name}` | {us:.1} µs |");
     }
     let (raw, sample_time) = (raw_total / rounds, sample_total / rounds);
     eprintln!(
