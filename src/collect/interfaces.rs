@@ -36,6 +36,7 @@ pub const ENTRY: Entry = Entry {
 pub const LINK_REFRESH: u64 = 10;
 
 /// Up to this many links, their attribute files are held open between readings.
+#[cfg(target_os = "linux")]
 const HOLD_CLASS_FILES: usize = 64;
 
 /// An interface's files and what was last read of them.

@@ -108,6 +108,7 @@ pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
 }
 
 /// One process of this sample, as much as is kept of every one.
+#[cfg(target_os = "linux")]
 #[derive(Debug, Clone, Copy)]
 struct Proc {
     pid: u32,
@@ -121,6 +122,7 @@ struct Proc {
     comm_len: u8,
 }
 
+#[cfg(target_os = "linux")]
 impl Proc {
     fn name(&self) -> String {
         String::from_utf8_lossy(&self.comm[..self.comm_len as usize]).into_owned()
@@ -208,12 +210,14 @@ fn read_stat(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> 
 }
 
 /// User names by uid from `/etc/passwd`, read again when it changes.
+#[cfg(target_os = "linux")]
 #[derive(Default)]
 struct Users {
     names: HashMap<u32, String>,
     modified: Option<std::time::SystemTime>,
 }
 
+#[cfg(target_os = "linux")]
 impl Users {
     fn name(&mut self, uid: u32) -> String {
         let passwd = std::path::Path::new("/etc/passwd");
@@ -382,6 +386,7 @@ impl Linux {
 }
 
 /// The `n` largest by `key`, largest first (ties by pid).
+#[cfg(target_os = "linux")]
 fn top_by(procs: &mut [Proc], n: usize, key: impl Fn(&Proc) -> u64) -> Vec<Proc> {
     let order = |a: &Proc, b: &Proc| key(b).cmp(&key(a)).then(a.pid.cmp(&b.pid));
     let n = n.min(procs.len());
