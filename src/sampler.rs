@@ -2,19 +2,28 @@
 //! interval (they measure CPU percent and rates over it) and publishes one immutable, already
 //! serialised snapshot.
 //!
-//! Requests never touch the kernel or wait for the sampler: they load the latest
-//! [`Published`] (an `ArcSwap`, lock-free) and write its bytes. A sampler stuck in the kernel
-//! (a hung mount, a wedged driver) leaves the last snapshot in place and turns `/health` to
-//! 503 after three intervals.
+//! Requests never touch the kernel: they load the latest [`Published`] (an `ArcSwap`,
+//! lock-free) and write its bytes. A sampler stuck in the kernel (a hung mount, a wedged
+//! driver) leaves the last snapshot in place and turns `/health` to 503 after three intervals.
+//!
+//! The families nobody reads do not run ([`crate::collect::ReadBy`]): the processes while no
+//! one asks for `/system`, `/metrics` or the page, the `/metrics`-only ones while nobody
+//! scrapes. Each request says what it reads ([`Shared::fresh`]); when the latest sample does
+//! not have it (nobody asked during the last interval and a half), the request wakes the
+//! sampler, which completes the latest sample with those families at once (a *top-up*: the
+//! other figures and their rates stay that sample's), and waits for it (a millisecond or two;
+//! at most an interval). An idle service costs what its every-sample families cost; one
+//! polled by a forwarder every 30 s or scraped every 15 s, two or three full samples per poll.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 
-use crate::collect::{Reading, Runner};
+use crate::collect::{Asked, Reading, Runner};
 use crate::snapshot::Snapshot;
 
 /// How long apart the two start-up readings are, at most: the first snapshot (served as soon
@@ -35,6 +44,8 @@ pub struct Published {
     pub exported: Vec<Arc<dyn crate::metrics::Export>>,
     /// Samples published since start, this one included.
     pub sequence: u64,
+    /// Which readers' families it has.
+    pub asked: Asked,
     /// `/metrics` in Prometheus text and in OpenMetrics, rendered by the first request that
     /// wants them (an unscraped service never pays for it) and shared by later ones.
     metrics_text: std::sync::OnceLock<Bytes>,
@@ -72,6 +83,60 @@ impl Published {
     }
 }
 
+/// When each kind of reader last asked, milliseconds after `origin` (0: never).
+#[derive(Debug)]
+struct Demand {
+    origin: Instant,
+    metrics: AtomicU64,
+    snapshot: AtomicU64,
+}
+
+impl Demand {
+    fn new() -> Demand {
+        Demand { origin: Instant::now(), metrics: AtomicU64::new(0), snapshot: AtomicU64::new(0) }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin).as_millis() as u64 + 1
+    }
+
+    /// Whether noting that `need` was asked for at `at` would change anything: it is
+    /// written at most every `step` ms (a store per request from every core into one cache
+    /// line is measurable at high request rates).
+    fn stale(&self, need: Asked, at: u64, step: u64) -> bool {
+        [(need.metrics, &self.metrics), (need.snapshot, &self.snapshot)]
+            .iter()
+            .any(|(wanted, slot)| *wanted && slot.load(Ordering::Relaxed) + step <= at)
+    }
+
+    /// Notes that `need` was asked for at `at`.
+    fn mark(&self, need: Asked, at: u64) {
+        for (wanted, slot) in [(need.metrics, &self.metrics), (need.snapshot, &self.snapshot)] {
+            if wanted {
+                slot.store(at, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What was asked for during the `window` before `now`.
+    fn asked(&self, now: Instant, window: Duration) -> Asked {
+        let at = self.millis(now);
+        let recent = |slot: &AtomicU64| {
+            let t = slot.load(Ordering::Relaxed);
+            t != 0 && at.saturating_sub(t) <= window.as_millis() as u64
+        };
+        Asked { metrics: recent(&self.metrics), snapshot: recent(&self.snapshot) }
+    }
+}
+
+/// What the sampler thread is told.
+#[derive(Debug)]
+enum Wake {
+    /// A reader needs families the latest sample has not: sample now.
+    Sample,
+    Stop,
+}
+
 /// What the sampler shares with the HTTP side.
 #[derive(Debug)]
 pub struct Shared {
@@ -81,9 +146,68 @@ pub struct Shared {
     interval: Duration,
     /// The family the sampler is in, to name it when it is stuck.
     progress: crate::collect::Progress,
+    demand: Demand,
+    wake: std::sync::Mutex<mpsc::Sender<Wake>>,
+    /// Woken at each publication, for the requests waiting for a sample.
+    published: tokio::sync::Notify,
 }
 
 impl Shared {
+    /// How long a reader's request keeps its families running: a reader asking every
+    /// interval (the page's stream, a tight poll) keeps them in every sample.
+    fn window(&self) -> Duration {
+        self.interval + self.interval / 2
+    }
+
+    /// Notes that a reader (a subscriber of `/events`, at each sample) still reads `need`.
+    pub fn note(&self, need: Asked) {
+        self.demand.mark(need, self.demand.millis(Instant::now()));
+    }
+
+    /// Notes that a reader needs `need`; `None` when the latest sample has it, else what to
+    /// await before answering: the sample it wakes the sampler for (at most an interval,
+    /// then the latest, whatever it has). `allowed` (the request's token and host) is asked
+    /// only when there is something to note or wake: a refused request does neither.
+    pub fn fresh(
+        self: &Arc<Self>,
+        need: Asked,
+        allowed: impl FnOnce() -> bool,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let at = self.demand.millis(Instant::now());
+        let stale = self.demand.stale(need, at, (self.interval.as_millis() as u64 / 8).max(1));
+        let covered = {
+            let current = self.current.load();
+            current.sequence == 0 || current.asked.covers(need)
+        };
+        if (!stale && covered) || !allowed() {
+            return None;
+        }
+        self.demand.mark(need, at);
+        if covered {
+            return None;
+        }
+        let shared = Arc::clone(self);
+        Some(async move {
+            let deadline = tokio::time::Instant::now() + shared.interval;
+            let mut woken = false;
+            loop {
+                let published = shared.published.notified();
+                tokio::pin!(published);
+                published.as_mut().enable();
+                if shared.current.load().asked.covers(need) {
+                    return;
+                }
+                if !woken {
+                    let _ = shared.wake.lock().unwrap_or_else(|p| p.into_inner()).send(Wake::Sample);
+                    woken = true;
+                }
+                if tokio::time::timeout_at(deadline, published).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
     /// Something of the latest sample, read without touching its reference count (an atomic
     /// that every request on every core would otherwise write: measurable at c=16).
     pub fn with_latest<T>(&self, f: impl FnOnce(&Published) -> T) -> T {
@@ -138,7 +262,13 @@ pub fn serialise(snapshot: &Snapshot, size_hint: usize) -> Vec<u8> {
     out
 }
 
-fn publish(reading: Reading, collectors: Vec<crate::collect::Status>, sequence: u64, size_hint: usize) -> Published {
+fn publish(
+    reading: Reading,
+    asked: Asked,
+    collectors: Vec<crate::collect::Status>,
+    sequence: u64,
+    size_hint: usize,
+) -> Published {
     let snapshot = reading.snapshot;
     let json = Bytes::from(serialise(&snapshot, size_hint));
     Published {
@@ -148,6 +278,7 @@ fn publish(reading: Reading, collectors: Vec<crate::collect::Status>, sequence: 
         collectors,
         exported: reading.exported,
         sequence,
+        asked,
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
     }
@@ -156,7 +287,13 @@ fn publish(reading: Reading, collectors: Vec<crate::collect::Status>, sequence: 
 /// Stops the sampler thread when dropped (at its next wake-up; a thread stuck in the kernel is
 /// left behind, never waited for).
 pub struct SamplerHandle {
-    _stop: mpsc::Sender<()>,
+    stop: mpsc::Sender<Wake>,
+}
+
+impl Drop for SamplerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(Wake::Stop);
+    }
 }
 
 /// Takes two samples (`FIRST_SPAN` apart, or `interval` if shorter: the first one has no
@@ -174,16 +311,20 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         collectors: Vec::new(),
         exported: Vec::new(),
         sequence: 0,
+        asked: Asked::default(),
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
     };
+    let (stop, stopped) = mpsc::channel::<Wake>();
     let shared = Arc::new(Shared {
         current: ArcSwap::from_pointee(waiting),
         live: Default::default(),
         interval,
         progress: runner.progress(),
+        demand: Demand::new(),
+        wake: std::sync::Mutex::new(stop.clone()),
+        published: tokio::sync::Notify::new(),
     });
-    let (stop, stopped) = mpsc::channel::<()>();
     let (first, first_published) = mpsc::channel::<()>();
     let publish_to = Arc::clone(&shared);
     std::thread::Builder::new()
@@ -196,16 +337,18 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
             shared.stuck_in(Instant::now() + interval)
         );
     }
-    Ok((shared, SamplerHandle { _stop: stop }))
+    Ok((shared, SamplerHandle { stop }))
 }
 
-fn run(mut runner: Runner, interval: Duration, shared: &Shared, stop: &mpsc::Receiver<()>, first: mpsc::Sender<()>) {
-    // two readings FIRST_SPAN apart: the first published sample has rates already
+fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Receiver<Wake>, first: mpsc::Sender<()>) {
+    // two readings FIRST_SPAN apart, of every family: the first published sample has rates
+    // already, and whatever a reader asks for first
     runner.read();
     std::thread::sleep(FIRST_SPAN.min(interval));
     let second = runner.read();
-    let published = Arc::new(publish(second, runner.statuses(), 1, 0));
+    let published = Arc::new(publish(second, Asked::ALL, runner.statuses(), 1, 0));
     shared.current.store(Arc::clone(&published));
+    shared.published.notify_waiters();
     let _ = first.send(());
     shared.live.record(&published.snapshot);
     let start = Instant::now();
@@ -213,33 +356,53 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, stop: &mpsc::Rec
     let mut sequence = 1;
     loop {
         let next = start + interval * ticks;
-        match stop.recv_timeout(next.saturating_duration_since(Instant::now())) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
+        let (asked, on_schedule) = match wake.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Timeout) => (shared.demand.asked(Instant::now(), shared.window()), true),
+            Ok(Wake::Sample) => {
+                let asked = shared.demand.asked(Instant::now(), shared.window());
+                if shared.with_latest(|p| p.asked.covers(asked)) {
+                    continue; // an earlier wake-up has served it
+                }
+                (asked, false)
+            }
+            Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+        };
         // each family's panics are caught by the runner; this is for the rest (serialising)
         let sampled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let reading = runner.read();
-            let hint = shared.with_latest(|p| p.json.len());
-            publish(reading, runner.statuses(), sequence + 1, hint)
+            let latest = shared.current.load_full();
+            let hint = latest.json.len();
+            if on_schedule {
+                publish(runner.read_for(asked), asked, runner.statuses(), sequence + 1, hint)
+            } else {
+                // a reader woke it: the latest sample completed with what it lacks, not a
+                // new one whose rates would span the few milliseconds since the latest
+                let had = latest.asked;
+                let reading = runner.top_up(&latest.snapshot, &latest.exported, had, asked);
+                publish(reading, had.and(asked), runner.statuses(), sequence + 1, hint)
+            }
         }));
         match sampled {
             Ok(published) => {
                 sequence += 1;
                 let published = Arc::new(published);
                 shared.current.store(Arc::clone(&published));
-                // after the store: /system is never later for it
-                let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    shared.live.record(&published.snapshot);
-                }));
-                if recorded.is_err() {
-                    tracing::error!("recording a sample for /events and /history panicked");
+                shared.published.notify_waiters();
+                // after the store: /system is never later for it. A top-up is the same
+                // sample as far as the history goes: recorded once.
+                if on_schedule {
+                    let recorded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        shared.live.record(&published.snapshot);
+                    }));
+                    if recorded.is_err() {
+                        tracing::error!("recording a sample for /events and /history panicked");
+                    }
                 }
             }
             Err(_) => tracing::error!("a sample panicked; keeping the previous snapshot"),
         }
         // skip the ticks a slow sample overran instead of bursting to catch up
         let elapsed = start.elapsed();
-        ticks = (ticks + 1).max((elapsed.as_secs_f64() / interval.as_secs_f64()).floor() as u32 + 1);
+        let behind = (elapsed.as_secs_f64() / interval.as_secs_f64()).floor() as u32 + 1;
+        ticks = if on_schedule { (ticks + 1).max(behind) } else { ticks.max(behind) };
     }
 }

@@ -474,6 +474,9 @@ pub struct Processes {
     pub top_cpu: Option<Vec<ProcessInfo>>,
     /// The same by resident memory.
     pub top_memory: Option<Vec<ProcessInfo>>,
+    /// The span the CPU percents are measured over, seconds: since the previous reading of
+    /// the processes, which runs in the samples someone reads (`null` on the first).
+    pub interval_seconds: Option<f64>,
 }
 
 /// One process of a top list.

@@ -22,6 +22,9 @@ fn redact(v: &mut Value) {
         v["uptime"][k] = LIVE.into();
     }
     v["throughput"]["interval_seconds"] = LIVE.into();
+    if v["processes"].is_object() {
+        v["processes"]["interval_seconds"] = LIVE.into();
+    }
     for k in ["total", "used", "free", "percent", "mount"] {
         v["disk"][k] = LIVE.into();
     }

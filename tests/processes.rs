@@ -208,3 +208,32 @@ fn a_process_that_vanishes_is_skipped() {
     assert!(metrics.contains("node_processes_pids 3\n"), "{metrics}");
     assert!(metrics.contains("system_stats_collector_success{collector=\"processes\"} 1"));
 }
+
+/// The processes are read in the samples someone asks for. Left alone, the service stops
+/// reading them: the next answer's CPU percents cover the whole pause, and that answer has
+/// them (it waited for a sample taken for it). Read every interval, they are in every sample.
+/// The same for the series only `/metrics` has.
+#[test]
+fn processes_are_read_while_someone_reads() {
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.25")]);
+    assert!(s.json("/system")["processes"]["total"].as_u64().unwrap() > 0);
+    std::thread::sleep(Duration::from_secs(2));
+    let v = s.json("/system");
+    let p = &v["processes"];
+    assert!(p["total"].as_u64().unwrap() > 0, "the first answer after a pause has the processes: {p}");
+    assert!(!p["top_cpu"].as_array().unwrap().is_empty(), "{p}");
+    let span = p["interval_seconds"].as_f64().unwrap();
+    assert!(span >= 1.5, "the processes were read while nobody asked: the last reading was {span} s before");
+    let mut spans = Vec::new();
+    for _ in 0..6 {
+        spans.push(next_sample(&s)["processes"]["interval_seconds"].as_f64().unwrap());
+    }
+    assert!(spans.iter().all(|&dt| dt < 1.0), "read every interval while asked for: {spans:?}");
+
+    std::thread::sleep(Duration::from_secs(2));
+    let text = s.get("/metrics").body;
+    for series in ["node_netstat_Tcp_ActiveOpens ", "node_context_switches_total ", "node_processes_pids "] {
+        assert!(text.contains(series), "the first scrape after a pause has {series}");
+    }
+    assert!(text.contains("node_scrape_collector_success{collector=\"netstat\"} 1"));
+}

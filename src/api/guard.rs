@@ -102,9 +102,24 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(header: Option<&HeaderValue>) -> Option<&[u8]> {
+    header
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().as_bytes())
+}
+
 impl Auth {
     pub fn new(token: &str) -> Auth {
         Auth { token: token.as_bytes().to_vec(), failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether `header` carries the right token, without counting a failure (the check
+    /// that answers the request does).
+    pub fn accepts(&self, header: Option<&HeaderValue>) -> bool {
+        bearer(header).is_some_and(|t| constant_time_eq(t, &self.token))
     }
 
     /// Lets a request with the right token through; counts and refuses the others.
@@ -116,12 +131,7 @@ impl Auth {
         {
             return Err(Refusal::TooMany(FAILURE_WINDOW - since.elapsed()));
         }
-        let given = header
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim().as_bytes());
-        let why = match given {
+        let why = match bearer(header) {
             Some(t) if constant_time_eq(t, &self.token) => return Ok(()),
             Some(_) => "a wrong token",
             None => "no token",

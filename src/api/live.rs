@@ -15,7 +15,7 @@ use hyper::{Response, StatusCode};
 use tokio::sync::mpsc;
 
 use super::{AppState, Body, with_type};
-use crate::live::{Live, SUBSCRIBER_BUFFER};
+use crate::live::SUBSCRIBER_BUFFER;
 
 /// A comment line sent when no sample came for this long, so that proxies, the browser and
 /// the connection's idle timeout see the stream alive.
@@ -171,7 +171,7 @@ pub fn events(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
     let sampler = Arc::clone(&state.sampler);
     tokio::spawn(async move {
-        feed(&sampler.live, after, &tx).await;
+        feed(&sampler, after, &tx).await;
         drop(subscribed);
     });
     let mut r = Response::new(http_body_util::Either::Right(EventBody { rx }));
@@ -183,7 +183,8 @@ pub fn events(state: &AppState, headers: &HeaderMap) -> Response<Body> {
 }
 
 /// Sends one subscriber its frames until it goes away or falls behind.
-async fn feed(live: &Live, after: Option<u64>, tx: &mpsc::Sender<Bytes>) {
+async fn feed(sampler: &crate::sampler::Shared, after: Option<u64>, tx: &mpsc::Sender<Bytes>) {
+    let live = &sampler.live;
     if tx.send(Bytes::from(format!("retry: {RETRY_MS}\n\n"))).await.is_err() {
         return;
     }
@@ -199,6 +200,8 @@ async fn feed(live: &Live, after: Option<u64>, tx: &mpsc::Sender<Bytes>) {
                 return;
             }
         }
+        // a subscriber keeps the processes in the samples it is sent
+        sampler.note(crate::collect::Asked::SNAPSHOT);
         for (id, frame) in frames {
             match tx.try_send(frame) {
                 Ok(()) => last = Some(id),

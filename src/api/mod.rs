@@ -64,7 +64,17 @@ pub trait App: Clone + Send + Sync + 'static {
     fn open_paths(&self) -> &'static [&'static str];
     /// The answer to a request that passed the checks.
     fn dispatch(&self, req: &Request<Incoming>) -> Response<Body>;
+
+    /// What to await before answering `req`, if anything (the service: a sample with what
+    /// the request reads, when the latest has not). Called for every request: cheap when
+    /// there is nothing to wait for.
+    fn ready(&self, _req: &Request<Incoming>, _peer: IpAddr) -> Option<Waiting> {
+        None
+    }
 }
+
+/// What a request awaits before it is answered.
+pub type Waiting = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -187,8 +197,20 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEADER_BYTES);
     let service = hyper::service::service_fn(move |req| {
-        let response = route(&state, &req, peer);
-        async move { Ok::<_, Infallible>(response) }
+        // answered at once, unless the app has something to await first
+        let answer = match state.ready(&req, peer) {
+            None => Ok(route(&state, &req, peer)),
+            Some(waiting) => Err((waiting, state.clone(), req)),
+        };
+        async move {
+            Ok::<_, Infallible>(match answer {
+                Ok(response) => response,
+                Err((waiting, state, req)) => {
+                    waiting.await;
+                    route(&state, &req, peer)
+                }
+            })
+        }
     });
     watcher.watch(builder.serve_connection(TokioIo::new(io), service)).await
 }
@@ -348,6 +370,29 @@ impl App for AppState {
 
     fn dispatch(&self, req: &Request<Incoming>) -> Response<Body> {
         dispatch(self, req)
+    }
+
+    /// A request for `/system`, `/metrics` or the page's data keeps the families it reads
+    /// running, and waits for them when the latest sample was taken without them.
+    fn ready(&self, req: &Request<Incoming>, _peer: IpAddr) -> Option<Waiting> {
+        use crate::collect::Asked;
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return None;
+        }
+        let need = match req.uri().path() {
+            "/system" | "/events" | "/history" => Asked::SNAPSHOT,
+            "/metrics" => Asked::METRICS,
+            _ => return None,
+        };
+        let allowed = || {
+            let headers = req.headers();
+            let host = match headers.get(HOST) {
+                Some(h) => self.access.hosts.allows(h.to_str().unwrap_or("\u{fffd}")),
+                None => req.version() != hyper::Version::HTTP_11,
+            };
+            host && self.access.auth.as_ref().is_none_or(|auth| auth.accepts(headers.get(AUTHORIZATION)))
+        };
+        self.sampler.fresh(need, allowed).map(|waiting| Box::pin(waiting) as Waiting)
     }
 }
 

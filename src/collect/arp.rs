@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, Reading};
+use super::{CollectError, Entry, Family, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -34,6 +34,10 @@ pub struct Arp {
 }
 
 impl Family for Arp {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let text = self.files.read(&self.path)?;
         for (device, n) in parse_arp(text).map_err(|e| CollectError::parse(&self.path, e))? {

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -55,6 +55,10 @@ impl Conntrack {
 }
 
 impl Family for Conntrack {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let entries = match self.files.read_u64(&self.count) {
             Ok(n) => n,

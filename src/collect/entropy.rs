@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, Reading};
+use super::{CollectError, Entry, Family, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -35,6 +35,10 @@ pub struct Entropy {
 }
 
 impl Family for Entropy {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let available = self.files.read_u64(&self.available)?;
         let pool = self.files.read_u64(&self.pool).ok();

@@ -6,7 +6,7 @@
 
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-use super::{CollectError, Entry, Family, Reading};
+use super::{CollectError, Entry, Family, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -29,6 +29,10 @@ pub struct Filefd {
 }
 
 impl Family for Filefd {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let text = self.files.read(&self.path)?;
         let (allocated, maximum) = parse_file_nr(text).map_err(|e| CollectError::parse(&self.path, e))?;

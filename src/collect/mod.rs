@@ -125,6 +125,59 @@ pub trait Family: Send {
     /// could not fill stay `null` (compute first, write last); what it could fill may be
     /// written (swap sizes without the swap traffic of an unreadable `/proc/vmstat`).
     fn collect(&mut self, reading: &mut Reading) -> Result<(), CollectError>;
+
+    /// Who reads what it collects: a family whose output only `/metrics` has, or that
+    /// costs a read per process, runs only in the samples someone asks for.
+    fn read_by(&self) -> ReadBy {
+        ReadBy::EverySample
+    }
+}
+
+/// When a family runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBy {
+    /// Every sample: the live page's history and the next sample's rates need it.
+    EverySample,
+    /// In the samples `/metrics` asks for: its series are nowhere else (node_exporter reads
+    /// them at each scrape; so do we, once per sample however many scrapes come).
+    Metrics,
+    /// In the samples `/system`, `/metrics` or the live page asks for.
+    Readers,
+}
+
+/// What the readers of a sample asked of it: the families it runs beside the
+/// [`ReadBy::EverySample`] ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// `/metrics` was asked for.
+    pub metrics: bool,
+    /// `/system`, `/events` or `/history` was.
+    pub snapshot: bool,
+}
+
+impl Asked {
+    /// Every family runs.
+    pub const ALL: Asked = Asked { metrics: true, snapshot: true };
+    pub const METRICS: Asked = Asked { metrics: true, snapshot: false };
+    pub const SNAPSHOT: Asked = Asked { metrics: false, snapshot: true };
+
+    pub fn runs(self, by: ReadBy) -> bool {
+        match by {
+            ReadBy::EverySample => true,
+            ReadBy::Metrics => self.metrics,
+            ReadBy::Readers => self.metrics || self.snapshot,
+        }
+    }
+
+    /// What a sample read for both has.
+    pub fn and(self, other: Asked) -> Asked {
+        Asked { metrics: self.metrics || other.metrics, snapshot: self.snapshot || other.snapshot }
+    }
+
+    /// Whether a sample read for `self` has everything a reader who needs `need` wants.
+    pub fn covers(self, need: Asked) -> bool {
+        (self.metrics || !need.metrics) && (self.snapshot || self.metrics || !need.snapshot)
+    }
 }
 
 /// `start` of a family that does not exist on this platform (one of node_exporter's Linux
@@ -424,6 +477,17 @@ pub struct Runner {
     slots: Vec<Slot>,
     previous: Option<Instant>,
     progress: Progress,
+    /// What the last sample's families left for others beside the snapshot, for a
+    /// [`Runner::top_up`] of it.
+    left: Left,
+}
+
+/// A sample's results that families read from each other and that are not in its snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Left {
+    boot_time: Option<u64>,
+    proc_stat: Option<cpu::Counters>,
+    swapped_pages: Option<(u64, u64)>,
 }
 
 impl Runner {
@@ -439,7 +503,7 @@ impl Runner {
                 None => tracing::info!(collector = entry.name, "not available on this platform"),
             }
         }
-        Runner { slots, previous: None, progress: Progress::default() }
+        Runner { slots, previous: None, progress: Progress::default(), left: Left::default() }
     }
 
     /// Which family runs now, for whoever watches the sampler.
@@ -449,14 +513,58 @@ impl Runner {
 
     /// One sample: every family in order, then the sample's time and interval.
     pub fn read(&mut self) -> Reading {
+        self.read_for(Asked::ALL)
+    }
+
+    /// One sample with the families `asked` wants (the others are left out of it, their
+    /// keys `null` and their series absent), in order.
+    pub fn read_for(&mut self, asked: Asked) -> Reading {
         let mut reading = Reading::new(Instant::now(), SystemTime::now());
+        self.run(&mut reading, |by| asked.runs(by));
+        let s = &mut reading.snapshot;
+        s.collected_at = DateTime::<Utc>::from(reading.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
+        if let Some(previous) = self.previous {
+            let dt = reading.at.saturating_duration_since(previous).as_secs_f64();
+            s.throughput.interval_seconds = Some((dt * 1000.0).round() / 1000.0);
+        }
+        self.previous = Some(reading.at);
+        self.left =
+            Left { boot_time: reading.boot_time, proc_stat: reading.proc_stat, swapped_pages: reading.swapped_pages };
+        reading
+    }
+
+    /// The last sample (`snapshot` and `exported`, read for `had`) completed with the
+    /// families `asked` runs and `had` did not: the others' figures and rates stay those of
+    /// that sample (its time, its interval), which a reader waking the sampler a few
+    /// milliseconds after it would otherwise get over those few milliseconds.
+    pub fn top_up(
+        &mut self,
+        snapshot: &Snapshot,
+        exported: &[std::sync::Arc<dyn crate::metrics::Export>],
+        had: Asked,
+        asked: Asked,
+    ) -> Reading {
+        let mut reading = Reading::new(Instant::now(), SystemTime::now());
+        reading.snapshot = snapshot.clone();
+        reading.exported = exported.to_vec();
+        let Left { boot_time, proc_stat, swapped_pages } = self.left;
+        (reading.boot_time, reading.proc_stat, reading.swapped_pages) = (boot_time, proc_stat, swapped_pages);
+        self.run(&mut reading, |by| asked.runs(by) && !had.runs(by));
+        reading
+    }
+
+    /// Runs the families `runs` selects by what reads them, in order, into `reading`.
+    fn run(&mut self, reading: &mut Reading, runs: impl Fn(ReadBy) -> bool) {
         for slot in &mut self.slots {
+            if !runs(slot.family.read_by()) {
+                continue;
+            }
             let started = Instant::now();
             *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = Some((slot.status.name(), started));
             let family = &mut slot.family;
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 IN_FAMILY.with(|f| f.set(true));
-                let r = family.collect(&mut reading);
+                let r = family.collect(reading);
                 IN_FAMILY.with(|f| f.set(false));
                 r
             }))
@@ -468,14 +576,6 @@ impl Runner {
             slot.took = started.elapsed();
         }
         *self.progress.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let s = &mut reading.snapshot;
-        s.collected_at = DateTime::<Utc>::from(reading.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
-        if let Some(previous) = self.previous {
-            let dt = reading.at.saturating_duration_since(previous).as_secs_f64();
-            s.throughput.interval_seconds = Some((dt * 1000.0).round() / 1000.0);
-        }
-        self.previous = Some(reading.at);
-        reading
     }
 
     /// Each running family: its error, if its last sample failed, and how long it took.
@@ -837,6 +937,85 @@ mod tests {
         }
     }
 
+    /// On this machine's /proc (Linux): a sample for `/system` readers leaves out the
+    /// families only `/metrics` has, and every family that costs a read per process when
+    /// nobody reads; one for `/metrics` has them all.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_sample_runs_what_its_readers_read() {
+        let mut runner = Runner::new(&Setup::default(), &Selection::parse("cpu,stat,netstat,processes").unwrap());
+        let names = |r: &Reading| {
+            let mut families = Vec::new();
+            for e in &r.exported {
+                e.families(&mut families);
+            }
+            let mut names: Vec<String> = families.iter().map(|f| f.name.to_string()).collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        let nobody = runner.read_for(Asked::default());
+        assert!(nobody.proc_stat.is_some(), "cpu runs in every sample");
+        assert!(nobody.snapshot.processes.is_none());
+        assert!(names(&nobody).is_empty(), "{:?}", names(&nobody));
+        let system = runner.read_for(Asked::SNAPSHOT);
+        assert!(system.snapshot.processes.is_some());
+        assert!(
+            names(&system).iter().all(|n| n.starts_with("node_processes") || n.starts_with("system_stats_top")),
+            "{:?}",
+            names(&system)
+        );
+        let metrics = runner.read_for(Asked::METRICS);
+        let exported = names(&metrics);
+        for family in ["node_context_switches_total", "node_netstat_Tcp_ActiveOpens", "node_processes_pids"] {
+            assert!(exported.iter().any(|n| n == family), "{family} missing from {exported:?}");
+        }
+        assert!(metrics.snapshot.processes.is_some());
+    }
+
+    /// A top-up runs what the sample it completes did not, beside it: its time, its rates
+    /// and its every-sample figures stay; `stat` still finds the CPU's counters of `/proc/stat`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_top_up_completes_a_sample_without_taking_another() {
+        let mut runner = Runner::new(&Setup::default(), &Selection::parse("cpu,stat,processes").unwrap());
+        runner.read_for(Asked::default());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let base = runner.read_for(Asked::default());
+        assert!(base.exported.is_empty() && base.snapshot.processes.is_none());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let topped = runner.top_up(&base.snapshot, &base.exported, Asked::default(), Asked::METRICS);
+        assert_eq!(topped.snapshot.collected_at, base.snapshot.collected_at);
+        assert_eq!(topped.snapshot.throughput.interval_seconds, base.snapshot.throughput.interval_seconds);
+        assert_eq!(topped.snapshot.cpu, base.snapshot.cpu);
+        assert!(topped.snapshot.processes.is_some());
+        let mut families = Vec::new();
+        for e in &topped.exported {
+            e.families(&mut families);
+        }
+        assert!(families.iter().any(|f| f.name == "node_context_switches_total"), "stat ran without cpu's counters");
+        assert!(families.iter().any(|f| f.name == "node_processes_pids"));
+        // a second top-up for what the first had runs nothing more
+        let again = runner.top_up(&topped.snapshot, &topped.exported, Asked::METRICS, Asked::METRICS);
+        assert_eq!(again.exported.len(), topped.exported.len());
+        // and the next sample's interval is measured from the last real one
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let next = runner.read_for(Asked::default());
+        assert!(next.snapshot.throughput.interval_seconds.unwrap() >= 0.04, "{:?}", next.snapshot.throughput);
+    }
+
+    #[test]
+    fn what_a_sample_covers() {
+        assert!(Asked::ALL.covers(Asked::METRICS) && Asked::ALL.covers(Asked::SNAPSHOT));
+        assert!(Asked::METRICS.covers(Asked::SNAPSHOT));
+        assert!(!Asked::SNAPSHOT.covers(Asked::METRICS));
+        assert!(!Asked::default().covers(Asked::SNAPSHOT));
+        assert!(Asked::default().covers(Asked::default()));
+        assert!(Asked::default().runs(ReadBy::EverySample) && !Asked::default().runs(ReadBy::Readers));
+        assert!(Asked::SNAPSHOT.runs(ReadBy::Readers) && !Asked::SNAPSHOT.runs(ReadBy::Metrics));
+        assert_eq!(Asked::SNAPSHOT.and(Asked::METRICS), Asked::ALL);
+    }
+
     /// A family that panics fails alone: the families after it still run, its status says
     /// why, and the next sample tries it again.
     #[test]
@@ -848,6 +1027,7 @@ mod tests {
             ],
             previous: None,
             progress: Progress::default(),
+            left: Left::default(),
         };
         install_panic_hook();
         for _ in 0..2 {

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -48,6 +48,10 @@ impl Netstat {
 }
 
 impl Family for Netstat {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let fields = &mut self.fields;
         let mut keep = |protocol: &str, field: &str, value: f64| {

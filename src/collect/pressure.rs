@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -99,6 +99,10 @@ impl Pressure {
 }
 
 impl Family for Pressure {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let mut totals = [None; 4];
         for (slot, path) in totals.iter_mut().zip(&self.paths) {

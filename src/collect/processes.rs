@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{ProcessInfo, Processes as Shown, round1};
 
@@ -140,6 +140,8 @@ struct Counted {
     max_threads: Option<u64>,
     top_cpu: Vec<ProcessInfo>,
     top_memory: Vec<ProcessInfo>,
+    /// Seconds since the previous reading, which the CPU percents are measured over.
+    interval: Option<f64>,
 }
 
 pub struct ProcessesFamily {
@@ -148,6 +150,8 @@ pub struct ProcessesFamily {
     linux: Linux,
     #[cfg(target_os = "macos")]
     system: Result<sysinfo::System, String>,
+    #[cfg(target_os = "macos")]
+    previous_at: Option<Instant>,
 }
 
 impl ProcessesFamily {
@@ -158,6 +162,8 @@ impl ProcessesFamily {
             linux: Linux::new(setup),
             #[cfg(target_os = "macos")]
             system: sysinfo::System::new().map_err(|e| e.to_string()),
+            #[cfg(target_os = "macos")]
+            previous_at: None,
         }
     }
 }
@@ -339,6 +345,7 @@ impl Linux {
         self.known.retain(|pid, (start, _, _)| current.get(pid).is_some_and(|&(s, _)| s == *start));
         std::mem::swap(&mut self.previous, &mut self.current);
         self.previous_at = Some(r.at);
+        counted.interval = dt;
         counted.max_processes = self.files.read_u64(&self.pid_max).ok();
         counted.max_threads = self.files.read_u64(&self.threads_max).ok();
         if top > 0 {
@@ -420,12 +427,17 @@ impl Counted {
             states,
             top_cpu: (top > 0).then(|| self.top_cpu.clone()),
             top_memory: (top > 0).then(|| self.top_memory.clone()),
+            interval_seconds: self.interval.map(|dt| (dt * 1000.0).round() / 1000.0),
         }
     }
 }
 
 #[cfg(target_os = "linux")]
 impl Family for ProcessesFamily {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Readers
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let counted = self.linux.count(self.top, r)?;
         r.snapshot.processes = Some(counted.shown(self.top));
@@ -436,6 +448,10 @@ impl Family for ProcessesFamily {
 
 #[cfg(target_os = "macos")]
 impl Family for ProcessesFamily {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Readers
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         use sysinfo::{ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, UpdateKind};
         let system = self.system.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
@@ -478,9 +494,10 @@ impl Family for ProcessesFamily {
         counted.top_cpu = all.iter().take(self.top).map(|p| info(p)).collect();
         all.sort_by_key(|p| std::cmp::Reverse(p.memory()));
         counted.top_memory = all.iter().take(self.top).map(|p| info(p)).collect();
+        counted.interval = self.previous_at.map(|at| r.at.saturating_duration_since(at).as_secs_f64());
+        self.previous_at = Some(r.at);
         r.snapshot.processes = Some(counted.shown(self.top));
         r.export(counted);
-        let _ = Instant::now();
         Ok(())
     }
 }

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -44,6 +44,10 @@ impl Sockstat {
 }
 
 impl Family for Sockstat {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let (values, page_size) = (&mut self.values, self.page_size);
         let mut put = |protocol: &str, state: &str, value: f64| values.put(protocol, state, value);

@@ -7,7 +7,7 @@
 
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-use super::{CollectError, Entry, Family, Reading};
+use super::{CollectError, Entry, Family, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -25,6 +25,10 @@ pub struct Softnet {
 }
 
 impl Family for Softnet {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let text = self.files.read(&self.path)?;
         let cpus = parse_softnet(text).map_err(|e| CollectError::parse(&self.path, e))?;

@@ -8,7 +8,7 @@
 
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-use super::{CollectError, Entry, Family, Reading};
+use super::{CollectError, Entry, Family, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -54,6 +54,10 @@ pub struct Clock {
 
 #[cfg(target_os = "linux")]
 impl Family for Timex {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         // SAFETY: an all-zero `timex` is valid (modes 0: read only); adjtimex fills it.
         let mut t: libc::timex = unsafe { std::mem::zeroed() };

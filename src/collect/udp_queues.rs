@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, Reading};
+use super::{CollectError, Entry, Family, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -31,6 +31,10 @@ pub struct UdpQueues {
 }
 
 impl Family for UdpQueues {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let mut queues = [None; 2];
         for (i, path) in self.paths.iter().enumerate() {

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
@@ -35,6 +35,10 @@ impl Vmstat {
 }
 
 impl Family for Vmstat {
+    fn read_by(&self) -> ReadBy {
+        ReadBy::Metrics
+    }
+
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let text = self.files.read(&self.path)?;
         let fields = &mut self.fields;
