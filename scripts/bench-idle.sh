@@ -2,9 +2,13 @@
 # Idle CPU of the service (1 s sampling, no request, no subscriber) against a baseline build
 # of an earlier commit, both running at the same time so the VM's neighbours weigh on both:
 # on-CPU nanoseconds of all their threads (schedstat) over ROUNDS windows of IDLE_SECONDS.
+# With FORWARDERS=1, the same for a forwarder beside each (polling its own service every
+# 30 s, the default, and delivering to a local receiver; this tree's with its metrics
+# listener on): the services are then polled, no longer idle.
 #
-#   scripts/bench-idle.sh                  # against the commit before the live page (8d50c82)
-#   BASE=HEAD~3 ROUNDS=5 IDLE_SECONDS=60 scripts/bench-idle.sh
+#   scripts/bench-idle.sh          # against the commit before processes, services and the
+#                                  # forwarder's metrics (987fb93)
+#   BASE=HEAD~3 ROUNDS=5 IDLE_SECONDS=60 FORWARDERS=1 scripts/bench-idle.sh
 #
 # The baseline is built once in target/bench-idle/ (a git worktree and its own target dir).
 # Prints a Markdown table: each round, and the median of the rounds.
@@ -12,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 
-BASE=${BASE:-8d50c82}
+BASE=${BASE:-987fb93}
+FORWARDERS=${FORWARDERS:-0}
 ROUNDS=${ROUNDS:-5}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 NEW_PORT=${NEW_PORT:-5093}
@@ -20,14 +25,15 @@ BASE_PORT=${BASE_PORT:-5094}
 
 rev=$(git rev-parse --short "$BASE^{commit}")
 work=target/bench-idle/$rev
-if [ ! -x "$work/target/release/system-stats-service" ]; then
+if [ ! -x "$work/target/release/system-stats-forwarder" ]; then
   rm -rf "$work/src"
   mkdir -p "$work"
   git worktree add --force --detach "$work/src" "$rev" >/dev/null
-  (cd "$work/src" && CARGO_TARGET_DIR=../target cargo build --release --quiet --bin system-stats-service)
+  (cd "$work/src" && CARGO_TARGET_DIR=../target cargo build --release --quiet --bin system-stats-service \
+    --bin system-stats-forwarder)
   git worktree remove --force "$work/src"
 fi
-cargo build --release --quiet --bin system-stats-service
+cargo build --release --quiet --bin system-stats-service --bin system-stats-forwarder --example receiver
 
 start() { # start BINARY PORT -> pid
   SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT=$2 SYSTEM_STATS_LOG_LEVEL=warning "$1" >/dev/null 2>&1 &
@@ -39,27 +45,53 @@ sleep 0.5
 new=$(start target/release/system-stats-service "$NEW_PORT"); pids+=("$new")
 wait_http "http://127.0.0.1:$NEW_PORT/health"
 wait_http "http://127.0.0.1:$BASE_PORT/health"
+# what is measured: a label and a pid each
+labels=("this tree" "$rev (baseline)"); watched=("$new" "$base")
+spools=$(mktemp -d)
+if [ "$FORWARDERS" = 1 ]; then
+  RCV_PORT=${RCV_PORT:-5095}
+  LISTEN_PORT=${LISTEN_PORT:-5096}
+  target/release/examples/receiver "127.0.0.1:$RCV_PORT" >/dev/null 2>&1 & pids+=($!)
+  forward() { # BINARY SERVICE_PORT SPOOL [VAR=value...] -> pid
+    local bin=$1 port=$2 spool=$3; shift 3
+    env SYSTEM_STATS_URL="http://127.0.0.1:$port/system" MONITORING_SERVER_METRICS_URL="http://127.0.0.1:$RCV_PORT/metrics" \
+      SYSTEM_STATS_SPOOL_DIR="$spool" SYSTEM_STATS_FORWARD_LOG_LEVEL=warning "$@" "$bin" >/dev/null 2>&1 &
+    echo $!
+  }
+  fbase=$(forward "$work/target/release/system-stats-forwarder" "$BASE_PORT" "$spools/base"); pids+=("$fbase")
+  fnew=$(forward target/release/system-stats-forwarder "$NEW_PORT" "$spools/new" \
+    SYSTEM_STATS_FORWARDER_METRICS="127.0.0.1:$LISTEN_PORT"); pids+=("$fnew")
+  wait_http "http://127.0.0.1:$LISTEN_PORT/metrics"
+  labels+=("forwarder, this tree (listener on)" "forwarder, $rev"); watched+=("$fnew" "$fbase")
+fi
 sleep 3
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 echo
-echo "idle CPU, 1 s sampling, $ROUNDS rounds of ${IDLE_SECONDS} s, both running at once ($(date -u +%F), $(nproc) cores)"
+what="the services idle"
+[ "$FORWARDERS" = 1 ] && what="each service polled by its forwarder every 30 s"
+echo "idle CPU, 1 s sampling, $what, $ROUNDS rounds of ${IDLE_SECONDS} s, all running at once ($(date -u +%F), $(nproc) cores)"
 echo
-echo "| round | this tree | $rev (baseline) |"
-echo "|---|---|---|"
+row() { local IFS='|'; echo "| $* |"; }
+row round "${labels[@]}"
+row --- "${labels[@]/*/---}"
 # per-thread on-CPU nanoseconds: "tid name ns" lines
 threads() { for t in /proc/"$1"/task/*; do echo "${t##*/} $(tr ' ' _ <"$t/comm") $(awk '{print $1}' "$t/schedstat")"; done | sort; }
 threads "$new" >"$work/new.0"; threads "$base" >"$work/base.0"
-news=(); bases=()
+results=$(mktemp)
 for round in $(seq "$ROUNDS"); do
-  n0=$(oncpu "$new"); b0=$(oncpu "$base")
+  before=(); for p in "${watched[@]}"; do before+=("$(oncpu "$p")"); done
   sleep "$IDLE_SECONDS"
-  n1=$(oncpu "$new"); b1=$(oncpu "$base")
-  n=$(cpu_percent "$n0" "$n1" "$IDLE_SECONDS"); b=$(cpu_percent "$b0" "$b1" "$IDLE_SECONDS")
-  news+=("$n"); bases+=("$b")
-  echo "| $round | $n % | $b % |"
+  cells=()
+  for i in "${!watched[@]}"; do
+    c=$(cpu_percent "${before[$i]}" "$(oncpu "${watched[$i]}")" "$IDLE_SECONDS")
+    echo "$i $c" >>"$results"; cells+=("$c %")
+  done
+  row "$round" "${cells[@]}"
 done
-echo "| **median** | **$(printf '%s\n' "${news[@]}" | median) %** | **$(printf '%s\n' "${bases[@]}" | median) %** |"
+medians=(); for i in "${!watched[@]}"; do medians+=("**$(awk -v i="$i" '$1 == i {print $2}' "$results" | median) %**"); done
+row "**median**" "${medians[@]}"
+rm -f "$results"
 threads "$new" >"$work/new.1"; threads "$base" >"$work/base.1"
 per_thread() { # FILE0 FILE1 SECONDS -> "name µs/s" per thread
   join "$1" "$2" | awk -v s="$3" '{printf "%s %.0f µs/s; ", $2, ($5-$3)/1e3/s}'
@@ -68,4 +100,6 @@ echo
 echo "per thread over all rounds: this tree: $(per_thread "$work/new.0" "$work/new.1" $((ROUNDS * IDLE_SECONDS)))"
 echo "per thread over all rounds: baseline: $(per_thread "$work/base.0" "$work/base.1" $((ROUNDS * IDLE_SECONDS)))"
 echo
-echo "RSS: this tree $(rss_mib "$new") MiB, baseline $(rss_mib "$base") MiB"
+rss=(); for i in "${!watched[@]}"; do rss+=("${labels[$i]} $(rss_mib "${watched[$i]}") MiB"); done
+(IFS=';'; echo "RSS: ${rss[*]}")
+rm -rf "$spools"
