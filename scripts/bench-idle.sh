@@ -72,7 +72,7 @@ what="the services idle"
 [ "$FORWARDERS" = 1 ] && what="each service polled by its forwarder every 30 s"
 echo "idle CPU, 1 s sampling, $what, $ROUNDS rounds of ${IDLE_SECONDS} s, all running at once ($(date -u +%F), $(nproc) cores)"
 echo
-row() { local IFS='|'; echo "| $* |"; }
+row() { printf '| %s ' "$@"; echo '|'; }
 row round "${labels[@]}"
 row --- "${labels[@]/*/---}"
 # per-thread on-CPU nanoseconds: "tid name ns" lines
@@ -101,5 +101,5 @@ echo "per thread over all rounds: this tree: $(per_thread "$work/new.0" "$work/n
 echo "per thread over all rounds: baseline: $(per_thread "$work/base.0" "$work/base.1" $((ROUNDS * IDLE_SECONDS)))"
 echo
 rss=(); for i in "${!watched[@]}"; do rss+=("${labels[$i]} $(rss_mib "${watched[$i]}") MiB"); done
-(IFS=';'; echo "RSS: ${rss[*]}")
+echo "RSS: $(printf '%s; ' "${rss[@]}")"
 rm -rf "$spools"
