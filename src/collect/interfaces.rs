@@ -339,10 +339,18 @@ impl Family for Interfaces {
         let window = self.rotation.window(list.len());
         let turn = list.len().div_ceil(super::REFRESH_BUDGET) as u64;
         let max_age = if turn > 1 { LINK_REFRESH.max(8 * turn) } else { LINK_REFRESH };
+        // and at most their share of the links' facts per sample, plus one: links read
+        // together (all of them at the start) would otherwise come due together, a window
+        // of 32 links' 21 attributes each in one sample every `max_age`
+        let mut facts_left = if turn > 1 { list.len().div_ceil(max_age as usize) + 1 } else { usize::MAX };
         let mut classes = Vec::with_capacity(list.len());
         for (n, i) in list.iter_mut().enumerate() {
             i.up = Some(self.refresh_up(&i.name, window.contains(n)));
-            let facts = self.refresh_facts(&i.name, window.contains(n), max_age);
+            let read_at = self.links.get(&*i.name).and_then(|l| l.read_at);
+            let facts = self.refresh_facts(&i.name, window.contains(n) && facts_left > 0, max_age);
+            if read_at.is_some() && self.links.get(&*i.name).and_then(|l| l.read_at) != read_at {
+                facts_left = facts_left.saturating_sub(1);
+            }
             if let Some(link) = self.links.get(&*i.name) {
                 classes.push((i.name.clone(), link.operstate_text.clone(), facts.class.clone()));
             }
