@@ -39,6 +39,8 @@ pub struct Watched {
     pub label: String,
     pub stats: Arc<Stats>,
     pub spool: SharedSpool,
+    /// Its spool's damaged files set aside (a counter: read without the spool's lock).
+    pub set_aside: Arc<AtomicU64>,
 }
 
 /// What the listener serves.
@@ -120,16 +122,10 @@ impl Listener {
             let n = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
             // a spool busy committing is not waited for: its last report is shown
             let report = match d.spool.try_lock() {
-                Ok(mut spool) => {
-                    let r = spool.report().ok();
-                    damaged.push(l(), spool.set_aside() as f64);
-                    r
-                }
-                Err(_) => {
-                    damaged.push(l(), 0.0);
-                    None
-                }
+                Ok(mut spool) => spool.report().ok(),
+                Err(_) => None,
             };
+            damaged.push(l(), n(&d.set_aside));
             if report.is_some() {
                 last[i] = report;
             }

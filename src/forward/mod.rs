@@ -263,6 +263,7 @@ async fn start_listener(
             label: t.dest.label.clone(),
             stats: Arc::clone(&t.stats),
             spool: Arc::clone(&t.spool),
+            set_aside: Arc::clone(&t.set_aside),
         })
         .collect();
     let app = listener::Listener::new(access, cfg.source.to_string(), Arc::clone(source_stats), watched);
@@ -330,6 +331,7 @@ async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Send
         targets.push(Sender {
             headers: dest.access.request_headers(),
             dest: dest.clone(),
+            set_aside: spool.set_aside_counter(),
             spool: Arc::new(Mutex::new(spool)),
             wake: Arc::new(Notify::new()),
             stats,

@@ -246,6 +246,8 @@ pub fn encode(format: Format, snapshot: &[u8]) -> Result<Encoded, EncodeError> {
 pub struct Sender {
     pub dest: Destination,
     pub spool: SharedSpool,
+    /// The spool's count of damaged files set aside, read without its lock.
+    pub set_aside: Arc<std::sync::atomic::AtomicU64>,
     pub wake: Arc<Notify>,
     pub stats: Arc<Stats>,
     pub client: Client,

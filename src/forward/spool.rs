@@ -106,8 +106,9 @@ pub struct Spool {
     removed: BTreeSet<u64>,
     /// While closed: why, when to try again and how long to wait after that.
     closed: Option<(String, Instant, Duration)>,
-    /// Damaged files set aside since start.
-    set_aside: u64,
+    /// Damaged files set aside since start (shared with whoever reports it without waiting
+    /// for the spool: [`Spool::set_aside_counter`]).
+    set_aside: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The highest sequence number removed: the oldest sample given out after that must be
     /// newer (a damaged tree can give out a removed sample again, which would be re-sent
     /// forever).
@@ -231,9 +232,9 @@ impl Spool {
         let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
         let file = path.to_path_buf();
         let opener: Opener = Box::new(move || redb::Builder::new().set_cache_size(CACHE_BYTES).create(&file));
-        let mut spool = Self::open_with(path, opener, max_bytes)?;
+        let spool = Self::open_with(path, opener, max_bytes)?;
         if empty {
-            spool.set_aside += 1;
+            spool.set_aside.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::error!(
                 "spool {} is damaged (an empty file: cut short when it was created, by a crash or a full disk); it \
                  held no sample, and is a fresh spool now",
@@ -255,7 +256,7 @@ impl Spool {
             last_collected: None,
             removed: BTreeSet::new(),
             closed: None,
-            set_aside: 0,
+            set_aside: Default::default(),
             removed_up_to: None,
         };
         match spool.reopen() {
@@ -309,7 +310,7 @@ impl Spool {
                 moved_to: None,
             });
         }
-        self.set_aside += 1;
+        self.set_aside.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.removed.clear();
         self.removed_up_to = None;
         tracing::error!(
@@ -415,7 +416,12 @@ impl Spool {
 
     /// Damaged files set aside since this spool was opened.
     pub fn set_aside(&self) -> u64 {
-        self.set_aside
+        self.set_aside.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The count of [`Spool::set_aside`], to read while the spool is busy.
+    pub fn set_aside_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        std::sync::Arc::clone(&self.set_aside)
     }
 
     /// Whether the spool is closed after an I/O error, and why.
