@@ -319,16 +319,25 @@ fn trim_memory() {
     }
 }
 
+/// The request's `Host` (`Some(None)`: none, as HTTP/1.0 may send); `None` for an HTTP/1.1
+/// request without one, which is refused (RFC 9112).
+fn host_header(req: &Request<Incoming>) -> Option<Option<&str>> {
+    match req.headers().get(HOST) {
+        Some(h) => Some(Some(h.to_str().unwrap_or("\u{fffd}"))),
+        None if req.version() == hyper::Version::HTTP_11 => None,
+        None => Some(None),
+    }
+}
+
 /// The routes, behind the checks: `Host` (required of HTTP/1.1, RFC 9112), then CORS
 /// preflight, then the token (all but the app's open paths), then path and method, so a known
 /// path with a wrong method is a 405.
 pub fn route<A: App>(state: &A, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
     let access = state.access();
     let headers = req.headers();
-    let host = headers.get(HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
-    if host.is_none() && req.version() == hyper::Version::HTTP_11 {
+    let Some(host) = host_header(req) else {
         return error(StatusCode::BAD_REQUEST, "an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)");
-    }
+    };
     if let Some(host) = host
         && !access.hosts.allows(host)
     {
@@ -385,12 +394,8 @@ impl App for AppState {
             _ => return None,
         };
         let allowed = || {
-            let headers = req.headers();
-            let host = match headers.get(HOST) {
-                Some(h) => self.access.hosts.allows(h.to_str().unwrap_or("\u{fffd}")),
-                None => req.version() != hyper::Version::HTTP_11,
-            };
-            host && self.access.auth.as_ref().is_none_or(|auth| auth.accepts(headers.get(AUTHORIZATION)))
+            let host = host_header(req).is_some_and(|h| h.is_none_or(|h| self.access.hosts.allows(h)));
+            host && self.access.auth.as_ref().is_none_or(|auth| auth.accepts(req.headers().get(AUTHORIZATION)))
         };
         self.sampler.fresh(need, allowed).map(|waiting| Box::pin(waiting) as Waiting)
     }

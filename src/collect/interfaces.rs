@@ -197,13 +197,15 @@ impl Interfaces {
     }
 
     /// Reads the interface's facts if it has none yet, or when `due` (its turn in the
-    /// rotation, or the primary interface) and they are older than `max_age` samples.
-    fn refresh_facts(&mut self, name: &str, due: bool, max_age: u64) -> Facts {
+    /// rotation, or the primary interface) and they are older than `max_age` samples; and
+    /// whether it read them again (not counting a first reading).
+    fn refresh_facts(&mut self, name: &str, due: bool, max_age: u64) -> (Facts, bool) {
         let samples = self.samples;
         self.link(name);
         let hold = self.links.len() <= HOLD_CLASS_FILES;
         let Interfaces { links, files, ipv4, .. } = self;
-        let Some(link) = links.get_mut(name) else { return Facts::default() };
+        let Some(link) = links.get_mut(name) else { return (Facts::default(), false) };
+        let again = link.read_at.is_some();
         let stale = match link.read_at {
             None => true,
             Some(at) => due && samples.saturating_sub(at) >= max_age,
@@ -224,7 +226,7 @@ impl Interfaces {
             };
             link.read_at = Some(samples);
         }
-        link.facts.clone()
+        (link.facts.clone(), stale && again)
     }
 
     /// Whether the interface is up: read again when `now`, or when never read.
@@ -299,7 +301,7 @@ impl Interfaces {
             }
         };
         let addr = addr.as_ref();
-        let facts = self.refresh_facts(&name, true, LINK_REFRESH);
+        let (facts, _) = self.refresh_facts(&name, true, LINK_REFRESH);
         Ok(Some(Interface {
             ipv4: addr.map(|a| a.address.to_string()),
             netmask: addr.and_then(|a| a.netmask).map(|m| m.to_string()),
@@ -346,9 +348,8 @@ impl Family for Interfaces {
         let mut classes = Vec::with_capacity(list.len());
         for (n, i) in list.iter_mut().enumerate() {
             i.up = Some(self.refresh_up(&i.name, window.contains(n)));
-            let read_at = self.links.get(&*i.name).and_then(|l| l.read_at);
-            let facts = self.refresh_facts(&i.name, window.contains(n) && facts_left > 0, max_age);
-            if read_at.is_some() && self.links.get(&*i.name).and_then(|l| l.read_at) != read_at {
+            let (facts, refreshed) = self.refresh_facts(&i.name, window.contains(n) && facts_left > 0, max_age);
+            if refreshed {
                 facts_left = facts_left.saturating_sub(1);
             }
             if let Some(link) = self.links.get(&*i.name) {
