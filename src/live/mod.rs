@@ -3,8 +3,8 @@
 //! history of those figures behind `GET /history`.
 //!
 //! The sampler thread calls [`Live::record`] after publishing a sample; subscribers read the
-//! frames kept in a short ring (the last [`KEPT_FRAMES`], for resumption with
-//! `Last-Event-ID`) and are woken by a [`tokio::sync::Notify`]. Nothing here is per
+//! frames kept in a short ring (the last [`KEPT_FRAMES`], at most [`KEPT_BYTES`] of them, for
+//! resumption with `Last-Event-ID`) and are woken by a [`tokio::sync::Notify`]. Nothing here is per
 //! subscriber but a channel of at most [`SUBSCRIBER_BUFFER`] frames, which hold references to
 //! the shared ones.
 
@@ -22,6 +22,10 @@ use history::History;
 
 /// Frames kept for subscribers that come back with `Last-Event-ID` (a minute at 1 s).
 pub const KEPT_FRAMES: usize = 64;
+/// The most the kept frames may take together (a usual frame is 2 to 5 KB): a host with
+/// 20 000 mounts has 2 MB frames, 64 of which were 140 MB kept for a resumption nobody makes.
+/// The newest frame is always kept.
+pub const KEPT_BYTES: usize = 4 << 20;
 /// Frames waiting for one subscriber at most; a client that falls further behind is dropped.
 pub const SUBSCRIBER_BUFFER: usize = 8;
 
@@ -208,10 +212,34 @@ impl<'a> Summary<'a> {
     }
 }
 
+/// The event frames kept for resumption: the newest, within [`KEPT_FRAMES`] and [`KEPT_BYTES`].
+#[derive(Debug, Default)]
+struct Frames {
+    ring: VecDeque<(u64, Bytes)>,
+    /// What the frames in `ring` take.
+    bytes: usize,
+    /// Whether a frame has been let go (a subscriber resuming from before the oldest kept has
+    /// missed some; before that, it asked from before the first sample).
+    dropped: bool,
+}
+
+impl Frames {
+    fn push(&mut self, id: u64, frame: Bytes) {
+        while !self.ring.is_empty() && (self.ring.len() >= KEPT_FRAMES || self.bytes + frame.len() > KEPT_BYTES) {
+            if let Some((_, old)) = self.ring.pop_front() {
+                self.bytes -= old.len();
+                self.dropped = true;
+            }
+        }
+        self.bytes += frame.len();
+        self.ring.push_back((id, frame));
+    }
+}
+
 /// The event frames kept, and the history.
 #[derive(Debug, Default)]
 pub struct Live {
-    frames: Mutex<VecDeque<(u64, Bytes)>>,
+    frames: Mutex<Frames>,
     /// Woken at every new frame.
     pub new_frame: Notify,
     history: Mutex<History>,
@@ -224,13 +252,10 @@ impl Live {
         let frame = summary.frame();
         {
             let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
-            if frames.back().is_some_and(|(id, _)| *id >= summary.id) {
+            if frames.ring.back().is_some_and(|(id, _)| *id >= summary.id) {
                 return;
             }
-            if frames.len() == KEPT_FRAMES {
-                frames.pop_front();
-            }
-            frames.push_back((summary.id, frame));
+            frames.push(summary.id, frame);
         }
         self.new_frame.notify_waiters();
         let series = summary.series();
@@ -242,18 +267,18 @@ impl Live {
     pub fn frames_after(&self, after: Option<u64>) -> (Vec<(u64, Bytes)>, bool) {
         let frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
         match after {
-            None => (frames.back().cloned().into_iter().collect(), false),
+            None => (frames.ring.back().cloned().into_iter().collect(), false),
             Some(after) => {
-                let gap = frames.front().is_some_and(|(oldest, _)| *oldest > after.saturating_add(1))
-                    && frames.len() == KEPT_FRAMES;
-                (frames.iter().filter(|(id, _)| *id > after).cloned().collect(), gap)
+                let gap =
+                    frames.dropped && frames.ring.front().is_some_and(|(oldest, _)| *oldest > after.saturating_add(1));
+                (frames.ring.iter().filter(|(id, _)| *id > after).cloned().collect(), gap)
             }
         }
     }
 
     /// The newest frame's id.
     pub fn newest(&self) -> Option<u64> {
-        self.frames.lock().unwrap_or_else(|p| p.into_inner()).back().map(|(id, _)| *id)
+        self.frames.lock().unwrap_or_else(|p| p.into_inner()).ring.back().map(|(id, _)| *id)
     }
 
     /// A window of the history, as JSON, ending at the newest sample.
@@ -309,5 +334,38 @@ mod tests {
         let json = live.history_json(300);
         let json = String::from_utf8(json.to_vec()).unwrap();
         assert!(json.contains("\"cpu\":{\"mean\":["), "{json}");
+    }
+
+    #[test]
+    fn big_frames_are_kept_within_a_byte_budget() {
+        let live = Live::default();
+        // asked from before the first sample, with nothing let go yet: no gap
+        live.record(&snapshot("2026-11-25T10:00:00.000000+00:00", 1.0));
+        assert_eq!(live.frames_after(Some(0)), (live.frames_after(None).0, false));
+        // a host with 20 000 mounts: each frame ~1.5 MB
+        let mut s = snapshot("", 1.0);
+        s.filesystems = Some(
+            (0..20_000)
+                .map(|i| crate::snapshot::Filesystem {
+                    mountpoint: format!("/run/containers/storage/overlay/{i:05}/merged").into(),
+                    total: Some(1 << 30),
+                    used: Some(1 << 29),
+                    percent: Some(50.0),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+        for i in 1..20 {
+            s.collected_at = format!("2026-11-25T10:00:{i:02}.000000+00:00");
+            live.record(&s);
+        }
+        let frames = live.frames.lock().unwrap();
+        let size = frames.ring.back().unwrap().1.len();
+        assert!(size > 1 << 20, "{size} bytes");
+        assert!(frames.bytes <= KEPT_BYTES && frames.ring.len() == KEPT_BYTES / size, "{} frames", frames.ring.len());
+        assert_eq!(frames.bytes, frames.ring.iter().map(|(_, f)| f.len()).sum::<usize>());
+        drop(frames);
+        let (all, gap) = live.frames_after(Some(0));
+        assert!(gap && all.last().unwrap().0 == live.newest().unwrap());
     }
 }
