@@ -94,7 +94,9 @@ fn counts_by_state_are_psutils_while_processes_come_and_go() {
     let quiet = check("before");
     let sleepers = Children((0..300).map(|_| spawn("sleep", &["60"])).collect());
     let busy = check("with 300 sleepers");
-    assert!(busy["total"].as_u64().unwrap() >= quiet["total"].as_u64().unwrap() + 290, "{quiet} {busy}");
+    // the other tests of this file start and end processes of their own meanwhile (services,
+    // children, zombies: 10 to 20 at a time), hence the margin
+    assert!(busy["total"].as_u64().unwrap() >= quiet["total"].as_u64().unwrap() + 250, "{quiet} {busy}");
     assert!(busy["states"]["sleeping"].as_u64().unwrap() >= 300, "{busy}");
     drop(sleepers);
     let after = check("after they went");
