@@ -227,9 +227,10 @@ fn a_huge_tree_keeps_the_interval_within_bounded_memory() {
     // every sample the sampler took on schedule over those 10 s, as the page's history holds
     // them (it was one every 3 s before reads were bounded; read from the history, not by
     // polling /system: a poll that takes a second to parse 20 000 filesystems here would
-    // miss samples that were taken, and load the machine it measures). After the start-up one (the first sample's 20 000 filesystems serialised and recorded
-    // before the schedule starts): one interval, or two when a tick was skipped (a sample
-    // overran on a loaded machine), with the times' millisecond rounding
+    // miss samples that were taken, and load the machine it measures). After the start-up
+    // one (the first sample's 20 000 filesystems serialised and recorded before the schedule
+    // starts): one interval, or two when a tick was skipped (a sample overran on a loaded
+    // machine), with the times' millisecond rounding
     let widest = gaps.iter().skip(1).copied().fold(0.0, f64::max);
     assert!(stamps.len() >= 8 && widest <= 2.01, "samples stalled: {} samples, gaps {gaps:?}", stamps.len());
     let fs = later["filesystems"].as_array().unwrap();

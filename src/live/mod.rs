@@ -225,11 +225,11 @@ struct Frames {
 
 impl Frames {
     fn push(&mut self, id: u64, frame: Bytes) {
-        while !self.ring.is_empty() && (self.ring.len() >= KEPT_FRAMES || self.bytes + frame.len() > KEPT_BYTES) {
-            if let Some((_, old)) = self.ring.pop_front() {
-                self.bytes -= old.len();
-                self.dropped = true;
-            }
+        while self.ring.len() >= KEPT_FRAMES || self.bytes + frame.len() > KEPT_BYTES {
+            // an empty ring: the new frame is kept whatever its size
+            let Some((_, old)) = self.ring.pop_front() else { break };
+            self.bytes -= old.len();
+            self.dropped = true;
         }
         self.bytes += frame.len();
         self.ring.push_back((id, frame));
