@@ -129,6 +129,9 @@ fn sample(runner: &mut Runner) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
+    if let Ok(scale) = std::env::var("SAMPLE_PROFILE") {
+        return profile(&scale);
+    }
     let mut runner = Runner::new(&Setup::default(), &sampled());
     runner.read();
     // record a steady-state sample (the first one also lists /sys/block)
@@ -300,6 +303,34 @@ fn scale_table() {
         per.as_secs_f64() * 1e6,
         per.as_secs_f64() * 1e6 / n.max(1) as f64
     );
+}
+
+/// `SAMPLE_PROFILE=<scale> cargo bench --bench sample`: samples the synthetic big host at
+/// that scale for `SAMPLE_PROFILE_SECONDS` (10) and nothing else, for `perf record` or
+/// `strace -c` to see where a sample's time goes.
+fn profile(scale: &str) {
+    let scale: f64 = scale.parse().expect("SAMPLE_PROFILE: a scale such as 1 or 0.25");
+    let seconds: u64 =
+        std::env::var("SAMPLE_PROFILE_SECONDS").map_or(10, |s| s.parse().expect("SAMPLE_PROFILE_SECONDS: seconds"));
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
+    let mounts = tempfile::tempdir().unwrap();
+    synthetic::generate(dir.path(), mounts.path(), synthetic::Counts::big_host(scale));
+    let mut selection = sampled();
+    selection.remove("processes");
+    let setup = Setup {
+        procfs: dir.path().join("proc"),
+        sysfs: dir.path().join("sys"),
+        disk_path: dir.path().to_path_buf(),
+        ..Setup::default()
+    };
+    let mut runner = Runner::new(&setup, &selection);
+    let (t, mut n) = (Instant::now(), 0u32);
+    while t.elapsed() < Duration::from_secs(seconds) {
+        black_box(sample(&mut runner));
+        n += 1;
+    }
+    eprintln!("PROFILE big host ×{scale}: {n} samples, {:?} each", t.elapsed() / n.max(1));
 }
 
 criterion_group!(benches, bench);

@@ -52,6 +52,9 @@ struct Link {
     operstate_text: crate::snapshot::Text,
     /// IFF_LOOPBACK in its flags.
     loopback: bool,
+    /// Its flags as last read with its state, and the sample they were read at (facts read
+    /// at the same sample take them from there).
+    flags_value: Option<(u64, u32)>,
     facts: Facts,
     /// The sample the facts were read at; `None` before the first read.
     read_at: Option<u64>,
@@ -187,6 +190,7 @@ impl Interfaces {
                 up: None,
                 operstate_text: crate::snapshot::unknown(),
                 loopback: name == "lo",
+                flags_value: None,
                 facts: Facts::default(),
                 read_at: None,
                 absent: 0,
@@ -211,7 +215,8 @@ impl Interfaces {
             Some(at) => due && samples.saturating_sub(at) >= max_age,
         };
         if stale {
-            let class = read_class(files, &link.dir, &mut link.absent, hold);
+            let flags = link.flags_value.filter(|&(at, _)| at == samples).map(|(_, flags)| flags);
+            let class = read_class(files, &link.dir, &mut link.absent, hold, &link.facts.class, flags);
             link.facts = Facts {
                 mac: super::host::clean(&class.address).map(Into::into),
                 mtu: class.numbers[MTU].and_then(|m| u32::try_from(m).ok()),
@@ -231,6 +236,7 @@ impl Interfaces {
 
     /// Whether the interface is up: read again when `now`, or when never read.
     fn refresh_up(&mut self, name: &str, now: bool) -> bool {
+        let samples = self.samples;
         self.link(name);
         let Interfaces { links, files, .. } = self;
         let Some(link) = links.get_mut(name) else { return false };
@@ -240,6 +246,7 @@ impl Interfaces {
                 let flags = files.read_opt(&link.flags).and_then(parse_flags);
                 const IFF_LOOPBACK: u32 = 0x8;
                 link.loopback |= flags.is_some_and(|f| f & IFF_LOOPBACK != 0);
+                link.flags_value = flags.map(|flags| (samples, flags));
                 let operstate = files.read_opt(&link.operstate).map(str::trim);
                 if let Some(state) = operstate
                     && *link.operstate_text != *state
@@ -436,16 +443,37 @@ impl Family for Interfaces {
     }
 }
 
-/// Where `mtu` is in [`CLASS_NUMBERS`].
+/// Where `flags`, `ifindex` and `mtu` are in [`CLASS_NUMBERS`].
+#[cfg(target_os = "linux")]
+const FLAGS: usize = 7;
+#[cfg(target_os = "linux")]
+const IFINDEX: usize = 8;
 #[cfg(target_os = "linux")]
 const MTU: usize = 11;
 
-/// Reads an interface's attributes (`dir`: `/sys/class/net/<name>`).
+/// The attributes of [`CLASS_NUMBERS`] fixed when a link is created (`addr_assign_type`,
+/// `dev_id`, `iflink`, `name_assign_type`, `type`): read with its first facts, then again only
+/// when its `ifindex` changes (deleted and created again under the same name), as is its
+/// `broadcast` address (fixed by its type).
 #[cfg(target_os = "linux")]
+const IDENTITY: [usize; 5] = [0, 5, 9, 12, 15];
+
+/// Reads an interface's attributes (`dir`: `/sys/class/net/<name>`), but for those that do
+/// not change while its `ifindex` stays that of `previous` (see [`IDENTITY`]) and its flags,
+/// read with its state (`flags`).
+///
 /// `hold`: keep the files open for the next reading (a host with few links); else each is
 /// opened, read and closed (one with hundreds of veths would hold thousands of files read once
 /// a minute).
-fn read_class(files: &mut super::files::Files, dir: &std::path::Path, absent: &mut u32, hold: bool) -> Class {
+#[cfg(target_os = "linux")]
+fn read_class(
+    files: &mut super::files::Files,
+    dir: &std::path::Path,
+    absent: &mut u32,
+    hold: bool,
+    previous: &Class,
+    flags: Option<u32>,
+) -> Class {
     const TEXTS: [&str; 5] = ["address", "broadcast", "duplex", "ifalias", "speed"];
     let mut read = |bit: usize, name: &str| -> Option<String> {
         if *absent & (1 << bit) != 0 {
@@ -462,21 +490,30 @@ fn read_class(files: &mut super::files::Files, dir: &std::path::Path, absent: &m
             }
         }
     };
+    let ifindex = read(TEXTS.len() + IFINDEX, CLASS_NUMBERS[IFINDEX].0).as_deref().and_then(parse_int_auto);
+    let same_link = ifindex.is_some() && ifindex == previous.numbers[IFINDEX];
     let mut texts: [Option<String>; 5] = Default::default();
     for (bit, (slot, name)) in texts.iter_mut().zip(TEXTS).enumerate() {
-        *slot = read(bit, name);
+        if !(same_link && name == "broadcast") {
+            *slot = read(bit, name);
+        }
     }
     let [address, broadcast, duplex, ifalias, speed] = texts;
     let mut class = Class {
         address: address.unwrap_or_default(),
-        broadcast: broadcast.unwrap_or_default(),
+        broadcast: if same_link { previous.broadcast.clone() } else { broadcast.unwrap_or_default() },
         duplex: duplex.unwrap_or_default(),
         ifalias: ifalias.unwrap_or_default(),
         speed: speed.as_deref().and_then(parse_int_auto),
         ..Default::default()
     };
     for (i, (slot, (file, ..))) in class.numbers.iter_mut().zip(CLASS_NUMBERS).enumerate() {
-        *slot = read(TEXTS.len() + i, file).as_deref().and_then(parse_int_auto);
+        *slot = match i {
+            IFINDEX => ifindex,
+            FLAGS if flags.is_some() => flags.map(i64::from),
+            _ if same_link && IDENTITY.contains(&i) => previous.numbers[i],
+            _ => read(TEXTS.len() + i, file).as_deref().and_then(parse_int_auto),
+        };
     }
     class
 }
@@ -635,6 +672,63 @@ pub fn parse_duplex(text: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_positions_name_the_attributes_they_stand_for() {
+        assert_eq!(CLASS_NUMBERS[FLAGS].0, "flags");
+        assert_eq!(CLASS_NUMBERS[IFINDEX].0, "ifindex");
+        assert_eq!(CLASS_NUMBERS[MTU].0, "mtu");
+        let identity: Vec<&str> = IDENTITY.iter().map(|&i| CLASS_NUMBERS[i].0).collect();
+        assert_eq!(identity, ["addr_assign_type", "dev_id", "iflink", "name_assign_type", "type"]);
+    }
+
+    /// A link's fixed attributes are read again only when its ifindex changes; the others at
+    /// every reading; its flags come from its state's reading.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn fixed_attributes_are_read_again_only_for_a_new_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, value: &str| std::fs::write(dir.path().join(name), format!("{value}\n")).unwrap();
+        for (name, value) in [
+            ("address", "02:42:ac:11:00:02"),
+            ("broadcast", "ff:ff:ff:ff:ff:ff"),
+            ("type", "1"),
+            ("iflink", "7"),
+            ("ifindex", "7"),
+            ("mtu", "1500"),
+            ("flags", "0x1003"),
+        ] {
+            write(name, value);
+        }
+        let mut files = super::super::files::Files::default();
+        let mut absent = 0;
+        let mut read =
+            |previous: &Class, flags| read_class(&mut files, dir.path(), &mut absent, false, previous, flags);
+        let first = read(&Class::default(), None);
+        assert_eq!(first.numbers[IDENTITY[4]], Some(1));
+        assert_eq!(first.numbers[FLAGS], Some(0x1003));
+        assert_eq!(first.broadcast, "ff:ff:ff:ff:ff:ff");
+        // the same link: its type and broadcast kept, its MTU and address read again, its
+        // flags those its state's reading found
+        write("type", "772");
+        write("broadcast", "00:00:00:00:00:00");
+        write("mtu", "9000");
+        write("address", "02:42:ac:11:00:03");
+        let same = read(&first, Some(0x1002));
+        assert_eq!(same.numbers[IDENTITY[4]], Some(1));
+        assert_eq!(same.broadcast, "ff:ff:ff:ff:ff:ff");
+        assert_eq!(same.numbers[MTU], Some(9000));
+        assert_eq!(same.address, "02:42:ac:11:00:03");
+        assert_eq!(same.numbers[FLAGS], Some(0x1002));
+        // created again under the same name: everything read again
+        write("ifindex", "12");
+        let new = read(&same, None);
+        assert_eq!(new.numbers[IFINDEX], Some(12));
+        assert_eq!(new.numbers[IDENTITY[4]], Some(772));
+        assert_eq!(new.broadcast, "00:00:00:00:00:00");
+        assert_eq!(new.numbers[FLAGS], Some(0x1003));
+    }
 
     #[test]
     fn default_route_with_lowest_metric() {
