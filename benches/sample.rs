@@ -307,30 +307,36 @@ fn scale_table() {
 
 /// `SAMPLE_PROFILE=<scale> cargo bench --bench sample`: samples the synthetic big host at
 /// that scale for `SAMPLE_PROFILE_SECONDS` (10) and nothing else, for `perf record` or
-/// `strace -c` to see where a sample's time goes.
+/// `strace -c` to see where a sample's time goes; `SAMPLE_PROFILE=host`: this machine's own
+/// `/proc` and `/sys` the same way (the processes left out in both).
 fn profile(scale: &str) {
-    let scale: f64 = scale.parse().expect("SAMPLE_PROFILE: a scale such as 1 or 0.25");
     let seconds: u64 =
         std::env::var("SAMPLE_PROFILE_SECONDS").map_or(10, |s| s.parse().expect("SAMPLE_PROFILE_SECONDS: seconds"));
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
     let mounts = tempfile::tempdir().unwrap();
-    synthetic::generate(dir.path(), mounts.path(), synthetic::Counts::big_host(scale));
+    let (setup, what) = if scale == "host" {
+        (Setup::default(), "this host".to_string())
+    } else {
+        let scale: f64 = scale.parse().expect("SAMPLE_PROFILE: `host` or a scale such as 1 or 0.25");
+        synthetic::generate(dir.path(), mounts.path(), synthetic::Counts::big_host(scale));
+        let setup = Setup {
+            procfs: dir.path().join("proc"),
+            sysfs: dir.path().join("sys"),
+            disk_path: dir.path().to_path_buf(),
+            ..Setup::default()
+        };
+        (setup, format!("big host ×{scale}"))
+    };
     let mut selection = sampled();
     selection.remove("processes");
-    let setup = Setup {
-        procfs: dir.path().join("proc"),
-        sysfs: dir.path().join("sys"),
-        disk_path: dir.path().to_path_buf(),
-        ..Setup::default()
-    };
     let mut runner = Runner::new(&setup, &selection);
     let (t, mut n) = (Instant::now(), 0u32);
     while t.elapsed() < Duration::from_secs(seconds) {
         black_box(sample(&mut runner));
         n += 1;
     }
-    eprintln!("PROFILE big host ×{scale}: {n} samples, {:?} each", t.elapsed() / n.max(1));
+    eprintln!("PROFILE {what}: {n} samples, {:?} each", t.elapsed() / n.max(1));
 }
 
 criterion_group!(benches, bench);

@@ -164,6 +164,22 @@ impl Files {
         text(path, &self.buf[..n])
     }
 
+    /// Reads `name` in `dir` once, without keeping it open: opened relative to the directory
+    /// (`openat(2)`), which saves the lookup of the directory's path and of the symbolic
+    /// links on it (`/sys/class/net/<link>` is one) at every file.
+    #[cfg(target_os = "linux")]
+    pub fn read_once_in(&mut self, dir: &Dir, name: &str) -> Result<&str, CollectError> {
+        use nix::fcntl::OFlag;
+        let path = dir.path.join(name);
+        note(&path);
+        let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&dir.fd, name, flags, nix::sys::stat::Mode::empty())
+            .map_err(|e| CollectError::io(&path, e.into()))?;
+        let file = File::from(fd);
+        let n = read_small_first(&file, &mut self.buf, self.limit).map_err(|e| CollectError::io(&path, e))?;
+        text(&path, &self.buf[..n])
+    }
+
     /// Closes the files held open under `dir` (an interface that went away).
     pub fn close_under(&mut self, dir: &Path) {
         self.open.retain(|p, _| !p.starts_with(dir));
@@ -188,6 +204,27 @@ impl Files {
     pub fn read_u64(&mut self, path: &Path) -> Result<u64, CollectError> {
         let text = self.read(path)?;
         text.trim().parse().map_err(|_| CollectError::parse(path, format!("{:?} is not a number", text.trim())))
+    }
+}
+
+/// A directory opened to read files in it ([`Files::read_once_in`]); an `O_PATH` descriptor,
+/// which reads nothing and needs no permission on the directory beyond looking it up.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+pub struct Dir {
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+#[cfg(target_os = "linux")]
+impl Dir {
+    /// Opens `path`, which must be a directory.
+    pub fn open(path: &Path) -> Result<Dir, CollectError> {
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty())
+            .map_err(|e| CollectError::io(path, e.into()))?;
+        Ok(Dir { fd, path: path.to_path_buf() })
     }
 }
 
@@ -276,6 +313,31 @@ pub fn text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, CollectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Files read relative to a directory opened through a symbolic link (as
+    /// `/sys/class/net/<link>`): their text, and errors that name the file and say what
+    /// was wrong; nothing is held open.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_are_read_relative_to_their_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("devices/eth0");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("mtu"), "1500\n").unwrap();
+        let link = root.path().join("eth0");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let dir = Dir::open(&link).unwrap();
+        let mut files = Files::default();
+        assert_eq!(files.read_once_in(&dir, "mtu").unwrap(), "1500\n");
+        std::fs::write(real.join("mtu"), "9000\n").unwrap();
+        assert_eq!(files.read_once_in(&dir, "mtu").unwrap(), "9000\n");
+        assert_eq!(files.held(), 0);
+        let missing = files.read_once_in(&dir, "speed").unwrap_err();
+        assert!(missing.is_not_found(), "{missing}");
+        assert!(missing.to_string().contains(&*link.join("speed").to_string_lossy()), "{missing}");
+        let not_a_dir = Dir::open(&real.join("mtu")).unwrap_err();
+        assert!(not_a_dir.to_string().contains("mtu"), "{not_a_dir}");
+    }
 
     /// A file rewritten in place is seen anew through the descriptor kept open; one replaced
     /// by another inode is not (kernel files never are), and one that vanished is an error.
