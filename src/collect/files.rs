@@ -160,7 +160,12 @@ impl Files {
     pub fn read_once(&mut self, path: &Path) -> Result<&str, CollectError> {
         note(path);
         let file = open(path).map_err(|e| CollectError::io(path, e))?;
-        let n = read_small_first(&file, &mut self.buf, self.limit).map_err(|e| CollectError::io(path, e))?;
+        self.read_opened(&file, path)
+    }
+
+    /// Reads a file just opened (`path`: its name in errors), which is not kept.
+    fn read_opened(&mut self, file: &File, path: &Path) -> Result<&str, CollectError> {
+        let n = read_small_first(file, &mut self.buf, self.limit).map_err(|e| CollectError::io(path, e))?;
         text(path, &self.buf[..n])
     }
 
@@ -175,9 +180,7 @@ impl Files {
         let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
         let fd = nix::fcntl::openat(&dir.fd, name, flags, nix::sys::stat::Mode::empty())
             .map_err(|e| CollectError::io(&path, e.into()))?;
-        let file = File::from(fd);
-        let n = read_small_first(&file, &mut self.buf, self.limit).map_err(|e| CollectError::io(&path, e))?;
-        text(&path, &self.buf[..n])
+        self.read_opened(&File::from(fd), &path)
     }
 
     /// Closes the files held open under `dir` (an interface that went away).
