@@ -187,6 +187,15 @@ fn bench(c: &mut Criterion) {
     scale_table();
 }
 
+/// Where the time goes: the costliest families, on average over `rounds` samples.
+fn costs(family_seconds: &std::collections::BTreeMap<&'static str, f64>, rounds: u32) -> String {
+    let mut costs: Vec<(f64, &str)> =
+        family_seconds.iter().map(|(n, s)| (s * 1e6 / f64::from(rounds.max(1)), *n)).collect();
+    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let costs: Vec<String> = costs.iter().take(12).map(|(us, n)| format!("{n} {us:.0} µs")).collect();
+    costs.join(", ")
+}
+
 /// One row of the scale table.
 fn measure(name: &str, root: &Path, selection: &Selection) {
     let setup =
@@ -218,11 +227,7 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     let metrics = system_stats::metrics::text::prometheus(&families).len();
     let failed: Vec<String> =
         runner.statuses().into_iter().filter_map(|c| c.error.map(|e| format!("{}: {e}", c.name))).collect();
-    // where the time goes: the costliest families, on average
-    let mut costs: Vec<(f64, &str)> = family_seconds.iter().map(|(n, s)| (s * 1e6 / rounds as f64, *n)).collect();
-    costs.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let costs: Vec<String> = costs.iter().take(8).map(|(us, n)| format!("{n} {us:.0} µs")).collect();
-    eprintln!("COSTS {name}: {}", costs.join(", "));
+    eprintln!("COSTS {name}: {}", costs(&family_seconds, rounds));
     let temps = s.sensors.as_ref().map_or(0, |m| m.0.iter().map(|(_, l)| l.len()).sum());
     let items = s.cpu.per_cpu.len()
         + s.network.all_interfaces.as_ref().map_or(0, Vec::len)
@@ -328,15 +333,38 @@ fn profile(scale: &str) {
         };
         (setup, format!("big host ×{scale}"))
     };
-    let mut selection = sampled();
-    selection.remove("processes");
+    let selection = match std::env::var("SAMPLE_PROFILE_ONLY") {
+        Ok(only) => Selection::parse(&only).expect("SAMPLE_PROFILE_ONLY: a list of families"),
+        Err(_) => {
+            let mut s = sampled();
+            s.remove("processes");
+            s
+        }
+    };
     let mut runner = Runner::new(&setup, &selection);
-    let (t, mut n) = (Instant::now(), 0u32);
+    let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
+    let (t, mut n, mut json) = (Instant::now(), 0u32, Duration::ZERO);
+    let mut last = 0;
     while t.elapsed() < Duration::from_secs(seconds) {
-        black_box(sample(&mut runner));
+        let reading = runner.read();
+        let started = Instant::now();
+        last = black_box(system_stats::sampler::serialise(&reading.snapshot, last)).len();
+        json += started.elapsed();
+        for st in runner.statuses() {
+            *family_seconds.entry(st.name).or_default() += st.seconds;
+        }
         n += 1;
     }
-    eprintln!("PROFILE {what}: {n} samples, {:?} each", t.elapsed() / n.max(1));
+    if let Ok(path) = std::env::var("SAMPLE_PROFILE_JSON") {
+        std::fs::write(&path, system_stats::sampler::serialise(&runner.read().snapshot, last))
+            .expect("SAMPLE_PROFILE_JSON");
+    }
+    eprintln!(
+        "PROFILE {what}: {n} samples, {:?} each, of which the JSON ({last} bytes) {:?}",
+        t.elapsed() / n.max(1),
+        json / n.max(1)
+    );
+    eprintln!("COSTS {what}: {}", costs(&family_seconds, n));
 }
 
 criterion_group!(benches, bench);
