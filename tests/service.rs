@@ -750,3 +750,22 @@ fn http11_without_host_is_a_bad_request() {
     let answer = ask("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+/// Neither program maps glibc's libm (half a MiB of resident memory for the one `pow` tokio's
+/// scheduler calls, which the library defines from the `libm` crate): their dynamic sections
+/// need no `libm.so`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_programs_do_not_load_libm() {
+    for bin in [service_bin(), common::forwarder_bin()] {
+        let out = Command::new("readelf")
+            .args(["--dynamic", bin])
+            .output()
+            .expect("readelf (binutils) runs: scripts/test installs it");
+        assert!(out.status.success(), "readelf --dynamic {bin}: {}", String::from_utf8_lossy(&out.stderr));
+        let dynamic = String::from_utf8_lossy(&out.stdout);
+        let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+        assert!(needed.iter().any(|l| l.contains("libc.so")), "{bin}: no libc among {needed:?}");
+        assert!(!needed.iter().any(|l| l.contains("libm.so")), "{bin} needs libm: {needed:?}");
+    }
+}
