@@ -297,10 +297,12 @@ pub struct Ipv4Info {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Ipv6Info {
-    pub address: String,
+    #[schema(value_type = String)]
+    pub address: Text,
     pub prefix_len: u8,
     /// `global`, `link`, `host` (loopback) or `site`.
-    pub scope: String,
+    #[schema(value_type = String)]
+    pub scope: Text,
 }
 
 /// One mounted filesystem, psutil's `disk_usage` numbers plus what Prometheus calls free

@@ -179,87 +179,104 @@ impl Interfaces {
         }
     }
 
-    /// The interface's entry, created (nothing read yet) when new.
-    fn link(&mut self, name: &str) -> &mut Link {
-        if !self.links.contains_key(name) {
-            let dir = self.class_net.join(name);
-            let link = Link {
-                flags: dir.join("flags"),
-                operstate: dir.join("operstate"),
-                dir,
-                up: None,
-                operstate_text: crate::snapshot::unknown(),
-                loopback: name == "lo",
-                flags_value: None,
-                facts: Facts::default(),
-                read_at: None,
-                absent: 0,
-            };
-            self.links.insert(name.to_string(), link);
+    /// The interface's entry, created (nothing read yet) when new; and whether the links'
+    /// files are held open (few links, [`HOLD_CLASS_FILES`]).
+    fn link_in<'a>(
+        links: &'a mut std::collections::HashMap<String, Link>,
+        class_net: &std::path::Path,
+        name: &str,
+    ) -> (&'a mut Link, bool) {
+        if !links.contains_key(name) {
+            links.insert(name.to_string(), Link::new(class_net, name));
         }
-        self.links.get_mut(name).expect("inserted above")
+        let hold = links.len() <= HOLD_CLASS_FILES;
+        (links.get_mut(name).expect("inserted above"), hold)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Link {
+    fn new(class_net: &std::path::Path, name: &str) -> Link {
+        let dir = class_net.join(name);
+        Link {
+            flags: dir.join("flags"),
+            operstate: dir.join("operstate"),
+            dir,
+            up: None,
+            operstate_text: crate::snapshot::unknown(),
+            loopback: name == "lo",
+            flags_value: None,
+            facts: Facts::default(),
+            read_at: None,
+            absent: 0,
+        }
     }
 
     /// Reads the interface's facts if it has none yet, or when `due` (its turn in the
     /// rotation, or the primary interface) and they are older than `max_age` samples; and
-    /// whether it read them again (not counting a first reading).
-    fn refresh_facts(&mut self, name: &str, due: bool, max_age: u64) -> (Facts, bool) {
-        let samples = self.samples;
-        self.link(name);
-        let hold = self.links.len() <= HOLD_CLASS_FILES;
-        let Interfaces { links, files, ipv4, .. } = self;
-        let Some(link) = links.get_mut(name) else { return (Facts::default(), false) };
-        let again = link.read_at.is_some();
-        let stale = match link.read_at {
+    /// whether it read them again (not counting a first reading). `hold`: keep its files
+    /// open (see [`read_class`]).
+    fn refresh_facts(&mut self, name: &str, r: &mut LinkReader, due: bool, max_age: u64) -> bool {
+        let again = self.read_at.is_some();
+        let stale = match self.read_at {
             None => true,
-            Some(at) => due && samples.saturating_sub(at) >= max_age,
+            Some(at) => due && r.samples.saturating_sub(at) >= max_age,
         };
         if stale {
-            let flags = link.flags_value.filter(|&(at, _)| at == samples).map(|(_, flags)| flags);
-            let class = read_class(files, &link.dir, &mut link.absent, hold, &link.facts.class, flags);
-            link.facts = Facts {
+            let flags = self.flags_value.filter(|&(at, _)| at == r.samples).map(|(_, flags)| flags);
+            let class = read_class(r.files, &self.dir, &mut self.absent, r.hold, &self.facts.class, flags);
+            self.facts = Facts {
                 mac: super::host::clean(&class.address).map(Into::into),
                 mtu: class.numbers[MTU].and_then(|m| u32::try_from(m).ok()),
                 speed_mbps: class.speed.and_then(speed_mbps),
                 duplex: parse_duplex(&class.duplex),
-                ipv4: ipv4.as_ref().and_then(|q| q.query(name).ok().flatten()).map(|a| Ipv4Info {
+                ipv4: r.ipv4.and_then(|q| q.query(name).ok().flatten()).map(|a| Ipv4Info {
                     address: a.address.to_string(),
                     netmask: a.netmask.map(|m| m.to_string()),
                     broadcast: a.broadcast.map(|b| b.to_string()),
                 }),
                 class: class.into(),
             };
-            link.read_at = Some(samples);
+            self.read_at = Some(r.samples);
         }
-        (link.facts.clone(), stale && again)
+        stale && again
     }
 
     /// Whether the interface is up: read again when `now`, or when never read.
-    fn refresh_up(&mut self, name: &str, now: bool) -> bool {
-        let samples = self.samples;
-        self.link(name);
-        let Interfaces { links, files, .. } = self;
-        let Some(link) = links.get_mut(name) else { return false };
-        match link.up {
+    fn refresh_up(&mut self, files: &mut super::files::Files, samples: u64, now: bool) -> bool {
+        match self.up {
             Some(up) if !now => up,
             _ => {
-                let flags = files.read_opt(&link.flags).and_then(parse_flags);
+                let flags = files.read_opt(&self.flags).and_then(parse_flags);
                 const IFF_LOOPBACK: u32 = 0x8;
-                link.loopback |= flags.is_some_and(|f| f & IFF_LOOPBACK != 0);
-                link.flags_value = flags.map(|flags| (samples, flags));
-                let operstate = files.read_opt(&link.operstate).map(str::trim);
+                self.loopback |= flags.is_some_and(|f| f & IFF_LOOPBACK != 0);
+                self.flags_value = flags.map(|flags| (samples, flags));
+                let operstate = files.read_opt(&self.operstate).map(str::trim);
                 if let Some(state) = operstate
-                    && *link.operstate_text != *state
+                    && *self.operstate_text != *state
                 {
-                    link.operstate_text = state.into();
+                    self.operstate_text = state.into();
                 }
                 let up = is_up(flags, operstate);
-                link.up = Some(up);
+                self.up = Some(up);
                 up
             }
         }
     }
+}
 
+/// What reading a link's facts needs besides the link: the files, the address queries, the
+/// sample's number and whether files are held open.
+#[cfg(target_os = "linux")]
+struct LinkReader<'a> {
+    files: &'a mut super::files::Files,
+    ipv4: Option<&'a super::ifaddrs::Ipv4Ioctl>,
+    samples: u64,
+    hold: bool,
+}
+
+#[cfg(target_os = "linux")]
+impl Interfaces {
     /// The interfaces `network` did not list (it does not run): those of `/sys/class/net`.
     fn listed(&self) -> Result<Vec<NetInterface>, CollectError> {
         super::files::note(&self.class_net);
@@ -308,7 +325,11 @@ impl Interfaces {
             }
         };
         let addr = addr.as_ref();
-        let (facts, _) = self.refresh_facts(&name, true, LINK_REFRESH);
+        let samples = self.samples;
+        let (link, hold) = Self::link_in(&mut self.links, &self.class_net, &name);
+        let mut reader = LinkReader { files: &mut self.files, ipv4: self.ipv4.as_ref(), samples, hold };
+        link.refresh_facts(&name, &mut reader, true, LINK_REFRESH);
+        let facts = &link.facts;
         Ok(Some(Interface {
             ipv4: addr.map(|a| a.address.to_string()),
             netmask: addr.and_then(|a| a.netmask).map(|m| m.to_string()),
@@ -354,22 +375,22 @@ impl Family for Interfaces {
         let mut facts_left = if turn > 1 { list.len().div_ceil(max_age as usize) + 1 } else { usize::MAX };
         let mut classes = Vec::with_capacity(list.len());
         for (n, i) in list.iter_mut().enumerate() {
-            i.up = Some(self.refresh_up(&i.name, window.contains(n)));
-            let (facts, refreshed) = self.refresh_facts(&i.name, window.contains(n) && facts_left > 0, max_age);
-            if refreshed {
+            // the link is looked up once a sample
+            let samples = self.samples;
+            let (link, hold) = Self::link_in(&mut self.links, &self.class_net, &i.name);
+            let up = link.refresh_up(&mut self.files, samples, window.contains(n));
+            i.up = Some(up);
+            let mut reader = LinkReader { files: &mut self.files, ipv4: self.ipv4.as_ref(), samples, hold };
+            if link.refresh_facts(&i.name, &mut reader, window.contains(n) && facts_left > 0, max_age) {
                 facts_left = facts_left.saturating_sub(1);
             }
-            if let Some(link) = self.links.get(&*i.name) {
-                classes.push((i.name.clone(), link.operstate_text.clone(), facts.class.clone()));
-            }
-            i.mac = facts.mac;
+            let facts = &link.facts;
+            classes.push((i.name.clone(), link.operstate_text.clone(), facts.class.clone()));
+            i.mac = facts.mac.clone();
             i.mtu = facts.mtu;
             i.speed_mbps = facts.speed_mbps;
-            i.duplex = match facts.duplex {
-                "unknown" => crate::snapshot::unknown(),
-                known => known.into(),
-            };
-            i.ipv4 = facts.ipv4;
+            i.duplex = duplex_text(facts.duplex);
+            i.ipv4 = facts.ipv4.clone();
             i.ipv6 = self.inet6_by_name.get(&*i.name).cloned().unwrap_or_default();
         }
         if self.links.len() > list.len() {
@@ -634,14 +655,15 @@ pub fn parse_if_inet6(text: &str) -> Result<Vec<(String, crate::snapshot::Ipv6In
         }
         let bits = u128::from_str_radix(f[0], 16).map_err(|_| bad("the address is not hexadecimal"))?;
         let prefix_len = u8::from_str_radix(f[2], 16).map_err(|_| bad("the prefix length is not hexadecimal"))?;
-        let scope = match u8::from_str_radix(f[3], 16).map_err(|_| bad("the scope is not hexadecimal"))? {
-            0x00 => "global".to_string(),
-            0x10 => "host".to_string(),
-            0x20 => "link".to_string(),
-            0x40 => "site".to_string(),
-            other => format!("{other:#04x}"),
-        };
-        let address = std::net::Ipv6Addr::from(bits).to_string();
+        let scope: crate::snapshot::Text =
+            match u8::from_str_radix(f[3], 16).map_err(|_| bad("the scope is not hexadecimal"))? {
+                0x00 => "global".into(),
+                0x10 => "host".into(),
+                0x20 => "link".into(),
+                0x40 => "site".into(),
+                other => format!("{other:#04x}").into(),
+            };
+        let address = std::net::Ipv6Addr::from(bits).to_string().into();
         out.push((f[5].to_string(), crate::snapshot::Ipv6Info { address, prefix_len, scope }));
     }
     Ok(out)
@@ -664,6 +686,18 @@ pub fn is_up(flags: Option<u32>, operstate: Option<&str>) -> bool {
 /// (`-1`, `0`, `u32::MAX`; unreadable: Wi-Fi, virtual links, link down).
 pub fn speed_mbps(speed: i64) -> Option<u64> {
     u64::try_from(speed).ok().filter(|&s| s > 0 && s != u64::from(u32::MAX))
+}
+
+/// A duplex of [`parse_duplex`] as the snapshot's text, shared (not allocated per link and
+/// sample).
+fn duplex_text(duplex: &'static str) -> crate::snapshot::Text {
+    static FULL: std::sync::LazyLock<crate::snapshot::Text> = std::sync::LazyLock::new(|| "full".into());
+    static HALF: std::sync::LazyLock<crate::snapshot::Text> = std::sync::LazyLock::new(|| "half".into());
+    match duplex {
+        "full" => FULL.clone(),
+        "half" => HALF.clone(),
+        _ => crate::snapshot::unknown(),
+    }
 }
 
 /// `/sys/class/net/<iface>/duplex`: `full`, `half`, else `unknown`.
@@ -756,9 +790,9 @@ mod tests {
             00000000000000000000000000000001 01 80 10 80       lo\n";
         let v = parse_if_inet6(text).unwrap();
         assert_eq!(v[0].0, "eth0");
-        assert_eq!(v[0].1.address, "fe80::dea6:32ff:fe01:203");
-        assert_eq!((v[0].1.prefix_len, v[0].1.scope.as_str()), (64, "link"));
-        assert_eq!((v[1].1.address.as_str(), v[1].1.prefix_len, v[1].1.scope.as_str()), ("::1", 128, "host"));
+        assert_eq!(&*v[0].1.address, "fe80::dea6:32ff:fe01:203");
+        assert_eq!((v[0].1.prefix_len, &*v[0].1.scope), (64, "link"));
+        assert_eq!((&*v[1].1.address, v[1].1.prefix_len, &*v[1].1.scope), ("::1", 128, "host"));
         assert!(parse_if_inet6("fe80 02 40 20 80 eth0\n").is_err());
         assert!(parse_if_inet6("zz80000000000000dea632fffe010203 02 40 20 80 eth0\n").is_err());
     }

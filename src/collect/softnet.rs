@@ -45,15 +45,18 @@ pub type Counts = [u64; 3];
 pub fn parse_softnet(text: &str) -> Result<Vec<Counts>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let f: Vec<&str> = line.split_ascii_whitespace().collect();
-        if f.is_empty() {
-            continue;
-        }
-        if f.len() < 3 {
-            return Err(format!("line {}: {} fields, expected at least 3", n + 1, f.len()));
-        }
+        // the first three of a dozen or more fields: the others are not split
+        let mut f = line.split_ascii_whitespace();
+        let first: [Option<&str>; 3] = [f.next(), f.next(), f.next()];
+        let [Some(processed), Some(dropped), Some(squeezed)] = first else {
+            let found = first.iter().flatten().count();
+            if found == 0 {
+                continue;
+            }
+            return Err(format!("line {}: {found} fields, expected at least 3", n + 1));
+        };
         let hex = |s: &str| u64::from_str_radix(s, 16).map_err(|_| format!("line {}: {s:?} is not hexadecimal", n + 1));
-        out.push([hex(f[0])?, hex(f[1])?, hex(f[2])?]);
+        out.push([hex(processed)?, hex(dropped)?, hex(squeezed)?]);
     }
     Ok(out)
 }
