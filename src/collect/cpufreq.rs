@@ -38,8 +38,8 @@ struct Policy {
     last: Option<Option<(u64, u64, u64)>>,
     /// Times read: the limits (min, max) are read again every [`LIMITS_EVERY`] reads.
     reads: u64,
-    /// The CPUs it governs (`affected_cpus`).
-    cpus: Vec<u32>,
+    /// The CPUs it governs (`affected_cpus`), shared with each sample's series.
+    cpus: Cpus,
     /// The hardware's range (`cpuinfo_min_freq`, `cpuinfo_max_freq`, kHz), read at start.
     hardware: (Option<u64>, Option<u64>),
     /// The hardware's current frequency (`cpuinfo_cur_freq`, root only), last read.
@@ -99,7 +99,7 @@ impl CpuFreq {
                     files.read_u64(&d.join("cpuinfo_max_freq")).ok(),
                 ),
                 hardware_cur: None,
-                cpus,
+                cpus: cpus.into(),
             })
             .collect();
         CpuFreq {
@@ -225,7 +225,11 @@ impl Family for CpuFreq {
 /// min, max.
 #[cfg(target_os = "linux")]
 #[derive(Debug)]
-struct PerCpu(Vec<(Vec<u32>, [Option<u64>; 6])>);
+struct PerCpu(Vec<(Cpus, [Option<u64>; 6])>);
+
+/// The CPUs of a policy.
+#[cfg(target_os = "linux")]
+type Cpus = std::sync::Arc<[u32]>;
 
 #[cfg(target_os = "linux")]
 impl metrics::Export for PerCpu {
@@ -242,7 +246,7 @@ impl metrics::Export for PerCpu {
             let mut f = metrics::Family::new(name, Kind::Gauge, help);
             for (cpus, khz) in &self.0 {
                 if let Some(v) = khz[i] {
-                    for cpu in cpus {
+                    for cpu in cpus.iter() {
                         f.push(vec![metrics::label("cpu", cpu)], v as f64 * 1000.0);
                     }
                 }
