@@ -27,13 +27,22 @@ pub const ENTRY: Entry = Entry {
     start: |setup| Some(Box::new(Interfaces::new(setup))),
 };
 
-/// How many samples link facts (MAC, MTU, speed, duplex, non-primary IPv4) are kept before
-/// being read again (on a host with more interfaces than [`super::REFRESH_BUDGET`], every
-/// fourth turn of the rotation, at least this). Speed and duplex go through the driver under the RTNL lock: reading them
-/// for every interface every second was a fifth of a sample's cost, for values that change
-/// when a cable is replugged. A new interface is read at once.
+/// How many samples link facts (MAC, MTU, speed, duplex, non-primary IPv4, node_exporter's
+/// netclass attributes) are kept before being read again (on a host with more interfaces than
+/// [`super::REFRESH_BUDGET`], every [`FACTS_TURNS`]th turn of the rotation, at least this).
+/// Speed and duplex go through the driver under the RTNL lock: reading them for every
+/// interface every second was a fifth of a sample's cost, for values that change when a
+/// cable is replugged. A new interface is read at once, and so is one whose flags or
+/// operstate changed (carrier, speed and duplex change with them).
 #[cfg(target_os = "linux")]
 pub const LINK_REFRESH: u64 = 10;
+
+/// On a host with more links than [`super::REFRESH_BUDGET`], a link's facts are read again
+/// at every this many turns of the rotation that reads their state (200 links: 7 turns, 112
+/// samples; 2 links' files a sample instead of 4 at every eighth turn, about 0.15 ms of a
+/// 1 ms budget), and at once when the state changes.
+#[cfg(target_os = "linux")]
+pub const FACTS_TURNS: u64 = 16;
 
 /// Up to this many links, their attribute files are held open between readings.
 #[cfg(target_os = "linux")]
@@ -62,6 +71,8 @@ struct Link {
     /// looked for again (a virtual link has no `speed` file, an old kernel no
     /// `carrier_up_count`).
     absent: u32,
+    /// Its flags or operstate changed since the facts were read: they are read again at once.
+    changed: bool,
 }
 
 /// An interface's slowly changing facts.
@@ -209,19 +220,20 @@ impl Link {
             facts: Facts::default(),
             read_at: None,
             absent: 0,
+            changed: false,
         }
     }
 
-    /// Reads the interface's facts if it has none yet, or when `due` (its turn in the
-    /// rotation, or the primary interface) and they are older than `max_age` samples; and
-    /// whether it read them again (not counting a first reading). `hold`: keep its files
-    /// open (see [`read_class`]).
+    /// Reads the interface's facts if it has none yet, when its state changed, or when `due`
+    /// (its turn in the rotation, or the primary interface) and they are older than `max_age`
+    /// samples; and whether it read them again (not counting a first reading).
     fn refresh_facts(&mut self, name: &str, r: &mut LinkReader, due: bool, max_age: u64) -> bool {
         let again = self.read_at.is_some();
         let stale = match self.read_at {
             None => true,
-            Some(at) => due && r.samples.saturating_sub(at) >= max_age,
+            Some(at) => self.changed || due && r.samples.saturating_sub(at) >= max_age,
         };
+        self.changed = false;
         if stale {
             let flags = self.flags_value.filter(|&(at, _)| at == r.samples).map(|(_, flags)| flags);
             let class = read_class(r.files, &self.dir, &mut self.absent, r.hold, &self.facts.class, flags);
@@ -250,11 +262,14 @@ impl Link {
                 let flags = files.read_opt(&self.flags).and_then(parse_flags);
                 const IFF_LOOPBACK: u32 = 0x8;
                 self.loopback |= flags.is_some_and(|f| f & IFF_LOOPBACK != 0);
+                let read_before = self.up.is_some();
+                self.changed |= read_before && self.flags_value.map(|(_, f)| f) != flags;
                 self.flags_value = flags.map(|flags| (samples, flags));
                 let operstate = files.read_opt(&self.operstate).map(str::trim);
                 if let Some(state) = operstate
                     && *self.operstate_text != *state
                 {
+                    self.changed |= read_before;
                     self.operstate_text = state.into();
                 }
                 let up = is_up(flags, operstate);
@@ -365,10 +380,11 @@ impl Family for Interfaces {
             None => self.listed()?,
         };
         // more interfaces than the budget: their state is read in turn, and their facts at
-        // every eighth turn (the MTU of veth interfaces does not need reading every 10 s)
+        // every FACTS_TURNS-th turn (the MTU of veth interfaces does not need reading every
+        // 10 s) or when their state changes
         let window = self.rotation.window(list.len());
         let turn = list.len().div_ceil(super::REFRESH_BUDGET) as u64;
-        let max_age = if turn > 1 { LINK_REFRESH.max(8 * turn) } else { LINK_REFRESH };
+        let max_age = if turn > 1 { LINK_REFRESH.max(FACTS_TURNS * turn) } else { LINK_REFRESH };
         // and at most their share of the links' facts per sample, plus one: links read
         // together (all of them at the start) would otherwise come due together, a window
         // of 32 links' 21 attributes each in one sample every `max_age`
