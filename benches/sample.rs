@@ -10,7 +10,8 @@
 //!
 //! Then the scale table: the recorded fixture trees and a synthetic big host
 //! (`support/synthetic.rs`: 256 CPUs with cpufreq, 200 interfaces, 500 mounts, 100 disks,
-//! 64 hwmon sensors) at ¼, ½ and full size: one sample's time and allocations, and the sizes
+//! 64 hwmon sensors) at ¼, ½ and full size: one sample's time (the families; then with the
+//! JSON the first `/system` reader of the sample serialises) and allocations, and the sizes
 //! of `/system` and `/metrics`. Targets: cost linear in the number of items, the full big host
 //! under 1 ms.
 //!
@@ -209,14 +210,20 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let rounds: u32 = if cfg!(debug_assertions) { 20 } else { 300 };
     let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
-    let t = Instant::now();
+    let (mut read, mut json, mut last) = (Duration::ZERO, Duration::ZERO, 0);
     for _ in 0..rounds {
-        black_box(sample(&mut runner));
+        let t = Instant::now();
+        let reading = runner.read();
+        read += t.elapsed();
+        let t = Instant::now();
+        last = black_box(system_stats::sampler::serialise(&reading.snapshot, last)).len();
+        json += t.elapsed();
         for st in runner.statuses() {
             *family_seconds.entry(st.name).or_default() += st.seconds;
         }
     }
-    let per_sample = t.elapsed() / rounds;
+    let (read, json) = (read / rounds, json / rounds);
+    let per_sample = read + json;
     let reading = runner.read();
     let s = &reading.snapshot;
     let system = serde_json::to_vec(s).unwrap().len();
@@ -235,12 +242,13 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
         + s.disks.as_ref().map_or(0, Vec::len)
         + temps;
     eprintln!(
-        "| {name} | {} / {} / {} / {} / {} | {:.1} µs | {:.2} µs | {allocations} | {system} | {metrics} |{}",
+        "| {name} | {} / {} / {} / {} / {} | {:.1} µs | {:.1} µs | {:.2} µs | {allocations} | {system} | {metrics} |{}",
         s.cpu.per_cpu.len(),
         s.network.all_interfaces.as_ref().map_or(0, Vec::len),
         s.filesystems.as_ref().map_or(0, Vec::len),
         s.disks.as_ref().map_or(0, Vec::len),
         temps,
+        read.as_secs_f64() * 1e6,
         per_sample.as_secs_f64() * 1e6,
         per_sample.as_secs_f64() * 1e6 / items.max(1) as f64,
         if failed.is_empty() { String::new() } else { format!(" failed: {failed:?}") }
@@ -250,9 +258,9 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
 fn scale_table() {
     eprintln!("SCALE");
     eprintln!(
-        "| tree | CPUs / interfaces / filesystems / disks / sensors | sample | per item | allocations | /system bytes | /metrics bytes |"
+        "| tree | CPUs / interfaces / filesystems / disks / sensors | sample | sample + its JSON | per item | allocations | /system bytes | /metrics bytes |"
     );
-    eprintln!("|---|---|---|---|---|---|---|");
+    eprintln!("|---|---|---|---|---|---|---|---|");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for name in ["raspberrypi4-aarch64", "debian-x86_64-vm"] {
         measure(&format!("{name} (recorded)"), &fixtures.join(name), &sampled());

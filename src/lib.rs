@@ -11,8 +11,8 @@
 //!   a family: one file and one line.
 //! - [`metrics`]: the snapshot as metric families (node_exporter's names for the core ones) and
 //!   their encodings: Prometheus text, OpenMetrics, remote-write, InfluxDB line protocol.
-//! - [`sampler`]: the thread that runs the families every interval, serialises one immutable
-//!   snapshot and publishes it.
+//! - [`sampler`]: the thread that runs the families every interval and publishes one
+//!   immutable snapshot (serialised once, by the first request that reads it).
 //! - [`api`]: the HTTP server (`GET /system`, `GET /health`), answering from the published
 //!   snapshot only.
 //! - [`forward`]: the forwarder: polls `/system`, spools each sample durably per destination

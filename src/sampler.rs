@@ -1,9 +1,11 @@
 //! The sampler: a thread of its own that runs the families ([`crate::collect::Runner`]) every
-//! interval (they measure CPU percent and rates over it) and publishes one immutable, already
-//! serialised snapshot.
+//! interval (they measure CPU percent and rates over it) and publishes one immutable snapshot.
 //!
 //! Requests never touch the kernel: they load the latest [`Published`] (an `ArcSwap`,
-//! lock-free) and write its bytes. A sampler stuck in the kernel (a hung mount, a wedged
+//! lock-free) and write its bytes, serialised by the first request that wants them (JSON for
+//! `/system`, text for `/metrics`) and shared by the later ones: a sample nobody reads through
+//! `/system` is never serialised (a big host's 285 KB of JSON cost as much as a third of its
+//! families). A sampler stuck in the kernel (a hung mount, a wedged
 //! driver) leaves the last snapshot in place and turns `/health` to 503 after three intervals.
 //!
 //! The families nobody reads do not run ([`crate::collect::ReadBy`]): the processes while no
@@ -34,8 +36,11 @@ pub const FIRST_SPAN: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub struct Published {
     pub snapshot: Snapshot,
-    /// `snapshot` serialised once, served as is by `GET /system`.
-    pub json: Bytes,
+    /// `snapshot` as JSON, served as is by `GET /system`: serialised by the first request
+    /// that wants it ([`Published::json`]).
+    json: std::sync::OnceLock<Bytes>,
+    /// The size the JSON is expected to have (the last serialised one's), to size its buffer.
+    json_hint: usize,
     /// When the reading behind it was taken.
     pub taken_at: Instant,
     /// Each collector, its error if it failed in this sample, and how long it took.
@@ -53,6 +58,16 @@ pub struct Published {
 }
 
 impl Published {
+    /// The snapshot as `GET /system` serves it, serialised once.
+    pub fn json(&self) -> Bytes {
+        self.json.get_or_init(|| Bytes::from(serialise(&self.snapshot, self.json_hint))).clone()
+    }
+
+    /// The size of its JSON if serialised, else the one expected.
+    fn json_len(&self) -> usize {
+        self.json.get().map_or(self.json_hint, Bytes::len)
+    }
+
     /// Every family of this sample: the snapshot's, the collectors' own series, and this
     /// process's (`process_*`, read now), sorted by name as node_exporter sorts them.
     pub fn families(&self) -> Vec<crate::metrics::Family> {
@@ -269,11 +284,10 @@ fn publish(
     sequence: u64,
     size_hint: usize,
 ) -> Published {
-    let snapshot = reading.snapshot;
-    let json = Bytes::from(serialise(&snapshot, size_hint));
     Published {
-        snapshot,
-        json,
+        snapshot: reading.snapshot,
+        json: Default::default(),
+        json_hint: size_hint,
         taken_at: reading.at,
         collectors,
         exported: reading.exported,
@@ -306,7 +320,8 @@ pub const STARTUP_WAIT: Duration = Duration::from_secs(5);
 pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>, SamplerHandle)> {
     let waiting = Published {
         snapshot: Snapshot::default(),
-        json: Bytes::new(),
+        json: Default::default(),
+        json_hint: 0,
         taken_at: Instant::now(),
         collectors: Vec::new(),
         exported: Vec::new(),
@@ -367,10 +382,10 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Rec
             }
             Ok(Wake::Stop) | Err(RecvTimeoutError::Disconnected) => return,
         };
-        // each family's panics are caught by the runner; this is for the rest (serialising)
+        // each family's panics are caught by the runner; this is for the rest
         let sampled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let latest = shared.current.load_full();
-            let hint = latest.json.len();
+            let hint = latest.json_len();
             if on_schedule {
                 publish(runner.read_for(asked), asked, runner.statuses(), sequence + 1, hint)
             } else {
@@ -404,5 +419,30 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Rec
         let elapsed = start.elapsed();
         let behind = (elapsed.as_secs_f64() / interval.as_secs_f64()).floor() as u32 + 1;
         ticks = if on_schedule { (ticks + 1).max(behind) } else { ticks.max(behind) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample is serialised by its first reader, once: until then it holds no JSON; the
+    /// JSON is the snapshot's, and later readers get the same bytes.
+    #[test]
+    fn a_sample_is_serialised_once_by_its_first_reader() {
+        let mut reading = Reading::new(Instant::now(), std::time::SystemTime::now());
+        reading.snapshot.collected_at = "2026-12-06T05:00:00+00:00".into();
+        reading.snapshot.cpu.logical_cores = Some(4);
+        let published = publish(reading, Asked::ALL, Vec::new(), 7, 100);
+        assert!(published.json.get().is_none(), "serialised before anyone asked");
+        assert_eq!(published.json_len(), 100, "the expected size until serialised");
+        let first = published.json();
+        let value: serde_json::Value = serde_json::from_slice(&first).expect("JSON");
+        assert_eq!(value["collected_at"], "2026-12-06T05:00:00+00:00");
+        assert_eq!(value["cpu"]["logical_cores"], 4);
+        assert_eq!(first, Bytes::from(serialise(&published.snapshot, 0)));
+        let second = published.json();
+        assert_eq!(first.as_ptr(), second.as_ptr(), "serialised again for the second reader");
+        assert_eq!(published.json_len(), first.len());
     }
 }

@@ -1,4 +1,4 @@
-//! `GET /system` (the snapshot, as serialised by the sampler) and `GET /health`.
+//! `GET /system` (the snapshot, serialised once per sample by its first reader) and `GET /health`.
 
 use std::time::Instant;
 
@@ -21,7 +21,7 @@ pub fn system(state: &AppState) -> Response<Body> {
     if let Some(waiting) = no_sample_yet(state) {
         return waiting;
     }
-    json(StatusCode::OK, state.sampler.with_latest(|p| p.json.clone()))
+    json(StatusCode::OK, state.sampler.with_latest(|p| p.json()))
 }
 
 /// 503 with the reason while the first sample has not finished (stuck in the kernel at
