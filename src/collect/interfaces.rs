@@ -706,6 +706,7 @@ pub fn speed_mbps(speed: i64) -> Option<u64> {
 
 /// A duplex of [`parse_duplex`] as the snapshot's text, shared (not allocated per link and
 /// sample).
+#[cfg(target_os = "linux")]
 fn duplex_text(duplex: &'static str) -> crate::snapshot::Text {
     static FULL: std::sync::LazyLock<crate::snapshot::Text> = std::sync::LazyLock::new(|| "full".into());
     static HALF: std::sync::LazyLock<crate::snapshot::Text> = std::sync::LazyLock::new(|| "half".into());
