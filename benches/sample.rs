@@ -208,10 +208,18 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     black_box(sample(&mut runner));
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    // the tree's raw floor: the reads and statvfs calls of one steady-state sample, made and
+    // thrown away, measured in the same rounds as the sample
+    files::record();
+    black_box(runner.read());
+    let mut raw = Raw::new(&files::recorded(), None);
     let rounds: u32 = if cfg!(debug_assertions) { 20 } else { 300 };
     let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
-    let (mut read, mut json, mut last) = (Duration::ZERO, Duration::ZERO, 0);
+    let (mut read, mut json, mut last, mut floor) = (Duration::ZERO, Duration::ZERO, 0, Duration::ZERO);
     for _ in 0..rounds {
+        let t = Instant::now();
+        raw.read();
+        floor += t.elapsed();
         let t = Instant::now();
         let reading = runner.read();
         read += t.elapsed();
@@ -222,7 +230,7 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
             *family_seconds.entry(st.name).or_default() += st.seconds;
         }
     }
-    let (read, json) = (read / rounds, json / rounds);
+    let (read, json, floor) = (read / rounds, json / rounds, floor / rounds);
     let per_sample = read + json;
     let reading = runner.read();
     let s = &reading.snapshot;
@@ -242,14 +250,17 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
         + s.disks.as_ref().map_or(0, Vec::len)
         + temps;
     eprintln!(
-        "| {name} | {} / {} / {} / {} / {} | {:.1} µs | {:.1} µs | {:.2} µs | {allocations} | {system} | {metrics} |{}",
+        "| {name} | {} / {} / {} / {} / {} | {:.1} µs | {:.1} µs | {:.1} µs | {:.2} / {:.2} | {:.2} µs | {allocations} | {system} | {metrics} |{}",
         s.cpu.per_cpu.len(),
         s.network.all_interfaces.as_ref().map_or(0, Vec::len),
         s.filesystems.as_ref().map_or(0, Vec::len),
         s.disks.as_ref().map_or(0, Vec::len),
         temps,
+        floor.as_secs_f64() * 1e6,
         read.as_secs_f64() * 1e6,
         per_sample.as_secs_f64() * 1e6,
+        read.as_secs_f64() / floor.as_secs_f64(),
+        per_sample.as_secs_f64() / floor.as_secs_f64(),
         per_sample.as_secs_f64() * 1e6 / items.max(1) as f64,
         if failed.is_empty() { String::new() } else { format!(" failed: {failed:?}") }
     );
@@ -258,9 +269,9 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
 fn scale_table() {
     eprintln!("SCALE");
     eprintln!(
-        "| tree | CPUs / interfaces / filesystems / disks / sensors | sample | sample + its JSON | per item | allocations | /system bytes | /metrics bytes |"
+        "| tree | CPUs / interfaces / filesystems / disks / sensors | raw floor | sample | sample + its JSON | ×floor: sample / with JSON | per item | allocations | /system bytes | /metrics bytes |"
     );
-    eprintln!("|---|---|---|---|---|---|---|---|");
+    eprintln!("|---|---|---|---|---|---|---|---|---|---|");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     for name in ["raspberrypi4-aarch64", "debian-x86_64-vm"] {
         measure(&format!("{name} (recorded)"), &fixtures.join(name), &sampled());
@@ -319,7 +330,7 @@ fn scale_table() {
 }
 
 /// `SAMPLE_PROFILE=<scale> cargo bench --bench sample`: samples the synthetic big host at
-/// that scale for `SAMPLE_PROFILE_SECONDS` (10) and nothing else, for `perf record` or
+/// that scale for `SAMPLE_PROFILE_SECONDS` (10), or `SAMPLE_PROFILE_COUNT` samples, and nothing else, for `perf record` or
 /// `strace -c` to see where a sample's time goes; `SAMPLE_PROFILE=host`: this machine's own
 /// `/proc` and `/sys` the same way (the processes left out in both).
 fn profile(scale: &str) {
@@ -353,7 +364,11 @@ fn profile(scale: &str) {
     let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
     let (t, mut n, mut json) = (Instant::now(), 0u32, Duration::ZERO);
     let mut last = 0;
-    while t.elapsed() < Duration::from_secs(seconds) {
+    // a fixed number of samples instead, for instruction counts that compare two builds
+    // exactly (`valgrind --tool=callgrind --toggle-collect='*Runner::read*'`)
+    let count: u32 =
+        std::env::var("SAMPLE_PROFILE_COUNT").map_or(u32::MAX, |s| s.parse().expect("SAMPLE_PROFILE_COUNT: samples"));
+    while t.elapsed() < Duration::from_secs(seconds) && n < count {
         let reading = runner.read();
         let started = Instant::now();
         last = black_box(system_stats::sampler::serialise(&reading.snapshot, last)).len();
@@ -367,10 +382,22 @@ fn profile(scale: &str) {
         std::fs::write(&path, system_stats::sampler::serialise(&runner.read().snapshot, last))
             .expect("SAMPLE_PROFILE_JSON");
     }
+    let per_sample = t.elapsed() / n.max(1);
+    // the same tree's raw floor (its reads and statvfs calls, thrown away), right after
+    files::record();
+    black_box(runner.read());
+    let mut raw = Raw::new(&files::recorded(), None);
+    let (t, mut rounds) = (Instant::now(), 0u32);
+    while t.elapsed() < Duration::from_secs(1) {
+        raw.read();
+        rounds += 1;
+    }
+    let floor = t.elapsed() / rounds.max(1);
     eprintln!(
-        "PROFILE {what}: {n} samples, {:?} each, of which the JSON ({last} bytes) {:?}",
-        t.elapsed() / n.max(1),
-        json / n.max(1)
+        "PROFILE {what}: {n} samples, {per_sample:?} each, of which the JSON ({last} bytes) {:?}; raw floor {floor:?}: sample {:.2}× / with its JSON {:.2}×",
+        json / n.max(1),
+        (per_sample - json / n.max(1)).as_secs_f64() / floor.as_secs_f64(),
+        per_sample.as_secs_f64() / floor.as_secs_f64(),
     );
     eprintln!("COSTS {what}: {}", costs(&family_seconds, n));
 }

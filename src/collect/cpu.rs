@@ -225,7 +225,7 @@ pub fn parse_stat(text: &str) -> Result<Stat, String> {
     let mut per_cpu = Vec::new();
     let mut btime = None;
     let mut counters = Counters::default();
-    for line in text.lines() {
+    for line in super::files::lines(text) {
         let mut fields = line.split_ascii_whitespace();
         let Some(key) = fields.next() else { continue };
         let mut number = || -> Result<Option<u64>, String> {
@@ -293,7 +293,7 @@ pub fn parse_cpuinfo(text: &str) -> CpuInfo {
     let mut part = None;
     let mut physical_id = None;
     let mut cores = None;
-    for line in text.lines().chain(std::iter::once("")) {
+    for line in super::files::lines(text).chain(std::iter::once("")) {
         if line.trim().is_empty() {
             if let (Some(id), Some(n)) = (physical_id.take(), cores.take())
                 && !info.cores_by_package.iter().any(|&(p, _)| p == id)

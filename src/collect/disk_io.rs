@@ -234,7 +234,7 @@ pub struct Line {
 /// 20-field (5.5+, flushes) formats, the 7-field partition lines of 2.6.x and the 15-field
 /// lines of 2.4.
 pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(), String> {
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::files::lines(text).enumerate() {
         let mut fields = [""; 20];
         let mut len = 0;
         for f in line.split_ascii_whitespace() {

@@ -13,8 +13,8 @@
 //! next ordinary one. Files are opened with `O_NONBLOCK`: kernel files ignore it, and a FIFO
 //! planted in a tree answers "no data" at once instead of blocking the sampler for ever.
 
-use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +40,9 @@ const KEEP_BUFFER: usize = 64 << 10;
 #[derive(Debug)]
 pub struct Files {
     buf: Vec<u8>,
-    open: HashMap<PathBuf, File>,
+    /// Keyed by the path's bytes: hashing a `Path` walks its components, a measurable part
+    /// of a sample that reads hundreds of files.
+    open: super::FastMap<Box<[u8]>, File>,
     limit: usize,
 }
 
@@ -59,6 +61,40 @@ pub fn open(path: &Path) -> std::io::Result<File> {
 thread_local! {
     /// The paths read since [`record`] (benchmarks: the raw floor re-reads the same ones).
     static RECORDED: std::cell::RefCell<Option<Vec<PathBuf>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The lines of a kernel file, as [`str::lines`] splits them (a final line without its `\n`
+/// counted, a `\r` right before a `\n` dropped), found with `memchr`'s vector search: `/proc/stat`,
+/// `schedstat` and `softnet_stat` of a 256-CPU host are 1 000 lines a sample, and the
+/// standard library's byte-at-a-time search was 5 % of the sample's instructions.
+pub fn lines(text: &str) -> Lines<'_> {
+    Lines { rest: text }
+}
+
+/// See [`lines`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let line = match memchr::memchr(b'\n', self.rest.as_bytes()) {
+            // a '\n' is one byte and never part of another character: both sides are str
+            Some(i) => {
+                let line = &self.rest[..i];
+                self.rest = &self.rest[i + 1..];
+                line.strip_suffix('\r').unwrap_or(line)
+            }
+            None => std::mem::take(&mut self.rest),
+        };
+        Some(line)
+    }
 }
 
 /// Starts recording the paths read or stat'ed on this thread (by every family).
@@ -83,7 +119,7 @@ pub fn note(path: &Path) {
 impl Files {
     /// Files whose reads bring at most `limit` bytes.
     pub fn with_limit(limit: usize) -> Files {
-        Files { buf: Vec::new(), open: HashMap::new(), limit }
+        Files { buf: Vec::new(), open: super::FastMap::default(), limit }
     }
 
     /// Reads `path`, keeping it open for the next sample.
@@ -96,11 +132,12 @@ impl Files {
     pub fn read_limited(&mut self, path: &Path, limit: usize) -> Result<&str, CollectError> {
         note(path);
         let mut n = None;
-        if let Some(file) = self.open.get(path) {
+        let key = path.as_os_str().as_bytes();
+        if let Some(file) = self.open.get(key) {
             match read_small_first(file, &mut self.buf, limit) {
                 Ok(len) => n = Some(len),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ESTALE | libc::ENOENT)) => {
-                    self.open.remove(path);
+                    self.open.remove(key);
                 }
                 Err(e) => return Err(CollectError::io(path, e)),
             }
@@ -113,7 +150,7 @@ impl Files {
                 // kept even when this read failed: an attribute that errors now (a link that
                 // is down has no speed) is opened once, not once per sample
                 if self.open.len() < MAX_OPEN {
-                    self.open.insert(path.to_path_buf(), file);
+                    self.open.insert(key.into(), file);
                 }
                 read.map_err(|e| CollectError::io(path, e))?
             }
@@ -185,7 +222,7 @@ impl Files {
 
     /// Closes the files held open under `dir` (an interface that went away).
     pub fn close_under(&mut self, dir: &Path) {
-        self.open.retain(|p, _| !p.starts_with(dir));
+        self.open.retain(|p, _| !Path::new(std::ffi::OsStr::from_bytes(p)).starts_with(dir));
     }
 
     /// How many files are held open.
@@ -287,7 +324,7 @@ pub fn read_from_start(file: &File, buf: &mut Vec<u8>, limit: usize) -> std::io:
                 ));
             }
             // one byte past the limit tells a file of exactly `limit` bytes from a larger one
-            buf.resize((buf.len() * 2).max(4096).min(limit + 1), 0);
+            buf.resize((buf.len() * 2).max(4096).min(limit.saturating_add(1)), 0);
         }
         match file.read_at(&mut buf[n..], n as u64) {
             Ok(0) => return Ok(n),
@@ -412,6 +449,32 @@ mod tests {
         // a short file: all of it
         std::fs::write(&p, "Iface\tDestination\neth0\t00000000").unwrap();
         assert_eq!(f.read_head(&p, 1 << 20, |_| false).unwrap(), "Iface\tDestination\neth0\t00000000");
+    }
+
+    /// Without a limit (`usize::MAX`), a file larger than the buffer is read whole: the
+    /// buffer grows by doubling instead of overflowing the limit's bound.
+    #[test]
+    fn a_file_is_read_whole_without_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("stat");
+        let text = "cpu0 1 2 3 4 5 6 7 8 9 10\n".repeat(2_000);
+        std::fs::write(&p, &text).unwrap();
+        let mut buf = vec![0; 4096];
+        let n = read_from_start(&File::open(&p).unwrap(), &mut buf, usize::MAX).unwrap();
+        assert_eq!(&buf[..n], text.as_bytes());
+    }
+
+    /// [`lines`] splits as `str::lines` does, on every shape of text.
+    #[test]
+    fn lines_split_as_the_standard_library_does() {
+        for text in
+            ["", "\n", "a", "a\n", "a\nb", "a\nb\n", "\n\na\n\n", "a\r\nb\r\n", "a\rb\n", "é\n€\nx", "\r\n", "\r"]
+        {
+            assert_eq!(lines(text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
+        let long = "cpu0 1 2 3 4 5 6 7 8 9 10\n".repeat(300);
+        assert_eq!(lines(&long).count(), 300);
+        assert!(lines(&long).all(|l| l == "cpu0 1 2 3 4 5 6 7 8 9 10"));
     }
 
     /// A procfs file read again through the descriptor kept open gives the kernel's new

@@ -159,12 +159,12 @@ pub struct Interfaces {
     route: std::path::PathBuf,
     inet6: std::path::PathBuf,
     files: super::files::Files,
-    links: std::collections::HashMap<String, Link>,
+    links: super::FastMap<String, Link>,
     samples: u64,
     rotation: super::Rotation,
     /// `/proc/net/if_inet6` as last read, and its addresses by interface.
     inet6_text: String,
-    inet6_by_name: std::collections::HashMap<String, Vec<crate::snapshot::Ipv6Info>>,
+    inet6_by_name: super::FastMap<String, Vec<crate::snapshot::Ipv6Info>>,
     /// Interface address queries; `None` if no IPv4 socket could be opened.
     ipv4: Option<super::ifaddrs::Ipv4Ioctl>,
     /// The interfaces left out (when `network` does not run and this lists them itself).
@@ -193,7 +193,7 @@ impl Interfaces {
     /// The interface's entry, created (nothing read yet) when new; and whether the links'
     /// files are held open (few links, [`HOLD_CLASS_FILES`]).
     fn link_in<'a>(
-        links: &'a mut std::collections::HashMap<String, Link>,
+        links: &'a mut super::FastMap<String, Link>,
         class_net: &std::path::Path,
         name: &str,
     ) -> (&'a mut Link, bool) {
@@ -364,7 +364,7 @@ impl Family for Interfaces {
         match self.files.read_limited(&self.inet6, super::files::DEFAULT_LIMIT) {
             // parsed again only when it changed
             Ok(text) if text != self.inet6_text => {
-                let mut by_name: std::collections::HashMap<String, Vec<crate::snapshot::Ipv6Info>> = Default::default();
+                let mut by_name: super::FastMap<String, Vec<crate::snapshot::Ipv6Info>> = Default::default();
                 for (name, addr) in parse_if_inet6(text).map_err(|e| CollectError::parse(&self.inet6, e))? {
                     by_name.entry(name).or_default().push(addr);
                 }

@@ -116,7 +116,7 @@ pub struct MemInfo {
 /// Unknown lines are ignored; a known line with a bad value is an error.
 pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
     let mut m = MemInfo::default();
-    for line in text.lines() {
+    for line in super::files::lines(text) {
         let Some((key, rest)) = line.split_once(':') else { continue };
         let mut ignored = None;
         let slot = match key {
@@ -158,7 +158,7 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
 pub fn parse_zoneinfo_low(text: &str) -> Option<u64> {
     let mut sum = 0;
     let mut found = false;
-    for line in text.lines() {
+    for line in super::files::lines(text) {
         let mut fields = line.split_ascii_whitespace();
         if fields.next() == Some("low") {
             sum += fields.next()?.parse::<u64>().ok()?;

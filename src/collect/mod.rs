@@ -618,6 +618,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
+/// A map looked up hundreds of times a sample (files, devices, links by name): foldhash
+/// (already in the tree through serde_json's index map) instead of SipHash, seeded per
+/// process. The keys are kernel paths and device names, which only root can choose.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Per-device cumulative counters made monotonic, psutil's `wrap_numbers` plus what psutil
 /// lacks for totals: when a counter goes down (a 32-bit `unsigned long` of an armv7 kernel
 /// wrapping at 4 GiB, a device removed and created again), the value it had is added to an
@@ -628,7 +633,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// departed devices are remembered; older ones are folded into a constant part of the totals.
 #[derive(Debug)]
 pub struct NoWrap<const N: usize> {
-    devices: HashMap<Box<str>, Device<N>>,
+    devices: FastMap<Box<str>, Device<N>>,
     /// The last values of departed devices that are no longer remembered one by one.
     retired: [u64; N],
     generation: u64,
@@ -636,7 +641,7 @@ pub struct NoWrap<const N: usize> {
 
 impl<const N: usize> Default for NoWrap<N> {
     fn default() -> Self {
-        NoWrap { devices: HashMap::new(), retired: [0; N], generation: 0 }
+        NoWrap { devices: FastMap::default(), retired: [0; N], generation: 0 }
     }
 }
 

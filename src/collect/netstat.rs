@@ -110,7 +110,7 @@ fn value(text: &str) -> Option<f64> {
 /// Parses `/proc/net/netstat` or `/proc/net/snmp`: lines in pairs, `Proto: Name Name...`
 /// then `Proto: value value...`; calls `each(protocol, field, value)`.
 pub fn parse_pairs(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).enumerate();
+    let mut lines = super::files::lines(text).filter(|l| !l.trim().is_empty()).enumerate();
     while let Some((n, header)) = lines.next() {
         let (protocol, names) = header.split_once(':').ok_or_else(|| format!("line {}: no ':'", n + 1))?;
         let Some((m, values)) = lines.next() else {
@@ -136,7 +136,7 @@ pub fn parse_pairs(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<
 /// Parses `/proc/net/snmp6`: `Ip6InReceives 123` lines; the protocol is the name up to its
 /// first `6` (`Ip6`, `Icmp6`, `Udp6`, `UdpLite6`), as node_exporter splits it.
 pub fn parse_snmp6(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::files::lines(text).enumerate() {
         let mut f = line.split_ascii_whitespace();
         let Some(key) = f.next() else { continue };
         let v = f.next().ok_or_else(|| format!("line {} ({key}): no value", n + 1))?;

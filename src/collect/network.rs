@@ -31,7 +31,7 @@ pub struct Network {
     networks: Result<sysinfo::Networks, String>,
     /// Each interface's MTU and link speed (Mb/s), which macOS reports with the counters.
     #[cfg(target_os = "macos")]
-    links: std::collections::HashMap<String, (Option<u32>, Option<u64>)>,
+    links: super::FastMap<String, (Option<u32>, Option<u64>)>,
     counters: NoWrap<COUNTERS>,
     /// This sample's interfaces and raw counters (the names kept from one sample to the next).
     lines: Vec<(Text, DevCounters)>,
@@ -188,7 +188,7 @@ const OTHERS: [(usize, &str); 8] = [
 
 /// Parses `/proc/net/dev`, calling `each` for every interface.
 pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Result<(), String> {
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::files::lines(text).enumerate() {
         // two header lines, then `  name: rx_bytes rx_packets rx_errs rx_drop ... tx_bytes ...`
         let Some((name, rest)) = line.split_once(':') else {
             if n < 2 || line.trim().is_empty() {

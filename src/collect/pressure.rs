@@ -128,7 +128,7 @@ pub struct Stalls {
 /// and, except for `cpu` on older kernels, the same with `full`.
 pub fn parse_pressure(text: &str) -> Result<Stalls, String> {
     let mut out = Stalls::default();
-    for line in text.lines() {
+    for line in super::files::lines(text) {
         let mut f = line.split_ascii_whitespace();
         let Some(kind) = f.next() else { continue };
         let total =

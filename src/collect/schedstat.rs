@@ -52,7 +52,7 @@ pub type Cpu = (String, [u64; 3]);
 /// header are skipped).
 pub fn parse_schedstat(text: &str) -> Result<Vec<Cpu>, String> {
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::files::lines(text).enumerate() {
         // the domain lines (several per CPU on a big host) are skipped without splitting them
         let Some(rest) = line.strip_prefix("cpu") else { continue };
         let mut f = rest.split_ascii_whitespace();

@@ -68,7 +68,7 @@ impl Family for Sockstat {
 /// `each(protocol, state, value)`; `mem` (pages) is also given as `mem_bytes`, and `sockets:
 /// used N` as protocol `sockets`, state `used`.
 pub fn parse_sockstat(text: &str, page_size: f64, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::files::lines(text).enumerate() {
         let Some((protocol, rest)) = line.split_once(':') else {
             if line.trim().is_empty() {
                 continue;

@@ -44,7 +44,7 @@ pub type Counts = [u64; 3];
 /// time_squeeze counters, hexadecimal.
 pub fn parse_softnet(text: &str) -> Result<Vec<Counts>, String> {
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::files::lines(text).enumerate() {
         // the first three of a dozen or more fields: the others are not split
         let mut f = line.split_ascii_whitespace();
         let first: [Option<&str>; 3] = [f.next(), f.next(), f.next()];

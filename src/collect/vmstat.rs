@@ -73,7 +73,7 @@ pub fn node_exporter_keeps(field: &str) -> bool {
 
 /// Parses `/proc/vmstat` (`name value` lines), calling `each` for every field.
 pub fn parse_vmstat(text: &str, mut each: impl FnMut(&str, u64)) -> Result<(), String> {
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::files::lines(text).enumerate() {
         let mut f = line.split_ascii_whitespace();
         let Some(name) = f.next() else { continue };
         let value = f.next().ok_or_else(|| format!("line {} ({name}): no value", n + 1))?;
