@@ -31,6 +31,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use system_stats::collect::files::{self, read_from_start};
 use system_stats::collect::ifaddrs::Ipv4Ioctl;
 use system_stats::collect::{Runner, Selection, Setup};
+use system_stats::json::Serialiser;
 
 /// Counts allocations, to report them per sample.
 struct Counting;
@@ -118,13 +119,14 @@ fn sampled() -> Selection {
     s
 }
 
-/// One sample as the service takes it: every family, then the JSON (sized from the last one).
-fn sample(runner: &mut Runner) -> Vec<u8> {
+/// One sample as the service takes it: every family, then the JSON (sized from the last one,
+/// reusing what did not change since, as the service's serialiser does).
+fn sample(runner: &mut Runner, serialiser: &mut Serialiser) -> Vec<u8> {
     thread_local! {
         static LAST: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
     let reading = runner.read();
-    let json = system_stats::sampler::serialise(&reading.snapshot, LAST.get());
+    let json = serialiser.serialise(&reading.snapshot, LAST.get());
     LAST.set(json.len());
     json
 }
@@ -134,6 +136,7 @@ fn bench(c: &mut Criterion) {
         return profile(&scale);
     }
     let mut runner = Runner::new(&Setup::default(), &sampled());
+    let mut serialiser = Serialiser::default();
     runner.read();
     // record a steady-state sample (the first one also lists /sys/block)
     files::record();
@@ -155,7 +158,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("raw_reads", |b| b.iter(|| raw.read()));
-    c.bench_function("sample", |b| b.iter(|| black_box(sample(&mut runner))));
+    c.bench_function("sample", |b| b.iter(|| black_box(sample(&mut runner, &mut serialiser))));
 
     // the ratio in one line, measured back to back, interleaved, over the same rounds
     let (mut raw_total, mut sample_total) = (Duration::ZERO, Duration::ZERO);
@@ -166,7 +169,7 @@ fn bench(c: &mut Criterion) {
         raw.read();
         raw_total += t.elapsed();
         let t = Instant::now();
-        black_box(sample(&mut runner));
+        black_box(sample(&mut runner, &mut serialiser));
         sample_total += t.elapsed();
         for st in runner.statuses() {
             *family_seconds.entry(st.name).or_default() += st.seconds;
@@ -202,35 +205,39 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     let setup =
         Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.to_path_buf(), ..Setup::default() };
     let mut runner = Runner::new(&setup, selection);
+    let mut serialiser = Serialiser::default();
     for _ in 0..20 {
-        black_box(sample(&mut runner));
+        black_box(sample(&mut runner, &mut serialiser));
     }
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    black_box(sample(&mut runner));
+    black_box(sample(&mut runner, &mut serialiser));
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    // the tree's raw floor: the reads and statvfs calls of one steady-state sample, made and
-    // thrown away, measured in the same rounds as the sample
-    files::record();
-    black_box(runner.read());
-    let mut raw = Raw::new(&files::recorded(), None);
     let rounds: u32 = if cfg!(debug_assertions) { 20 } else { 300 };
     let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
-    let (mut read, mut json, mut last, mut floor) = (Duration::ZERO, Duration::ZERO, 0, Duration::ZERO);
+    let (mut read, mut json, mut last) = (Duration::ZERO, Duration::ZERO, 0);
     for _ in 0..rounds {
-        let t = Instant::now();
-        raw.read();
-        floor += t.elapsed();
         let t = Instant::now();
         let reading = runner.read();
         read += t.elapsed();
         let t = Instant::now();
-        last = black_box(system_stats::sampler::serialise(&reading.snapshot, last)).len();
+        last = black_box(serialiser.serialise(&reading.snapshot, last)).len();
         json += t.elapsed();
         for st in runner.statuses() {
             *family_seconds.entry(st.name).or_default() += st.seconds;
         }
     }
-    let (read, json, floor) = (read / rounds, json / rounds, floor / rounds);
+    // the tree's raw floor: the reads and statvfs calls of one steady-state sample, made and
+    // thrown away, as many rounds, after the sample's (apart, so that neither warms the
+    // caches for the other)
+    files::record();
+    black_box(runner.read());
+    let mut raw = Raw::new(&files::recorded(), None);
+    let t = Instant::now();
+    for _ in 0..rounds {
+        raw.read();
+    }
+    let floor = t.elapsed() / rounds;
+    let (read, json) = (read / rounds, json / rounds);
     let per_sample = read + json;
     let reading = runner.read();
     let s = &reading.snapshot;
@@ -361,6 +368,7 @@ fn profile(scale: &str) {
         }
     };
     let mut runner = Runner::new(&setup, &selection);
+    let mut serialiser = Serialiser::default();
     let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
     let (t, mut n, mut json) = (Instant::now(), 0u32, Duration::ZERO);
     let mut last = 0;
@@ -371,7 +379,7 @@ fn profile(scale: &str) {
     while t.elapsed() < Duration::from_secs(seconds) && n < count {
         let reading = runner.read();
         let started = Instant::now();
-        last = black_box(system_stats::sampler::serialise(&reading.snapshot, last)).len();
+        last = black_box(serialiser.serialise(&reading.snapshot, last)).len();
         json += started.elapsed();
         for st in runner.statuses() {
             *family_seconds.entry(st.name).or_default() += st.seconds;
@@ -379,10 +387,12 @@ fn profile(scale: &str) {
         n += 1;
     }
     if let Ok(path) = std::env::var("SAMPLE_PROFILE_JSON") {
-        std::fs::write(&path, system_stats::sampler::serialise(&runner.read().snapshot, last))
-            .expect("SAMPLE_PROFILE_JSON");
+        std::fs::write(&path, serialiser.serialise(&runner.read().snapshot, last)).expect("SAMPLE_PROFILE_JSON");
     }
     let per_sample = t.elapsed() / n.max(1);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    black_box(runner.read());
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     // the same tree's raw floor (its reads and statvfs calls, thrown away), right after
     files::record();
     black_box(runner.read());
@@ -394,7 +404,7 @@ fn profile(scale: &str) {
     }
     let floor = t.elapsed() / rounds.max(1);
     eprintln!(
-        "PROFILE {what}: {n} samples, {per_sample:?} each, of which the JSON ({last} bytes) {:?}; raw floor {floor:?}: sample {:.2}× / with its JSON {:.2}×",
+        "PROFILE {what}: {n} samples, {per_sample:?} each, of which the JSON ({last} bytes) {:?}; raw floor {floor:?}: sample {:.2}× / with its JSON {:.2}×; {allocations} allocations a sample (without its JSON)",
         json / n.max(1),
         (per_sample - json / n.max(1)).as_secs_f64() / floor.as_secs_f64(),
         per_sample.as_secs_f64() / floor.as_secs_f64(),

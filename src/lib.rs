@@ -11,6 +11,8 @@
 //!   a family: one file and one line.
 //! - [`metrics`]: the snapshot as metric families (node_exporter's names for the core ones) and
 //!   their encodings: Prometheus text, OpenMetrics, remote-write, InfluxDB line protocol.
+//! - [`json`]: a snapshot as `/system`'s JSON, reusing the bytes of entries unchanged since
+//!   the last sample.
 //! - [`sampler`]: the thread that runs the families every interval and publishes one
 //!   immutable snapshot (serialised once, by the first request that reads it).
 //! - [`api`]: the HTTP server (`GET /system`, `GET /health`), answering from the published
@@ -29,6 +31,7 @@ pub mod api;
 pub mod collect;
 pub mod config;
 pub mod forward;
+pub mod json;
 pub mod live;
 pub mod metrics;
 pub mod sampler;

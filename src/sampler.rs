@@ -41,6 +41,8 @@ pub struct Published {
     json: std::sync::OnceLock<Bytes>,
     /// The size the JSON is expected to have (the last serialised one's), to size its buffer.
     json_hint: usize,
+    /// Serialises the samples in turn, reusing what did not change since the last one.
+    serialiser: SharedSerialiser,
     /// When the reading behind it was taken.
     pub taken_at: Instant,
     /// Each collector, its error if it failed in this sample, and how long it took.
@@ -60,7 +62,12 @@ pub struct Published {
 impl Published {
     /// The snapshot as `GET /system` serves it, serialised once.
     pub fn json(&self) -> Bytes {
-        self.json.get_or_init(|| Bytes::from(serialise(&self.snapshot, self.json_hint))).clone()
+        self.json
+            .get_or_init(|| {
+                let mut serialiser = self.serialiser.lock().unwrap_or_else(|p| p.into_inner());
+                Bytes::from(serialiser.serialise(&self.snapshot, self.json_hint))
+            })
+            .clone()
     }
 
     /// The size of its JSON if serialised, else the one expected.
@@ -269,13 +276,8 @@ impl Shared {
     }
 }
 
-/// A snapshot as JSON, into a buffer sized from the last one (`size_hint`): growing it by
-/// doubling from nothing cost a big host a tenth of its sample in copies and page faults.
-pub fn serialise(snapshot: &Snapshot, size_hint: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(size_hint + size_hint / 8 + 256);
-    serde_json::to_writer(&mut out, snapshot).expect("a snapshot always serialises");
-    out
-}
+/// The serialiser of a sampler's samples, shared by them.
+type SharedSerialiser = Arc<std::sync::Mutex<crate::json::Serialiser>>;
 
 fn publish(
     reading: Reading,
@@ -283,11 +285,13 @@ fn publish(
     collectors: Vec<crate::collect::Status>,
     sequence: u64,
     size_hint: usize,
+    serialiser: &SharedSerialiser,
 ) -> Published {
     Published {
         snapshot: reading.snapshot,
         json: Default::default(),
         json_hint: size_hint,
+        serialiser: Arc::clone(serialiser),
         taken_at: reading.at,
         collectors,
         exported: reading.exported,
@@ -322,6 +326,7 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         snapshot: Snapshot::default(),
         json: Default::default(),
         json_hint: 0,
+        serialiser: Default::default(),
         taken_at: Instant::now(),
         collectors: Vec::new(),
         exported: Vec::new(),
@@ -361,7 +366,8 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Rec
     runner.read();
     std::thread::sleep(FIRST_SPAN.min(interval));
     let second = runner.read();
-    let published = Arc::new(publish(second, Asked::ALL, runner.statuses(), 1, 0));
+    let serialiser = SharedSerialiser::default();
+    let published = Arc::new(publish(second, Asked::ALL, runner.statuses(), 1, 0, &serialiser));
     shared.current.store(Arc::clone(&published));
     shared.published.notify_waiters();
     let _ = first.send(());
@@ -387,13 +393,13 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Rec
             let latest = shared.current.load_full();
             let hint = latest.json_len();
             if on_schedule {
-                publish(runner.read_for(asked), asked, runner.statuses(), sequence + 1, hint)
+                publish(runner.read_for(asked), asked, runner.statuses(), sequence + 1, hint, &serialiser)
             } else {
                 // a reader woke it: the latest sample completed with what it lacks, not a
                 // new one whose rates would span the few milliseconds since the latest
                 let had = latest.asked;
                 let reading = runner.top_up(&latest.snapshot, &latest.exported, had, asked);
-                publish(reading, had.and(asked), runner.statuses(), sequence + 1, hint)
+                publish(reading, had.and(asked), runner.statuses(), sequence + 1, hint, &serialiser)
             }
         }));
         match sampled {
@@ -433,14 +439,14 @@ mod tests {
         let mut reading = Reading::new(Instant::now(), std::time::SystemTime::now());
         reading.snapshot.collected_at = "2026-12-06T05:00:00+00:00".into();
         reading.snapshot.cpu.logical_cores = Some(4);
-        let published = publish(reading, Asked::ALL, Vec::new(), 7, 100);
+        let published = publish(reading, Asked::ALL, Vec::new(), 7, 100, &Default::default());
         assert!(published.json.get().is_none(), "serialised before anyone asked");
         assert_eq!(published.json_len(), 100, "the expected size until serialised");
         let first = published.json();
         let value: serde_json::Value = serde_json::from_slice(&first).expect("JSON");
         assert_eq!(value["collected_at"], "2026-12-06T05:00:00+00:00");
         assert_eq!(value["cpu"]["logical_cores"], 4);
-        assert_eq!(first, Bytes::from(serialise(&published.snapshot, 0)));
+        assert_eq!(first, Bytes::from(serde_json::to_vec(&published.snapshot).unwrap()));
         let second = published.json();
         assert_eq!(first.as_ptr(), second.as_ptr(), "serialised again for the second reader");
         assert_eq!(published.json_len(), first.len());

@@ -39,7 +39,7 @@ pub struct Snapshot {
     pub load_avg: LoadAverage,
     /// Every real filesystem (pseudo and container-internal ones left out, as node_exporter
     /// does); `null` when the mount table cannot be read.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::json::filesystems")]
     pub filesystems: Option<Vec<Filesystem>>,
     /// Per-device I/O (node_exporter's device set: partitions of sd/vd/hd/xvd/nvme, loop, ram
     /// and fd devices left out); `null` when `/proc/diskstats` cannot be read.
@@ -151,15 +151,16 @@ pub struct Memory {
 }
 
 /// An ordered string → integer map (serialised as a JSON object, keys in their original order).
+/// Its keys are shared (a sample reuses the last one's: no allocation for 50 meminfo keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldMap(pub Vec<(String, u64)>);
+pub struct FieldMap(pub Vec<(Text, u64)>);
 
 impl Serialize for FieldMap {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
+            m.serialize_entry(&**k, v)?;
         }
         m.end()
     }
@@ -168,7 +169,7 @@ impl Serialize for FieldMap {
 impl<'de> Deserialize<'de> for FieldMap {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = serde_json::Map::deserialize(d)?;
-        Ok(FieldMap(map.into_iter().filter_map(|(k, v)| Some((k, v.as_u64()?))).collect()))
+        Ok(FieldMap(map.into_iter().filter_map(|(k, v)| Some((k.into(), v.as_u64()?))).collect()))
     }
 }
 
@@ -188,7 +189,7 @@ impl ToSchema for FieldMap {}
 
 impl FieldMap {
     pub fn get(&self, key: &str) -> Option<u64> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+        self.0.iter().find(|(k, _)| **k == *key).map(|(_, v)| *v)
     }
 }
 
@@ -259,11 +260,16 @@ pub struct UpInterface {
     pub duplex: Text,
     #[schema(value_type = Option<String>)]
     pub mac: Option<Text>,
-    pub ipv6: Vec<Ipv6Info>,
+    #[schema(value_type = Vec<Ipv6Info>)]
+    pub ipv6: Addresses6,
     pub counters: NetIoCounters,
     pub recv_bytes_per_sec: Option<f64>,
     pub sent_bytes_per_sec: Option<f64>,
 }
+
+/// An interface's IPv6 addresses, shared between samples (a host with 200 links would
+/// otherwise copy 200 lists a sample).
+pub type Addresses6 = std::sync::Arc<[Ipv6Info]>;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NetInterface {
@@ -282,7 +288,8 @@ pub struct NetInterface {
     pub ipv4: Option<Ipv4Info>,
     /// Every IPv6 address (`/proc/net/if_inet6`).
     #[serde(default)]
-    pub ipv6: Vec<Ipv6Info>,
+    #[schema(value_type = Vec<Ipv6Info>)]
+    pub ipv6: Addresses6,
     pub counters: NetIoCounters,
     pub recv_bytes_per_sec: Option<f64>,
     pub sent_bytes_per_sec: Option<f64>,
@@ -353,14 +360,14 @@ pub struct DiskDevice {
 
 /// Temperature sensors by chip, in the order found: psutil's `sensors_temperatures()`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sensors(pub Vec<(String, Vec<Sensor>)>);
+pub struct Sensors(pub Vec<(Text, Vec<Sensor>)>);
 
 impl Serialize for Sensors {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            m.serialize_entry(k, v)?;
+            m.serialize_entry(&**k, v)?;
         }
         m.end()
     }
@@ -371,7 +378,7 @@ impl<'de> Deserialize<'de> for Sensors {
         let map = serde_json::Map::deserialize(d)?;
         let mut out = Vec::with_capacity(map.len());
         for (k, v) in map {
-            out.push((k, serde_json::from_value(v).map_err(serde::de::Error::custom)?));
+            out.push((k.into(), serde_json::from_value(v).map_err(serde::de::Error::custom)?));
         }
         Ok(Sensors(out))
     }
@@ -397,7 +404,7 @@ impl ToSchema for Sensors {
 
 impl Sensors {
     pub fn get(&self, chip: &str) -> Option<&[Sensor]> {
-        self.0.iter().find(|(k, _)| k == chip).map(|(_, v)| v.as_slice())
+        self.0.iter().find(|(k, _)| **k == *chip).map(|(_, v)| v.as_slice())
     }
 }
 
@@ -405,7 +412,8 @@ impl Sensors {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Sensor {
     /// e.g. `Package id 0`, `Composite`; empty when the sensor has none.
-    pub label: String,
+    #[schema(value_type = String)]
+    pub label: Text,
     pub current_c: f64,
     /// The high threshold (`temp*_max`, a `high` trip point), if any.
     pub high_c: Option<f64>,
@@ -414,10 +422,12 @@ pub struct Sensor {
     /// node_exporter's chip of a hwmon sensor, e.g. `platform_coretemp_0`; `null` for a
     /// thermal zone.
     #[serde(default)]
-    pub hwmon_chip: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub hwmon_chip: Option<Text>,
     /// The hwmon sensor, e.g. `temp1`; `null` for a thermal zone.
     #[serde(default)]
-    pub hwmon_sensor: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub hwmon_sensor: Option<Text>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

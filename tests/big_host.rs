@@ -79,3 +79,38 @@ fn link_facts_are_refreshed_a_few_links_per_sample() {
         "the new carrier is not in /metrics"
     );
 }
+
+/// The big host's `/system` as the service writes it, sample after sample while the disk
+/// under its mounts fills (the mounts measured in turn change, the others are carried over):
+/// byte for byte what serde_json writes of the same snapshot.
+#[test]
+fn its_json_reuses_nothing_stale() {
+    let tree = tempfile::tempdir().unwrap();
+    let mounts = tempfile::tempdir().unwrap();
+    synthetic::generate(tree.path(), mounts.path(), synthetic::Counts::big_host(0.25));
+    let setup = Setup {
+        procfs: tree.path().join("proc"),
+        sysfs: tree.path().join("sys"),
+        disk_path: tree.path().to_path_buf(),
+        ..Setup::default()
+    };
+    let mut runner = Runner::new(&setup, &Selection::parse("filesystems").unwrap());
+    let mut serialiser = system_stats::json::Serialiser::default();
+    let (mut last, mut changed) = (None, 0);
+    for n in 0..12 {
+        let fill = mounts.path().join(format!("fill{n}"));
+        std::fs::write(&fill, vec![1u8; 4 << 20]).unwrap();
+        std::fs::File::open(&fill).unwrap().sync_all().unwrap();
+        let reading = runner.read_for(Asked::ALL);
+        let list = reading.snapshot.filesystems.clone().unwrap();
+        assert!(list.len() > 100, "{} filesystems", list.len());
+        let ours = serialiser.serialise(&reading.snapshot, 0);
+        assert!(ours == serde_json::to_vec(&reading.snapshot).unwrap(), "sample {n}: not serde_json's bytes");
+        if let Some(last) = last.replace(list.clone()) {
+            let differ = list.iter().zip(&last).filter(|(a, b)| a != b).count();
+            assert!(differ < list.len(), "sample {n}: every filesystem changed");
+            changed += differ;
+        }
+    }
+    assert!(changed > 0, "no filesystem changed: the test proves nothing");
+}

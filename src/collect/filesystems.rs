@@ -212,12 +212,12 @@ pub fn filesystem(m: &Mount, usage: Result<&FsStats, &str>) -> Filesystem {
     };
     match usage {
         Ok(&st) => {
-            let d = crate::collect::fs::disk_usage(st, &m.mountpoint);
+            let u = crate::collect::fs::usage(st);
             fs.free_root = Some(st.blocks_free.saturating_mul(st.fragment_size));
-            fs.total = d.total;
-            fs.used = d.used;
-            fs.free = d.free;
-            fs.percent = d.percent;
+            fs.total = Some(u.total);
+            fs.used = Some(u.used);
+            fs.free = Some(u.free);
+            fs.percent = Some(u.percent);
             fs.files = Some(st.files);
             fs.files_free = Some(st.files_free);
         }

@@ -23,16 +23,34 @@ pub struct FsStats {
 /// unprivileged user may still write); used = total − f_bfree × f_frsize; percent = used /
 /// (used + free), so that the blocks reserved for root do not count as free.
 pub fn disk_usage(s: FsStats, mount: &str) -> Disk {
+    let u = usage(s);
+    Disk {
+        total: Some(u.total),
+        used: Some(u.used),
+        free: Some(u.free),
+        percent: Some(u.percent),
+        mount: Some(mount.to_string()),
+    }
+}
+
+/// A filesystem's size, use and room, in bytes, as psutil counts them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usage {
+    pub total: u64,
+    /// Without the blocks reserved for root.
+    pub used: u64,
+    /// Free to unprivileged users.
+    pub free: u64,
+    /// `used` of `used + free`, rounded to 0.1 (the reserved blocks are neither).
+    pub percent: f64,
+}
+
+/// The numbers of [`disk_usage`], without its mount point.
+pub fn usage(s: FsStats) -> Usage {
     let total = s.blocks.saturating_mul(s.fragment_size);
     let free = s.blocks_available.saturating_mul(s.fragment_size);
     let used = total.saturating_sub(s.blocks_free.saturating_mul(s.fragment_size));
-    Disk {
-        total: Some(total),
-        used: Some(used),
-        free: Some(free),
-        percent: Some(percent(used, used + free)),
-        mount: Some(mount.to_string()),
-    }
+    Usage { total, used, free, percent: percent(used, used + free) }
 }
 
 /// `statvfs(2)` of `path`.

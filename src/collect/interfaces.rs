@@ -164,7 +164,7 @@ pub struct Interfaces {
     rotation: super::Rotation,
     /// `/proc/net/if_inet6` as last read, and its addresses by interface.
     inet6_text: String,
-    inet6_by_name: super::FastMap<String, Vec<crate::snapshot::Ipv6Info>>,
+    inet6_by_name: super::FastMap<String, crate::snapshot::Addresses6>,
     /// Interface address queries; `None` if no IPv4 socket could be opened.
     ipv4: Option<super::ifaddrs::Ipv4Ioctl>,
     /// The interfaces left out (when `network` does not run and this lists them itself).
@@ -369,7 +369,7 @@ impl Family for Interfaces {
                     by_name.entry(name).or_default().push(addr);
                 }
                 self.inet6_text = text.to_string();
-                self.inet6_by_name = by_name;
+                self.inet6_by_name = by_name.into_iter().map(|(name, list)| (name, list.into())).collect();
             }
             Ok(_) => {}
             // a kernel without IPv6

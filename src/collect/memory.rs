@@ -20,6 +20,8 @@ pub struct MemoryFamily {
     zoneinfo: std::path::PathBuf,
     files: super::files::Files,
     page_size: u64,
+    /// The last sample's lines, whose keys this sample's share.
+    last: FieldMap,
 }
 
 #[cfg(target_os = "linux")]
@@ -31,6 +33,7 @@ impl MemoryFamily {
             // /proc/meminfo is about 1.5 KiB, /proc/zoneinfo of a big NUMA host 100 KiB
             files: super::files::Files::with_limit(MEMINFO_LIMIT),
             page_size: page_size(),
+            last: FieldMap::default(),
         }
     }
 }
@@ -39,13 +42,14 @@ impl MemoryFamily {
 impl Family for MemoryFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let path = &self.meminfo;
-        let info = parse_meminfo(self.files.read(path)?).map_err(|e| CollectError::parse(path, e))?;
+        let info = parse_meminfo_after(self.files.read(path)?, &self.last).map_err(|e| CollectError::parse(path, e))?;
         let low = if needs_zoneinfo(&info) {
             self.files.read_once_opt(&self.zoneinfo).and_then(parse_zoneinfo_low).map(|pages| pages * self.page_size)
         } else {
             None
         };
         r.snapshot.memory = memory(&info, low).map_err(|e| CollectError::parse(path, e))?;
+        self.last = info.all;
         Ok(())
     }
 }
@@ -115,7 +119,13 @@ pub struct MemInfo {
 /// Parses `/proc/meminfo` (`Key:   value kB` lines; values in kB unless no unit is given).
 /// Unknown lines are ignored; a known line with a bad value is an error.
 pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
-    let mut m = MemInfo::default();
+    parse_meminfo_after(text, &FieldMap::default())
+}
+
+/// [`parse_meminfo`], the keys shared with those of `last` (the last sample's `all`) where
+/// they are the same, in the same place.
+pub fn parse_meminfo_after(text: &str, last: &FieldMap) -> Result<MemInfo, String> {
+    let mut m = MemInfo { all: FieldMap(Vec::with_capacity(last.0.len())), ..MemInfo::default() };
     for line in super::files::lines(text) {
         let Some((key, rest)) = line.split_once(':') else { continue };
         let mut ignored = None;
@@ -149,7 +159,11 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
             Some(unit) => return Err(format!("{key} has unknown unit {unit:?}")),
         };
         *slot = Some(value * scale);
-        m.all.0.push((key.to_string(), value * scale));
+        let key = match last.0.get(m.all.0.len()) {
+            Some((k, _)) if **k == *key => k.clone(),
+            _ => key.into(),
+        };
+        m.all.0.push((key, value * scale));
     }
     Ok(m)
 }
@@ -243,10 +257,17 @@ mod tests {
         assert_eq!(mem.inactive, Some(2_500_000 * 1024));
         let all = mem.meminfo.unwrap();
         assert_eq!(all.0.len(), 16);
-        assert_eq!(all.0[0], ("MemTotal".to_string(), 8_000_000 * 1024));
+        assert_eq!(all.0[0], ("MemTotal".into(), 8_000_000 * 1024));
         // unitless lines keep their number
         assert_eq!(all.get("HugePages_Total"), Some(0));
         assert_eq!(all.get("Active(file)"), Some(1_500_000 * 1024));
+        // the next sample shares the keys in place, and only those
+        let next = parse_meminfo_after(MEMINFO, &m.all).unwrap();
+        assert_eq!(next.all, m.all);
+        assert!(next.all.0.iter().zip(&m.all.0).all(|(a, b)| std::sync::Arc::ptr_eq(&a.0, &b.0)));
+        let moved = FieldMap(m.all.0.iter().rev().cloned().collect());
+        let next = parse_meminfo_after(MEMINFO, &moved).unwrap();
+        assert_eq!(next.all, m.all);
     }
 
     #[test]

@@ -10,13 +10,18 @@
 
 use super::{CollectError, Entry, Family, ReadBy, Reading};
 use crate::metrics::{self, Kind};
+use crate::snapshot::Text;
 
 pub const ENTRY: Entry = Entry {
     name: "schedstat",
     about: "per-CPU time running and waiting, and timeslices (/proc/schedstat)",
     #[cfg(target_os = "linux")]
     start: |setup| {
-        Some(Box::new(Schedstat { path: setup.procfs.join("schedstat"), files: super::files::Files::default() }))
+        Some(Box::new(Schedstat {
+            path: setup.procfs.join("schedstat"),
+            files: super::files::Files::default(),
+            names: Vec::new(),
+        }))
     },
     #[cfg(not(target_os = "linux"))]
     start: super::absent,
@@ -25,6 +30,8 @@ pub const ENTRY: Entry = Entry {
 pub struct Schedstat {
     path: std::path::PathBuf,
     files: super::files::Files,
+    /// The CPUs' names of the last sample, shared with this one's (not 256 new strings).
+    names: Vec<Text>,
 }
 
 impl Family for Schedstat {
@@ -39,30 +46,42 @@ impl Family for Schedstat {
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e),
         };
-        let cpus = parse_schedstat(text).map_err(|e| CollectError::parse(&self.path, e))?;
+        let cpus = parse_schedstat(text, &self.names).map_err(|e| CollectError::parse(&self.path, e))?;
+        if cpus.len() != self.names.len() || cpus.iter().zip(&self.names).any(|(c, n)| !std::sync::Arc::ptr_eq(&c.0, n))
+        {
+            self.names = cpus.iter().map(|c| c.0.clone()).collect();
+        }
         r.export(Series(cpus));
         Ok(())
     }
 }
 
 /// One CPU's line: its number, nanoseconds running, nanoseconds waiting, timeslices.
-pub type Cpu = (String, [u64; 3]);
+pub type Cpu = (Text, [u64; 3]);
 
 /// Parses `/proc/schedstat`: the `cpuN` lines' last three fields (the `domain` lines and the
-/// header are skipped).
-pub fn parse_schedstat(text: &str) -> Result<Vec<Cpu>, String> {
-    let mut out = Vec::new();
+/// header are skipped). A CPU named as in `known` at the same place shares that name.
+pub fn parse_schedstat(text: &str, known: &[Text]) -> Result<Vec<Cpu>, String> {
+    let mut out: Vec<Cpu> = Vec::with_capacity(known.len());
     for (n, line) in super::files::lines(text).enumerate() {
         // the domain lines (several per CPU on a big host) are skipped without splitting them
         let Some(rest) = line.strip_prefix("cpu") else { continue };
         let mut f = rest.split_ascii_whitespace();
         let cpu = f.next().unwrap_or_default();
-        let f: Vec<&str> = f.skip(6).take(3).collect();
-        if f.len() < 3 {
-            return Err(format!("line {}: {} fields, expected 10", n + 1, f.len() + 7));
+        let mut v = [0u64; 3];
+        let mut got = 0;
+        for field in f.skip(6).take(3) {
+            v[got] = field.parse().map_err(|_| format!("line {}: {field:?} is not a number", n + 1))?;
+            got += 1;
         }
-        let num = |i: usize| f[i].parse::<u64>().map_err(|_| format!("line {}: {:?} is not a number", n + 1, f[i]));
-        out.push((cpu.to_string(), [num(0)?, num(1)?, num(2)?]));
+        if got < 3 {
+            return Err(format!("line {}: {} fields, expected 10", n + 1, got + 7));
+        }
+        let name = match known.get(out.len()) {
+            Some(k) if **k == *cpu => k.clone(),
+            _ => cpu.into(),
+        };
+        out.push((name, v));
     }
     Ok(out)
 }
@@ -103,7 +122,7 @@ mod tests {
             cpu0 0 0 0 0 0 0 2380413913455 194632577410 11367823\n\
             domain0 3 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n\
             cpu1 0 0 0 0 0 0 2231471340560 173520916013 10707624\n";
-        let cpus = parse_schedstat(text).unwrap();
+        let cpus = parse_schedstat(text, &[]).unwrap();
         assert_eq!(
             cpus,
             [
@@ -111,7 +130,14 @@ mod tests {
                 ("1".into(), [2231471340560, 173520916013, 10707624])
             ]
         );
-        assert!(parse_schedstat("cpu0 1 2 3\n").unwrap_err().contains("expected 10"));
-        assert!(parse_schedstat("cpu0 0 0 0 0 0 0 x 1 2\n").unwrap_err().contains("\"x\""));
+        assert!(parse_schedstat("cpu0 1 2 3\n", &[]).unwrap_err().contains("expected 10"));
+        assert!(parse_schedstat("cpu0 0 0 0 0 0 0 x 1 2\n", &[]).unwrap_err().contains("\"x\""));
+        // the names of the last sample are shared where they match, in place
+        let names: Vec<Text> = cpus.iter().map(|c| c.0.clone()).collect();
+        let again = parse_schedstat(text, &names).unwrap();
+        assert_eq!(again, cpus);
+        assert!(again.iter().zip(&names).all(|(c, n)| std::sync::Arc::ptr_eq(&c.0, n)));
+        let other = parse_schedstat(text, &["1".into(), "0".into()]).unwrap();
+        assert_eq!(other, cpus);
     }
 }

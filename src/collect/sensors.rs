@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use super::{CollectError, Entry, Family, Reading, Setup};
 #[cfg(target_os = "linux")]
 use crate::snapshot::ThermalZone;
-use crate::snapshot::{Sensor, Sensors, round1};
+use crate::snapshot::{Sensor, Sensors, Text, round1};
 
 pub const ENTRY: Entry = Entry {
     name: "sensors",
@@ -129,9 +129,9 @@ impl Family for SensorsFamily {
         let mut sensors = Sensors::default();
         let mut add = |chip: &str, mut sensor: Sensor| {
             (sensor.high_c, sensor.critical_c) = fill_thresholds(sensor.high_c, sensor.critical_c);
-            match sensors.0.iter_mut().find(|(c, _)| c == chip) {
+            match sensors.0.iter_mut().find(|(c, _)| **c == *chip) {
                 Some((_, list)) => list.push(sensor),
-                None => sensors.0.push((chip.to_string(), vec![sensor])),
+                None => sensors.0.push((chip.into(), vec![sensor])),
             }
         };
         for h in &self.inputs {
@@ -158,7 +158,7 @@ impl Family for SensorsFamily {
                 add(
                     &z.kind,
                     Sensor {
-                        label: String::new(),
+                        label: "".into(),
                         current_c: celsius,
                         high_c: z.high_c,
                         critical_c: z.critical_c,
@@ -201,9 +201,9 @@ impl Family for SensorsFamily {
             let Some(current) = c.temperature() else { continue };
             // SMC labels are "<chip> <sensor>" at best; the whole label names the chip
             sensors.0.push((
-                c.label().to_string(),
+                c.label().into(),
                 vec![Sensor {
-                    label: c.label().to_string(),
+                    label: c.label().into(),
                     current_c: f64::from(current),
                     high_c: c.max().map(f64::from),
                     critical_c: c.critical().map(f64::from),
@@ -244,11 +244,11 @@ pub struct Zone {
 #[derive(Debug, Clone)]
 pub struct HwmonInput {
     /// The chip's `name` (psutil's key), e.g. `coretemp`, `nvme`.
-    pub name: String,
+    pub name: Text,
     /// e.g. `temp1`.
-    pub sensor: String,
+    pub sensor: Text,
     /// `temp*_label`, or empty.
-    pub label: String,
+    pub label: Text,
     pub high_c: Option<f64>,
     pub critical_c: Option<f64>,
     /// Its `temp*_input` in [`Hwmon::files`].
@@ -268,7 +268,7 @@ pub struct Hwmon {
 #[derive(Debug)]
 pub struct Chip {
     /// node_exporter's `chip` label, e.g. `platform_coretemp_0` (see [`chip_name`]).
-    pub id: String,
+    pub id: Text,
     /// Its `name` file: psutil's key as written, node_exporter's `chip_name` cleaned.
     pub name: Option<String>,
     pub dir: PathBuf,
@@ -337,7 +337,7 @@ pub fn scan_hwmon(sysfs: &Path) -> Hwmon {
     let mut hwmon = Hwmon::default();
     for (_, dir) in super::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
         let chip = hwmon.chips.len();
-        hwmon.chips.push(Chip { id: chip_name(&dir), name: read_trimmed(&dir.join("name")), dir: dir.clone() });
+        hwmon.chips.push(Chip { id: chip_name(&dir).into(), name: read_trimmed(&dir.join("name")), dir: dir.clone() });
         for place in [dir.clone(), dir.join("device")] {
             let Ok(entries) = std::fs::read_dir(&place) else { continue };
             let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
@@ -389,11 +389,11 @@ pub fn hwmon_inputs(hwmon: &Hwmon) -> Vec<HwmonInput> {
         let Some(name) = hwmon.chips[f.chip].name.clone() else { continue };
         let with = |suffix: &str| PathBuf::from(format!("{base}_{suffix}"));
         out.push(HwmonInput {
-            name,
-            label: read_trimmed(&with("label")).unwrap_or_default(),
+            name: name.into(),
+            label: read_trimmed(&with("label")).unwrap_or_default().into(),
             high_c: read_celsius(&with("max")),
             critical_c: read_celsius(&with("crit")),
-            sensor: f.sensor.clone(),
+            sensor: f.sensor.as_str().into(),
             file,
         });
     }
@@ -704,9 +704,9 @@ mod tests {
         let hwmon = scan_hwmon(&sys);
         let inputs = hwmon_inputs(&hwmon);
         assert_eq!(inputs.len(), 1);
-        assert_eq!(hwmon.chips[hwmon.files[inputs[0].file].chip].id, "thermal_thermal_zone0");
-        assert_eq!(inputs[0].name, "cpu_thermal");
-        assert_eq!(inputs[0].sensor, "temp1");
+        assert_eq!(hwmon.chips[hwmon.files[inputs[0].file].chip].id.as_ref(), "thermal_thermal_zone0");
+        assert_eq!(&*inputs[0].name, "cpu_thermal");
+        assert_eq!(&*inputs[0].sensor, "temp1");
         // the firmware's under-voltage alarm is an `in` attribute of the rpi_volt chip
         let alarm = hwmon.files.iter().find(|f| f.element == "lcrit_alarm").unwrap();
         assert_eq!((alarm.kind, alarm.sensor.as_str(), alarm.reading), ("in", "in0", true));

@@ -137,7 +137,7 @@ impl<'a> Summary<'a> {
                     .iter()
                     .flat_map(|(chip, list)| {
                         list.iter().map(move |t| Temperature {
-                            name: if t.label.is_empty() { chip.clone() } else { format!("{chip}/{}", t.label) },
+                            name: if t.label.is_empty() { chip.to_string() } else { format!("{chip}/{}", t.label) },
                             celsius: t.current_c,
                             high: t.high_c,
                             critical: t.critical_c,
