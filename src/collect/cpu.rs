@@ -256,7 +256,7 @@ fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<CpuTimes
     let mut v = [0u64; 10];
     let mut n = 0;
     for field in fields.take(10) {
-        v[n] = field.parse().map_err(|_| format!("{field:?} is not a number"))?;
+        v[n] = super::files::number(field).ok_or_else(|| format!("{field:?} is not a number"))?;
         n += 1;
     }
     if n < 4 {

@@ -247,7 +247,8 @@ pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(
             continue;
         }
         let num = |i: usize| -> Result<u64, String> {
-            fields[i].parse().map_err(|_| format!("line {}: field {} ({:?}) is not a number", n + 1, i + 1, fields[i]))
+            super::files::number(fields[i])
+                .ok_or_else(|| format!("line {}: field {} ({:?}) is not a number", n + 1, i + 1, fields[i]))
         };
         let id = |i: usize| -> Result<u32, String> {
             fields[i]

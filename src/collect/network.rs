@@ -206,7 +206,8 @@ pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Res
             if count == COUNTERS {
                 break;
             }
-            v[count] = field.parse().map_err(|_| format!("line {} ({name}): {field:?} is not a number", n + 1))?;
+            v[count] = super::files::number(field)
+                .ok_or_else(|| format!("line {} ({name}): {field:?} is not a number", n + 1))?;
             count += 1;
         }
         if count < COUNTERS {

@@ -71,7 +71,7 @@ pub fn parse_schedstat(text: &str, known: &[Text]) -> Result<Vec<Cpu>, String> {
         let mut v = [0u64; 3];
         let mut got = 0;
         for field in f.skip(6).take(3) {
-            v[got] = field.parse().map_err(|_| format!("line {}: {field:?} is not a number", n + 1))?;
+            v[got] = super::files::number(field).ok_or_else(|| format!("line {}: {field:?} is not a number", n + 1))?;
             got += 1;
         }
         if got < 3 {
