@@ -139,6 +139,19 @@ mod tests {
         DiskUsage::new(&Setup { disk_path: path.to_path_buf(), ..Setup::default() })
     }
 
+    /// What `filesystems` reports of the mount point `path` (not its real numbers).
+    fn measured(path: &Path) -> Filesystem {
+        Filesystem {
+            mountpoint: path.to_string_lossy().into(),
+            fstype: "ext4".into(),
+            total: Some(1000),
+            used: Some(250),
+            free: Some(700),
+            percent: Some(26.3),
+            ..Default::default()
+        }
+    }
+
     /// The disk path written with a trailing or doubled `/` or a `.` still finds its mount
     /// point among the filesystems: the same directory, not a second statvfs.
     #[test]
@@ -150,15 +163,7 @@ mod tests {
         for written in [format!("{root}/data/"), format!("{root}//data"), format!("{root}/./data")] {
             let mut d = family(Path::new(&written));
             let mut r = reading();
-            r.snapshot.filesystems = Some(vec![Filesystem {
-                mountpoint: mount.to_string_lossy().into(),
-                fstype: "ext4".into(),
-                total: Some(1000),
-                used: Some(250),
-                free: Some(700),
-                percent: Some(26.3),
-                ..Default::default()
-            }]);
+            r.snapshot.filesystems = Some(vec![measured(&mount)]);
             d.collect(&mut r).unwrap();
             assert_eq!(r.snapshot.disk.total, Some(1000), "{written}");
             assert_eq!(r.snapshot.disk.mount.as_deref(), Some(written.as_str()));
@@ -184,15 +189,7 @@ mod tests {
         assert!(status.error().is_some());
         // then filesystems reports it: reused, and the status clears
         let mut r = reading();
-        r.snapshot.filesystems = Some(vec![Filesystem {
-            mountpoint: path.to_string_lossy().into(),
-            fstype: "ext4".into(),
-            total: Some(1000),
-            used: Some(250),
-            free: Some(700),
-            percent: Some(26.3),
-            ..Default::default()
-        }]);
+        r.snapshot.filesystems = Some(vec![measured(&path)]);
         status.record(d.collect(&mut r));
         assert_eq!(status.error(), None);
         let disk = &r.snapshot.disk;
