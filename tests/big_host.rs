@@ -10,6 +10,11 @@ use std::path::PathBuf;
 
 use system_stats::collect::{Asked, Runner, Selection, Setup, files};
 
+/// The families reading a generated tree's `proc` and `sys`, its root as the disk path.
+fn on_tree(tree: &std::path::Path) -> Setup {
+    Setup { procfs: tree.join("proc"), sysfs: tree.join("sys"), disk_path: tree.to_path_buf(), ..Setup::default() }
+}
+
 /// 200 links: their attributes (21 files each, opened and closed past 64 links) are read
 /// for a few links per sample, never for a whole rotation window at once (every link's came
 /// due together, a rotation after they were all read at the start: 32 links' files in one
@@ -21,12 +26,7 @@ fn link_facts_are_refreshed_a_few_links_per_sample() {
     let mounts = tempfile::tempdir().unwrap();
     let counts = synthetic::Counts::big_host(1.0);
     synthetic::generate(tree.path(), mounts.path(), counts);
-    let setup = Setup {
-        procfs: tree.path().join("proc"),
-        sysfs: tree.path().join("sys"),
-        disk_path: tree.path().to_path_buf(),
-        ..Setup::default()
-    };
+    let setup = on_tree(tree.path());
     let mut runner = Runner::new(&setup, &Selection::parse("network,interfaces").unwrap());
     let class_net = tree.path().join("sys/class/net");
     // the links whose facts a sample read: their `address` attribute is the first of them
@@ -88,12 +88,7 @@ fn its_json_reuses_nothing_stale() {
     let tree = tempfile::tempdir().unwrap();
     let mounts = tempfile::tempdir().unwrap();
     synthetic::generate(tree.path(), mounts.path(), synthetic::Counts::big_host(0.25));
-    let setup = Setup {
-        procfs: tree.path().join("proc"),
-        sysfs: tree.path().join("sys"),
-        disk_path: tree.path().to_path_buf(),
-        ..Setup::default()
-    };
+    let setup = on_tree(tree.path());
     let mut runner = Runner::new(&setup, &Selection::parse("filesystems").unwrap());
     let mut serialiser = system_stats::json::Serialiser::default();
     let (mut last, mut changed) = (None, 0);
