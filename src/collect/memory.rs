@@ -159,10 +159,7 @@ pub fn parse_meminfo_after(text: &str, last: &FieldMap) -> Result<MemInfo, Strin
             Some(unit) => return Err(format!("{key} has unknown unit {unit:?}")),
         };
         *slot = Some(value * scale);
-        let key = match last.0.get(m.all.0.len()) {
-            Some((k, _)) if **k == *key => k.clone(),
-            _ => key.into(),
-        };
+        let key = crate::snapshot::reuse(last.0.get(m.all.0.len()).map(|(k, _)| k), key);
         m.all.0.push((key, value * scale));
     }
     Ok(m)

@@ -77,10 +77,7 @@ pub fn parse_schedstat(text: &str, known: &[Text]) -> Result<Vec<Cpu>, String> {
         if got < 3 {
             return Err(format!("line {}: {} fields, expected 10", n + 1, got + 7));
         }
-        let name = match known.get(out.len()) {
-            Some(k) if **k == *cpu => k.clone(),
-            _ => cpu.into(),
-        };
+        let name = crate::snapshot::reuse(known.get(out.len()), cpu);
         out.push((name, v));
     }
     Ok(out)
