@@ -339,25 +339,37 @@ fn scale_table() {
 /// `SAMPLE_PROFILE=<scale> cargo bench --bench sample`: samples the synthetic big host at
 /// that scale for `SAMPLE_PROFILE_SECONDS` (10), or `SAMPLE_PROFILE_COUNT` samples, and nothing else, for `perf record` or
 /// `strace -c` to see where a sample's time goes; `SAMPLE_PROFILE=host`: this machine's own
-/// `/proc` and `/sys` the same way (the processes left out in both).
+/// `/proc` and `/sys` the same way (the processes left out in both). `SAMPLE_PROFILE_BUSY=0.25`:
+/// the synthetic host's counters move between samples as a real host's do (every CPU, and that
+/// share of its disks and interfaces).
 fn profile(scale: &str) {
     let seconds: u64 =
         std::env::var("SAMPLE_PROFILE_SECONDS").map_or(10, |s| s.parse().expect("SAMPLE_PROFILE_SECONDS: seconds"));
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() }.unwrap();
     let mounts = tempfile::tempdir().unwrap();
-    let (setup, what) = if scale == "host" {
-        (Setup::default(), "this host".to_string())
+    // the share of the disks and interfaces whose counters move between samples (the CPUs'
+    // always do); without it, the synthetic host's files never change
+    let busy: Option<f64> = std::env::var("SAMPLE_PROFILE_BUSY")
+        .ok()
+        .map(|s| s.parse().ok().filter(|b| (0.0..=1.0).contains(b)).expect("SAMPLE_PROFILE_BUSY: a share from 0 to 1"));
+    let (setup, what, counts) = if scale == "host" {
+        (Setup::default(), "this host".to_string(), None)
     } else {
         let scale: f64 = scale.parse().expect("SAMPLE_PROFILE: `host` or a scale such as 1 or 0.25");
-        synthetic::generate(dir.path(), mounts.path(), synthetic::Counts::big_host(scale));
+        let counts = synthetic::Counts::big_host(scale);
+        synthetic::generate(dir.path(), mounts.path(), counts);
         let setup = Setup {
             procfs: dir.path().join("proc"),
             sysfs: dir.path().join("sys"),
             disk_path: dir.path().to_path_buf(),
             ..Setup::default()
         };
-        (setup, format!("big host ×{scale}"))
+        let what = match busy {
+            Some(busy) => format!("big host ×{scale}, {:.0} % busy", busy * 100.0),
+            None => format!("big host ×{scale}"),
+        };
+        (setup, what, Some(counts))
     };
     let selection = match std::env::var("SAMPLE_PROFILE_ONLY") {
         Ok(only) => Selection::parse(&only).expect("SAMPLE_PROFILE_ONLY: a list of families"),
@@ -370,26 +382,35 @@ fn profile(scale: &str) {
     let mut runner = Runner::new(&setup, &selection);
     let mut serialiser = Serialiser::default();
     let mut family_seconds: std::collections::BTreeMap<&'static str, f64> = Default::default();
-    let (t, mut n, mut json) = (Instant::now(), 0u32, Duration::ZERO);
+    let (t, mut n, mut json, mut sampled) = (Instant::now(), 0u32, Duration::ZERO, Duration::ZERO);
     let mut last = 0;
     // a fixed number of samples instead, for instruction counts that compare two builds
     // exactly (`valgrind --tool=callgrind --toggle-collect='*Runner::read*'`)
     let count: u32 =
         std::env::var("SAMPLE_PROFILE_COUNT").map_or(u32::MAX, |s| s.parse().expect("SAMPLE_PROFILE_COUNT: samples"));
     while t.elapsed() < Duration::from_secs(seconds) && n < count {
-        let reading = runner.read();
+        if let (Some(busy), Some(counts)) = (busy, counts) {
+            // the next second's counters, written outside the time measured
+            synthetic::write_counters(dir.path(), counts, u64::from(n) + 1, busy);
+        }
         let started = Instant::now();
+        let reading = runner.read();
+        let read = Instant::now();
         last = black_box(serialiser.serialise(&reading.snapshot, last)).len();
-        json += started.elapsed();
+        json += read.elapsed();
+        sampled += started.elapsed();
         for st in runner.statuses() {
             *family_seconds.entry(st.name).or_default() += st.seconds;
         }
         n += 1;
     }
     if let Ok(path) = std::env::var("SAMPLE_PROFILE_JSON") {
+        if let (Some(busy), Some(counts)) = (busy, counts) {
+            synthetic::write_counters(dir.path(), counts, u64::from(n) + 1, busy);
+        }
         std::fs::write(&path, serialiser.serialise(&runner.read().snapshot, last)).expect("SAMPLE_PROFILE_JSON");
     }
-    let per_sample = t.elapsed() / n.max(1);
+    let per_sample = sampled / n.max(1);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     black_box(runner.read());
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;

@@ -85,10 +85,8 @@ pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
     }
 
     // CPUs: /proc/stat, cpuinfo, topology (2 threads per core), one cpufreq policy each
-    let mut stat = String::from("cpu  4705000 150 1120000 16250000 5200 0 2500 0 0 0\n");
     let mut cpuinfo = String::new();
     for i in 0..c.cpus {
-        writeln!(stat, "cpu{i} {} 1 {} {} 20 0 10 0 0 0", 18_000 + i, 4_000 + i, 63_000 + i).unwrap();
         writeln!(
             cpuinfo,
             "processor\t: {i}\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9754 128-Core Processor\n\
@@ -104,27 +102,8 @@ pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
         write(root, &format!("{policy}/scaling_min_freq"), "400000\n");
         write(root, &format!("{policy}/scaling_max_freq"), "3100000\n");
     }
-    stat.push_str("intr 114930548 113199788 3 0\nctxt 1990473\nbtime 1732000000\nprocesses 2915\nprocs_running 2\nprocs_blocked 0\n");
-    write(root, "proc/stat", &stat);
     write(root, "proc/cpuinfo", &cpuinfo);
-    // per CPU: the scheduler's and the network stack's statistics
-    let mut schedstat = String::from("version 15\ntimestamp 4295300000\n");
-    let mut softnet = String::new();
-    for i in 0..c.cpus {
-        writeln!(
-            schedstat,
-            "cpu{i} 0 0 0 0 0 0 {} {} {}",
-            90_000_000_000u64 + i as u64,
-            1_500_000_000 + i,
-            700_000 + i
-        )
-        .unwrap();
-        writeln!(schedstat, "domain0 00000003 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
-            .unwrap();
-        writeln!(softnet, "{:08x} 00000000 {:08x} 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 {i:08x} 00000000", 10_000 + i, i % 3).unwrap();
-    }
-    write(root, "proc/schedstat", &schedstat);
-    write(root, "proc/net/softnet_stat", &softnet);
+    write_counters(root, c, 0, 0.0);
 
     // processes: a shell's worth of each kind, every one with its stat and command line
     for p in 0..c.processes {
@@ -147,44 +126,15 @@ pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
         write(root, &format!("proc/{pid}/cmdline"), &format!("/usr/bin/{name}\0--worker\0{p}\0"));
     }
 
-    // disks: whole disks in /sys/block, two partitions each in diskstats
-    let mut diskstats = String::new();
+    // disks: whole disks in /sys/block (two partitions each in diskstats)
     for d in 0..c.disks {
-        let name = format!("nvme{d}n1");
-        writeln!(
-            diskstats,
-            " 259 {} {name} 25345 4697 1457714 5631 65684 8651 7879096 30404 0 8728 37181 6499 32 1798848 578 15744 566",
-            d * 4
-        )
-        .unwrap();
-        for p in 1..=2 {
-            writeln!(diskstats, " 259 {} {name}p{p} 100 0 200 1 0 0 0 0 0 1 1 0 0 0 0 0 0", d * 4 + p).unwrap();
-        }
-        write(root, &format!("sys/block/{name}/dev"), &format!("259:{}\n", d * 4));
+        write(root, &format!("sys/block/nvme{d}n1/dev"), &format!("259:{}\n", d * 4));
     }
-    write(root, "proc/diskstats", &diskstats);
 
     // interfaces: lo, eth0 (the default route), then veths of containers
-    let mut dev = String::from(
-        "Inter-|   Receive                                                |  Transmit\n \
-         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
-    );
     let mut inet6 = String::new();
     for i in 0..c.interfaces {
-        let name = match i {
-            0 => "lo".to_string(),
-            1 => "eth0".to_string(),
-            _ => format!("veth{i:05x}"),
-        };
-        writeln!(
-            dev,
-            "{name:>8}: {} {} 0 0 0 0 0 0 {} {} 0 0 0 0 0 0",
-            1_000_000 + i,
-            1000 + i,
-            2_000_000 + i,
-            2000 + i
-        )
-        .unwrap();
+        let name = interface(i);
         let dir = format!("sys/class/net/{name}");
         write(root, &format!("{dir}/flags"), if i == 0 { "0x9\n" } else { "0x1003\n" });
         write(root, &format!("{dir}/operstate"), if i == 0 { "unknown\n" } else { "up\n" });
@@ -215,7 +165,6 @@ pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
         }
         writeln!(inet6, "fe80000000000000004200fffeac{i:04x} {:02x} 40 20 80 {name}", i + 1).unwrap();
     }
-    write(root, "proc/net/dev", &dev);
     write(root, "proc/net/if_inet6", &inet6);
     write(
         root,
@@ -248,4 +197,111 @@ pub fn generate(root: &Path, mounts_dir: &Path, c: Counts) {
             write(root, &format!("{zone}/temp"), &format!("{}\n", 41_000 + chip * 500));
         }
     }
+}
+
+/// The name of interface `i`: lo, eth0 (the default route), then veths of containers.
+fn interface(i: usize) -> String {
+    match i {
+        0 => "lo".to_string(),
+        1 => "eth0".to_string(),
+        _ => format!("veth{i:05x}"),
+    }
+}
+
+/// Whether item `i` of a list is one of the `busy` share (0 to 1) whose counters move, spread
+/// over the list rather than its first ones.
+fn moves(i: usize, busy: f64) -> bool {
+    ((i * 37) % 100) as f64 + 0.5 < busy * 100.0
+}
+
+/// Writes the files whose counters a real host advances every second, as they are `tick`
+/// seconds after [`generate`] wrote them (`tick` 0): every CPU's times, scheduler and softnet
+/// counters; the `busy` share (0 to 1) of the disks' and interfaces' counters, the others idle.
+/// Benchmarks call it between samples, so that what skips unchanged work (the JSON of an
+/// unchanged entry) is measured on a host that changes as a real one does.
+pub fn write_counters(root: &Path, c: Counts, tick: u64, busy: f64) {
+    let t = tick as usize;
+    let mut stat =
+        format!("cpu  {} 150 {} {} 5200 0 2500 0 0 0\n", 4_705_000 + t * 40, 1_120_000 + t * 10, 16_250_000 + t * 150);
+    let mut schedstat = format!("version 15\ntimestamp {}\n", 4_295_300_000 + t * 250);
+    let mut softnet = String::new();
+    for i in 0..c.cpus {
+        // each CPU a little busy, a different share of each second
+        let user = t * (i % 5);
+        writeln!(
+            stat,
+            "cpu{i} {} 1 {} {} 20 0 10 0 0 0",
+            18_000 + i + user,
+            4_000 + i + t * (i % 2),
+            63_000 + i + t * 100 - user
+        )
+        .unwrap();
+        writeln!(
+            schedstat,
+            "cpu{i} 0 0 0 0 0 0 {} {} {}",
+            90_000_000_000 + i + user * 10_000_000,
+            1_500_000_000 + i + t * 1000,
+            700_000 + i + t * 30
+        )
+        .unwrap();
+        writeln!(schedstat, "domain0 00000003 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0")
+            .unwrap();
+        writeln!(softnet, "{:08x} 00000000 {:08x} 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 {i:08x} 00000000", 10_000 + i + t * 20, i % 3).unwrap();
+    }
+    stat.push_str(&format!(
+        "intr {} 113199788 3 0\nctxt {}\nbtime 1732000000\nprocesses {}\nprocs_running 2\nprocs_blocked 0\n",
+        114_930_548 + t * 5000,
+        1_990_473 + t * 8000,
+        2915 + t * 3
+    ));
+    write(root, "proc/stat", &stat);
+    write(root, "proc/schedstat", &schedstat);
+    write(root, "proc/net/softnet_stat", &softnet);
+
+    let mut diskstats = String::new();
+    for d in 0..c.disks {
+        let k = if moves(d, busy) { t } else { 0 };
+        let name = format!("nvme{d}n1");
+        writeln!(
+            diskstats,
+            " 259 {} {name} {} 4697 {} 5631 {} 8651 {} 30404 0 {} 37181 6499 32 1798848 578 15744 566",
+            d * 4,
+            25345 + k * 20,
+            1_457_714 + k * 640,
+            65684 + k * 30,
+            7_879_096 + k * 960,
+            8728 + k * 3
+        )
+        .unwrap();
+        for p in 1..=2 {
+            writeln!(
+                diskstats,
+                " 259 {} {name}p{p} {} 0 {} 1 0 0 0 0 0 1 1 0 0 0 0 0 0",
+                d * 4 + p,
+                100 + k,
+                200 + k * 8
+            )
+            .unwrap();
+        }
+    }
+    write(root, "proc/diskstats", &diskstats);
+
+    let mut dev = String::from(
+        "Inter-|   Receive                                                |  Transmit\n \
+         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
+    );
+    for i in 0..c.interfaces {
+        let k = if moves(i, busy) { t } else { 0 };
+        writeln!(
+            dev,
+            "{:>8}: {} {} 0 0 0 0 0 0 {} {} 0 0 0 0 0 0",
+            interface(i),
+            1_000_000 + i + k * 15_000,
+            1000 + i + k * 12,
+            2_000_000 + i + k * 9_000,
+            2000 + i + k * 10
+        )
+        .unwrap();
+    }
+    write(root, "proc/net/dev", &dev);
 }
