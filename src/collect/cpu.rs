@@ -226,14 +226,14 @@ pub fn parse_stat(text: &str) -> Result<Stat, String> {
     let mut btime = None;
     let mut counters = Counters::default();
     for line in super::files::lines(text) {
-        let mut fields = line.split_ascii_whitespace();
-        let Some(key) = fields.next() else { continue };
+        let mut fields = super::files::Fields::new(line);
+        let Some(key) = fields.text() else { continue };
         let mut number = || -> Result<Option<u64>, String> {
-            let value = fields.next().ok_or_else(|| format!("line '{key}' has no value"))?;
-            value.parse().map(Some).map_err(|_| format!("{key} {value:?} is not a number"))
+            let value = fields.number().ok_or_else(|| format!("line '{key}' has no value"))?;
+            value.map(Some).map_err(|value| format!("{key} {value:?} is not a number"))
         };
         match key {
-            "cpu" => total = Some(parse_cpu_times(fields).map_err(|e| format!("line 'cpu': {e}"))?),
+            "cpu" => total = Some(parse_cpu_times(&mut fields).map_err(|e| format!("line 'cpu': {e}"))?),
             "btime" => btime = number()?,
             "ctxt" => counters.context_switches = number()?,
             "intr" => counters.interrupts = number()?,
@@ -243,7 +243,7 @@ pub fn parse_stat(text: &str) -> Result<Stat, String> {
             _ => {
                 if let Some(n) = key.strip_prefix("cpu").and_then(|n| n.parse::<u32>().ok()) {
                     cpus += 1;
-                    per_cpu.push((n, parse_cpu_times(fields).map_err(|e| format!("line '{key}': {e}"))?));
+                    per_cpu.push((n, parse_cpu_times(&mut fields).map_err(|e| format!("line '{key}': {e}"))?));
                 }
             }
         }
@@ -252,11 +252,12 @@ pub fn parse_stat(text: &str) -> Result<Stat, String> {
     Ok(Stat { total, cpus, per_cpu, btime, counters })
 }
 
-fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<CpuTimes, String> {
+fn parse_cpu_times(fields: &mut super::files::Fields) -> Result<CpuTimes, String> {
     let mut v = [0u64; 10];
     let mut n = 0;
-    for field in fields.take(10) {
-        v[n] = super::files::number(field).ok_or_else(|| format!("{field:?} is not a number"))?;
+    while n < v.len() {
+        let Some(value) = fields.number() else { break };
+        v[n] = value.map_err(|field| format!("{field:?} is not a number"))?;
         n += 1;
     }
     if n < 4 {

@@ -235,11 +235,20 @@ pub struct Line {
 /// lines of 2.4.
 pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(), String> {
     for (n, line) in super::files::lines(text).enumerate() {
-        let mut fields = [""; 20];
+        // the first four fields as text (the name is the third, or the fourth in 2.4's
+        // format), the others read as numbers while they are split
+        let mut fields = super::files::Fields::new(line);
+        let mut head = [""; 4];
         let mut len = 0;
-        for f in line.split_ascii_whitespace() {
-            if len < fields.len() {
-                fields[len] = f;
+        while len < head.len() {
+            let Some(field) = fields.text() else { break };
+            head[len] = field;
+            len += 1;
+        }
+        let mut values = [Ok(0); 20];
+        while let Some(value) = fields.number() {
+            if len < values.len() {
+                values[len] = value;
             }
             len += 1;
         }
@@ -247,13 +256,16 @@ pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(
             continue;
         }
         let num = |i: usize| -> Result<u64, String> {
-            super::files::number(fields[i])
-                .ok_or_else(|| format!("line {}: field {} ({:?}) is not a number", n + 1, i + 1, fields[i]))
+            let value = match head.get(i) {
+                Some(field) => super::files::number(field).ok_or(*field),
+                None => values[i],
+            };
+            value.map_err(|field| format!("line {}: field {} ({field:?}) is not a number", n + 1, i + 1))
         };
         let id = |i: usize| -> Result<u32, String> {
-            fields[i]
+            head[i]
                 .parse()
-                .map_err(|_| format!("line {}: field {} ({:?}) is not a device number", n + 1, i + 1, fields[i]))
+                .map_err(|_| format!("line {}: field {} ({:?}) is not a device number", n + 1, i + 1, head[i]))
         };
         let mut c = [0u64; COUNTERS];
         let mut io_now = 0;
@@ -274,7 +286,7 @@ pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(
                 ]);
                 io_now = v(7)?;
                 c[9] = v(9)?;
-                fields[3]
+                head[3]
             }
             14 | 18.. => {
                 let v = |i: usize| num(i + 3);
@@ -299,12 +311,12 @@ pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(
                 if len >= 20 {
                     (c[14], c[15]) = (v(15)?, v(16)?);
                 }
-                fields[2]
+                head[2]
             }
             7 => {
                 let v = |i: usize| num(i + 3);
                 c[..4].copy_from_slice(&[v(0)?, v(2)?, v(1)? * SECTOR_SIZE, v(3)? * SECTOR_SIZE]);
-                fields[2]
+                head[2]
             }
             len => return Err(format!("line {}: {len} fields, expected 7, 14, 15 or 18+", n + 1)),
         };

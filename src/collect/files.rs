@@ -120,6 +120,77 @@ pub fn number(text: &str) -> Option<u64> {
     Some(n)
 }
 
+/// The fields of a line as [`str::split_ascii_whitespace`] splits it, each read as text or
+/// as a [`number`]: a number's digits are added up as the field is scanned, in one pass over
+/// its bytes rather than one to split and one to parse (the counters of `/proc/diskstats`,
+/// `/proc/net/dev` and `/proc/stat` are most of what a big host's sample parses).
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(text: &'a str) -> Fields<'a> {
+        Fields { text, at: 0 }
+    }
+
+    /// Where the next field begins, past blanks, if there is one.
+    #[inline(always)]
+    fn start(&self) -> Option<usize> {
+        let bytes = self.text.as_bytes();
+        let mut at = self.at;
+        while bytes.get(at)?.is_ascii_whitespace() {
+            at += 1;
+        }
+        Some(at)
+    }
+
+    /// The field that begins at `start`, moving past it.
+    #[inline(always)]
+    fn take_from(&mut self, start: usize) -> &'a str {
+        let bytes = self.text.as_bytes();
+        let mut end = start;
+        while bytes.get(end).is_some_and(|b| !b.is_ascii_whitespace()) {
+            end += 1;
+        }
+        self.at = end;
+        // the field ends at an ASCII byte or at the end: both are character boundaries
+        &self.text[start..end]
+    }
+
+    /// The next field.
+    #[inline(always)]
+    pub fn text(&mut self) -> Option<&'a str> {
+        let start = self.start()?;
+        Some(self.take_from(start))
+    }
+
+    /// The next field as [`number`] reads it, or the field itself when it is not a number;
+    /// `None` past the last field.
+    #[inline(always)]
+    pub fn number(&mut self) -> Option<Result<u64, &'a str>> {
+        let start = self.start()?;
+        let bytes = self.text.as_bytes();
+        let (mut at, mut n) = (start, 0u64);
+        while let Some(&b) = bytes.get(at) {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+            at += 1;
+        }
+        if (1..=19).contains(&(at - start)) && bytes.get(at).is_none_or(u8::is_ascii_whitespace) {
+            self.at = at;
+            return Some(Ok(n));
+        }
+        // a sign, a letter, 20 digits or more: the field as a whole, as `number` reads it
+        let field = self.take_from(start);
+        Some(number(field).ok_or(field))
+    }
+}
+
 /// Starts recording the paths read or stat'ed on this thread (by every family).
 pub fn record() {
     RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
@@ -533,6 +604,54 @@ mod tests {
             x ^= x << 17;
             let text = (x >> (x % 64)).to_string();
             assert_eq!(number(&text), text.parse::<u64>().ok(), "{text:?}");
+        }
+    }
+
+    /// Fields read as text or numbers, in any mix: the fields of `split_ascii_whitespace`,
+    /// each number as `number` reads it, on random lines of digits, blanks, signs, letters,
+    /// non-ASCII characters and runs of digits long enough to overflow.
+    #[test]
+    fn fields_split_and_read_as_the_standard_library_does() {
+        let pieces = [
+            "0",
+            "7",
+            "42",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "+",
+            "-",
+            "a",
+            "é",
+            "١",
+            " ",
+            "  ",
+            "\t",
+            "\r",
+            "\n",
+            "\x0c",
+            "\u{a0}",
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let line: String = (0..next() % 12).map(|_| pieces[(next() % pieces.len() as u64) as usize]).collect();
+            let expected: Vec<&str> = line.split_ascii_whitespace().collect();
+            let mut fields = Fields::new(&line);
+            for (i, field) in expected.iter().enumerate() {
+                if next() % 2 == 0 {
+                    assert_eq!(fields.text(), Some(*field), "{line:?}, field {i}");
+                } else {
+                    assert_eq!(fields.number(), Some(number(field).ok_or(*field)), "{line:?}, field {i}");
+                }
+            }
+            assert_eq!(fields.text(), None, "{line:?}");
+            assert_eq!(fields.number(), None, "{line:?}");
         }
     }
 

@@ -202,12 +202,10 @@ pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Res
         }
         let mut v = [0u64; COUNTERS];
         let mut count = 0;
-        for field in rest.split_ascii_whitespace() {
-            if count == COUNTERS {
-                break;
-            }
-            v[count] = super::files::number(field)
-                .ok_or_else(|| format!("line {} ({name}): {field:?} is not a number", n + 1))?;
+        let mut fields = super::files::Fields::new(rest);
+        while count < COUNTERS {
+            let Some(value) = fields.number() else { break };
+            v[count] = value.map_err(|field| format!("line {} ({name}): {field:?} is not a number", n + 1))?;
             count += 1;
         }
         if count < COUNTERS {

@@ -66,12 +66,14 @@ pub fn parse_schedstat(text: &str, known: &[Text]) -> Result<Vec<Cpu>, String> {
     for (n, line) in super::files::lines(text).enumerate() {
         // the domain lines (several per CPU on a big host) are skipped without splitting them
         let Some(rest) = line.strip_prefix("cpu") else { continue };
-        let mut f = rest.split_ascii_whitespace();
-        let cpu = f.next().unwrap_or_default();
+        let mut f = super::files::Fields::new(rest);
+        let cpu = f.text().unwrap_or_default();
         let mut v = [0u64; 3];
         let mut got = 0;
-        for field in f.skip(6).take(3) {
-            v[got] = super::files::number(field).ok_or_else(|| format!("line {}: {field:?} is not a number", n + 1))?;
+        let skipped = (0..6).all(|_| f.text().is_some());
+        while skipped && got < 3 {
+            let Some(value) = f.number() else { break };
+            v[got] = value.map_err(|field| format!("line {}: {field:?} is not a number", n + 1))?;
             got += 1;
         }
         if got < 3 {
