@@ -1,13 +1,15 @@
 //! A snapshot as the JSON `GET /system` serves, reusing the bytes of the list entries that did
 //! not change since the last sample.
 //!
-//! On a host with more mounts than the rotation's budget, a sample measures 32 filesystems
-//! and carries the others' numbers over unchanged (see [`crate::collect`]): 468 of 500 entries
-//! are the same as in the last sample, and their JSON (about 260 bytes and a dozen fields
-//! each, 45 % of the big host's `/system`) would be written again byte for byte. A
-//! [`Serialiser`] keeps each entry with its JSON and writes an unchanged entry's bytes as they
-//! are: comparing an entry costs a few field comparisons, writing it a few hundred
-//! instructions. The output is byte for byte what `serde_json::to_vec` writes
+//! Most entries of a big host's lists are the same from one sample to the next. With more
+//! mounts than the rotation's budget, a sample measures 32 filesystems and carries the others'
+//! numbers over unchanged (see [`crate::collect`]): 468 of 500 entries are as they were. Idle
+//! links and disks (the veths of idle containers, the disks nothing writes to) have the same
+//! counters and rates as a second ago. Their JSON (a few hundred bytes and a dozen to twenty
+//! fields each, most of the big host's `/system`) would be written again byte for byte. A
+//! [`Serialiser`] keeps each entry of those lists with its JSON and writes an unchanged entry's
+//! bytes as they are: comparing an entry costs a few field comparisons, writing it a few
+//! hundred instructions. The output is byte for byte what `serde_json::to_vec` writes
 //! (`tests` below, and `tests/big_host.rs` on a changing host).
 //!
 //! Most numbers of a snapshot are floats with at most two decimals: CPU seconds (ticks / 100),
@@ -22,12 +24,21 @@ use serde::Serialize;
 use serde::ser::SerializeSeq;
 use serde_json::value::RawValue;
 
-use crate::snapshot::{Filesystem, Snapshot};
+use crate::snapshot::{DiskDevice, Filesystem, NetInterface, Snapshot, UpInterface};
 
 /// Serialises snapshots one after the other, reusing what it wrote of the last one.
 #[derive(Debug, Default)]
 pub struct Serialiser {
+    lists: Lists,
+}
+
+/// The lists whose entries a [`Serialiser`] keeps with their JSON.
+#[derive(Debug, Default)]
+struct Lists {
     filesystems: Fragments<Filesystem>,
+    disks: Fragments<DiskDevice>,
+    interfaces: Fragments<UpInterface>,
+    all_interfaces: Fragments<NetInterface>,
 }
 
 impl Serialiser {
@@ -35,7 +46,7 @@ impl Serialiser {
     /// doubling from nothing cost a big host a tenth of its sample in copies and page faults.
     pub fn serialise(&mut self, snapshot: &Snapshot, size_hint: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(size_hint + size_hint / 8 + 256);
-        let lent = Lent::new(&mut self.filesystems);
+        let lent = Lent::new(&mut self.lists);
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, Decimal);
         snapshot.serialize(&mut serializer).expect("a snapshot always serialises");
         drop(lent);
@@ -107,19 +118,19 @@ fn hundredths(value: f64, buffer: &mut [u8; 24]) -> Option<&[u8]> {
 
 /// The fragments lent to this thread while a snapshot is written, taken back when dropped
 /// (even by a panic: no later serialisation on the thread finds them).
-struct Lent<'a>(&'a mut Fragments<Filesystem>);
+struct Lent<'a>(&'a mut Lists);
 
 impl<'a> Lent<'a> {
-    fn new(fragments: &'a mut Fragments<Filesystem>) -> Lent<'a> {
-        let taken = std::mem::take(fragments);
-        FILESYSTEMS.with(|slot| *slot.borrow_mut() = Some(taken));
-        Lent(fragments)
+    fn new(lists: &'a mut Lists) -> Lent<'a> {
+        let taken = std::mem::take(lists);
+        LENT.with(|slot| *slot.borrow_mut() = Some(taken));
+        Lent(lists)
     }
 }
 
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
-        *self.0 = FILESYSTEMS.with(|slot| slot.borrow_mut().take()).unwrap_or_default();
+        *self.0 = LENT.with(|slot| slot.borrow_mut().take()).unwrap_or_default();
     }
 }
 
@@ -158,25 +169,49 @@ impl<T: Serialize + PartialEq + Clone> Fragments<T> {
 }
 
 thread_local! {
-    /// The filesystems' fragments while a [`Serialiser`] writes a snapshot on this thread.
-    static FILESYSTEMS: RefCell<Option<Fragments<Filesystem>>> = const { RefCell::new(None) };
+    /// The lists' fragments while a [`Serialiser`] writes a snapshot on this thread.
+    static LENT: RefCell<Option<Lists>> = const { RefCell::new(None) };
 }
 
-/// `Snapshot::filesystems`: through the fragments of the [`Serialiser`] writing it, if any
-/// (`serde_json` only: a raw fragment means nothing to another format), else as usual.
-pub fn filesystems<S: serde::Serializer>(list: &Option<Vec<Filesystem>>, s: S) -> Result<S::Ok, S::Error> {
+/// `list` through its fragments in the [`Serialiser`] writing it, if any (`serde_json` only:
+/// a raw fragment means nothing to another format), else as usual.
+fn through<T, S>(list: &Option<Vec<T>>, s: S, fragments: fn(&mut Lists) -> &mut Fragments<T>) -> Result<S::Ok, S::Error>
+where
+    T: Serialize + PartialEq + Clone,
+    S: serde::Serializer,
+{
     let Some(list) = list else { return s.serialize_none() };
-    FILESYSTEMS.with(|slot| {
-        let taken = slot.try_borrow_mut().ok().and_then(|mut fragments| fragments.take());
+    LENT.with(|slot| {
+        let taken = slot.try_borrow_mut().ok().and_then(|mut lists| lists.take());
         match taken {
-            Some(mut fragments) => {
-                let written = fragments.write(list, s);
-                *slot.borrow_mut() = Some(fragments);
+            Some(mut lists) => {
+                let written = fragments(&mut lists).write(list, s);
+                *slot.borrow_mut() = Some(lists);
                 written
             }
             None => s.serialize_some(list),
         }
     })
+}
+
+/// `Snapshot::filesystems`, through the [`Serialiser`]'s fragments.
+pub fn filesystems<S: serde::Serializer>(list: &Option<Vec<Filesystem>>, s: S) -> Result<S::Ok, S::Error> {
+    through(list, s, |lists| &mut lists.filesystems)
+}
+
+/// `Snapshot::disks`, through the [`Serialiser`]'s fragments.
+pub fn disks<S: serde::Serializer>(list: &Option<Vec<DiskDevice>>, s: S) -> Result<S::Ok, S::Error> {
+    through(list, s, |lists| &mut lists.disks)
+}
+
+/// `Network::interfaces`, through the [`Serialiser`]'s fragments.
+pub fn interfaces<S: serde::Serializer>(list: &Option<Vec<UpInterface>>, s: S) -> Result<S::Ok, S::Error> {
+    through(list, s, |lists| &mut lists.interfaces)
+}
+
+/// `Network::all_interfaces`, through the [`Serialiser`]'s fragments.
+pub fn all_interfaces<S: serde::Serializer>(list: &Option<Vec<NetInterface>>, s: S) -> Result<S::Ok, S::Error> {
+    through(list, s, |lists| &mut lists.all_interfaces)
 }
 
 #[cfg(test)]
@@ -206,14 +241,14 @@ mod tests {
             let ours = serialiser.serialise(snapshot, 0);
             assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(snapshot).unwrap());
             if let Some(list) = &snapshot.filesystems {
-                assert_eq!(serialiser.filesystems.entries.len(), list.len());
+                assert_eq!(serialiser.lists.filesystems.entries.len(), list.len());
             }
         };
         check(&snapshot, &mut serialiser);
-        let first = serialiser.filesystems.entries[1].1.get().as_ptr();
+        let first = serialiser.lists.filesystems.entries[1].1.get().as_ptr();
         check(&snapshot, &mut serialiser);
         // unchanged: the same bytes, not written again
-        assert_eq!(serialiser.filesystems.entries[1].1.get().as_ptr(), first);
+        assert_eq!(serialiser.lists.filesystems.entries[1].1.get().as_ptr(), first);
         let list = snapshot.filesystems.as_mut().unwrap();
         list[2].free = Some(999);
         list[3].error = Some("statvfs: Permission denied".into());
@@ -228,6 +263,78 @@ mod tests {
         check(&snapshot, &mut serialiser);
         snapshot.filesystems = Some(vec![filesystem(4), filesystem(5)]);
         snapshot.filesystems.as_mut().unwrap()[1].percent = Some(f64::NAN);
+        check(&snapshot, &mut serialiser);
+        check(&snapshot, &mut serialiser);
+    }
+
+    fn disk(n: u64) -> DiskDevice {
+        DiskDevice {
+            name: format!("nvme{n}n1").into(),
+            read_bytes: 512 * n,
+            read_bytes_per_sec: Some(n as f64 * 1.5),
+            ..Default::default()
+        }
+    }
+
+    fn link(n: u64) -> NetInterface {
+        NetInterface {
+            name: format!("veth{n}").into(),
+            up: Some(true),
+            mtu: Some(1500),
+            duplex: "full".into(),
+            ipv6: vec![crate::snapshot::Ipv6Info { address: "fe80::1".into(), prefix_len: 64, scope: "link".into() }]
+                .into(),
+            recv_bytes_per_sec: Some(n as f64 / 3.0),
+            ..Default::default()
+        }
+    }
+
+    fn up(n: u64) -> UpInterface {
+        UpInterface { name: format!("eth{n}").into(), ipv4: format!("10.0.0.{n}"), ..Default::default() }
+    }
+
+    /// The disks and both interface lists, sample after sample while some entries change, come
+    /// and go: serde_json's bytes every time, and an unchanged entry's JSON kept, not rewritten.
+    #[test]
+    fn disks_and_interfaces_write_what_serde_json_writes() {
+        let mut serialiser = Serialiser::default();
+        let mut snapshot = Snapshot { disks: Some((0..4).map(disk).collect()), ..Default::default() };
+        snapshot.network.all_interfaces = Some((0..4).map(link).collect());
+        snapshot.network.interfaces = Some((0..3).map(up).collect());
+        let check = |snapshot: &Snapshot, serialiser: &mut Serialiser| {
+            let ours = serialiser.serialise(snapshot, 0);
+            assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(snapshot).unwrap());
+        };
+        check(&snapshot, &mut serialiser);
+        let kept = |serialiser: &Serialiser| {
+            (
+                serialiser.lists.disks.entries[1].1.get().as_ptr(),
+                serialiser.lists.all_interfaces.entries[1].1.get().as_ptr(),
+                serialiser.lists.interfaces.entries[1].1.get().as_ptr(),
+            )
+        };
+        let first = kept(&serialiser);
+        // busy entries change around the idle ones
+        let disks = snapshot.disks.as_mut().unwrap();
+        disks[0].read_bytes += 4096;
+        disks[2].read_bytes_per_sec = Some(0.0);
+        let links = snapshot.network.all_interfaces.as_mut().unwrap();
+        links[0].counters.bytes_recv = Some(1);
+        links[3].ipv6 = Vec::new().into();
+        snapshot.network.interfaces.as_mut().unwrap()[2].mtu = Some(9000);
+        check(&snapshot, &mut serialiser);
+        assert_eq!(kept(&serialiser), first, "an unchanged entry's JSON was written again");
+        snapshot.disks.as_mut().unwrap()[1].write_count = 1;
+        snapshot.network.all_interfaces.as_mut().unwrap()[1].up = Some(false);
+        snapshot.network.interfaces.as_mut().unwrap()[1].duplex = "half".into();
+        check(&snapshot, &mut serialiser);
+        assert_ne!(kept(&serialiser).0, first.0);
+        snapshot.network.all_interfaces.as_mut().unwrap().remove(0);
+        snapshot.network.interfaces.as_mut().unwrap().push(up(7));
+        snapshot.disks = None;
+        check(&snapshot, &mut serialiser);
+        snapshot.network.interfaces = Some(Vec::new());
+        snapshot.disks = Some(vec![disk(9)]);
         check(&snapshot, &mut serialiser);
         check(&snapshot, &mut serialiser);
     }

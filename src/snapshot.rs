@@ -53,7 +53,7 @@ pub struct Snapshot {
     pub filesystems: Option<Vec<Filesystem>>,
     /// Per-device I/O (node_exporter's device set: partitions of sd/vd/hd/xvd/nvme, loop, ram
     /// and fd devices left out); `null` when `/proc/diskstats` cannot be read.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::json::disks")]
     pub disks: Option<Vec<DiskDevice>>,
     /// Temperatures as psutil's `sensors_temperatures()` gives them, in the dashboard's
     /// shape: chip name → its sensors; `{}` when there are none, `null` when the `sensors`
@@ -246,10 +246,10 @@ pub struct Network {
     /// when there is none.
     pub primary_interface: Option<Interface>,
     /// The interfaces a dashboard shows: up, not loopback, with an IPv4 address.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::json::interfaces")]
     pub interfaces: Option<Vec<UpInterface>>,
     /// Every interface of `/proc/net/dev`, loopback and down ones included, with its counters.
-    #[serde(default)]
+    #[serde(default, serialize_with = "crate::json::all_interfaces")]
     pub all_interfaces: Option<Vec<NetInterface>>,
 }
 

@@ -81,31 +81,49 @@ fn link_facts_are_refreshed_a_few_links_per_sample() {
 }
 
 /// The big host's `/system` as the service writes it, sample after sample while the disk
-/// under its mounts fills (the mounts measured in turn change, the others are carried over):
-/// byte for byte what serde_json writes of the same snapshot.
+/// under its mounts fills (the mounts measured in turn change, the others are carried over)
+/// and a quarter of its disks and links are busy (their counters and rates change, the
+/// others' stay): byte for byte what serde_json writes of the same snapshot.
 #[test]
 fn its_json_reuses_nothing_stale() {
     let tree = tempfile::tempdir().unwrap();
     let mounts = tempfile::tempdir().unwrap();
-    synthetic::generate(tree.path(), mounts.path(), synthetic::Counts::big_host(0.25));
+    let counts = synthetic::Counts::big_host(0.25);
+    synthetic::generate(tree.path(), mounts.path(), counts);
     let setup = on_tree(tree.path());
-    let mut runner = Runner::new(&setup, &Selection::parse("filesystems").unwrap());
+    let mut runner = Runner::new(&setup, &Selection::parse("filesystems,disk_io,network,interfaces").unwrap());
     let mut serialiser = system_stats::json::Serialiser::default();
-    let (mut last, mut changed) = (None, 0);
+    let mut last: Option<system_stats::snapshot::Snapshot> = None;
+    let mut changed = [0; 3];
     for n in 0..12 {
         let fill = mounts.path().join(format!("fill{n}"));
         std::fs::write(&fill, vec![1u8; 4 << 20]).unwrap();
         std::fs::File::open(&fill).unwrap().sync_all().unwrap();
+        synthetic::write_counters(tree.path(), counts, n + 1, 0.25);
         let reading = runner.read_for(Asked::ALL);
-        let list = reading.snapshot.filesystems.clone().unwrap();
-        assert!(list.len() > 100, "{} filesystems", list.len());
-        let ours = serialiser.serialise(&reading.snapshot, 0);
-        assert!(ours == serde_json::to_vec(&reading.snapshot).unwrap(), "sample {n}: not serde_json's bytes");
-        if let Some(last) = last.replace(list.clone()) {
-            let differ = list.iter().zip(&last).filter(|(a, b)| a != b).count();
-            assert!(differ < list.len(), "sample {n}: every filesystem changed");
-            changed += differ;
+        let snapshot = &reading.snapshot;
+        assert!(snapshot.filesystems.as_ref().unwrap().len() > 100);
+        let ours = serialiser.serialise(snapshot, 0);
+        assert!(ours == serde_json::to_vec(snapshot).unwrap(), "sample {n}: not serde_json's bytes");
+        // (the first sample has no rates, the second has them all)
+        if let Some(last) = last.replace(snapshot.clone()).filter(|_| n >= 2) {
+            // some entries of each list changed, never all of them
+            fn differ<T: PartialEq>(now: &Option<Vec<T>>, before: &Option<Vec<T>>) -> (usize, usize) {
+                let (now, before) = (now.as_deref().unwrap(), before.as_deref().unwrap());
+                (now.iter().zip(before).filter(|(a, b)| a != b).count(), now.len())
+            }
+            for (i, (differ, len)) in [
+                differ(&snapshot.filesystems, &last.filesystems),
+                differ(&snapshot.disks, &last.disks),
+                differ(&snapshot.network.all_interfaces, &last.network.all_interfaces),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                assert!(differ < len, "sample {n}: every entry of list {i} changed");
+                changed[i] += differ;
+            }
         }
     }
-    assert!(changed > 0, "no filesystem changed: the test proves nothing");
+    assert!(changed.iter().all(|&c| c > 0), "a list never changed ({changed:?}): the test proves nothing");
 }
