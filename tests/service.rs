@@ -769,3 +769,59 @@ fn the_programs_do_not_load_libm() {
         assert!(!needed.iter().any(|l| l.contains("libm.so")), "{bin} needs libm: {needed:?}");
     }
 }
+
+/// glibc's heaps for threads' arenas in a process: anonymous read-write mappings at a 64 MiB
+/// boundary that, with the reserved (`---p`) mapping right after them, make 64 MiB.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn malloc_arenas(pid: u32) -> usize {
+    const HEAP: u64 = 64 << 20;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mappings: Vec<(u64, u64, &str, bool)> = maps
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let (range, perms) = (f.next()?, f.next()?);
+            let anonymous = f.nth(3).is_none();
+            let (start, end) = range.split_once('-')?;
+            Some((u64::from_str_radix(start, 16).ok()?, u64::from_str_radix(end, 16).ok()?, perms, anonymous))
+        })
+        .collect();
+    mappings
+        .windows(2)
+        .filter(|w| {
+            let ((start, end, perms, anon), (next_start, next_end, next_perms, next_anon)) = (w[0], w[1]);
+            anon && next_anon
+                && perms == "rw-p"
+                && next_perms == "---p"
+                && start % HEAP == 0
+                && next_start == end
+                && next_end - start == HEAP
+        })
+        .count()
+}
+
+/// The service's threads share one malloc arena (0.2–0.3 MiB less resident than one per
+/// thread), after requests on several connections at once have run on every HTTP worker; a
+/// `MALLOC_ARENA_MAX` of the user's still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_service_keeps_one_malloc_arena_unless_told_otherwise() {
+    let busy = |svc: &Service| {
+        let addr = svc.addr;
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(move || {
+                    for path in ["/system", "/metrics", "/history", "/system"] {
+                        assert_eq!(common::request(addr, "GET", path).status, 200, "{path}");
+                    }
+                });
+            }
+        });
+    };
+    let svc = Service::start(&[]);
+    busy(&svc);
+    assert_eq!(malloc_arenas(svc.run.child.id()), 0, "the service made malloc arenas for its threads");
+    let told = Service::start(&[("MALLOC_ARENA_MAX", "8")]);
+    busy(&told);
+    assert!(malloc_arenas(told.run.child.id()) > 0, "MALLOC_ARENA_MAX=8: no arena per thread (or none found)");
+}
