@@ -78,7 +78,8 @@ impl serde_json::ser::Formatter for Decimal {
 /// 0.01 too, so at least 0.01 from `d`; below 10¹³ two doubles are less than 0.002 apart, so
 /// such a decimal reads back as another double. `d` is therefore the shortest, and the only
 /// one of its length. The test `hundredths_are_written_as_serde_json_writes_them` compares
-/// both on every hundredth below 10⁴ and on random ones up to the bound.
+/// both on every hundredth below 10⁴, on random ones of every size far past the bound, and on
+/// random doubles.
 fn hundredths(value: f64, buffer: &mut [u8; 24]) -> Option<&[u8]> {
     let magnitude = value.abs();
     // (NaN passes here and fails the check below)
@@ -368,13 +369,7 @@ mod tests {
         for value in [180.01, 0.1, 0.05, 99.99, 12.3, (666.666_f64).round() / 10.0, 123_456_789.0 / 100.0] {
             assert_eq!(decimal(value), serde_json(value), "{value}");
         }
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::testing::random();
         for _ in 0..1_000_000 {
             let r = next();
             // hundredths of every size up to 10¹⁸, far past the bound

@@ -37,6 +37,21 @@ pub mod metrics;
 pub mod sampler;
 pub mod snapshot;
 
+/// Helpers of the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A reproducible stream of pseudo-random numbers (xorshift64, the same seed every run).
+    pub fn random() -> impl FnMut() -> u64 {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+}
+
 /// A binary's start: its settings from the command line and the environment, or the one-line
 /// error and exit code 2; then logging at the configured level, and a warning for every
 /// `SYSTEM_STATS_*` variable no program reads.

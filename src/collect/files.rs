@@ -597,11 +597,9 @@ mod tests {
         ] {
             assert_eq!(number(text), text.parse::<u64>().ok(), "{text:?}");
         }
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = crate::testing::random();
         for _ in 0..10_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = next();
             let text = (x >> (x % 64)).to_string();
             assert_eq!(number(&text), text.parse::<u64>().ok(), "{text:?}");
         }
@@ -632,19 +630,13 @@ mod tests {
             "\x0c",
             "\u{a0}",
         ];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::testing::random();
         for _ in 0..20_000 {
             let line: String = (0..next() % 12).map(|_| pieces[(next() % pieces.len() as u64) as usize]).collect();
             let expected: Vec<&str> = line.split_ascii_whitespace().collect();
             let mut fields = Fields::new(&line);
             for (i, field) in expected.iter().enumerate() {
-                if next() % 2 == 0 {
+                if next().is_multiple_of(2) {
                     assert_eq!(fields.text(), Some(*field), "{line:?}, field {i}");
                 } else {
                     assert_eq!(fields.number(), Some(number(field).ok_or(*field)), "{line:?}, field {i}");
