@@ -353,7 +353,7 @@ fn profile(scale: &str) {
     let busy: Option<f64> = std::env::var("SAMPLE_PROFILE_BUSY")
         .ok()
         .map(|s| s.parse().ok().filter(|b| (0.0..=1.0).contains(b)).expect("SAMPLE_PROFILE_BUSY: a share from 0 to 1"));
-    let (setup, what, counts) = if scale == "host" {
+    let (setup, what, moving) = if scale == "host" {
         (Setup::default(), "this host".to_string(), None)
     } else {
         let scale: f64 = scale.parse().expect("SAMPLE_PROFILE: `host` or a scale such as 1 or 0.25");
@@ -369,7 +369,7 @@ fn profile(scale: &str) {
             Some(busy) => format!("big host ×{scale}, {:.0} % busy", busy * 100.0),
             None => format!("big host ×{scale}"),
         };
-        (setup, what, Some(counts))
+        (setup, what, busy.map(|busy| (counts, busy)))
     };
     let selection = match std::env::var("SAMPLE_PROFILE_ONLY") {
         Ok(only) => Selection::parse(&only).expect("SAMPLE_PROFILE_ONLY: a list of families"),
@@ -389,7 +389,7 @@ fn profile(scale: &str) {
     let count: u32 =
         std::env::var("SAMPLE_PROFILE_COUNT").map_or(u32::MAX, |s| s.parse().expect("SAMPLE_PROFILE_COUNT: samples"));
     while t.elapsed() < Duration::from_secs(seconds) && n < count {
-        if let (Some(busy), Some(counts)) = (busy, counts) {
+        if let Some((counts, busy)) = moving {
             // the next second's counters, written outside the time measured
             synthetic::write_counters(dir.path(), counts, u64::from(n) + 1, busy);
         }
@@ -405,7 +405,7 @@ fn profile(scale: &str) {
         n += 1;
     }
     if let Ok(path) = std::env::var("SAMPLE_PROFILE_JSON") {
-        if let (Some(busy), Some(counts)) = (busy, counts) {
+        if let Some((counts, busy)) = moving {
             synthetic::write_counters(dir.path(), counts, u64::from(n) + 1, busy);
         }
         std::fs::write(&path, serialiser.serialise(&runner.read().snapshot, last)).expect("SAMPLE_PROFILE_JSON");
