@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Service, available, clean_command, free_port, service_bin};
+use common::{PATIENCE, Service, available, clean_command, free_port, request_with_headers, service_bin};
 
 const TOKEN: &str = "tok-3f9a1c7e5b2d4068";
 
@@ -167,6 +167,24 @@ fn foreign_host_names_get_421() {
     drop(s);
     let s = Service::start(&[("SYSTEM_STATS_ALLOWED_HOSTS", "*")]);
     assert_eq!(curl(&format!("http://{}/system", s.addr), &["-H", "Host: evil.example"]).status, 200);
+}
+
+/// Two `Host` headers are refused with 400 (RFC 9112, section 3.2), whichever comes first: a
+/// proxy in front and the service could each read another one. The service's own address
+/// first and a foreign name second, and the other way round; `/health` (no token, no
+/// sample) included.
+#[test]
+fn two_host_headers_get_400() {
+    let s = Service::start(&[]);
+    let own = format!("Host: {}\r\n", s.addr);
+    for path in ["/system", "/metrics", "/health"] {
+        for headers in [format!("{own}Host: evil.example\r\n"), format!("Host: evil.example\r\n{own}"), own.repeat(2)] {
+            let got = request_with_headers(s.addr, "GET", path, &headers);
+            assert_eq!(got.status, 400, "{path} with {headers:?}: {got:?}");
+            assert!(got.body.contains("one Host header, not several"), "{}", got.body);
+        }
+    }
+    assert_eq!(request_with_headers(s.addr, "GET", "/system", &own).status, 200);
 }
 
 /// No CORS header unless the origin is listed; a listed origin gets its preflight answered

@@ -162,6 +162,13 @@ fn the_listener_takes_the_token_and_the_host_rules() {
     assert!(om.body.ends_with("# EOF\n"));
     let foreign = request_with_headers(a, "GET", "/health", "Host: evil.example\r\n");
     assert_eq!(foreign.status, 421);
+    // two Host headers: 400 (RFC 9112), even when the first is the listener's own address
+    let twice = format!("Host: {addr}\r\nHost: evil.example\r\nAuthorization: Bearer fwd-token-7c1\r\n");
+    for path in ["/metrics", "/health"] {
+        let got = request_with_headers(a, "GET", path, &twice);
+        assert_eq!(got.status, 400, "{path}: {got:?}");
+        assert!(got.body.contains("one Host header, not several"), "{}", got.body);
+    }
     drop(f);
 }
 

@@ -319,13 +319,38 @@ fn trim_memory() {
     }
 }
 
-/// The request's `Host` (`Some(None)`: none, as HTTP/1.0 may send); `None` for an HTTP/1.1
-/// request without one, which is refused (RFC 9112).
-fn host_header(req: &Request<Incoming>) -> Option<Option<&str>> {
-    match req.headers().get(HOST) {
-        Some(h) => Some(Some(h.to_str().unwrap_or("\u{fffd}"))),
-        None if req.version() == hyper::Version::HTTP_11 => None,
-        None => Some(None),
+/// What a request says of its host (RFC 9112, section 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostHeader<'a> {
+    /// One `Host` header.
+    One(&'a str),
+    /// None, as HTTP/1.0 may send.
+    Absent,
+    /// An HTTP/1.1 request without one: refused.
+    Missing,
+    /// More than one: refused, whatever they say (a proxy and the server could each read
+    /// another one).
+    Several,
+}
+
+impl HostHeader<'_> {
+    /// The refusal (400) of a request whose `Host` headers break RFC 9112.
+    fn refusal(self) -> Option<&'static str> {
+        match self {
+            HostHeader::Missing => Some("an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)"),
+            HostHeader::Several => Some("a request has one Host header, not several (RFC 9112, section 3.2)"),
+            HostHeader::One(_) | HostHeader::Absent => None,
+        }
+    }
+}
+
+fn host_header(req: &Request<Incoming>) -> HostHeader<'_> {
+    let mut all = req.headers().get_all(HOST).iter();
+    match (all.next(), all.next()) {
+        (Some(_), Some(_)) => HostHeader::Several,
+        (Some(h), None) => HostHeader::One(h.to_str().unwrap_or("\u{fffd}")),
+        (None, _) if req.version() == hyper::Version::HTTP_11 => HostHeader::Missing,
+        (None, _) => HostHeader::Absent,
     }
 }
 
@@ -335,10 +360,11 @@ fn host_header(req: &Request<Incoming>) -> Option<Option<&str>> {
 pub fn route<A: App>(state: &A, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
     let access = state.access();
     let headers = req.headers();
-    let Some(host) = host_header(req) else {
-        return error(StatusCode::BAD_REQUEST, "an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)");
-    };
-    if let Some(host) = host
+    let host = host_header(req);
+    if let Some(why) = host.refusal() {
+        return error(StatusCode::BAD_REQUEST, why);
+    }
+    if let HostHeader::One(host) = host
         && !access.hosts.allows(host)
     {
         return misdirected(access, host, peer);
@@ -394,7 +420,11 @@ impl App for AppState {
             _ => return None,
         };
         let allowed = || {
-            let host = host_header(req).is_some_and(|h| h.is_none_or(|h| self.access.hosts.allows(h)));
+            let host = match host_header(req) {
+                HostHeader::One(h) => self.access.hosts.allows(h),
+                HostHeader::Absent => true,
+                HostHeader::Missing | HostHeader::Several => false,
+            };
             host && self.access.auth.as_ref().is_none_or(|auth| auth.accepts(req.headers().get(AUTHORIZATION)))
         };
         self.sampler.fresh(need, allowed).map(|waiting| Box::pin(waiting) as Waiting)
