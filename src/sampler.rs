@@ -51,6 +51,9 @@ pub struct Published {
     pub exported: Vec<Arc<dyn crate::metrics::Export>>,
     /// Samples published since start, this one included.
     pub sequence: u64,
+    /// Which sample it is: readings of the host on schedule since start. A top-up keeps the
+    /// number of the sample it completes: it is the same sample, with more families.
+    pub number: u64,
     /// Which readers' families it has.
     pub asked: Asked,
     /// `/metrics` in Prometheus text and in OpenMetrics, rendered by the first request that
@@ -172,6 +175,9 @@ pub struct Shared {
     wake: std::sync::Mutex<mpsc::Sender<Wake>>,
     /// Woken at each publication, for the requests waiting for a sample.
     published: tokio::sync::Notify,
+    /// A random number drawn at start: with a sample's number, names the sample across
+    /// restarts ([`Shared::sample_id`]).
+    instance: u64,
 }
 
 impl Shared {
@@ -270,10 +276,28 @@ impl Shared {
         }
     }
 
+    /// The name of a published sample, unique across restarts: `<this start's random number,
+    /// 16 hex digits>-<the sample's number>`. Two answers with the same name carry the same
+    /// sample (a client polling faster than the service samples), whatever its clock said:
+    /// the forwarder spools a sample once by it, where a time would fail when the clock
+    /// steps.
+    pub fn sample_id(&self, published: &Published) -> String {
+        format!("{:016x}-{}", self.instance, published.number)
+    }
+
     /// Whether a sample has been published yet (the first may be stuck in the kernel).
     pub fn has_sample(&self) -> bool {
         self.current.load().sequence > 0
     }
+}
+
+/// A random number: the standard library's hash keys come from the operating system's
+/// random source, once per process.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 /// The serialiser of a sampler's samples, shared by them.
@@ -283,7 +307,7 @@ fn publish(
     reading: Reading,
     asked: Asked,
     collectors: Vec<crate::collect::Status>,
-    sequence: u64,
+    (sequence, number): (u64, u64),
     size_hint: usize,
     serialiser: &SharedSerialiser,
 ) -> Published {
@@ -296,6 +320,7 @@ fn publish(
         collectors,
         exported: reading.exported,
         sequence,
+        number,
         asked,
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
@@ -331,6 +356,7 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         collectors: Vec::new(),
         exported: Vec::new(),
         sequence: 0,
+        number: 0,
         asked: Asked::default(),
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
@@ -344,6 +370,7 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         demand: Demand::new(),
         wake: std::sync::Mutex::new(stop.clone()),
         published: tokio::sync::Notify::new(),
+        instance: random_u64(),
     });
     let (first, first_published) = mpsc::channel::<()>();
     let publish_to = Arc::clone(&shared);
@@ -367,7 +394,7 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Rec
     std::thread::sleep(FIRST_SPAN.min(interval));
     let second = runner.read();
     let serialiser = SharedSerialiser::default();
-    let published = Arc::new(publish(second, Asked::ALL, runner.statuses(), 1, 0, &serialiser));
+    let published = Arc::new(publish(second, Asked::ALL, runner.statuses(), (1, 1), 0, &serialiser));
     shared.current.store(Arc::clone(&published));
     shared.published.notify_waiters();
     let _ = first.send(());
@@ -393,13 +420,15 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Rec
             let latest = shared.current.load_full();
             let hint = latest.json_len();
             if on_schedule {
-                publish(runner.read_for(asked), asked, runner.statuses(), sequence + 1, hint, &serialiser)
+                let numbers = (sequence + 1, latest.number + 1);
+                publish(runner.read_for(asked), asked, runner.statuses(), numbers, hint, &serialiser)
             } else {
                 // a reader woke it: the latest sample completed with what it lacks, not a
                 // new one whose rates would span the few milliseconds since the latest
                 let had = latest.asked;
                 let reading = runner.top_up(&latest.snapshot, &latest.exported, had, asked);
-                publish(reading, had.and(asked), runner.statuses(), sequence + 1, hint, &serialiser)
+                let numbers = (sequence + 1, latest.number);
+                publish(reading, had.and(asked), runner.statuses(), numbers, hint, &serialiser)
             }
         }));
         match sampled {
@@ -439,7 +468,7 @@ mod tests {
         let mut reading = Reading::new(Instant::now(), std::time::SystemTime::now());
         reading.snapshot.collected_at = "2026-12-06T05:00:00+00:00".into();
         reading.snapshot.cpu.logical_cores = Some(4);
-        let published = publish(reading, Asked::ALL, Vec::new(), 7, 100, &Default::default());
+        let published = publish(reading, Asked::ALL, Vec::new(), (7, 5), 100, &Default::default());
         assert!(published.json.get().is_none(), "serialised before anyone asked");
         assert_eq!(published.json_len(), 100, "the expected size until serialised");
         let first = published.json();

@@ -180,7 +180,7 @@ fn two_host_headers_get_400() {
     for path in ["/system", "/metrics", "/health"] {
         for headers in [format!("{own}Host: evil.example\r\n"), format!("Host: evil.example\r\n{own}"), own.repeat(2)] {
             let got = request_with_headers(s.addr, "GET", path, &headers);
-            assert_eq!(got.status, 400, "{path} with {headers:?}: {got:?}");
+            assert_eq!(got.status, 400, "{path} with {headers:?}: {}", &got.body[..got.body.len().min(200)]);
             assert!(got.body.contains("one Host header, not several"), "{}", got.body);
         }
     }

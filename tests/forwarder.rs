@@ -885,7 +885,8 @@ fn check_spool_reports_every_spool() {
     assert_eq!(std::fs::read(&file).unwrap(), bytes, "--check-spool changed the file");
 }
 
-/// A restart polls the sample it spooled last again: it is not spooled twice.
+/// A restart polls the sample it spooled last again: it is recognised by its name (the
+/// service's `System-Stats-Sample`), not spooled twice, and said so at INFO.
 #[test]
 fn a_restart_does_not_spool_the_same_sample_again() {
     let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "30")]);
@@ -897,7 +898,8 @@ fn a_restart_does_not_spool_the_same_sample_again() {
     first.signal(libc::SIGTERM);
     first.wait_exit(Duration::from_secs(10)).expect("stops");
     let second = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
-    second.wait_for_line("already spooled before a restart");
+    let said = second.wait_for_line("the sample polled first after the restart was spooled before it");
+    assert!(said.contains("INFO"), "{said}");
     r.come_back(Mode::Accept);
     r.wait_accepted(1, Duration::from_secs(15));
     std::thread::sleep(Duration::from_millis(800));

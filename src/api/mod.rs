@@ -531,6 +531,18 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) ->
     r
 }
 
+/// The header that names the sample an answer of `/system` or `/metrics` carries
+/// ([`crate::sampler::Shared::sample_id`]): the forwarder spools each sample once by it.
+pub const SAMPLE_HEADER: &str = "system-stats-sample";
+
+/// `response` with the name of the sample it carries.
+fn named_sample(mut response: Response<Body>, id: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(SAMPLE_HEADER, v);
+    }
+    response
+}
+
 /// `{"error": message}` with `status`.
 pub fn error(status: StatusCode, message: &str) -> Response<Body> {
     json(status, Bytes::from(serde_json::json!({ "error": message }).to_string()))

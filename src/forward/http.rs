@@ -61,6 +61,8 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
     /// `Location`, for redirects.
     pub location: Option<String>,
+    /// Every header of the answer.
+    pub headers: http::HeaderMap,
     pub body: Bytes,
 }
 
@@ -209,7 +211,7 @@ impl Client {
         let header = |name| parts.headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
         let retry_after = header(RETRY_AFTER).and_then(parse_retry_after);
         let location = header(LOCATION).map(str::to_string);
-        Ok(Reply { status: parts.status, retry_after, location, body })
+        Ok(Reply { status: parts.status, retry_after, location, headers: parts.headers, body })
     }
 }
 

@@ -29,6 +29,8 @@ use crate::metrics::{Family, Kind, label};
 pub struct SourceStats {
     pub polls: AtomicU64,
     pub failures: AtomicU64,
+    /// Polls that brought the sample already spooled: not spooled twice.
+    pub repeated: AtomicU64,
     /// When a poll last brought a sample, unix milliseconds (0: not yet).
     pub last_success_ms: AtomicU64,
 }
@@ -191,6 +193,15 @@ impl Listener {
                 "Polls that brought no sample (the service down, or not a snapshot).",
             )
             .with(src(), st.failures.load(Ordering::Relaxed) as f64),
+        );
+        out.push(
+            f(
+                "poll_repeats_total",
+                Kind::Counter,
+                "Polls that brought the sample already spooled (the service had not taken a new one since the last \
+                 poll, or it was spooled before a restart): not spooled twice.",
+            )
+            .with(src(), st.repeated.load(Ordering::Relaxed) as f64),
         );
         let ms = st.last_success_ms.load(Ordering::Relaxed);
         if ms > 0 {

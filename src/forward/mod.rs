@@ -68,7 +68,7 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     }
     if cfg.dry_run {
         return match poll(&source).await {
-            Ok((sample, _)) => {
+            Ok((sample, _, _)) => {
                 println!("{}", serde_json::to_string_pretty(&sample.json_payload()).unwrap_or_default());
                 exit::OK
             }
@@ -121,8 +121,11 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
         let polled = poll(&source).await;
         let mut code = exit::OK;
         match polled {
-            Ok((sample, body)) => {
-                spool_everywhere(&targets, &mut spooling, &cfg.spool_dir, &sample, body).await;
+            Ok((sample, body, name)) => {
+                let repeat = spool_everywhere(&targets, &mut spooling, &cfg.spool_dir, &sample, body, name).await;
+                if repeat {
+                    tracing::info!("this sample was spooled before: not spooled twice");
+                }
                 tracing::info!("{}", sample.summary());
             }
             Err(e) => {
@@ -168,7 +171,8 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
     let mut ticker = tokio::time::interval_at(start, cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut health = SourceHealth::default();
-    let mut last_collected = String::new();
+    let mut last_name = None;
+    let mut repeats = Repeats::default();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -182,16 +186,23 @@ pub async fn run(cfg: ForwarderConfig, shutdown: impl Future<Output = ()>) -> u8
             source_stats.failures.fetch_add(1, Ordering::Relaxed);
         }
         match polled {
-            Ok((sample, body)) => {
+            Ok((sample, body, name)) => {
                 health.ok();
-                let collected = sample.snapshot["collected_at"].as_str().unwrap_or_default();
-                if collected == last_collected {
-                    // polling faster than the service samples: the same sample again
-                    tracing::debug!("no new sample since the last tick (collected at {collected})");
+                if last_name == Some(name) {
+                    source_stats.repeated.fetch_add(1, Ordering::Relaxed);
+                    repeats.note(
+                        "the service answered with the sample of the last poll (it samples less often than \
+                         SYSTEM_STATS_FORWARD_INTERVAL)",
+                    );
                     continue;
                 }
-                last_collected = collected.to_string();
-                spool_everywhere(&targets, &mut spooling, &cfg.spool_dir, &sample, body).await;
+                last_name = Some(name);
+                let at = sample.snapshot["collected_at"].as_str().unwrap_or_default();
+                tracing::debug!("took the sample collected at {at}");
+                if spool_everywhere(&targets, &mut spooling, &cfg.spool_dir, &sample, body, name).await {
+                    source_stats.repeated.fetch_add(1, Ordering::Relaxed);
+                    repeats.note("the sample polled first after the restart was spooled before it");
+                }
                 let up = targets.iter().filter(|t| t.stats.up.load(Ordering::Relaxed)).count();
                 let backlog: u64 = targets.iter().map(|t| t.stats.backlog.load(Ordering::Relaxed)).sum();
                 tracing::info!("{} | destinations up {up}/{}, backlog {backlog}", sample.summary(), targets.len());
@@ -381,15 +392,53 @@ fn client_for(access: &crate::config::Access, shared: &Client, timeout: Duration
     }
 }
 
-/// One poll of the service: the parsed sample and the body as received (what is spooled).
-async fn poll(source: &Source) -> Result<(Sample, Bytes), String> {
+/// One poll of the service: the parsed sample, the body as received (what is spooled) and
+/// the sample's name ([`sample_name`]).
+async fn poll(source: &Source) -> Result<(Sample, Bytes, u64), String> {
     let reply = source.client.get(&source.url, &source.headers).await.map_err(|e| e.to_string())?;
     if !reply.status.is_success() {
         let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned();
         return Err(format!("HTTP {}: {}", reply.status, body.trim()));
     }
     let sample = Sample::parse(&reply.body).map_err(|e| format!("not a system-stats snapshot: {e}"))?;
-    Ok((sample, reply.body))
+    let name = sample_name(&reply.headers, &reply.body);
+    Ok((sample, reply.body, name))
+}
+
+/// The name a polled sample is spooled once by: the service's `System-Stats-Sample` header
+/// (unique across its restarts), or, from a source that sends none (the Python original, a
+/// proxy that drops it), the body itself: the same sample polled twice is the same bytes.
+/// Never its time: a clock that steps back would make new samples look like old ones.
+pub fn sample_name(headers: &::http::HeaderMap, body: &[u8]) -> u64 {
+    match headers.get(crate::api::SAMPLE_HEADER) {
+        Some(id) => spool::stable_hash(&[b"header:", id.as_bytes()]),
+        None => spool::stable_hash(&[b"body:", body]),
+    }
+}
+
+/// Polls that brought the sample already spooled, for the log: the first one of an episode
+/// is said (at INFO, with why), then a count at most every [`sender::SUMMARY_EVERY`] while
+/// they go on (a forwarder polling faster than the service samples meets one every other
+/// poll).
+#[derive(Debug, Default)]
+struct Repeats {
+    last_said: Option<Instant>,
+    unsaid: u64,
+}
+
+impl Repeats {
+    fn note(&mut self, why: &str) {
+        self.unsaid += 1;
+        if self.last_said.is_none_or(|t| t.elapsed() >= sender::SUMMARY_EVERY) {
+            tracing::info!(
+                "{why}: not spooled twice ({} such poll(s) since the last line; counted in \
+                 system_stats_forwarder_poll_repeats_total)",
+                self.unsaid
+            );
+            self.last_said = Some(Instant::now());
+            self.unsaid = 0;
+        }
+    }
 }
 
 /// Whether a destination's spool takes samples, for the log: one line when it stops, one when
@@ -412,16 +461,18 @@ fn free_bytes(dir: &std::path::Path) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Pushes one sample into every destination's spool and wakes the senders.
+/// Pushes one sample into every destination's spool and wakes the senders; `true` when a
+/// spool had taken this very sample already (before a restart).
 async fn spool_everywhere(
     targets: &[Sender],
     health: &mut [SpoolHealth],
     spool_dir: &std::path::Path,
     sample: &Sample,
     body: Bytes,
-) {
-    let collected_at = sample.collected_at_us;
+    name: u64,
+) -> bool {
     let mut spooled = 0;
+    let mut repeat = false;
     for (t, h) in targets.iter().zip(health.iter_mut()) {
         if let (Some(need), Some((lost, _))) = (h.room_needed, h.failing.as_mut())
             && free_bytes(spool_dir) < need
@@ -433,7 +484,7 @@ async fn spool_everywhere(
         h.room_needed = None;
         let size = body.len() as u64;
         let body = body.clone();
-        let pushed = with_spool(&t.spool, move |s| s.push(&body, collected_at).map(|p| (p, s.len()))).await;
+        let pushed = with_spool(&t.spool, move |s| s.push(&body, name).map(|p| (p, s.len()))).await;
         let st = &t.stats;
         let label = t.dest.label.as_str();
         match pushed {
@@ -446,7 +497,7 @@ async fn spool_everywhere(
                     );
                 }
                 let Some(p) = pushed else {
-                    tracing::debug!(destination = label, "already spooled before a restart: not spooled again");
+                    repeat = true;
                     continue;
                 };
                 spooled += 1;
@@ -485,6 +536,7 @@ async fn spool_everywhere(
         let at = sample.snapshot["collected_at"].as_str().unwrap_or_default();
         tracing::debug!("spooled the sample collected at {at}");
     }
+    repeat
 }
 
 /// `--check-spool`: the state of every spool in the directory, without sending anything.
@@ -587,21 +639,21 @@ fn salvage_spool(cfg: &ForwarderConfig, file: &std::path::Path) -> u8 {
             return exit::CONFIG;
         }
     };
-    let there: std::collections::HashSet<String> = match target.entries() {
-        Ok(entries) => entries.iter().filter_map(|(_, v)| spool::collected_at(v)).collect(),
+    // a sample is the same one when its bytes are: times may repeat after a clock step
+    let there: std::collections::HashSet<u64> = match target.entries() {
+        Ok(entries) => entries.iter().map(|(_, v)| spool::stable_hash(&[v])).collect(),
         Err(e) => {
             println!("{e}");
             return exit::CONFIG;
         }
     };
     let (mut queued, mut duplicates) = (0u64, 0u64);
-    for (at, sample) in &found.samples {
-        if there.contains(at) {
+    for (_, sample) in &found.samples {
+        if there.contains(&spool::stable_hash(&[sample])) {
             duplicates += 1;
             continue;
         }
-        let us = chrono::DateTime::parse_from_rfc3339(at).map_or(0, |t| t.timestamp_micros().max(0) as u64);
-        if let Err(e) = target.push_salvaged(sample, us) {
+        if let Err(e) = target.push_salvaged(sample) {
             println!("{e}: {queued} sample(s) re-queued before it; {} is left as it is", file.display());
             return exit::NOT_DELIVERED;
         }

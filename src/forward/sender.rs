@@ -560,6 +560,7 @@ mod tests {
             status: hyper::StatusCode::from_u16(status).unwrap(),
             retry_after: retry_after.map(Duration::from_secs),
             location: None,
+            headers: Default::default(),
             body: Bytes::from_static(br#"{"error": "missing key: cpu"}"#),
         })
     }

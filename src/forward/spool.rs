@@ -5,8 +5,11 @@
 //! sample removed after its 2xx is never sent again, whatever kills the process afterwards.
 //! Samples are keyed by an increasing sequence number, so order is the key order. The spool
 //! holds at most `max_bytes` of sample bytes: a push that would exceed it first removes the
-//! oldest samples, in the same transaction. The `collected_at` of the last sample pushed is
-//! kept with them, so that a restart does not spool the same sample twice.
+//! oldest samples, in the same transaction. The name of the last sample pushed (a number the
+//! caller derives from the sample's identity, [`super::sample_name`]) is kept with them, so
+//! that a restart does not spool the same sample twice. It is a name, not a time: a clock
+//! that steps back (NTP correcting a clock that ran ahead, a Raspberry Pi without a real-time
+//! clock) does not make the samples after the step look like ones already spooled.
 //!
 //! **Faults.** The spool survives what an SD card meets:
 //! - *An I/O error* (a full disk, a failing card): the database is closed, what was committed
@@ -28,7 +31,8 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableM
 
 const SAMPLES: TableDefinition<u64, &[u8]> = TableDefinition::new("samples");
 /// `next_seq`: kept so that sequence numbers never repeat, even after the spool emptied;
-/// `last_collected`: the `collected_at` (Unix microseconds) of the last sample pushed.
+/// `last_sample`: the name of the last sample pushed. (Spools written before it kept
+/// `last_collected`, a time, which is ignored now.)
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// redb's page cache per spool. Its default (1 GiB) would let the cache grow with the
@@ -101,7 +105,7 @@ pub struct Spool {
     len: u64,
     bytes: u64,
     next_seq: u64,
-    last_collected: Option<u64>,
+    last_sample: Option<u64>,
     /// Samples delivered (or dropped) whose removal could not be written yet.
     removed: BTreeSet<u64>,
     /// While closed: why, when to try again and how long to wait after that.
@@ -184,12 +188,22 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, redb::Error>) -> Result<T, Fault> {
     }
 }
 
+/// Closes a database, redb's panics caught: closing commits what the allocator freed, which
+/// walks the tree, and redb panics there on some damaged files (seen in `--salvage-spool`).
+/// What was committed before stays.
+fn close(db: Database) -> Result<(), Fault> {
+    guarded(|| {
+        drop(db);
+        Ok(())
+    })
+}
+
 /// The counts a database holds.
 struct Contents {
     len: u64,
     bytes: u64,
     next_seq: u64,
-    last_collected: Option<u64>,
+    last_sample: Option<u64>,
 }
 
 fn contents(db: &Database) -> Result<Contents, redb::Error> {
@@ -210,8 +224,8 @@ fn contents(db: &Database) -> Result<Contents, redb::Error> {
     if let Some(saved) = meta.get("next_seq")? {
         next_seq = next_seq.max(saved.value());
     }
-    let last_collected = meta.get("last_collected")?.map(|v| v.value());
-    Ok(Contents { len, bytes, next_seq, last_collected })
+    let last_sample = meta.get("last_sample")?.map(|v| v.value());
+    Ok(Contents { len, bytes, next_seq, last_sample })
 }
 
 /// Where a damaged spool file is set aside: `<name>.damaged-<UTC time>`.
@@ -253,7 +267,7 @@ impl Spool {
             len: 0,
             bytes: 0,
             next_seq: 0,
-            last_collected: None,
+            last_sample: None,
             removed: BTreeSet::new(),
             closed: None,
             set_aside: Default::default(),
@@ -281,10 +295,10 @@ impl Spool {
 
     /// Opens the database and reads its counts.
     fn reopen(&mut self) -> Result<(), Fault> {
-        self.db = None;
+        self.close();
         let db = guarded(|| (self.opener)().map_err(redb::Error::from))?;
         let c = guarded(|| contents(&db))?;
-        (self.len, self.bytes, self.next_seq, self.last_collected) = (c.len, c.bytes, c.next_seq, c.last_collected);
+        (self.len, self.bytes, self.next_seq, self.last_sample) = (c.len, c.bytes, c.next_seq, c.last_sample);
         self.db = Some(db);
         self.closed = None;
         // removals of delivered samples that could not be written before
@@ -297,10 +311,19 @@ impl Spool {
         Ok(())
     }
 
+    /// Closes the database, if open: see [`close`].
+    fn close(&mut self) {
+        if let Some(db) = self.db.take()
+            && let Err(Fault::Damaged(why)) = close(db)
+        {
+            tracing::debug!("spool {}: closing it met damage ({why})", self.path.display());
+        }
+    }
+
     /// Sets the damaged file aside and starts a fresh spool in its place; returns where the
     /// damaged file went.
     fn set_damaged_aside(&mut self, detail: &str) -> Result<PathBuf, SpoolError> {
-        self.db = None;
+        self.close();
         let aside = aside_path(&self.path);
         let lost = self.len;
         if let Err(e) = std::fs::rename(&self.path, &aside) {
@@ -332,7 +355,7 @@ impl Spool {
             Fault::Io(source) => {
                 // closed until a later operation finds the disk usable again
                 let delay = self.closed.as_ref().map_or(REOPEN_FIRST, |(_, _, d)| (*d * 2).min(REOPEN_MAX));
-                self.db = None;
+                self.close();
                 self.closed = Some((source.to_string(), Instant::now() + delay, delay));
                 SpoolError::Io { path: self.path.clone(), op, source }
             }
@@ -409,9 +432,9 @@ impl Spool {
         self.bytes
     }
 
-    /// The `collected_at` of the last sample pushed (Unix microseconds).
-    pub fn last_collected(&self) -> Option<u64> {
-        self.last_collected
+    /// The name of the last sample pushed.
+    pub fn last_sample(&self) -> Option<u64> {
+        self.last_sample
     }
 
     /// Damaged files set aside since this spool was opened.
@@ -429,26 +452,23 @@ impl Spool {
         self.closed.as_ref().map(|(why, _, _)| why.as_str())
     }
 
-    /// Appends a sample, durably, with its `collected_at` (Unix microseconds); removes the
-    /// oldest ones first if it would not fit. `Ok(None)` when a sample collected at that time
-    /// or later was already pushed (a restart polling the same sample again).
-    pub fn push(&mut self, sample: &[u8], collected_at: u64) -> Result<Option<Pushed>, SpoolError> {
-        if self.last_collected.is_some_and(|last| collected_at <= last) {
+    /// Appends a sample, durably, with its name; removes the oldest ones first if it would
+    /// not fit. `Ok(None)` when the last sample pushed had that name (a restart polling the
+    /// same sample again).
+    pub fn push(&mut self, sample: &[u8], name: u64) -> Result<Option<Pushed>, SpoolError> {
+        if self.last_sample == Some(name) {
             return Ok(None);
         }
-        self.append(sample, collected_at)
+        self.append(sample, Some(name)).map(Some)
     }
 
-    /// Appends a sample whatever its time: one salvaged from a damaged spool, older than what
-    /// this spool holds (`push` takes a sample no older than the last one only, so that a
-    /// restart does not spool the same sample twice).
-    pub fn push_salvaged(&mut self, sample: &[u8], collected_at: u64) -> Result<Option<Pushed>, SpoolError> {
-        let last = self.last_collected;
-        let pushed = self.append(sample, collected_at.max(last.unwrap_or(0)))?;
-        Ok(pushed)
+    /// Appends a sample salvaged from a damaged spool: older than what this spool holds, so
+    /// the name of the last sample pushed stays.
+    pub fn push_salvaged(&mut self, sample: &[u8]) -> Result<Pushed, SpoolError> {
+        self.append(sample, None)
     }
 
-    fn append(&mut self, sample: &[u8], collected_at: u64) -> Result<Option<Pushed>, SpoolError> {
+    fn append(&mut self, sample: &[u8], name: Option<u64>) -> Result<Pushed, SpoolError> {
         let size = sample.len() as u64;
         if size > self.max_bytes {
             return Err(SpoolError::TooBig { size, max: self.max_bytes });
@@ -467,7 +487,9 @@ impl Spool {
                 t.insert(s.next_seq, sample)?;
                 let mut meta = w.open_table(META)?;
                 meta.insert("next_seq", s.next_seq + 1)?;
-                meta.insert("last_collected", collected_at)?;
+                if let Some(name) = name {
+                    meta.insert("last_sample", name)?;
+                }
             }
             w.commit()?;
             Ok((evicted, freed, s.next_seq))
@@ -475,8 +497,10 @@ impl Spool {
         self.next_seq = seq + 1;
         self.len = (self.len + 1).saturating_sub(evicted);
         self.bytes = (self.bytes + size).saturating_sub(freed);
-        self.last_collected = Some(collected_at);
-        Ok(Some(Pushed { seq, evicted }))
+        if name.is_some() {
+            self.last_sample = name;
+        }
+        Ok(Pushed { seq, evicted })
     }
 
     /// The oldest sample not yet delivered, if any.
@@ -623,20 +647,31 @@ pub struct Salvage {
 }
 
 /// Reads what still decodes of a spool file (one set aside as damaged), in order, up to where
-/// it breaks; changes nothing in it.
+/// it breaks, and leaves the file byte for byte as it was: redb repairs a file it opens that
+/// was not closed cleanly and commits when it closes it, so the file is read through a copy
+/// made beside it (`.salvaging-<pid>`) and removed after. Never panics: redb's panics on
+/// damaged trees are caught at the open, the reads and the close.
 pub fn salvage(path: &Path) -> Result<Salvage, SpoolError> {
-    let open = guarded(|| redb::Builder::new().set_cache_size(CACHE_BYTES).open(path).map_err(redb::Error::from));
+    let name = format!(".salvaging-{}", std::process::id());
+    let copy = path.with_file_name(name);
+    if let Err(source) = std::fs::copy(path, &copy) {
+        let _ = std::fs::remove_file(&copy);
+        return Err(SpoolError::Io { path: path.to_path_buf(), op: "copy", source });
+    }
+    let read = salvage_copy(path, &copy);
+    let _ = std::fs::remove_file(&copy);
+    read
+}
+
+fn salvage_copy(path: &Path, copy: &Path) -> Result<Salvage, SpoolError> {
+    let open = guarded(|| redb::Builder::new().set_cache_size(CACHE_BYTES).open(copy).map_err(redb::Error::from));
+    let damaged = |detail: String| SpoolError::Damaged { path: path.to_path_buf(), detail, moved_to: None };
     let db = match open {
         Ok(db) => db,
         Err(Fault::Locked) => return Err(SpoolError::Locked { path: path.to_path_buf() }),
         Err(Fault::Io(source)) => return Err(SpoolError::Io { path: path.to_path_buf(), op: "open", source }),
-        Err(Fault::Damaged(detail)) => {
-            return Err(SpoolError::Damaged { path: path.to_path_buf(), detail, moved_to: None });
-        }
-        Err(Fault::TooBig(n)) => {
-            let detail = format!("a value of {n} bytes");
-            return Err(SpoolError::Damaged { path: path.to_path_buf(), detail, moved_to: None });
-        }
+        Err(Fault::Damaged(detail)) => return Err(damaged(detail)),
+        Err(Fault::TooBig(n)) => return Err(damaged(format!("a value of {n} bytes"))),
     };
     let mut out = Salvage::default();
     let read = guarded(|| {
@@ -651,14 +686,14 @@ pub fn salvage(path: &Path) -> Result<Salvage, SpoolError> {
         }
         Ok(())
     });
-    if let Err(f) = read {
-        out.stopped = Some(match f {
-            Fault::Io(e) => e.to_string(),
-            Fault::Locked => "in use by another process".into(),
-            Fault::Damaged(d) => d,
-            Fault::TooBig(n) => format!("a value of {n} bytes"),
-        });
-    }
+    // a copy: what closing it does (or fails to do) is of no matter once it is read
+    let _ = close(db);
+    out.stopped = read.err().map(|f| match f {
+        Fault::Io(e) => e.to_string(),
+        Fault::Locked => "in use by another process".into(),
+        Fault::Damaged(d) => d,
+        Fault::TooBig(n) => format!("a value of {n} bytes"),
+    });
     Ok(out)
 }
 
@@ -705,6 +740,7 @@ pub fn inspect(path: &Path) -> Result<Report, SpoolError> {
         }
         Ok(report)
     });
+    let read = read.and_then(|report| close(db).map(|()| report));
     read.map_err(|f| match f {
         Fault::Io(source) => SpoolError::Io { path: path.to_path_buf(), op: "read", source },
         Fault::Locked => SpoolError::Locked { path: path.to_path_buf() },
@@ -713,14 +749,21 @@ pub fn inspect(path: &Path) -> Result<Report, SpoolError> {
     })
 }
 
+/// FNV-1a (64 bits) of the parts one after the other: the same on every machine and in every
+/// version, as what is kept on disk needs (a spool's file name, the last sample's name).
+pub fn stable_hash(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 /// The spool file name for a destination: its URL made file-safe, plus a stable hash of it
 /// (FNV-1a, fixed forever: changing it would orphan every existing spool).
 pub fn file_name(label: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in label.bytes() {
-        hash ^= u64::from(b);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = stable_hash(&[label.as_bytes()]);
     let readable: String = label
         .trim_start_matches("https://")
         .trim_start_matches("http://")
@@ -752,12 +795,34 @@ mod tests {
             assert!(!s.remove(0).unwrap());
         }
         let mut s = Spool::open(&path, 1 << 20).unwrap();
-        assert_eq!((s.len(), s.bytes(), s.last_collected()), (2, 8, Some(30)));
+        assert_eq!((s.len(), s.bytes(), s.last_sample()), (2, 8, Some(30)));
         assert_eq!(s.oldest().unwrap(), Some((1, b"two".to_vec())));
         // the same sample polled again after a restart is not spooled twice
         assert_eq!(s.push(b"three", 30).unwrap(), None);
         // sequence numbers continue after the last one kept
         assert_eq!(s.push(b"four", 40).unwrap().unwrap().seq, 3);
+    }
+
+    /// A sample is recognised by its name, not by any order of names: what a clock stepping
+    /// back gives (a smaller time, or a name that sorts before the last) is spooled, in the
+    /// order pushed; only the last sample's name again is not. A salvaged sample leaves the
+    /// last name as it was.
+    #[test]
+    fn samples_are_told_apart_by_name_not_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let mut s = Spool::open(&path, 1 << 20).unwrap();
+        for (sample, name) in [(&b"a"[..], 500u64), (b"b", 100), (b"c", 7), (b"d", 500)] {
+            assert!(s.push(sample, name).unwrap().is_some(), "{name}");
+        }
+        assert_eq!(s.push(b"d again", 500).unwrap(), None);
+        assert!(s.push_salvaged(b"old").is_ok());
+        assert_eq!(s.last_sample(), Some(500));
+        drop(s);
+        let mut s = Spool::open(&path, 1 << 20).unwrap();
+        assert_eq!(s.push(b"d after a restart", 500).unwrap(), None);
+        let order: Vec<Vec<u8>> = s.entries().unwrap().into_iter().map(|(_, v)| v).collect();
+        assert_eq!(order, [&b"a"[..], b"b", b"c", b"d", b"old"]);
     }
 
     #[test]
