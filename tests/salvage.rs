@@ -50,12 +50,12 @@ fn salvaged(dir: &Path, stamp: &str, bytes: &[u8]) -> Option<u64> {
     }
 }
 
-/// The file set aside by the sweep that found the panic (tests/fixtures/spools/README.md):
+/// The file set aside by the sweep that found the panic (tests/evidence/README.md):
 /// what decodes is re-queued, the file is kept as it was, and nothing is left behind but
 /// the two spools.
 #[test]
 fn the_file_that_made_it_panic_is_salvaged() {
-    let gz = repo().join("tests/fixtures/spools/salvage-panic.redb.damaged.gz");
+    let gz = repo().join("tests/evidence/salvage-panic.redb.damaged.gz");
     let out = std::process::Command::new("gzip").arg("-dc").arg(&gz).output().expect("gzip");
     assert!(out.status.success());
     let dir = tempfile::tempdir().unwrap();
