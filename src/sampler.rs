@@ -82,10 +82,11 @@ impl Published {
     /// process's (`process_*`, read now), sorted by name as node_exporter sorts them.
     pub fn families(&self) -> Vec<crate::metrics::Family> {
         let mut families = crate::metrics::families(&self.snapshot, &self.collectors, Some(self.sequence));
+        crate::metrics::process::families(&mut families);
+        // in registry order: `textfile`'s last, refusing the names the others have
         for e in &self.exported {
             e.families(&mut families);
         }
-        crate::metrics::process::families(&mut families);
         families.retain(|f| !f.samples.is_empty());
         families.sort_by(|a, b| a.name.cmp(&b.name));
         families
@@ -277,12 +278,12 @@ impl Shared {
     }
 
     /// The name of a published sample, unique across restarts: `<this start's random number,
-    /// 16 hex digits>-<the sample's number>`. Two answers with the same name carry the same
+    /// 16 hex digits>-<the sample's number>`, and when it was taken (its `collected_at`). Two answers with the same name carry the same
     /// sample (a client polling faster than the service samples), whatever its clock said:
     /// the forwarder spools a sample once by it, where a time would fail when the clock
     /// steps.
-    pub fn sample_id(&self, published: &Published) -> String {
-        format!("{:016x}-{}", self.instance, published.number)
+    pub fn sample_id(&self, published: &Published) -> (String, String) {
+        (format!("{:016x}-{}", self.instance, published.number), published.snapshot.collected_at.clone())
     }
 
     /// Whether a sample has been published yet (the first may be stuck in the kernel).

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::receiver::{Mode, Receiver};
-use common::{Running, Service, available, clean_command, forwarder_bin, free_port, request, wait_http};
+use common::{Running, Service, available, clean_command, forwarder_bin, free_port, request, url_encode, wait_http};
 
 /// `GET path` with HTTP basic auth on a plain socket.
 fn get_basic(addr: &str, path: &str, user: &str, password: &str) -> common::Response {
@@ -111,10 +111,6 @@ fn influx_jwt(user: &str, secret: &str) -> String {
     let out = Command::new("python3").arg("-c").arg(script).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 /// InfluxDB with authentication on takes the line protocol with a bearer token (a JWT) from

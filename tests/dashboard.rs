@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, Service, available, free_port, request, wait_http};
+use common::{Running, Service, available, free_port, request, url_encode, wait_http};
 use serde_json::Value;
 
 /// The dashboard's template variable `$diskdevices`.
@@ -531,18 +531,6 @@ fn panels() -> Vec<(&'static str, &'static str, Vec<String>)> {
     ]
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 /// The series a PromQL query returns now (an error is a failed test: the query is wrong).
 fn query(prom: &str, q: &str) -> usize {
     let r = request(prom.parse().unwrap(), "GET", &format!("/api/v1/query?query={}", url_encode(q)));
@@ -595,8 +583,10 @@ fn node_exporter(fixture: Option<&std::path::Path>) -> (Running, String) {
     (run, addr)
 }
 
-/// Every panel node_exporter lights, we light too: on this machine and on the recorded
-/// Raspberry Pi tree (hwmon, cpufreq, cooling device, scheduler statistics).
+/// Every panel node_exporter lights, we light too, scraped and pushed: on this machine and on
+/// the recorded Raspberry Pi tree (hwmon, cpufreq, cooling device, scheduler statistics),
+/// each service both scraped by Prometheus and pushed into it by a forwarder's remote-write
+/// (job `system-stats`, instance its host name), as a host behind NAT feeds a central one.
 #[test]
 fn every_panel_node_exporter_lights_we_light() {
     if !available("prometheus", "--version") || !available("prometheus-node-exporter", "--version") {
@@ -623,13 +613,28 @@ fn every_panel_node_exporter_lights_we_light() {
     let mut cmd = Command::new("prometheus");
     cmd.arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
         .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--web.enable-remote-write-receiver");
     let _prom = Running::spawn(cmd);
     let prom = format!("127.0.0.1:{port}");
     wait_http(&prom, "/-/ready");
+    let spools = tempfile::tempdir().unwrap();
+    let push = |s: &Service, spool: &str| {
+        common::start_forwarder(
+            &format!("http://{}/system", s.addr),
+            &format!("remote-write+http://{prom}/api/v1/write"),
+            &spools.path().join(spool),
+            &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.5")],
+        )
+    };
+    let (_push, _push_pi) = (push(&ours, "vm"), push(&ours_pi, "pi"));
+    let hostname = |s: &Service| s.json("/system")["system"]["hostname"].as_str().unwrap().to_string();
+    let (host, host_pi) = (hostname(&ours), hostname(&ours_pi));
+    assert_ne!(host, host_pi, "the two services must push as two instances");
     // every target up, then enough scrapes for rates over the 15 s window
     let deadline = Instant::now() + Duration::from_secs(60);
-    while query(&prom, "up == 1") < targets.len() {
+    let pushed = format!("node_load1{{job=\"system-stats\",instance=~\"{host}|{host_pi}\"}}");
+    while query(&prom, "up == 1") < targets.len() || query(&prom, &pushed) < 2 {
         assert!(
             Instant::now() < deadline,
             "targets not up: {}",
@@ -641,17 +646,26 @@ fn every_panel_node_exporter_lights_we_light() {
 
     let total = panels().len();
     let mut failures = Vec::new();
-    for (theirs_job, theirs_addr, ours_job, ours_addr) in [
-        ("node", &ne, "system-stats", ours.addr.to_string()),
-        ("node-pi", &ne_pi, "system-stats-pi", ours_pi.addr.to_string()),
+    for (theirs_job, theirs_addr, ours_job, ours_addr, pushed_as) in [
+        ("node", &ne, "system-stats", ours.addr.to_string(), &host),
+        ("node-pi", &ne_pi, "system-stats-pi", ours_pi.addr.to_string(), &host_pi),
     ] {
         let theirs = lit(&prom, theirs_addr, theirs_job);
         let mine = lit(&prom, &ours_addr, ours_job);
+        let pushed = lit(&prom, pushed_as, "system-stats");
         let count = |m: &BTreeMap<String, bool>| m.values().filter(|&&on| on).count();
-        eprintln!("{ours_job}: node_exporter lights {} of {total} panels, we light {}", count(&theirs), count(&mine));
+        eprintln!(
+            "{ours_job}: node_exporter lights {} of {total} panels, we light {} scraped and {} through remote-write",
+            count(&theirs),
+            count(&mine),
+            count(&pushed)
+        );
         for (panel, on) in &theirs {
             if *on && !mine[panel] {
                 failures.push(format!("{ours_job}: {panel}"));
+            }
+            if *on && !pushed[panel] {
+                failures.push(format!("{ours_job} through remote-write: {panel}"));
             }
         }
         let only_ours: Vec<&String> = mine.iter().filter(|(p, on)| **on && !theirs[*p]).map(|(p, _)| p).collect();

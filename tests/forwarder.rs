@@ -55,6 +55,23 @@ fn assert_all_in_order(want: &[String], got: &[String]) {
     assert!(got.windows(2).all(|w| w[0] < w[1]), "out of order: {got:?}");
 }
 
+/// What a test's destination takes: the JSON payload, or remote-write (which the receiver
+/// reads back into the same shape: `details.collected_at` is the samples' time).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Dest {
+    Json,
+    RemoteWrite,
+}
+
+impl Dest {
+    fn url(self, r: &Receiver) -> String {
+        match self {
+            Dest::Json => r.url(),
+            Dest::RemoteWrite => format!("remote-write+{}", r.url()),
+        }
+    }
+}
+
 /// Payloads pass the existing server's validation with the seed's exact keys and types, and
 /// `details` is the service's snapshot.
 #[test]
@@ -106,12 +123,11 @@ fn payloads_have_the_seed_shape() {
 
 /// 500s for a while: every sample taken meanwhile is delivered after recovery, in order, and
 /// the outage is logged once (plus once when it ends), not per retry.
-#[test]
-fn an_outage_of_500s_loses_nothing() {
+fn an_outage_of_500s_loses_nothing_on(dest: Dest) {
     let s = service();
     let r = Receiver::start(Mode::Fail(500, None));
     let spool = tempfile::tempdir().unwrap();
-    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let f = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     std::thread::sleep(Duration::from_secs(2));
     assert!(r.accepted().is_empty());
     assert!(r.requests().len() >= 3, "retries: {:?}", r.requests());
@@ -123,13 +139,23 @@ fn an_outage_of_500s_loses_nothing() {
     assert_eq!(f.lines_with("reachable again").len(), 1, "{}", f.log());
 }
 
-/// The server is gone (connection refused, connections cut), then back on the same port.
 #[test]
-fn a_server_that_is_down_entirely_gets_everything_when_back() {
+fn an_outage_of_500s_loses_nothing() {
+    an_outage_of_500s_loses_nothing_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn an_outage_of_500s_loses_nothing_remote_write() {
+    an_outage_of_500s_loses_nothing_on(Dest::RemoteWrite);
+}
+
+/// The server is gone (connection refused, connections cut), then back on the same port.
+fn a_server_that_is_down_entirely_gets_everything_when_back_on(dest: Dest) {
     let s = service();
     let mut r = Receiver::start(Mode::Accept);
     let spool = tempfile::tempdir().unwrap();
-    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let f = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     r.wait_accepted(2, Duration::from_secs(10));
     r.go_down();
     std::thread::sleep(Duration::from_secs(2));
@@ -141,22 +167,32 @@ fn a_server_that_is_down_entirely_gets_everything_when_back() {
     assert!(warn[0].contains("onnection refused") || warn[0].contains("connection"), "{}", warn[0]);
 }
 
+#[test]
+fn a_server_that_is_down_entirely_gets_everything_when_back() {
+    a_server_that_is_down_entirely_gets_everything_when_back_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn a_server_that_is_down_entirely_gets_everything_when_back_remote_write() {
+    a_server_that_is_down_entirely_gets_everything_when_back_on(Dest::RemoteWrite);
+}
+
 /// SIGKILL during an outage, then a restart on the same spool: nothing spooled is lost, nothing
 /// is sent twice.
-#[test]
-fn sigkill_during_an_outage_loses_nothing() {
+fn sigkill_during_an_outage_loses_nothing_on(dest: Dest) {
     let s = service();
     let mut r = Receiver::start(Mode::Accept);
     r.go_down();
     let spool = tempfile::tempdir().unwrap();
-    let mut first = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let mut first = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     std::thread::sleep(Duration::from_millis(1500));
     first.signal(libc::SIGKILL);
     first.wait_exit(Duration::from_secs(5)).expect("killed");
     let before = spooled(&first);
     assert!(before.len() >= 4, "{before:?}");
 
-    let second = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let second = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     let resumed = second.wait_for_line("forwarding ");
     assert!(resumed.contains(&format!("({} sample(s) waiting)", before.len())), "{resumed}");
     std::thread::sleep(Duration::from_millis(600));
@@ -165,17 +201,34 @@ fn sigkill_during_an_outage_loses_nothing() {
     assert_all_in_order(&want, &got);
 }
 
+#[test]
+fn sigkill_during_an_outage_loses_nothing() {
+    sigkill_during_an_outage_loses_nothing_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn sigkill_during_an_outage_loses_nothing_remote_write() {
+    sigkill_during_an_outage_loses_nothing_on(Dest::RemoteWrite);
+}
+
 /// A 400 means the server will never take that sample: dropped, its error logged, counted;
 /// later samples go on.
-#[test]
-fn a_rejected_sample_is_dropped_with_the_servers_reason() {
+fn a_rejected_sample_is_dropped_with_the_servers_reason_on(dest: Dest) {
     let s = service();
     let r = Receiver::start(Mode::Fail(400, None));
     let spool = tempfile::tempdir().unwrap();
-    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
-    let line = f.wait_for_line("the server refused it");
+    let f = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
+    let line = f.wait_for_line("the server refused them");
     assert!(line.contains("400") && line.contains("failing with 400 on purpose"), "{line}");
     assert!(line.contains("WARN"), "{line}");
+    // more refusals: still that one line (a receiver refusing a backlog refuses it all)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while r.requests().iter().filter(|(_, st)| *st == 400).count() < 4 {
+        assert!(Instant::now() < deadline, "{:?}", r.requests());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(f.lines_with("the server refused them").len(), 1, "{}", f.log());
     r.set_mode(Mode::Accept);
     r.wait_accepted(2, Duration::from_secs(10));
     let accepted = collected_at(&r.accepted());
@@ -185,6 +238,17 @@ fn a_rejected_sample_is_dropped_with_the_servers_reason() {
     assert!(refused >= 1);
     assert!(!accepted.iter().any(|a| spooled_so_far[..refused].contains(a)), "a refused sample came back");
     drop(s);
+}
+
+#[test]
+fn a_rejected_sample_is_dropped_with_the_servers_reason() {
+    a_rejected_sample_is_dropped_with_the_servers_reason_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn a_rejected_sample_is_dropped_with_the_servers_reason_remote_write() {
+    a_rejected_sample_is_dropped_with_the_servers_reason_on(Dest::RemoteWrite);
 }
 
 /// 429 with Retry-After: the forwarder waits at least that long before trying again.
@@ -235,15 +299,14 @@ fn destinations_do_not_wait_for_each_other() {
 }
 
 /// A full spool drops its oldest samples with a warning; what is kept arrives in order.
-#[test]
-fn a_full_spool_keeps_the_newest() {
+fn a_full_spool_keeps_the_newest_on(dest: Dest) {
     let s = service();
     let mut r = Receiver::start(Mode::Accept);
     r.go_down();
     let spool = tempfile::tempdir().unwrap();
     let f = start_forwarder(
         &source(&s),
-        &r.url(),
+        &dest.url(&r),
         spool.path(),
         &[("SYSTEM_STATS_SPOOL_MAX_BYTES", "64KiB"), ("SYSTEM_STATS_FORWARD_INTERVAL", "0.1")],
     );
@@ -265,6 +328,17 @@ fn a_full_spool_keeps_the_newest() {
     assert!(got.len() < all.len(), "nothing was dropped: {} of {}", got.len(), all.len());
     assert_eq!(got[..], all[all.len() - got.len()..]);
     assert!(got.len() as u64 * 1500 <= 64 * 1024 + 2000);
+}
+
+#[test]
+fn a_full_spool_keeps_the_newest() {
+    a_full_spool_keeps_the_newest_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn a_full_spool_keeps_the_newest_remote_write() {
+    a_full_spool_keeps_the_newest_on(Dest::RemoteWrite);
 }
 
 /// `--once` for cron: exit 0 when delivered; 1 when not (the sample stays spooled) and the
@@ -534,8 +608,7 @@ fn stopped_count(f: &Running, what: &str) -> u64 {
 /// The spool's filesystem fills up during an outage, then has room again: what could not be
 /// spooled is counted and logged once, spooling resumes by itself, every sample spooled is
 /// delivered once and in order, and the stop line says exactly what was delivered.
-#[test]
-fn a_full_disk_during_an_outage_is_survived() {
+fn a_full_disk_during_an_outage_is_survived_on(dest: Dest) {
     if !can_mount() {
         return;
     }
@@ -549,7 +622,7 @@ fn a_full_disk_during_an_outage_is_survived() {
     let listen = format!("127.0.0.1:{}", common::free_port());
     let mut f = start_forwarder(
         &source(&s),
-        &r.url(),
+        &dest.url(&r),
         &spool,
         &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1"), ("SYSTEM_STATS_FORWARDER_METRICS", &listen)],
     );
@@ -562,7 +635,7 @@ fn a_full_disk_during_an_outage_is_survived() {
     let lost: f64 = metrics
         .lines()
         .find_map(|l| {
-            l.strip_prefix(&format!("system_stats_forwarder_not_spooled_total{{destination=\"{}\"}} ", r.url()))
+            l.strip_prefix(&format!("system_stats_forwarder_not_spooled_total{{destination=\"{}\"}} ", dest.url(&r)))
         })
         .expect("the not-spooled series")
         .parse()
@@ -583,6 +656,17 @@ fn a_full_disk_during_an_outage_is_survived() {
     assert!(stopped_count(&f, " could not be spooled") >= 1, "{}", f.log());
 }
 
+#[test]
+fn a_full_disk_during_an_outage_is_survived() {
+    a_full_disk_during_an_outage_is_survived_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn a_full_disk_during_an_outage_is_survived_remote_write() {
+    a_full_disk_during_an_outage_is_survived_on(Dest::RemoteWrite);
+}
+
 /// A snapshot the service served, to fill spools with.
 fn one_snapshot(s: &Service) -> String {
     common::request(s.addr, "GET", "/system").body
@@ -591,8 +675,7 @@ fn one_snapshot(s: &Service) -> String {
 /// Damaged spool files, over a fixed set of damages: the other destination never stops
 /// receiving, the forwarder never exits, the damaged file is set aside (one ERROR saying
 /// where) and the destination gets new samples through a fresh spool.
-#[test]
-fn a_damaged_spool_never_stops_the_others() {
+fn a_damaged_spool_never_stops_the_others_on(dest: Dest) {
     let s = service();
     let snapshot = one_snapshot(&s);
     let healthy = tempfile::tempdir().unwrap();
@@ -627,9 +710,9 @@ fn a_damaged_spool_never_stops_the_others() {
         let good = Receiver::start(Mode::Accept);
         let hurt = Receiver::start(Mode::Accept);
         let spool = tempfile::tempdir().unwrap();
-        let file = spool.path().join(system_stats::forward::spool::file_name(&hurt.url()));
+        let file = spool.path().join(system_stats::forward::spool::file_name(&dest.url(&hurt)));
         std::fs::write(&file, &bytes).unwrap();
-        let dests = format!("{},{}", hurt.url(), good.url());
+        let dests = format!("{},{}", dest.url(&hurt), dest.url(&good));
         let listen = format!("127.0.0.1:{}", common::free_port());
         let mut f = start_forwarder(&source(&s), &dests, spool.path(), &[("SYSTEM_STATS_FORWARDER_METRICS", &listen)]);
         good.wait_accepted(3, Duration::from_secs(15));
@@ -656,11 +739,22 @@ fn a_damaged_spool_never_stops_the_others() {
             let prefix = format!("system_stats_forwarder_spool_damaged_total{{destination=\"{url}\"}} ");
             metrics.lines().find_map(|l| l.strip_prefix(&prefix)).expect("the damage series").parse().unwrap()
         };
-        assert_eq!(damaged(&hurt.url()), aside.len() as f64, "{what}: {metrics}");
-        assert_eq!(damaged(&good.url()), 0.0, "{what}");
+        assert_eq!(damaged(&dest.url(&hurt)), aside.len() as f64, "{what}: {metrics}");
+        assert_eq!(damaged(&dest.url(&good)), 0.0, "{what}");
         f.signal(libc::SIGKILL);
         let _ = f.wait_exit(Duration::from_secs(5));
     }
+}
+
+#[test]
+fn a_damaged_spool_never_stops_the_others() {
+    a_damaged_spool_never_stops_the_others_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn a_damaged_spool_never_stops_the_others_remote_write() {
+    a_damaged_spool_never_stops_the_others_on(Dest::RemoteWrite);
 }
 
 /// A spool holding an entry that is not a snapshot (what once wedged delivery): the entry is
@@ -766,8 +860,7 @@ fn a_2xx_with_a_huge_body_is_a_delivery() {
 /// kill -9 at 30 random moments while delivering: every sample the forwarder logged as
 /// spooled arrives exactly once, in order, but for at most one re-send per kill (a request
 /// whose answer the killed process never saw).
-#[test]
-fn thirty_kills_lose_nothing_and_resend_at_most_one_each() {
+fn thirty_kills_lose_nothing_and_resend_at_most_one_each_on(dest: Dest) {
     let s = service();
     let r = Receiver::start(Mode::Slow(Duration::from_millis(30)));
     let spool = tempfile::tempdir().unwrap();
@@ -775,13 +868,14 @@ fn thirty_kills_lose_nothing_and_resend_at_most_one_each() {
     let mut logged = Vec::new();
     const KILLS: usize = 30;
     for _ in 0..KILLS {
-        let mut f = start_forwarder(&source(&s), &r.url(), spool.path(), &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1")]);
+        let mut f =
+            start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[("SYSTEM_STATS_FORWARD_INTERVAL", "0.1")]);
         std::thread::sleep(Duration::from_millis(rng.u64(20..400)));
         f.signal(libc::SIGKILL);
         f.wait_exit(Duration::from_secs(5)).expect("killed");
         logged.extend(spooled(&f));
     }
-    let last = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let last = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     let (want, got) = drain_after(logged, s, &last, &r);
     // every sample logged as spooled arrived
     let received: std::collections::HashSet<&String> = got.iter().collect();
@@ -796,6 +890,17 @@ fn thirty_kills_lose_nothing_and_resend_at_most_one_each() {
     let unlogged = unique.len() - want.len();
     assert!(resent <= KILLS && unlogged <= KILLS, "resent {resent}, unlogged {unlogged}");
     assert!(want.len() > KILLS, "only {} samples spooled", want.len());
+}
+
+#[test]
+fn thirty_kills_lose_nothing_and_resend_at_most_one_each() {
+    thirty_kills_lose_nothing_and_resend_at_most_one_each_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn thirty_kills_lose_nothing_and_resend_at_most_one_each_remote_write() {
+    thirty_kills_lose_nothing_and_resend_at_most_one_each_on(Dest::RemoteWrite);
 }
 
 /// Spool-directory problems are configuration errors: exit 2 and one line naming the cause.
@@ -844,18 +949,17 @@ fn spool_directory_problems_exit_2_naming_the_cause() {
 
 /// `--check-spool` reports each destination's spool without touching it: samples, oldest and
 /// newest; a damaged one is reported (exit 1), not set aside; a running forwarder is named.
-#[test]
-fn check_spool_reports_every_spool() {
+fn check_spool_reports_every_spool_on(dest: Dest) {
     let s = service();
     let mut r = Receiver::start(Mode::Accept);
     r.go_down();
     let spool = tempfile::tempdir().unwrap();
-    let mut f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let mut f = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     std::thread::sleep(Duration::from_millis(800));
     let check = |extra: &[&str]| {
         let out = clean_command(forwarder_bin())
             .env("SYSTEM_STATS_SPOOL_DIR", spool.path())
-            .env("MONITORING_SERVER_METRICS_URL", r.url())
+            .env("MONITORING_SERVER_METRICS_URL", dest.url(&r))
             .arg("--check-spool")
             .args(extra)
             .output()
@@ -875,7 +979,7 @@ fn check_spool_reports_every_spool() {
         "{text}"
     );
     // damaged: reported, left in place
-    let file = spool.path().join(system_stats::forward::spool::file_name(&r.url()));
+    let file = spool.path().join(system_stats::forward::spool::file_name(&dest.url(&r)));
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[..4096].fill(0);
     std::fs::write(&file, &bytes).unwrap();
@@ -885,19 +989,29 @@ fn check_spool_reports_every_spool() {
     assert_eq!(std::fs::read(&file).unwrap(), bytes, "--check-spool changed the file");
 }
 
+#[test]
+fn check_spool_reports_every_spool() {
+    check_spool_reports_every_spool_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn check_spool_reports_every_spool_remote_write() {
+    check_spool_reports_every_spool_on(Dest::RemoteWrite);
+}
+
 /// A restart polls the sample it spooled last again: it is recognised by its name (the
 /// service's `System-Stats-Sample`), not spooled twice, and said so at INFO.
-#[test]
-fn a_restart_does_not_spool_the_same_sample_again() {
+fn a_restart_does_not_spool_the_same_sample_again_on(dest: Dest) {
     let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "30")]);
     let mut r = Receiver::start(Mode::Accept);
     r.go_down();
     let spool = tempfile::tempdir().unwrap();
-    let mut first = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let mut first = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     first.wait_for_line("spooled the sample collected at");
     first.signal(libc::SIGTERM);
     first.wait_exit(Duration::from_secs(10)).expect("stops");
-    let second = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    let second = start_forwarder(&source(&s), &dest.url(&r), spool.path(), &[]);
     let said = second.wait_for_line("the sample polled first after the restart was spooled before it");
     assert!(said.contains("INFO"), "{said}");
     r.come_back(Mode::Accept);
@@ -905,6 +1019,17 @@ fn a_restart_does_not_spool_the_same_sample_again() {
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(r.accepted().len(), 1, "{:?}", collected_at(&r.accepted()));
     assert!(spooled(&second).is_empty());
+}
+
+#[test]
+fn a_restart_does_not_spool_the_same_sample_again() {
+    a_restart_does_not_spool_the_same_sample_again_on(Dest::Json);
+}
+
+/// The same on a remote-write destination: what it spools is the service's `/metrics`.
+#[test]
+fn a_restart_does_not_spool_the_same_sample_again_remote_write() {
+    a_restart_does_not_spool_the_same_sample_again_on(Dest::RemoteWrite);
 }
 
 // ---- the newest monitoring server: rate limit, float conversion, 64 KiB details ----

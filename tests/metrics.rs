@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Running, Service, available, clean_command, free_port, request, start_forwarder, wait_http};
-use serde_json::Value;
+use common::servers::{Influx, Prometheus};
+use common::{Running, Service, available, free_port, request, start_forwarder, wait_http};
 
 /// `name{labels}` → value, from Prometheus text format.
 type Series = BTreeMap<(String, BTreeMap<String, String>), f64>;
@@ -259,60 +259,6 @@ fn core_families_match_node_exporter() {
     }
 }
 
-/// A Prometheus configuration scraping `targets` every second.
-fn prometheus(targets: &[std::net::SocketAddr], remote_write_receiver: bool, dir: &Path) -> (Running, String) {
-    let port = free_port();
-    let config = dir.join("prometheus.yml");
-    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: system-stats\n    static_configs:\n      - targets: [{}]\n",
-            targets.join(", ")
-        ),
-    )
-    .unwrap();
-    let mut cmd = Command::new("prometheus");
-    cmd.arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-    if remote_write_receiver {
-        cmd.arg("--web.enable-remote-write-receiver");
-    }
-    let run = Running::spawn(cmd);
-    let addr = format!("127.0.0.1:{port}");
-    wait_http(&addr, "/-/ready");
-    (run, addr)
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// Waits until a PromQL query returns at least one series; returns them.
-fn query_until(addr: &str, promql: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = request(addr.parse().unwrap(), "GET", &format!("/api/v1/query?query={}", url_encode(promql)));
-        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        if let Some(result) = v["data"]["result"].as_array()
-            && !result.is_empty()
-        {
-            return result.clone();
-        }
-        assert!(Instant::now() < deadline, "no result for {promql} within 30 s: {}", r.body);
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// A real Prometheus scrapes the service (negotiating OpenMetrics) and answers queries on it.
 #[test]
 fn prometheus_scrapes_the_service() {
@@ -321,14 +267,13 @@ fn prometheus_scrapes_the_service() {
     }
     let s = Service::start(&[]);
     let logical = s.json("/system")["cpu"]["logical_cores"].as_u64().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (_prom, addr) = prometheus(&[s.addr], false, dir.path());
-    let up = query_until(&addr, "up{job=\"system-stats\"} == 1");
+    let prom = Prometheus::start(&[("system-stats", s.addr)], false);
+    let up = prom.query_until("up{job=\"system-stats\"} == 1");
     assert_eq!(up.len(), 1);
-    query_until(&addr, "node_load1{job=\"system-stats\"}");
-    let count = query_until(&addr, "count(node_cpu_seconds_total{job=\"system-stats\"})");
+    prom.query_until("node_load1{job=\"system-stats\"}");
+    let count = prom.query_until("count(node_cpu_seconds_total{job=\"system-stats\"})");
     assert_eq!(count[0]["value"][1], (logical * 8).to_string());
-    let total = query_until(&addr, "node_memory_MemTotal_bytes{job=\"system-stats\"}");
+    let total = prom.query_until("node_memory_MemTotal_bytes{job=\"system-stats\"}");
     assert_eq!(total[0]["value"][1], s.json("/system")["memory"]["total"].as_u64().unwrap().to_string());
 }
 
@@ -342,13 +287,13 @@ fn prometheus_receives_remote_write() {
     let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
     let hostname = s.json("/system")["system"]["hostname"].as_str().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let (_prom, addr) = prometheus(&[], true, dir.path());
-    let dest = format!("remote-write+http://{addr}/api/v1/write");
+    let prom = Prometheus::start(&[], true);
+    let dest = format!("remote-write+{}", prom.remote_write_url());
     let _f = start_forwarder(&format!("http://{}/system", s.addr), &dest, &dir.path().join("spool"), &[]);
     let q = format!("node_memory_MemTotal_bytes{{job=\"system-stats\",instance=\"{hostname}\"}}");
-    let got = query_until(&addr, &q);
+    let got = prom.query_until(&q);
     assert_eq!(got[0]["value"][1], s.json("/system")["memory"]["total"].as_u64().unwrap().to_string());
-    let cpu = query_until(&addr, &format!("count(node_cpu_seconds_total{{instance=\"{hostname}\"}})"));
+    let cpu = prom.query_until(&format!("count(node_cpu_seconds_total{{instance=\"{hostname}\"}})"));
     assert!(cpu[0]["value"][1].as_str().unwrap().parse::<u64>().unwrap() >= 8);
 }
 
@@ -360,48 +305,24 @@ fn influxdb_receives_line_protocol() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (http, meta) = (free_port(), free_port());
-    let config = dir.path().join("influxdb.conf");
-    let d = dir.path().display();
-    std::fs::write(
-        &config,
-        format!(
-            "reporting-disabled = true\nbind-address = \"127.0.0.1:{meta}\"\n[meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n[http]\n  bind-address = \"127.0.0.1:{http}\"\n  log-enabled = false\n"
-        ),
-    )
-    .unwrap();
-    let mut cmd = clean_command("influxd");
-    cmd.arg("-config").arg(&config);
-    let _influx = Running::spawn(cmd);
-    let addr = format!("127.0.0.1:{http}");
-    wait_http(&addr, "/ping?verbose=true");
-    let created = common::request_with_body(addr.parse().unwrap(), "POST", "/query?q=CREATE%20DATABASE%20sst", "");
-    assert_eq!(created.status, 200, "{}", created.body);
-
+    let influx = Influx::start("sst", false);
     let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
     let total = s.json("/system")["memory"]["total"].as_u64().unwrap();
-    let dest = format!("influx+http://{addr}/write?db=sst");
+    let dest = format!("influx+http://{}/write?db=sst", influx.addr);
     let f = start_forwarder(&format!("http://{}/system", s.addr), &dest, &dir.path().join("spool"), &[]);
-    let q = url_encode("SELECT last(value) FROM node_memory_MemTotal_bytes");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let r = request(addr.parse().unwrap(), "GET", &format!("/query?db=sst&q={q}"));
-        let v: Value = serde_json::from_str(&r.body).unwrap();
-        if let Some(values) = v["results"][0]["series"][0]["values"].as_array() {
+        let r = influx.query("sst", "SELECT last(value) FROM node_memory_MemTotal_bytes");
+        if let Some(values) = r["series"][0]["values"].as_array() {
             assert_eq!(values[0][1].as_f64().unwrap(), total as f64);
             break;
         }
-        assert!(Instant::now() < deadline, "nothing in InfluxDB: {}\n{}", r.body, f.log());
+        assert!(Instant::now() < deadline, "nothing in InfluxDB: {r}\n{}", f.log());
         std::thread::sleep(Duration::from_millis(250));
     }
-    let tags = request(
-        addr.parse().unwrap(),
-        "GET",
-        &format!("/query?db=sst&q={}", url_encode("SHOW TAG KEYS FROM node_cpu_seconds_total")),
-    );
+    let tags = influx.query("sst", "SHOW TAG KEYS FROM node_cpu_seconds_total").to_string();
     for tag in ["cpu", "host", "mode"] {
-        assert!(tags.body.contains(&format!("\"{tag}\"")), "{}", tags.body);
+        assert!(tags.contains(&format!("\"{tag}\"")), "{tags}");
     }
 }
 

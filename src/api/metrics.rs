@@ -21,7 +21,10 @@ use crate::metrics::text::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_op
     params(("Accept" = Option<String>, Header, description = "`application/openmetrics-text` for OpenMetrics")),
     responses(
         (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain; version=0.0.4; charset=utf-8",
-            headers(("System-Stats-Sample" = String, description = "The sample's name, as on /system"))),
+            headers(
+                ("System-Stats-Sample" = String, description = "The sample's name, as on /system"),
+                ("System-Stats-Collected-At" = String, description = "When the sample was taken (RFC 3339)")
+            )),
         (status = 200, description = "OpenMetrics 1.0", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
     )
 )]
@@ -31,10 +34,10 @@ pub fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     }
     let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let openmetrics = wants_openmetrics(accept);
-    let (body, id) = state.sampler.with_latest(|p| {
+    let (body, named) = state.sampler.with_latest(|p| {
         let body = if openmetrics { p.metrics_openmetrics() } else { p.metrics_text() };
         (body, state.sampler.sample_id(p))
     });
     let content_type = if openmetrics { OPENMETRICS_CONTENT_TYPE } else { TEXT_CONTENT_TYPE };
-    super::named_sample(with_type(StatusCode::OK, content_type, body), &id)
+    super::named_sample(with_type(StatusCode::OK, content_type, body), &named)
 }

@@ -535,10 +535,16 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) ->
 /// ([`crate::sampler::Shared::sample_id`]): the forwarder spools each sample once by it.
 pub const SAMPLE_HEADER: &str = "system-stats-sample";
 
-/// `response` with the name of the sample it carries.
-fn named_sample(mut response: Response<Body>, id: &str) -> Response<Body> {
-    if let Ok(v) = HeaderValue::from_str(id) {
-        response.headers_mut().insert(SAMPLE_HEADER, v);
+/// The header that says when that sample was taken (RFC 3339, as `collected_at`): the time
+/// the forwarder pushes `/metrics` with.
+pub const COLLECTED_AT_HEADER: &str = "system-stats-collected-at";
+
+/// `response` with the name of the sample it carries and the time it was taken.
+fn named_sample(mut response: Response<Body>, (id, at): &(String, String)) -> Response<Body> {
+    for (name, value) in [(SAMPLE_HEADER, id), (COLLECTED_AT_HEADER, at)] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            response.headers_mut().insert(name, v);
+        }
     }
     response
 }

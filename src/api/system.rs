@@ -16,14 +16,17 @@ use super::{AppState, Body, json};
     path = "/system",
     tag = "snapshot",
     responses((status = 200, description = "The snapshot", body = crate::snapshot::Snapshot,
-        headers(("System-Stats-Sample" = String, description = "The sample's name, unique across restarts: two answers that carry the same sample have the same name, whatever the clock said"))))
+        headers(
+            ("System-Stats-Sample" = String, description = "The sample's name, unique across restarts: two answers that carry the same sample have the same name, whatever the clock said"),
+            ("System-Stats-Collected-At" = String, description = "When the sample was taken (RFC 3339), as its collected_at")
+        )))
 )]
 pub fn system(state: &AppState) -> Response<Body> {
     if let Some(waiting) = no_sample_yet(state) {
         return waiting;
     }
-    let (body, id) = state.sampler.with_latest(|p| (p.json(), state.sampler.sample_id(p)));
-    super::named_sample(json(StatusCode::OK, body), &id)
+    let (body, named) = state.sampler.with_latest(|p| (p.json(), state.sampler.sample_id(p)));
+    super::named_sample(json(StatusCode::OK, body), &named)
 }
 
 /// 503 with the reason while the first sample has not finished (stuck in the kernel at

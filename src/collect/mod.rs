@@ -66,6 +66,7 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod swap;
+pub mod textfile;
 pub mod time;
 pub mod timex;
 pub mod udp_queues;
@@ -107,6 +108,8 @@ pub const REGISTRY: &[Entry] = &[
     timex::ENTRY,
     entropy::ENTRY,
     filefd::ENTRY,
+    // last: its files' families must not redefine any other family's series
+    textfile::ENTRY,
 ];
 
 /// A family's registration: its name (as in `SYSTEM_STATS_COLLECTORS` and the
@@ -217,6 +220,8 @@ pub struct Setup {
     /// to send them (the service's).
     pub forwarder_url: Option<String>,
     pub forwarder_token: Option<String>,
+    /// The directory of `*.prom` files `textfile` serves (`SYSTEM_STATS_TEXTFILE_DIRECTORY`).
+    pub textfile_directory: Option<PathBuf>,
 }
 
 impl Default for Setup {
@@ -235,6 +240,7 @@ impl Default for Setup {
             top_processes: 10,
             forwarder_url: None,
             forwarder_token: None,
+            textfile_directory: None,
         }
     }
 }

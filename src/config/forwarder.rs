@@ -387,10 +387,30 @@ pub fn parse_spool_dir(s: &str) -> Result<(PathBuf, bool), String> {
     Ok((cwd.join(p), true))
 }
 
+/// What the forwarder does this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Poll and deliver until stopped.
+    Forward,
+    /// `--once`: one poll and delivery, then exit.
+    Once,
+    /// `--dry-run`: print the payload, send nothing.
+    DryRun,
+    /// `--check-spool`: report the state of every spool, send nothing.
+    CheckSpool,
+    /// `--salvage-spool FILE`: re-queue what still decodes of a damaged spool file.
+    SalvageSpool(PathBuf),
+}
+
 /// The forwarder's settings.
 #[derive(Debug, Clone)]
 pub struct ForwarderConfig {
+    pub mode: Mode,
+    /// The service's `/system`, polled for the JSON destinations.
     pub source: http::Uri,
+    /// Its `/metrics`, polled for the remote-write and InfluxDB destinations
+    /// (`SYSTEM_STATS_SCRAPE_URL`, by default `source` with `/metrics` for `/system`).
+    pub scrape: http::Uri,
     /// The service's token (`SYSTEM_STATS_AUTH_TOKEN_FILE`) and CA.
     pub source_access: Access,
     pub destinations: Vec<Destination>,
@@ -403,14 +423,6 @@ pub struct ForwarderConfig {
     /// The spool directory as given, when it was relative (the forwarder warns).
     pub spool_dir_given_relative: Option<String>,
     pub spool_max_bytes: u64,
-    /// One poll and delivery, then exit.
-    pub once: bool,
-    /// Print the payload, send nothing.
-    pub dry_run: bool,
-    /// Report the state of every spool, send nothing.
-    pub check_spool: bool,
-    /// Re-queue what still decodes of this damaged spool file, send nothing.
-    pub salvage_spool: Option<PathBuf>,
     /// Where the forwarder's own `/metrics` and `/health` listen (`None`: nowhere).
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// The token scrapers of that listener must send (the service's token, the same one).
@@ -441,6 +453,14 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
         env: "SYSTEM_STATS_URL",
         default: "http://127.0.0.1:5001/system",
         help: "The system-stats service to poll",
+    },
+    Setting {
+        id: "scrape-url",
+        env: "SYSTEM_STATS_SCRAPE_URL",
+        default: "",
+        help: "The service's /metrics, read for the remote-write and InfluxDB destinations [default: \
+               SYSTEM_STATS_URL with /metrics for its last /system]; any Prometheus text endpoint works \
+               (node_exporter's too)",
     },
     Setting {
         id: "metrics-url",
@@ -629,8 +649,39 @@ impl ForwarderConfig {
             }
             destinations.push(d);
         }
+        let scrape = if v.given("scrape-url") {
+            v.parse("scrape-url", parse_url)?
+        } else {
+            match scrape_url_of(&source) {
+                Some(url) => url,
+                None if destinations.iter().all(|d| d.format == Format::Json) => source.clone(),
+                None => {
+                    let (value, setting) = v.raw("url");
+                    return Err(ConfigError {
+                        setting,
+                        value,
+                        expected: "a URL ending in /system when remote-write or influx destinations need its \
+                                   /metrics; or set SYSTEM_STATS_SCRAPE_URL to where /metrics is"
+                            .into(),
+                    });
+                }
+            }
+        };
+        let mode = if m.get_flag("once") {
+            Mode::Once
+        } else if m.get_flag("dry-run") {
+            Mode::DryRun
+        } else if m.get_flag("check-spool") {
+            Mode::CheckSpool
+        } else if let Some(file) = m.get_one::<String>("salvage-spool") {
+            Mode::SalvageSpool(PathBuf::from(file))
+        } else {
+            Mode::Forward
+        };
         Ok(ForwarderConfig {
+            mode,
             source,
+            scrape,
             source_access,
             destinations,
             interval: v.parse("interval", |s| parse_seconds(s, 0.1, 86_400.0))?,
@@ -640,10 +691,6 @@ impl ForwarderConfig {
             spool_dir,
             spool_dir_given_relative,
             spool_max_bytes: v.parse("spool-max-bytes", |s| parse_bytes(s, 64 * 1024))?,
-            once: m.get_flag("once"),
-            dry_run: m.get_flag("dry-run"),
-            check_spool: m.get_flag("check-spool"),
-            salvage_spool: m.get_one::<String>("salvage-spool").map(PathBuf::from),
             metrics_listen: v.parse("metrics-listen", parse_listen)?,
             listener_token,
             #[cfg(feature = "tls")]
@@ -653,6 +700,17 @@ impl ForwarderConfig {
             listener_allowed_hosts: v.parse("allowed-hosts", parse_allowed_hosts)?,
         })
     }
+}
+
+/// The service's `/metrics` beside its `/system`: the same URL with `/metrics` for its last
+/// `/system` (`http://pi:5001/system` → `http://pi:5001/metrics`, a proxy's
+/// `https://h/stats/system?x` → `https://h/stats/metrics?x`); `None` when it does not end so.
+pub fn scrape_url_of(source: &http::Uri) -> Option<http::Uri> {
+    let path = source.path().strip_suffix("/system")?;
+    let query = source.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let mut parts = source.clone().into_parts();
+    parts.path_and_query = Some(format!("{path}/metrics{query}").parse().ok()?);
+    http::Uri::from_parts(parts).ok()
 }
 
 /// `$STATE_DIRECTORY` (systemd's `StateDirectory=`, first entry), else `/var/lib/system-stats`

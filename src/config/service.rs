@@ -30,6 +30,8 @@ pub struct ServiceConfig {
     pub top_processes: usize,
     /// Where the forwarder's own metrics are, for its card.
     pub forwarder_url: Option<String>,
+    /// The `*.prom` files `textfile` serves.
+    pub textfile_directory: Option<PathBuf>,
     /// `None`: OS updates are not checked.
     pub update_check_interval: Option<Duration>,
     pub update_check_timeout: Duration,
@@ -69,6 +71,7 @@ impl ServiceConfig {
             top_processes: self.top_processes,
             forwarder_url: self.forwarder_url.clone(),
             forwarder_token: self.auth_token.as_ref().map(|t| t.expose().to_string()),
+            textfile_directory: self.textfile_directory.clone(),
         }
     }
 }
@@ -113,7 +116,7 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
                Names: cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap, pressure, filesystems, disk, disk_io, \
                network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
-               raspberry_pi, host, os_update, services, processes, forwarder, uptime, time, timex, entropy, filefd. One that does not run costs nothing; \
+               raspberry_pi, host, os_update, services, processes, forwarder, uptime, time, timex, entropy, filefd, textfile. One that does not run costs nothing; \
                its keys are null and its series absent",
     },
     Setting {
@@ -158,6 +161,13 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         default: "",
         help: "Where the forwarder on this host serves its own metrics (its SYSTEM_STATS_FORWARDER_METRICS, e.g. \
                http://127.0.0.1:5002): its backlog per destination is then in /system and on the page",
+    },
+    Setting {
+        id: "textfile-directory",
+        env: "SYSTEM_STATS_TEXTFILE_DIRECTORY",
+        default: "",
+        help: "A directory of *.prom files in Prometheus text format whose series /metrics serves, read at each \
+               scrape by node_exporter's textfile rules (its --collector.textfile.directory); none when empty",
     },
     Setting {
         id: "services-exclude",
@@ -277,6 +287,7 @@ impl ServiceConfig {
                 network: v.parse("network-exclude", crate::collect::exclude::Pattern::parse)?,
             },
             forwarder_url: v.parse("forwarder-url", parse_forwarder_url)?,
+            textfile_directory: v.parse("textfile-directory", parse_textfile_directory)?,
             top_processes: v.parse("top-processes", |s| parse_count(s, 0, 1000))? as usize,
             units_exclude: v.parse("services-exclude", crate::collect::exclude::Pattern::parse_anchored)?,
             update_check_interval,
@@ -296,6 +307,27 @@ impl ServiceConfig {
             max_connections: v.parse("max-connections", |s| parse_count(s, 1, 65_536))? as usize,
             max_event_clients: v.parse("max-event-clients", |s| parse_count(s, 0, 65_536))? as usize,
         })
+    }
+}
+
+/// A directory of text files, or empty for none. One that does not exist yet is taken (a
+/// package of scripts may create it later; until then `node_textfile_scrape_error` is 1, as
+/// with node_exporter); anything else that is not a directory is refused.
+pub fn parse_textfile_directory(s: &str) -> Result<Option<PathBuf>, String> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    let path = PathBuf::from(s);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(Some(path)),
+        Ok(_) => Err("a directory of *.prom files (this is not a directory)".into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(
+                "SYSTEM_STATS_TEXTFILE_DIRECTORY {s:?} does not exist (yet): node_textfile_scrape_error is 1 until it does"
+            );
+            Ok(Some(path))
+        }
+        Err(e) => Err(format!("a directory of *.prom files ({e})")),
     }
 }
 

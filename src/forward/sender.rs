@@ -189,6 +189,12 @@ pub enum EncodeError {
     Sample(#[from] SampleError),
     #[error("not a system-stats snapshot: {0}")]
     Snapshot(serde_json::Error),
+    #[error(transparent)]
+    Entry(#[from] super::entry::EntryError),
+    #[error("a scrape whose text is not Prometheus text: {0}")]
+    Text(#[from] crate::metrics::parse::ParseError),
+    #[error("a scrape spooled for a JSON destination (the JSON payload is built from /system)")]
+    ScrapeForJson,
 }
 
 /// A request body, and what was left out of `details` to keep it under the newest
@@ -198,47 +204,58 @@ pub struct Encoded {
     pub body: Body,
     pub left_out: Vec<String>,
     pub still_too_big: bool,
+    /// Remote-write: the series of this request, for the next one's staleness markers once
+    /// this one is delivered.
+    pub series: Option<rw::Series>,
 }
 
-/// Builds the request for a destination from a spooled snapshot.
-pub fn encode(format: Format, snapshot: &[u8]) -> Result<Encoded, EncodeError> {
-    let sample = Sample::parse(snapshot)?;
-    let json = |sample: &Sample| {
-        let p = sample.payload(snapshot);
-        Encoded {
-            body: Body { bytes: Bytes::from(p.bytes), headers: vec![("content-type", "application/json")] },
-            left_out: p.left_out,
-            still_too_big: p.still_too_big,
+use crate::metrics::remote_write as rw;
+
+/// Builds the request for a destination from a spooled entry. `previous`: the series of the
+/// last remote-write request delivered (to mark those gone from this one stale).
+pub fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>) -> Result<Encoded, EncodeError> {
+    let plain = |body| Encoded { body, left_out: Vec::new(), still_too_big: false, series: None };
+    let (families, instance, ms) = match super::entry::Entry::decode(entry)? {
+        super::entry::Entry::Snapshot(body) => {
+            let sample = Sample::parse(body)?;
+            if format == Format::Json {
+                let p = sample.payload(body);
+                return Ok(Encoded {
+                    body: Body { bytes: Bytes::from(p.bytes), headers: vec![("content-type", "application/json")] },
+                    left_out: p.left_out,
+                    still_too_big: p.still_too_big,
+                    series: None,
+                });
+            }
+            // spooled for a metric destination before scrapes were: the series a snapshot has
+            let typed: crate::snapshot::Snapshot = serde_json::from_slice(body).map_err(EncodeError::Snapshot)?;
+            let ms = i64::try_from(sample.collected_at_us / 1000).unwrap_or(i64::MAX);
+            (crate::metrics::families(&typed, &[], None), sample.hostname, ms)
+        }
+        super::entry::Entry::Scrape(scrape) => {
+            if format == Format::Json {
+                return Err(EncodeError::ScrapeForJson);
+            }
+            (crate::metrics::parse::parse(&scrape.text)?.families, scrape.instance, scrape.collected_at_ms)
         }
     };
-    if format == Format::Json {
-        return Ok(json(&sample));
-    }
-    let typed: crate::snapshot::Snapshot = serde_json::from_slice(snapshot).map_err(EncodeError::Snapshot)?;
-    let families = crate::metrics::families(&typed, &[], None);
-    let ms = i64::try_from(sample.collected_at_us / 1000).unwrap_or(i64::MAX);
-    let plain = |body| Encoded { body, left_out: Vec::new(), still_too_big: false };
     Ok(match format {
         Format::RemoteWrite => {
-            use crate::metrics::remote_write as rw;
-            let req = rw::write_request(&families, JOB, &sample.hostname, ms);
-            plain(Body {
+            let req = rw::write_request(&families, JOB, &instance, ms, previous);
+            let body = Body {
                 bytes: Bytes::from(rw::encode(&req)),
                 headers: vec![
                     ("content-type", rw::CONTENT_TYPE),
                     ("content-encoding", rw::CONTENT_ENCODING),
                     (rw::VERSION_HEADER.0, rw::VERSION_HEADER.1),
                 ],
-            })
+            };
+            Encoded { series: Some(rw::series(req)), ..plain(body) }
         }
-        Format::Influx => {
-            let ns = i64::try_from(sample.collected_at_us).unwrap_or(i64::MAX).saturating_mul(1000);
-            plain(Body {
-                bytes: Bytes::from(crate::metrics::influx::lines(&families, &sample.hostname, ns)),
-                headers: vec![("content-type", "text/plain; charset=utf-8")],
-            })
-        }
-        Format::Json => json(&sample),
+        Format::Influx | Format::Json => plain(Body {
+            bytes: Bytes::from(crate::metrics::influx::lines(&families, &instance, ms.saturating_mul(1_000_000))),
+            headers: vec![("content-type", "text/plain; charset=utf-8")],
+        }),
     })
 }
 
@@ -258,6 +275,10 @@ pub struct Sender {
     pub backoff_cap: Duration,
     /// Least time between two deliveries while a backlog drains.
     pub min_gap: Option<Duration>,
+    /// Remote-write: the series of the last request delivered (staleness markers).
+    pub previous: Arc<Mutex<Option<rw::Series>>>,
+    /// The refused samples, for the log: the first said, then a count now and then.
+    pub refusals: Arc<Mutex<super::Summarised>>,
 }
 
 /// A destination's state, for the log.
@@ -328,12 +349,16 @@ impl Sender {
 
     /// One step: the oldest sample attempted, or an undecodable entry dropped.
     async fn step(&self) -> Step {
-        let (seq, snapshot) = match self.oldest().await {
+        let (seq, entry) = match self.oldest().await {
             Ok(Some(next)) => next,
             Ok(None) => return Step::Idle,
             Err(e) => return Step::Spool(e),
         };
-        match encode(self.dest.format, &snapshot) {
+        let encoded = {
+            let previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
+            encode(self.dest.format, &entry, previous.as_ref())
+        };
+        match encoded {
             Ok(encoded) => {
                 if !encoded.left_out.is_empty() && !self.stats.trimmed.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
@@ -348,15 +373,19 @@ impl Sender {
                 if let Ok(reply) = &result {
                     self.stats.last_status.store(u64::from(reply.status.as_u16()), Ordering::Relaxed);
                 }
-                Step::Attempted(seq, classify(result))
+                let outcome = classify(result);
+                if outcome == Outcome::Delivered && encoded.series.is_some() {
+                    *self.previous.lock().unwrap_or_else(|p| p.into_inner()) = encoded.series;
+                }
+                Step::Attempted(seq, outcome)
             }
             Err(e) => {
                 let n = self.stats.undecodable.fetch_add(1, Ordering::Relaxed) + 1;
-                let head = String::from_utf8_lossy(&snapshot[..snapshot.len().min(60)]).into_owned();
+                let head = String::from_utf8_lossy(&entry[..entry.len().min(60)]).into_owned();
                 tracing::error!(
                     destination = self.label(),
-                    "spooled entry {seq} is not a snapshot ({e}; it begins {head:?}): removed without sending, \
-                     {n} so far"
+                    "spooled entry {seq} is not a snapshot or a scrape it can send ({e}; it begins {head:?}): removed \
+                     without sending, {n} so far"
                 );
                 self.remove(seq).await;
                 Step::Undecodable
@@ -364,10 +393,18 @@ impl Sender {
         }
     }
 
-    /// Records a refused sample and drops it.
+    /// Records a refused sample and drops it; the log says the first of an episode, then how
+    /// many more at most every [`SUMMARY_EVERY`] (a receiver refusing a long backlog as too
+    /// old refuses every sample of it).
     async fn reject(&self, seq: u64, reason: &str) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(destination = self.label(), "sample dropped, the server refused it: {reason}");
+        if let Some(n) = self.refusals.lock().unwrap_or_else(|p| p.into_inner()).note() {
+            tracing::warn!(
+                destination = self.label(),
+                "{n} sample(s) dropped, the server refused them (last: {reason}); counted in \
+                 system_stats_forwarder_dropped_total{{reason=\"refused\"}}"
+            );
+        }
         self.remove(seq).await;
     }
 

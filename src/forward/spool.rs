@@ -697,10 +697,9 @@ fn salvage_copy(path: &Path, copy: &Path) -> Result<Salvage, SpoolError> {
     Ok(out)
 }
 
-/// A spooled sample's `collected_at`; `None` when it is not a snapshot.
+/// A spooled sample's `collected_at`; `None` when it is neither a snapshot nor a scrape.
 pub fn collected_at(sample: &[u8]) -> Option<String> {
-    let s = super::payload::Sample::parse(sample).ok()?;
-    s.snapshot["collected_at"].as_str().map(str::to_string)
+    super::entry::collected_at(sample)
 }
 
 /// Reads a spool file without changing what it holds (redb may finish an interrupted commit)

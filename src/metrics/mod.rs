@@ -5,6 +5,7 @@
 //! protocol ([`influx`]) for the forwarder's push destinations.
 
 pub mod influx;
+pub mod parse;
 pub mod process;
 pub mod remote_write;
 pub mod text;
@@ -18,18 +19,69 @@ pub enum Kind {
     /// What node_exporter leaves untyped (its vmstat and netstat fields): `untyped` in the
     /// text format, `unknown` in OpenMetrics.
     Untyped,
+    /// Only from text files (`textfile`): their samples are `<name>{quantile}`, `<name>_sum`
+    /// and `<name>_count` ([`Sample::suffix`]).
+    Summary,
+    /// Only from text files: `<name>_bucket{le}`, `<name>_sum`, `<name>_count`.
+    Histogram,
+}
+
+impl Kind {
+    /// The word the text format's `# TYPE` line uses.
+    pub fn word(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Untyped => "untyped",
+            Kind::Summary => "summary",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// A label's name: ours are written in the code; those of a parsed text (a text file, the
+/// service's `/metrics` read by the forwarder) are shared text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LabelName {
+    Static(&'static str),
+    Shared(Text),
+}
+
+impl std::ops::Deref for LabelName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            LabelName::Static(s) => s,
+            LabelName::Shared(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for LabelName {
+    fn from(s: &'static str) -> Self {
+        LabelName::Static(s)
+    }
 }
 
 /// A series' labels, in the order they are written. Shared: a mount's or an interface's
 /// labels are built once and used by all its families (20 000 mounts made 140 000 label
 /// vectors of copied strings per render before).
-pub type Labels = std::sync::Arc<[(&'static str, Text)]>;
+pub type Labels = std::sync::Arc<[(LabelName, Text)]>;
 
 /// One labelled value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub labels: Labels,
     pub value: f64,
+    /// What follows the family's name in this sample's name: `""`, or, in a summary or a
+    /// histogram, `_sum`, `_count`, `_bucket`.
+    pub suffix: &'static str,
+}
+
+impl Sample {
+    pub fn new(labels: Labels, value: f64) -> Sample {
+        Sample { labels, value, suffix: "" }
+    }
 }
 
 /// What a label's value can be made from: shared text is cloned, not copied.
@@ -98,12 +150,22 @@ impl Family {
     }
 
     pub fn push(&mut self, labels: Vec<(&'static str, Text)>, value: f64) {
-        self.samples.push(Sample { labels: labels.into(), value });
+        self.samples.push(Sample::new(self::labels(labels), value));
     }
 
     /// Adds a series whose labels other families share.
     pub fn push_shared(&mut self, labels: &Labels, value: f64) {
-        self.samples.push(Sample { labels: labels.clone(), value });
+        self.samples.push(Sample::new(labels.clone(), value));
+    }
+
+    /// The names of its samples: its own, and for a summary or a histogram the suffixed
+    /// ones too (what a scrape's series are named).
+    pub fn sample_names(&self) -> Vec<String> {
+        match self.kind {
+            Kind::Summary => ["", "_sum", "_count"].iter().map(|s| format!("{}{s}", self.name)).collect(),
+            Kind::Histogram => ["_bucket", "_sum", "_count"].iter().map(|s| format!("{}{s}", self.name)).collect(),
+            _ => vec![self.name.clone()],
+        }
     }
 
     pub fn single(name: &str, kind: Kind, help: &str, value: Option<f64>) -> Option<Family> {
@@ -162,7 +224,7 @@ pub fn label(k: &'static str, v: impl LabelValue) -> (&'static str, Text) {
 
 /// A label set to share between families ([`Family::push_shared`]).
 pub fn labels(pairs: Vec<(&'static str, Text)>) -> Labels {
-    pairs.into()
+    pairs.into_iter().map(|(k, v)| (LabelName::Static(k), v)).collect()
 }
 
 fn cpu(s: &Snapshot, out: &mut Vec<Family>) {

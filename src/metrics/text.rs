@@ -54,25 +54,28 @@ fn number(v: f64, out: &mut String) {
 fn render(families: &[Family], openmetrics: bool) -> String {
     let mut out = String::with_capacity(families.len() * 160);
     for f in families {
-        // OpenMetrics names a counter family without its `_total` suffix
-        let family_name = match (openmetrics, f.kind) {
-            (true, Kind::Counter) => f.name.strip_suffix("_total").unwrap_or(&f.name),
-            _ => &f.name,
-        };
+        // OpenMetrics names a counter family without its `_total` suffix, which its samples
+        // have. A text file's counter without one is `unknown` there: appending the suffix
+        // would name its series otherwise than the text format, a push and node_exporter do
+        let counter_om = openmetrics && f.kind == Kind::Counter && f.name.ends_with("_total");
+        let untyped_om = openmetrics && f.kind == Kind::Counter && !counter_om;
+        let family_name = if counter_om { f.name.strip_suffix("_total").unwrap_or(&f.name) } else { &f.name };
         out.push_str("# HELP ");
         out.push_str(family_name);
         out.push(' ');
         escape_help(&f.help, &mut out, openmetrics);
         out.push_str("\n# TYPE ");
         out.push_str(family_name);
+        out.push(' ');
         out.push_str(match (f.kind, openmetrics) {
-            (Kind::Gauge, _) => " gauge\n",
-            (Kind::Counter, _) => " counter\n",
-            (Kind::Untyped, false) => " untyped\n",
-            (Kind::Untyped, true) => " unknown\n",
+            (Kind::Untyped, true) => "unknown",
+            _ if untyped_om => "unknown",
+            (kind, _) => kind.word(),
         });
+        out.push('\n');
         for s in &f.samples {
             out.push_str(&f.name);
+            out.push_str(s.suffix);
             if !s.labels.is_empty() {
                 out.push('{');
                 for (i, (k, v)) in s.labels.iter().enumerate() {
@@ -109,7 +112,7 @@ pub const OPENMETRICS_EOF: &str = "# EOF\n";
 
 #[cfg(test)]
 mod tests {
-    use super::super::Sample;
+    use super::super::{Sample, labels};
     use super::*;
 
     fn fams() -> Vec<Family> {
@@ -118,25 +121,19 @@ mod tests {
                 name: "node_cpu_seconds_total".into(),
                 help: "Seconds the CPUs spent in each mode.".into(),
                 kind: Kind::Counter,
-                samples: vec![Sample {
-                    labels: vec![("cpu", "0".into()), ("mode", "idle".into())].into(),
-                    value: 12.5,
-                }],
+                samples: vec![Sample::new(labels(vec![("cpu", "0".into()), ("mode", "idle".into())]), 12.5)],
             },
             Family {
                 name: "node_uname_info".into(),
                 help: "a \\ help\nline".into(),
                 kind: Kind::Gauge,
-                samples: vec![Sample { labels: vec![("version", "#1 \"SMP\"\\x\n".into())].into(), value: 1.0 }],
+                samples: vec![Sample::new(labels(vec![("version", "#1 \"SMP\"\\x\n".into())]), 1.0)],
             },
             Family {
                 name: "weird".into(),
                 help: "h".into(),
                 kind: Kind::Gauge,
-                samples: vec![
-                    Sample { labels: vec![].into(), value: f64::NAN },
-                    Sample { labels: vec![].into(), value: f64::INFINITY },
-                ],
+                samples: vec![Sample::new(labels(vec![]), f64::NAN), Sample::new(labels(vec![]), f64::INFINITY)],
             },
         ]
     }

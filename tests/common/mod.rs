@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod browser;
 pub mod receiver;
+pub mod servers;
 
 /// How long a test waits for anything (start-up, a log line, a response) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(15);
@@ -52,6 +53,19 @@ pub fn available(program: &str, arg: &str) -> bool {
         eprintln!("SKIPPED: {program} is not installed");
     }
     ok
+}
+
+/// A query string's value, percent-encoded.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// A port nothing listens on right now.

@@ -276,6 +276,57 @@ fn python_details_len(body: &[u8]) -> usize {
     String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
 }
 
+/// A remote-write request (snappy, protobuf), as a receiver reads it, made a record the
+/// tests read as they read a JSON payload: `details.collected_at` is the samples' time (as
+/// the forwarder's log writes it), `series` the sample's series (staleness markers apart),
+/// `stale` the markers, `instance` and `job` their labels, `names` the metric names.
+pub fn remote_write_record(body: &[u8]) -> Result<Value, String> {
+    use prost::Message;
+    use system_stats::metrics::remote_write::{STALE_NAN, WriteRequest};
+    let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| format!("not snappy: {e}"))?;
+    let req = WriteRequest::decode(raw.as_slice()).map_err(|e| format!("not a WriteRequest: {e}"))?;
+    let mut at = None;
+    let (mut series, mut stale) = (0, 0);
+    let mut names = std::collections::BTreeSet::new();
+    let mut instance = String::new();
+    for ts in &req.timeseries {
+        let label = |n: &str| ts.labels.iter().find(|l| l.name == n).map(|l| l.value.clone());
+        if !ts.labels.windows(2).all(|w| w[0].name < w[1].name) {
+            return Err(format!("labels not sorted: {:?}", ts.labels));
+        }
+        let name = label("__name__").ok_or("a series without __name__")?;
+        instance = label("instance").ok_or("a series without instance")?;
+        if label("job").is_none() {
+            return Err("a series without job".into());
+        }
+        let [sample] = &ts.samples[..] else { return Err(format!("{name}: not one sample")) };
+        if *at.get_or_insert(sample.timestamp) != sample.timestamp {
+            return Err(format!("{name}: another timestamp"));
+        }
+        if sample.value.to_bits() == STALE_NAN {
+            stale += 1;
+        } else {
+            series += 1;
+            names.insert(name);
+        }
+    }
+    let at = chrono::DateTime::from_timestamp_millis(at.ok_or("no series")?).ok_or("a timestamp out of range")?;
+    Ok(json!({
+        "details": {"collected_at": at.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)},
+        "hostname": instance, "instance": instance, "series": series, "stale": stale, "names": names,
+        "metadata": req.metadata.len(),
+    }))
+}
+
+/// What a request carries: a JSON payload validated as the Flask server does, or a
+/// remote-write request ([`remote_write_record`]).
+fn read_payload(content_type: &str, body: &[u8], validate: fn(&Value) -> Result<(), String>) -> Result<Value, String> {
+    if content_type == "application/x-protobuf" {
+        return remote_write_record(body);
+    }
+    serde_json::from_slice::<Value>(body).map_err(|e| e.to_string()).and_then(|p| validate(&p).map(|()| p))
+}
+
 /// The Flask server's validation.
 pub fn validate(payload: &Value) -> Result<(), String> {
     let obj = payload.as_object().ok_or("payload is not a JSON object")?;
@@ -302,6 +353,7 @@ async fn handle(
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
+    let content_type = headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone()).unwrap_or_default();
     state.lock().unwrap().headers.push(headers);
     let body = req.into_body().collect().await?.to_bytes();
     let mode = state.lock().unwrap().mode.clone().unwrap_or(Mode::Accept);
@@ -338,13 +390,11 @@ async fn handle(
             } else if body.len() > 512 * 1024 {
                 (413, json!({"error": "payload too large"}), None)
             } else {
-                match serde_json::from_slice::<Value>(&body)
-                    .map_err(|e| e.to_string())
-                    .and_then(|p| validate_newest(&p).map(|()| p))
-                {
+                match read_payload(&content_type, &body, validate_newest) {
                     Ok(mut payload) => {
                         let mut st = state.lock().unwrap();
-                        if body.len() > 40_000 && python_details_len(&body) > 64 * 1024 {
+                        let json = payload.get("series").is_none();
+                        if json && body.len() > 40_000 && python_details_len(&body) > 64 * 1024 {
                             payload.as_object_mut().unwrap().remove("details");
                             st.details_dropped += 1;
                         }
@@ -362,10 +412,7 @@ async fn handle(
             if let Mode::Huge(n) = mode {
                 huge = Some(n);
             }
-            match serde_json::from_slice::<Value>(&body)
-                .map_err(|e| e.to_string())
-                .and_then(|p| validate(&p).map(|()| p))
-            {
+            match read_payload(&content_type, &body, validate) {
                 Ok(payload) => {
                     state.lock().unwrap().accepted.push(payload);
                     (200, json!({"status": "ok"}), None)
