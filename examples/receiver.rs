@@ -1,6 +1,8 @@
-//! A monitoring-server stand-in for `scripts/bench-forwarder.sh`: validates each POSTed payload
-//! as the existing Flask server does (400 on a missing or non-numeric key) and counts the
-//! accepted ones; `GET /count` answers the count.
+//! A monitoring-server stand-in for `scripts/bench-forwarder.sh` and `scripts/bench-push.sh`:
+//! validates each POSTed payload as the existing Flask server does (400 on a missing or
+//! non-numeric key), or decodes a remote-write request (snappy, protobuf; 400 when it does
+//! not decode or holds no series), and counts the accepted ones; `GET /count` answers the
+//! count.
 //!
 //!     cargo run --release --example receiver -- 127.0.0.1:5050
 
@@ -12,6 +14,14 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+
+/// A remote-write request with at least one series.
+fn remote_write(body: &[u8]) -> Result<(), String> {
+    use prost::Message;
+    let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| e.to_string())?;
+    let req = system_stats::metrics::remote_write::WriteRequest::decode(raw.as_slice()).map_err(|e| e.to_string())?;
+    if req.timeseries.is_empty() { Err("no series".into()) } else { Ok(()) }
+}
 
 fn validate(body: &[u8]) -> Result<(), String> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
@@ -32,8 +42,9 @@ async fn handle(
     let (status, body) = if req.method() == Method::GET {
         (StatusCode::OK, count.load(Ordering::Relaxed).to_string())
     } else {
+        let protobuf = req.headers().get("content-type").is_some_and(|t| t == "application/x-protobuf");
         let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        match validate(&bytes) {
+        match if protobuf { remote_write(&bytes) } else { validate(&bytes) } {
             Ok(()) => {
                 count.fetch_add(1, Ordering::Relaxed);
                 (StatusCode::OK, r#"{"status":"ok"}"#.to_string())

@@ -136,16 +136,23 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Vec<metrics::Family>, Strin
         if !helped {
             f.help = format!("Metric read from {}", path.display());
         }
+        // a summary's quantile and a histogram's le are not labels of its series, but where
+        // each sample sits in it: the _sum and _count samples have none
+        let structural = match f.kind {
+            Kind::Summary => "quantile",
+            Kind::Histogram => "le",
+            _ => "",
+        };
         let mut names: Vec<LabelName> = Vec::new();
         for s in &f.samples {
             for (k, _) in s.labels.iter() {
-                if !names.contains(k) {
+                if !names.contains(k) && &**k != structural {
                     names.push(k.clone());
                 }
             }
         }
         for s in f.samples.iter_mut() {
-            if s.labels.len() < names.len() {
+            if names.iter().any(|n| !s.labels.iter().any(|(k, _)| k == n)) {
                 let mut labels: Vec<(LabelName, crate::snapshot::Text)> = s.labels.to_vec();
                 for n in &names {
                     if !labels.iter().any(|(k, _)| k == n) {
@@ -155,8 +162,51 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Vec<metrics::Family>, Strin
                 s.labels = labels.into();
             }
         }
+        if !structural.is_empty() {
+            complete(f, structural);
+        }
     }
     Ok(families)
+}
+
+/// A summary's or histogram's series as node_exporter rebuilds them (client_golang's const
+/// summaries and histograms): each label set (its `quantile` or `le` apart) has a `_sum` and
+/// a `_count` (0 when the file has none), and a histogram its `le="+Inf"` bucket (its count).
+fn complete(f: &mut metrics::Family, structural: &str) {
+    type Key = Vec<(String, String)>;
+    let key = |s: &metrics::Sample| -> Key {
+        let mut k: Key =
+            s.labels.iter().filter(|(n, _)| &**n != structural).map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        k.sort();
+        k
+    };
+    let mut groups: Vec<(Key, metrics::Labels)> = Vec::new();
+    for s in &f.samples {
+        let k = key(s);
+        if !groups.iter().any(|(g, _)| *g == k) {
+            let labels = s.labels.iter().filter(|(n, _)| &**n != structural).cloned().collect();
+            groups.push((k, labels));
+        }
+    }
+    for (k, labels) in groups {
+        let find = |suffix: &str| f.samples.iter().find(|s| s.suffix == suffix && key(s) == k).map(|s| s.value);
+        let count = find("_count");
+        for (suffix, value) in [("_sum", find("_sum")), ("_count", count)] {
+            if value.is_none() {
+                f.samples.push(metrics::Sample { suffix, ..metrics::Sample::new(labels.clone(), 0.0) });
+            }
+        }
+        let inf =
+            |s: &metrics::Sample| s.labels.iter().any(|(n, v)| &**n == "le" && matches!(&**v, "+Inf" | "Inf" | "inf"));
+        if structural == "le" && !f.samples.iter().any(|s| s.suffix == "_bucket" && key(s) == k && inf(s)) {
+            let mut with_le: Vec<(LabelName, crate::snapshot::Text)> = labels.to_vec();
+            with_le.push((LabelName::Static("le"), "+Inf".into()));
+            f.samples.push(metrics::Sample {
+                suffix: "_bucket",
+                ..metrics::Sample::new(with_le.into(), count.unwrap_or(0.0))
+            });
+        }
+    }
 }
 
 /// Logs the refusals that were not logged before (each once while it lasts, again if it
