@@ -60,7 +60,7 @@ measure() {
   sleep 3
   t0=$(oncpu $fwd); sleep "$PUSH_SECONDS"; t1=$(oncpu $fwd)
   awk -v a="$t0" -v b="$t1" -v n="$PUSH_SECONDS" 'BEGIN {printf "%.3f\n", (b-a)/1e6/n}' >>"$work/$name.push_ms"
-  rss_mib $fwd >>"$work/$name.rss_steady"
+  { rss_mib $fwd; echo; } >>"$work/$name.rss_steady"
   kill $fwd; wait $fwd 2>/dev/null || true
   # idle between 30 s ticks
   rm -rf "$work/spool"
@@ -69,8 +69,8 @@ measure() {
     "$dir/system-stats-forwarder" & fwd=$!; pids+=($fwd)
   sleep 2
   t0=$(oncpu $fwd); sleep "$IDLE_SECONDS"; t1=$(oncpu $fwd)
-  cpu_percent "$t0" "$t1" "$IDLE_SECONDS" >>"$work/$name.idle_pct"
-  rss_mib $fwd >>"$work/$name.rss_idle"
+  { cpu_percent "$t0" "$t1" "$IDLE_SECONDS"; echo; } >>"$work/$name.idle_pct"
+  { rss_mib $fwd; echo; } >>"$work/$name.rss_idle"
   kill $fwd; wait $fwd 2>/dev/null || true
   # bytes per sample: 10 samples spooled for a destination that is down
   rm -rf "$work/spool"

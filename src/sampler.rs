@@ -59,6 +59,9 @@ pub struct Published {
     /// `/metrics` in Prometheus text and in OpenMetrics, rendered by the first request that
     /// wants them (an unscraped service never pays for it) and shared by later ones.
     metrics_text: std::sync::OnceLock<Bytes>,
+    /// Its name and time as response headers ([`Shared::sample_id`]), made by the first
+    /// request and cloned (a reference count) by the later ones.
+    named: std::sync::OnceLock<(http::HeaderValue, http::HeaderValue)>,
     metrics_openmetrics: std::sync::OnceLock<Bytes>,
 }
 
@@ -282,8 +285,16 @@ impl Shared {
     /// sample (a client polling faster than the service samples), whatever its clock said:
     /// the forwarder spools a sample once by it, where a time would fail when the clock
     /// steps.
-    pub fn sample_id(&self, published: &Published) -> (String, String) {
-        (format!("{:016x}-{}", self.instance, published.number), published.snapshot.collected_at.clone())
+    pub fn sample_id(&self, published: &Published) -> (http::HeaderValue, http::HeaderValue) {
+        published
+            .named
+            .get_or_init(|| {
+                let id = format!("{:016x}-{}", self.instance, published.number);
+                let at = &published.snapshot.collected_at;
+                let value = |s: &str| http::HeaderValue::from_str(s).unwrap_or(http::HeaderValue::from_static(""));
+                (value(&id), value(at))
+            })
+            .clone()
     }
 
     /// Whether a sample has been published yet (the first may be stuck in the kernel).
@@ -325,6 +336,7 @@ fn publish(
         asked,
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
+        named: Default::default(),
     }
 }
 
@@ -361,6 +373,7 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         asked: Asked::default(),
         metrics_text: Default::default(),
         metrics_openmetrics: Default::default(),
+        named: Default::default(),
     };
     let (stop, stopped) = mpsc::channel::<Wake>();
     let shared = Arc::new(Shared {

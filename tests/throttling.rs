@@ -3,7 +3,8 @@
 //! without `Retry-After`: the real forwarder, a spool filled as by a long outage, receivers on
 //! 127.0.0.1 counting what they accepted and refused. The forwarder must use at least 90 % of
 //! what the server allows and be refused at most once for every 4 samples delivered; with
-//! `Retry-After` it waits exactly as told. The four run side by side (about 80 s).
+//! `Retry-After` it waits exactly as told. A fifth scenario drains a remote-write destination's
+//! backlog of scrapes. The five run side by side (about 80 s).
 
 mod common;
 
@@ -19,23 +20,32 @@ struct Scenario {
     backlog: u64,
     /// The span over which the server's allowance is compared with what it got.
     span: u64,
+    /// A remote-write destination (its backlog: scrapes of `/metrics`), else JSON.
+    remote_write: bool,
 }
 
 /// Runs one scenario; returns a line describing it, or why it failed.
-fn run(source: &str, sc: &Scenario, snapshot: &[u8]) -> Result<String, String> {
+fn run(source: &str, sc: &Scenario, snapshot: &[u8], text: &str) -> Result<String, String> {
     let window = Duration::from_secs(sc.window);
     let r = Receiver::start(Mode::Newest { limit: sc.limit, window, retry_after: sc.retry_after });
+    let dest = if sc.remote_write { format!("remote-write+{}", r.url()) } else { r.url() };
     let spool = tempfile::tempdir().unwrap();
     {
-        let path = spool.path().join(system_stats::forward::spool::file_name(&r.url()));
+        let path = spool.path().join(system_stats::forward::spool::file_name(&dest));
         let mut sp = system_stats::forward::spool::Spool::open(&path, 1 << 30).unwrap();
         for i in 0..sc.backlog {
-            sp.push(snapshot, 1_000_000 * (i + 1)).unwrap();
+            let scrape = system_stats::forward::entry::Scrape {
+                collected_at_ms: 1_765_080_000_000 + i as i64 * 1000,
+                instance: "throttled".into(),
+                text: text.to_string(),
+            };
+            let entry = if sc.remote_write { scrape.encode() } else { snapshot.to_vec() };
+            sp.push(&entry, 1_000_000 * (i + 1)).unwrap();
         }
     }
     let started = Instant::now();
     // one poll at the start (a new sample after the backlog), none after
-    let f = start_forwarder(source, &r.url(), spool.path(), &[("SYSTEM_STATS_FORWARD_INTERVAL", "3600")]);
+    let f = start_forwarder(source, &dest, spool.path(), &[("SYSTEM_STATS_FORWARD_INTERVAL", "3600")]);
     let total = sc.backlog as usize + 1;
     let span = Duration::from_secs(sc.span);
     while r.accepted().len() < total && started.elapsed() < span + Duration::from_secs(5) {
@@ -47,10 +57,11 @@ fn run(source: &str, sc: &Scenario, snapshot: &[u8]) -> Result<String, String> {
     let accepted = requests.iter().filter(|(_, st)| *st == 200).count();
     let allowed = (sc.limit * sc.span.div_ceil(sc.window) as usize).min(total);
     let what = format!(
-        "{} per {} s{}: {in_span} of the {allowed} allowed in {} s, {refused} refusals for {accepted} delivered",
+        "{} per {} s{}{}: {in_span} of the {allowed} allowed in {} s, {refused} refusals for {accepted} delivered",
         sc.limit,
         sc.window,
         if sc.retry_after { " with Retry-After" } else { "" },
+        if sc.remote_write { ", remote-write" } else { "" },
         sc.span
     );
     drop(f);
@@ -71,15 +82,18 @@ fn run(source: &str, sc: &Scenario, snapshot: &[u8]) -> Result<String, String> {
 fn a_backlog_drains_at_the_servers_pace() {
     let s = Service::start(&[]);
     let snapshot = common::request(s.addr, "GET", "/system").body.into_bytes();
+    let text = common::request(s.addr, "GET", "/metrics").body;
     let scenarios = [
-        Scenario { limit: 10, window: 10, retry_after: false, backlog: 70, span: 60 },
-        Scenario { limit: 10, window: 10, retry_after: true, backlog: 70, span: 60 },
-        Scenario { limit: 60, window: 60, retry_after: false, backlog: 80, span: 82 },
-        Scenario { limit: 60, window: 60, retry_after: true, backlog: 80, span: 65 },
+        Scenario { limit: 10, window: 10, retry_after: false, backlog: 70, span: 60, remote_write: false },
+        Scenario { limit: 10, window: 10, retry_after: true, backlog: 70, span: 60, remote_write: false },
+        Scenario { limit: 60, window: 60, retry_after: false, backlog: 80, span: 82, remote_write: false },
+        Scenario { limit: 60, window: 60, retry_after: true, backlog: 80, span: 65, remote_write: false },
+        Scenario { limit: 10, window: 10, retry_after: false, backlog: 70, span: 60, remote_write: true },
     ];
     let source = format!("http://{}/system", s.addr);
     let results: Vec<Result<String, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = scenarios.iter().map(|sc| scope.spawn(|| run(&source, sc, &snapshot))).collect();
+        let handles: Vec<_> =
+            scenarios.iter().map(|sc| scope.spawn(|| run(&source, sc, &snapshot, &text))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for r in &results {

@@ -39,5 +39,5 @@ pub fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
         (body, state.sampler.sample_id(p))
     });
     let content_type = if openmetrics { OPENMETRICS_CONTENT_TYPE } else { TEXT_CONTENT_TYPE };
-    super::named_sample(with_type(StatusCode::OK, content_type, body), &named)
+    super::named_sample(with_type(StatusCode::OK, content_type, body), named)
 }

@@ -540,12 +540,12 @@ pub const SAMPLE_HEADER: &str = "system-stats-sample";
 pub const COLLECTED_AT_HEADER: &str = "system-stats-collected-at";
 
 /// `response` with the name of the sample it carries and the time it was taken.
-fn named_sample(mut response: Response<Body>, (id, at): &(String, String)) -> Response<Body> {
-    for (name, value) in [(SAMPLE_HEADER, id), (COLLECTED_AT_HEADER, at)] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            response.headers_mut().insert(name, v);
-        }
-    }
+fn named_sample(mut response: Response<Body>, (id, at): (HeaderValue, HeaderValue)) -> Response<Body> {
+    const SAMPLE: hyper::header::HeaderName = hyper::header::HeaderName::from_static(SAMPLE_HEADER);
+    const COLLECTED_AT: hyper::header::HeaderName = hyper::header::HeaderName::from_static(COLLECTED_AT_HEADER);
+    let h = response.headers_mut();
+    h.insert(SAMPLE, id);
+    h.insert(COLLECTED_AT, at);
     response
 }
 

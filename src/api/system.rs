@@ -26,7 +26,7 @@ pub fn system(state: &AppState) -> Response<Body> {
         return waiting;
     }
     let (body, named) = state.sampler.with_latest(|p| (p.json(), state.sampler.sample_id(p)));
-    super::named_sample(json(StatusCode::OK, body), &named)
+    super::named_sample(json(StatusCode::OK, body), named)
 }
 
 /// 503 with the reason while the first sample has not finished (stuck in the kernel at
