@@ -92,8 +92,7 @@ fn a_backlog_drains_at_the_servers_pace() {
     ];
     let source = format!("http://{}/system", s.addr);
     let results: Vec<Result<String, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            scenarios.iter().map(|sc| scope.spawn(|| run(&source, sc, &snapshot, &text))).collect();
+        let handles: Vec<_> = scenarios.iter().map(|sc| scope.spawn(|| run(&source, sc, &snapshot, &text))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for r in &results {

@@ -743,6 +743,30 @@ mod tests {
         ForwarderConfig::from_matches(&m.unwrap())
     }
 
+    /// The scrape URL sits beside `/system`, or is given; a source that does not end in
+    /// `/system` needs it for metric destinations only.
+    #[test]
+    fn the_scrape_url_is_the_sources_metrics() {
+        let c = forwarder(&["--url", "http://pi:5001/system", "--metrics-url", "remote-write+http://p/api/v1/write"]);
+        assert_eq!(c.unwrap().scrape, "http://pi:5001/metrics");
+        let c = forwarder(&["--url", "https://h/stats/system?x=1", "--metrics-url", "influx+http://i/write"]);
+        assert_eq!(c.unwrap().scrape, "https://h/stats/metrics?x=1");
+        let err = forwarder(&["--url", "http://h/snapshot", "--metrics-url", "influx+http://i/write"]).unwrap_err();
+        assert!(err.to_string().contains("set SYSTEM_STATS_SCRAPE_URL"), "{err}");
+        assert!(forwarder(&["--url", "http://h/snapshot", "--metrics-url", "http://m/json"]).is_ok());
+        let c = forwarder(&[
+            "--url",
+            "http://h/snapshot",
+            "--scrape-url",
+            "http://h:9100/metrics",
+            "--metrics-url",
+            "influx+http://i/write",
+        ]);
+        assert_eq!(c.unwrap().scrape, "http://h:9100/metrics");
+        let err = forwarder(&["--scrape-url", "ftp://x"]).unwrap_err().to_string();
+        assert!(err.starts_with("invalid --scrape-url=\"ftp://x\""), "{err}");
+    }
+
     #[test]
     fn forwarder_settings() {
         let c = forwarder(&["--metrics-url", "http://a:1/m, https://b/x", "--interval", "0.5"]).unwrap();

@@ -362,52 +362,17 @@ pub fn parse_count(s: &str, min: u64, max: u64) -> Result<u64, String> {
     }
 }
 
-/// Every variable either program reads, to warn about misspelt ones.
-pub const KNOWN_VARIABLES: &[&str] = &[
-    "SYSTEM_STATS_HOST",
-    "SYSTEM_STATS_PORT",
-    "SYSTEM_STATS_LOG_LEVEL",
-    "SYSTEM_STATS_DISK_PATH",
-    "SYSTEM_STATS_SAMPLE_INTERVAL",
-    "SYSTEM_STATS_PROCFS",
-    "SYSTEM_STATS_SYSFS",
-    "SYSTEM_STATS_COLLECTORS",
-    "SYSTEM_STATS_FILESYSTEMS_EXCLUDE",
-    "SYSTEM_STATS_FILESYSTEM_TYPES_EXCLUDE",
-    "SYSTEM_STATS_DISKS_EXCLUDE",
-    "SYSTEM_STATS_NETWORK_EXCLUDE",
-    "SYSTEM_STATS_SERVICES_EXCLUDE",
-    "SYSTEM_STATS_TOP_PROCESSES",
-    "SYSTEM_STATS_UPDATE_CHECK_INTERVAL",
-    "SYSTEM_STATS_UPDATE_CHECK_TIMEOUT",
-    "SYSTEM_STATS_UPDATE_CHECK_DELAY",
-    "SYSTEM_STATS_DOCKER_HOST",
-    "SYSTEM_STATS_AUTH_TOKEN_FILE",
-    "SYSTEM_STATS_AUTH_TOKEN",
-    "SYSTEM_STATS_TLS_CERT",
-    "SYSTEM_STATS_TLS_KEY",
-    "SYSTEM_STATS_ALLOWED_HOSTS",
-    "SYSTEM_STATS_CORS_ORIGINS",
-    "SYSTEM_STATS_MAX_CONNECTIONS",
-    "SYSTEM_STATS_MAX_EVENT_CLIENTS",
-    "SYSTEM_STATS_URL",
-    "SYSTEM_STATS_FORWARD_CONFIG",
-    "SYSTEM_STATS_FORWARD_INTERVAL",
-    "SYSTEM_STATS_FORWARD_LOG_LEVEL",
-    "SYSTEM_STATS_FORWARD_TIMEOUT",
-    "SYSTEM_STATS_FORWARD_MAX_RATE",
-    "SYSTEM_STATS_SPOOL_DIR",
-    "SYSTEM_STATS_SPOOL_MAX_BYTES",
-    "SYSTEM_STATS_FORWARDER_METRICS",
-    "SYSTEM_STATS_FORWARDER_URL",
-    "MONITORING_SERVER_METRICS_URL",
-];
+/// Whether either program reads this variable: the settings tables, the one place each
+/// setting is named (they used to be listed a second time here, and the two drifted apart).
+pub fn is_known_variable(name: &str) -> bool {
+    SERVICE_SETTINGS.iter().chain(FORWARDER_SETTINGS).any(|s| s.env == name)
+}
 
 /// `SYSTEM_STATS_*` variables in the environment that no program of ours reads (typos).
 pub fn unknown_variables() -> Vec<String> {
     std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("SYSTEM_STATS_") && !KNOWN_VARIABLES.contains(&k.as_str()))
+        .filter(|k| k.starts_with("SYSTEM_STATS_") && !is_known_variable(k))
         .collect()
 }
 
