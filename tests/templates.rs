@@ -102,7 +102,7 @@ fn check_plist(file: &str, label: &str, program: &str) {
     assert_eq!(plist["ProgramArguments"][0], program);
     assert_eq!(plist["RunAtLoad"], true);
     for var in plist["EnvironmentVariables"].as_object().unwrap().keys() {
-        assert!(system_stats::config::is_known_variable(&var), "{var}");
+        assert!(system_stats::config::is_known_variable(var), "{var}");
     }
 }
 
