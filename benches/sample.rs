@@ -28,8 +28,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use system_stats::collect::files::{self, read_from_start};
-use system_stats::collect::ifaddrs::Ipv4Ioctl;
+use system_stats::collect::shared::files::{self, read_from_start};
+use system_stats::collect::shared::ifaddrs::Ipv4Ioctl;
 use system_stats::collect::{Runner, Selection, Setup};
 use system_stats::json::Serialiser;
 

@@ -36,6 +36,7 @@ pub mod live;
 pub mod metrics;
 pub mod sampler;
 pub mod snapshot;
+mod sync;
 
 /// Helpers of the unit tests.
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! at most an interval). An idle service costs what its every-sample families cost; one
 //! polled by a forwarder every 30 s or scraped every 15 s, two or three full samples per poll.
 
+use crate::sync::Locked;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -70,7 +71,7 @@ impl Published {
     pub fn json(&self) -> Bytes {
         self.json
             .get_or_init(|| {
-                let mut serialiser = self.serialiser.lock().unwrap_or_else(|p| p.into_inner());
+                let mut serialiser = self.serialiser.locked();
                 Bytes::from(serialiser.serialise(&self.snapshot, self.json_hint))
             })
             .clone()
@@ -230,7 +231,7 @@ impl Shared {
                     return;
                 }
                 if !woken {
-                    let _ = shared.wake.lock().unwrap_or_else(|p| p.into_inner()).send(Wake::Sample);
+                    let _ = shared.wake.locked().send(Wake::Sample);
                     woken = true;
                 }
                 if tokio::time::timeout_at(deadline, published).await.is_err() {
@@ -271,7 +272,7 @@ impl Shared {
 
     /// `; stuck in <family> for N s` when a family has run for longer than an interval.
     fn stuck_in(&self, now: Instant) -> String {
-        match *self.progress.lock().unwrap_or_else(|p| p.into_inner()) {
+        match *self.progress.locked() {
             Some((family, since)) if now.saturating_duration_since(since) > self.interval => format!(
                 "; the {family} collector has been running for {:.1} s (a file or mount that does not answer?)",
                 now.saturating_duration_since(since).as_secs_f64()

@@ -8,7 +8,8 @@ mod synthetic;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use system_stats::collect::{Asked, Runner, Selection, Setup, files};
+use system_stats::collect::shared::files;
+use system_stats::collect::{Asked, Runner, Selection, Setup};
 
 /// The families reading a generated tree's `proc` and `sys`, its root as the disk path.
 fn on_tree(tree: &std::path::Path) -> Setup {

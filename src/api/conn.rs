@@ -14,6 +14,7 @@
 //! would let a client holding the cap with fresh ones shut everyone else out. The log says
 //! when that starts and, once it has stopped for a while, how many were closed.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -134,7 +135,7 @@ impl Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.polled();
-        self.registry.open.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.conn.id);
+        self.registry.open.locked().remove(&self.conn.id);
     }
 }
 
@@ -158,7 +159,7 @@ impl Registry {
 
     /// Open connections.
     pub fn len(&self) -> usize {
-        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.open.locked().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -176,7 +177,7 @@ impl Registry {
     /// Admits a new connection, closing the one idle the longest for it at the cap.
     pub fn admit(self: &Arc<Self>) -> Admitted {
         let now = self.now_ms();
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.locked();
         if open.len() >= self.max {
             let stalest = open
                 .values()
@@ -214,7 +215,7 @@ impl Registry {
 
     /// Counts a connection closed for a new one; logs the start of an episode.
     fn note(&self) {
-        let mut e = self.episode.lock().unwrap_or_else(|p| p.into_inner());
+        let mut e = self.episode.locked();
         let now = Instant::now();
         if e.since.is_none() {
             tracing::warn!(
@@ -231,12 +232,12 @@ impl Registry {
 
     /// Whether an episode of the connection limit is going on.
     pub fn in_episode(&self) -> bool {
-        self.episode.lock().unwrap_or_else(|p| p.into_inner()).since.is_some()
+        self.episode.locked().since.is_some()
     }
 
     /// Ends an episode that has been quiet long enough (with one line); called periodically.
     pub fn tick(&self) {
-        let mut e = self.episode.lock().unwrap_or_else(|p| p.into_inner());
+        let mut e = self.episode.locked();
         if let (Some(since), Some(last)) = (e.since, e.last)
             && last.elapsed() >= EPISODE_END
         {

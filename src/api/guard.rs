@@ -2,6 +2,7 @@
 //! DNS rebinding), the token when one is set (`Authorization: Bearer`, compared in constant
 //! time, failures limited per client address), and CORS only for the origins listed.
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -124,7 +125,7 @@ impl Auth {
 
     /// Lets a request with the right token through; counts and refuses the others.
     pub fn check(&self, peer: IpAddr, header: Option<&HeaderValue>) -> Result<(), Refusal> {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self.failures.locked();
         if let Some((count, since)) = failures.get(&peer)
             && *count >= MAX_FAILURES
             && since.elapsed() < FAILURE_WINDOW

@@ -14,6 +14,7 @@ mod system;
 pub mod tls;
 pub mod types;
 
+use crate::sync::Locked;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
@@ -468,7 +469,7 @@ pub fn misdirected(access: &Access, host: &str, peer: IpAddr) -> Response<Body> 
         "this service does not answer to the host name {host:?}; add it to SYSTEM_STATS_ALLOWED_HOSTS (a comma \
          list, * for any) if it is one of this machine's"
     );
-    let mut logged = access.misdirected_logged.lock().unwrap_or_else(|p| p.into_inner());
+    let mut logged = access.misdirected_logged.locked();
     if logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
         *logged = Some(Instant::now());
         tracing::warn!(%peer, "refused (421) a request for Host {host:?}: not a name of this machine (SYSTEM_STATS_ALLOWED_HOSTS; logged once a minute)");

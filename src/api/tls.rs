@@ -3,6 +3,7 @@
 //! either file changes (a renewal by certbot or an ACME client), without a restart; a renewal
 //! that cannot be loaded keeps the previous certificate, with a warning.
 
+use crate::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -68,7 +69,7 @@ impl Tls {
 
     /// An acceptor with the current certificate, reloading it first if the files changed.
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.seen.locked();
         if seen.0.elapsed() >= CHECK_EVERY {
             let (cert_at, key_at) = (modified(&self.cert), modified(&self.key));
             if (cert_at, key_at) != (seen.1, seen.2) {

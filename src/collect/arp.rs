@@ -9,12 +9,13 @@
 
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "arp",
     about: "ARP table entries per interface (/proc/net/arp)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| {
         Some(Box::new(Arp {
@@ -29,11 +30,11 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Arp {
     path: std::path::PathBuf,
-    files: super::files::Files,
-    counts: super::Named<u64>,
+    files: super::shared::files::Files,
+    counts: super::shared::counters::Named<u64>,
 }
 
-impl Family for Arp {
+impl Collector for Arp {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }

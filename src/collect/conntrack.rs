@@ -11,12 +11,13 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
+use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "conntrack",
     about: "connection-tracking table size, limit and drops (/proc/sys/net/netfilter)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Conntrack::new(setup))),
     #[cfg(not(target_os = "linux"))]
@@ -39,7 +40,7 @@ pub struct Conntrack {
     count: PathBuf,
     max: PathBuf,
     stat: PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
 impl Conntrack {
@@ -49,12 +50,12 @@ impl Conntrack {
             count: netfilter.join("nf_conntrack_count"),
             max: netfilter.join("nf_conntrack_max"),
             stat: setup.procfs.join("net/stat/nf_conntrack"),
-            files: super::files::Files::with_limit(1 << 20),
+            files: super::shared::files::Files::with_limit(1 << 20),
         }
     }
 }
 
-impl Family for Conntrack {
+impl Collector for Conntrack {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }

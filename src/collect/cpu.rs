@@ -5,17 +5,18 @@
 //! at start. Percent follows psutil's `cpu_percent`: deltas of `/proc/stat` ticks, guest time
 //! not counted twice, busy = total − idle − iowait. macOS: host_statistics through `sysinfo`.
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 #[cfg(target_os = "linux")]
 use std::path::PathBuf;
 
 #[cfg(target_os = "linux")]
-use super::files::{self, Files};
+use super::shared::files::{self, Files};
 use crate::snapshot::PerCpu;
 
 pub const ENTRY: Entry = Entry {
     name: "cpu",
     about: "busy percent (total, per CPU), times per mode, cores, model; boot time",
+    reads: &[],
     start: |setup| Some(Box::new(Cpu::new(setup))),
 };
 
@@ -120,7 +121,7 @@ impl Cpu {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for Cpu {
+impl Collector for Cpu {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let path = &self.stat;
         let text = self.files.read(path)?;
@@ -164,7 +165,7 @@ impl Cpu {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for Cpu {
+impl Collector for Cpu {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         use crate::snapshot::round1;
         let sys = self.system.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
@@ -225,8 +226,8 @@ pub fn parse_stat(text: &str) -> Result<Stat, String> {
     let mut per_cpu = Vec::new();
     let mut btime = None;
     let mut counters = Counters::default();
-    for line in super::files::lines(text) {
-        let mut fields = super::files::Fields::new(line);
+    for line in super::shared::files::lines(text) {
+        let mut fields = super::shared::files::Fields::new(line);
         let Some(key) = fields.text() else { continue };
         let mut number = || -> Result<Option<u64>, String> {
             let value = fields.number().ok_or_else(|| format!("line '{key}' has no value"))?;
@@ -252,7 +253,7 @@ pub fn parse_stat(text: &str) -> Result<Stat, String> {
     Ok(Stat { total, cpus, per_cpu, btime, counters })
 }
 
-fn parse_cpu_times(fields: &mut super::files::Fields) -> Result<CpuTimes, String> {
+fn parse_cpu_times(fields: &mut super::shared::files::Fields) -> Result<CpuTimes, String> {
     let mut v = [0u64; 10];
     let mut n = 0;
     while n < v.len() {
@@ -294,7 +295,7 @@ pub fn parse_cpuinfo(text: &str) -> CpuInfo {
     let mut part = None;
     let mut physical_id = None;
     let mut cores = None;
-    for line in super::files::lines(text).chain(std::iter::once("")) {
+    for line in super::shared::files::lines(text).chain(std::iter::once("")) {
         if line.trim().is_empty() {
             if let (Some(id), Some(n)) = (physical_id.take(), cores.take())
                 && !info.cores_by_package.iter().any(|&(p, _)| p == id)

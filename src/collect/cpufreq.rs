@@ -8,8 +8,8 @@
 //! macOS: `sysinfo`.
 
 #[cfg(target_os = "linux")]
-use super::files::{self, Files};
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::shared::files::{self, Files};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 #[cfg(target_os = "linux")]
 use crate::metrics::{self, Kind};
 #[cfg(target_os = "linux")]
@@ -18,6 +18,7 @@ use std::path::PathBuf;
 pub const ENTRY: Entry = Entry {
     name: "cpufreq",
     about: "current, min and max CPU frequency (cpufreq policies, else /proc/cpuinfo)",
+    reads: &[],
     start: |setup| Some(Box::new(CpuFreq::new(setup))),
 };
 
@@ -55,7 +56,7 @@ const LIMITS_EVERY: u64 = 10;
 pub struct CpuFreq {
     /// cpufreq policies, in CPU order; empty without cpufreq.
     policies: Vec<Policy>,
-    rotation: super::Rotation,
+    rotation: super::shared::rotation::Rotation,
     cpuinfo: PathBuf,
     files: Files,
     samples: u64,
@@ -197,7 +198,7 @@ struct Frequency {
     max: Option<f64>,
 }
 
-impl Family for CpuFreq {
+impl Collector for CpuFreq {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let f = self.read()?;
         let c = &mut r.snapshot.cpu;

@@ -9,13 +9,15 @@
 use std::path::PathBuf;
 
 use super::filesystems::{BoundedStat, MountTable, NETWORK_STAT_TIMEOUT, is_network};
-use super::fs::{self, FsStats};
-use super::{CollectError, Entry, Family, Reading, Setup, files};
+use super::shared::files;
+use super::shared::fs::{self, FsStats};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::Disk;
 
 pub const ENTRY: Entry = Entry {
     name: "disk",
     about: "usage of the filesystem holding SYSTEM_STATS_DISK_PATH (statvfs)",
+    reads: &["filesystems"],
     start: |setup| Some(Box::new(DiskUsage::new(setup))),
 };
 
@@ -105,7 +107,7 @@ enum Placement {
     Unanswered(String, String),
 }
 
-impl Family for DiskUsage {
+impl Collector for DiskUsage {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         r.snapshot.disk.mount = Some(self.label.clone());
         // the disk path is usually a mount point just stat'ed by `filesystems`: not twice

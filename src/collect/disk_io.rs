@@ -13,14 +13,16 @@
 use std::time::Instant;
 
 #[cfg(target_os = "linux")]
-use super::NoWrap;
-use super::{CollectError, Entry, Family, Reading, Setup, rate};
+use super::shared::counters::NoWrap;
+use super::shared::counters::rate;
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{DiskIo, round2};
 
 pub const ENTRY: Entry = Entry {
     name: "disk_io",
     about: "block I/O since boot, per disk, and read/write rates (/proc/diskstats)",
+    reads: &[],
     start: |setup| Some(Box::new(DiskStats::new(setup))),
 };
 
@@ -31,7 +33,7 @@ type Previous = Option<(Instant, DiskCounters)>;
 pub struct DiskStats {
     diskstats: std::path::PathBuf,
     sys_block: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
     counters: NoWrap<COUNTERS>,
     /// The devices of the last diskstats read, in order, and what is known of each: whether
     /// it is a whole disk (an entry of /sys/block, which is listed again only when this
@@ -41,7 +43,7 @@ pub struct DiskStats {
     raw: Vec<Line>,
     /// Where udev keeps its device properties (`/run/udev/data`).
     udev: std::path::PathBuf,
-    exclude: super::exclude::Exclusions,
+    exclude: super::shared::exclude::Exclusions,
     previous: Previous,
 }
 
@@ -72,7 +74,7 @@ impl DiskStats {
 
     /// Lists /sys/block again for a new set of devices.
     fn relist(&mut self, names: Vec<String>) -> Result<(), CollectError> {
-        super::files::note(&self.sys_block);
+        super::shared::files::note(&self.sys_block);
         let entries = std::fs::read_dir(&self.sys_block).map_err(|e| CollectError::io(&self.sys_block, e))?;
         let block: std::collections::HashSet<String> =
             entries.flatten().filter_map(|e| e.file_name().to_str().map(str::to_string)).collect();
@@ -93,7 +95,7 @@ impl DiskStats {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for DiskStats {
+impl Collector for DiskStats {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let path = &self.diskstats;
         let text = self.files.read(path)?;
@@ -184,7 +186,7 @@ impl DiskStats {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for DiskStats {
+impl Collector for DiskStats {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let disks = self.disks.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
         disks.refresh(true);
@@ -234,10 +236,10 @@ pub struct Line {
 /// 20-field (5.5+, flushes) formats, the 7-field partition lines of 2.6.x and the 15-field
 /// lines of 2.4.
 pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(), String> {
-    for (n, line) in super::files::lines(text).enumerate() {
+    for (n, line) in super::shared::files::lines(text).enumerate() {
         // the first four fields as text (the name is the third, or the fourth in 2.4's
         // format), the others read as numbers while they are split
-        let mut fields = super::files::Fields::new(line);
+        let mut fields = super::shared::files::Fields::new(line);
         let mut head = [""; 4];
         let mut len = 0;
         while len < head.len() {
@@ -257,7 +259,7 @@ pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(
         }
         let num = |i: usize| -> Result<u64, String> {
             let value = match head.get(i) {
-                Some(field) => super::files::number(field).ok_or(*field),
+                Some(field) => super::shared::files::number(field).ok_or(*field),
                 None => values[i],
             };
             value.map_err(|field| format!("line {}: field {} ({field:?}) is not a number", n + 1, i + 1))

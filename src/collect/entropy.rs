@@ -9,19 +9,20 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "entropy",
     about: "entropy available to the random number generator (/proc/sys/kernel/random)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| {
         let dir = setup.procfs.join("sys/kernel/random");
         Some(Box::new(Entropy {
             available: dir.join("entropy_avail"),
             pool: dir.join("poolsize"),
-            files: super::files::Files::with_limit(4096),
+            files: super::shared::files::Files::with_limit(4096),
         }))
     },
     #[cfg(not(target_os = "linux"))]
@@ -31,10 +32,10 @@ pub const ENTRY: Entry = Entry {
 pub struct Entropy {
     available: PathBuf,
     pool: PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
-impl Family for Entropy {
+impl Collector for Entropy {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }

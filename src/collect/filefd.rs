@@ -6,17 +6,18 @@
 
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "filefd",
     about: "file handles allocated and their limit (/proc/sys/fs/file-nr)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| {
         Some(Box::new(Filefd {
             path: setup.procfs.join("sys/fs/file-nr"),
-            files: super::files::Files::with_limit(4096),
+            files: super::shared::files::Files::with_limit(4096),
         }))
     },
     #[cfg(not(target_os = "linux"))]
@@ -25,10 +26,10 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Filefd {
     path: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
-impl Family for Filefd {
+impl Collector for Filefd {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }

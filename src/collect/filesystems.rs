@@ -5,16 +5,19 @@
 //! network filesystems on a helper thread, bounded in time ([`BoundedStat`]). macOS:
 //! `getmntinfo(3)` through `sysinfo`.
 
+use crate::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::fs::{FsStats, statvfs};
-use super::{CollectError, Entry, Family, Reading, Setup, files};
+use super::shared::files;
+use super::shared::fs::{FsStats, statvfs};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Filesystem, Text};
 
 pub const ENTRY: Entry = Entry {
     name: "filesystems",
     about: "every real mounted filesystem and its usage (mount table, statvfs)",
+    reads: &[],
     start: |setup| Some(Box::new(Filesystems::new(setup))),
 };
 
@@ -29,11 +32,11 @@ pub struct Filesystems {
     /// The mounts reported, from the current table (the exclusions applied, the same
     /// filesystem mounted twice at one place once).
     reported: Vec<Mount>,
-    exclude: super::exclude::Exclusions,
+    exclude: super::shared::exclude::Exclusions,
     /// Each reported mount's last usage, or why it could not be measured; `None` before its
     /// first `statvfs`.
     usage: Vec<Option<Result<FsStats, String>>>,
-    rotation: super::Rotation,
+    rotation: super::shared::rotation::Rotation,
 }
 
 #[cfg(target_os = "linux")]
@@ -79,7 +82,7 @@ pub fn mount_table_path(procfs: &Path) -> PathBuf {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for Filesystems {
+impl Collector for Filesystems {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let (mounts, reread) = self.table.read(&self.table_path)?;
         if reread {
@@ -114,7 +117,7 @@ impl Family for Filesystems {
 #[cfg(target_os = "macos")]
 pub struct Filesystems {
     disks: Result<sysinfo::Disks, String>,
-    exclude: super::exclude::Exclusions,
+    exclude: super::shared::exclude::Exclusions,
 }
 
 #[cfg(target_os = "macos")]
@@ -125,7 +128,7 @@ impl Filesystems {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for Filesystems {
+impl Collector for Filesystems {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let disks = self.disks.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
         disks.refresh(true);
@@ -212,7 +215,7 @@ pub fn filesystem(m: &Mount, usage: Result<&FsStats, &str>) -> Filesystem {
     };
     match usage {
         Ok(&st) => {
-            let u = crate::collect::fs::usage(st);
+            let u = crate::collect::shared::fs::usage(st);
             fs.free_root = Some(st.blocks_free.saturating_mul(st.fragment_size));
             fs.total = Some(u.total);
             fs.used = Some(u.used);
@@ -276,7 +279,7 @@ impl BoundedStat {
 
     pub fn stat(&mut self, path: &Path) -> Result<FsStats, CollectError> {
         let stuck = |why: String| CollectError::Stuck { call: "statvfs", target: path.display().to_string(), why };
-        if let Some(since) = self.stuck.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        if let Some(since) = self.stuck.locked().get(path) {
             return Err(stuck(format!(
                 "has not returned for {:.0} s (server unreachable?)",
                 since.elapsed().as_secs_f64()
@@ -290,7 +293,7 @@ impl BoundedStat {
                 let spawned = std::thread::Builder::new().name("statvfs".into()).spawn(move || {
                     for (path, reply) in rx {
                         let result = stat(&path);
-                        stuck.lock().unwrap_or_else(|p| p.into_inner()).remove(&path);
+                        stuck.locked().remove(&path);
                         let _ = reply.send(result);
                     }
                 });
@@ -309,10 +312,7 @@ impl BoundedStat {
         match answer.recv_timeout(self.timeout) {
             Ok(result) => result,
             Err(_) => {
-                self.stuck
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(path.to_path_buf(), std::time::Instant::now());
+                self.stuck.locked().insert(path.to_path_buf(), std::time::Instant::now());
                 // that helper is blocked in the kernel: the next stat gets a fresh one
                 self.worker = None;
                 Err(stuck(format!("did not return within {:?} (server unreachable?)", self.timeout)))
@@ -386,7 +386,7 @@ mod tests {
     #[test]
     fn node_exporters_filesystem_set() {
         let mounts = parse_mounts(MOUNTS).unwrap();
-        let x = crate::collect::exclude::Exclusions::default();
+        let x = crate::collect::shared::exclude::Exclusions::default();
         let kept: Vec<&str> =
             mounts.iter().filter(|m| !x.mount(&m.mountpoint, &m.fstype)).map(|m| &*m.mountpoint).collect();
         assert_eq!(kept, ["/", "/run", "/boot/firmware", "/media/My Disk"]);

@@ -9,26 +9,27 @@
 //! picked out of the text. A forwarder that does not answer is `forwarder.error`, said once in
 //! the log.
 
+use crate::sync::Locked;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::shared::poller::{Change, change};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{ForwarderDestination, ForwarderState};
 
 pub const ENTRY: Entry = Entry {
     name: "forwarder",
     about: "the forwarder's backlog per destination, from its own /metrics (SYSTEM_STATS_FORWARDER_URL)",
-    start: |setup| setup.forwarder_url.clone().map(|url| Box::new(Forwarder::new(url, setup)) as Box<dyn Family>),
+    reads: &[],
+    start: |setup| setup.forwarder_url.clone().map(|url| Box::new(Forwarder::new(url, setup)) as Box<dyn Collector>),
 };
 
 /// How often the forwarder's metrics are read.
 pub const REFRESH: Duration = Duration::from_secs(5);
 
 pub struct Forwarder {
-    latest: Arc<Mutex<ForwarderState>>,
-    /// Dropping it ends the reading thread at its next wake-up.
-    _stop: std::sync::mpsc::Sender<()>,
+    latest: super::shared::poller::Poller<ForwarderState>,
 }
 
 /// The destinations of a forwarder's `/metrics` text, by their `destination` label.
@@ -62,12 +63,10 @@ pub fn parse(text: &str) -> Vec<ForwarderDestination> {
 
 impl Forwarder {
     fn new(url: String, setup: &Setup) -> Forwarder {
-        let latest = Arc::new(Mutex::new(ForwarderState { url: url.clone(), ..Default::default() }));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let shared = Arc::clone(&latest);
         let token = setup.forwarder_token.clone();
         let timeout = setup.sample_interval.clamp(Duration::from_secs(1), Duration::from_secs(5));
-        let spawned = std::thread::Builder::new().name("forwarder".into()).spawn(move || {
+        let initial = ForwarderState { url: url.clone(), ..Default::default() };
+        let make = move || {
             let metrics: Result<http::Uri, String> =
                 format!("{}/metrics", url.trim_end_matches('/')).parse().map_err(|e| format!("{url}: {e}"));
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
@@ -77,7 +76,7 @@ impl Forwarder {
                 .and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok())
                 .map(|v| vec![(http::header::AUTHORIZATION, v)])
                 .unwrap_or_default();
-            loop {
+            move |shared: &Mutex<ForwarderState>| {
                 let read = match (&metrics, &runtime) {
                     (Err(e), _) => Err(e.clone()),
                     (_, Err(e)) => Err(format!("no runtime to ask it: {e}")),
@@ -91,42 +90,33 @@ impl Forwarder {
                         })
                     }
                 };
-                {
-                    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    match read {
-                        Ok(destinations) => {
-                            if s.error.is_some() {
-                                tracing::info!("the forwarder's metrics answer again");
-                            }
-                            s.destinations = Some(destinations);
-                            s.error = None;
-                        }
-                        Err(e) => {
-                            if s.error.as_deref() != Some(e.as_str()) {
-                                tracing::warn!("the forwarder's metrics at {}: {e}", s.url);
-                            }
-                            s.destinations = None;
-                            s.error = Some(e);
-                        }
-                    }
-                    s.checked_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                let mut s = shared.locked();
+                match change(&mut s.error, read.as_ref().err().map(String::as_str)) {
+                    Some(Change::Failed(e)) => tracing::warn!("the forwarder's metrics at {}: {e}", s.url),
+                    Some(Change::Recovered(_)) => tracing::info!("the forwarder's metrics answer again"),
+                    None => {}
                 }
-                match stopped.recv_timeout(REFRESH) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
+                s.destinations = read.ok();
+                s.checked_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                REFRESH
             }
-        });
-        if let Err(e) = spawned {
-            latest.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!("no thread to read it: {e}"));
-        }
-        Forwarder { latest, _stop: stop }
+        };
+        let latest = super::shared::poller::Poller::start(
+            "forwarder",
+            initial,
+            (Duration::ZERO, Duration::ZERO),
+            make,
+            |s, e| {
+                s.error = Some(format!("no thread to read it: {e}"));
+            },
+        );
+        Forwarder { latest }
     }
 }
 
-impl Family for Forwarder {
+impl Collector for Forwarder {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
-        r.snapshot.forwarder = Some(self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone());
+        r.snapshot.forwarder = Some(self.latest.latest().clone());
         Ok(())
     }
 }

@@ -6,12 +6,13 @@
 //! DMI product name (x86). All but the host name are read once at start. macOS: `uname(3)`,
 //! `sysinfo` and `sysctlbyname("hw.model")`.
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::System;
 
 pub const ENTRY: Entry = Entry {
     name: "host",
     about: "host name, OS, kernel, architecture, platform string, model",
+    reads: &[],
     start: |setup| Some(Box::new(Host::new(setup))),
 };
 
@@ -21,7 +22,7 @@ pub struct Host {
     #[cfg(target_os = "linux")]
     hostname: std::path::PathBuf,
     #[cfg(target_os = "linux")]
-    files: super::files::Files,
+    files: super::shared::files::Files,
     /// Why the kernel's identity could not be read at start, if it could not.
     #[cfg(target_os = "linux")]
     missing: Option<std::path::PathBuf>,
@@ -30,7 +31,7 @@ pub struct Host {
 #[cfg(target_os = "linux")]
 impl Host {
     fn new(setup: &Setup) -> Host {
-        let mut files = super::files::Files::default();
+        let mut files = super::shared::files::Files::default();
         let kernel = setup.procfs.join("sys/kernel");
         let mut read = |path: std::path::PathBuf| files.read_once_opt(&path).and_then(clean);
         let release = read(kernel.join("osrelease"));
@@ -64,7 +65,7 @@ impl Host {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for Host {
+impl Collector for Host {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let mut system = self.system.clone();
         system.hostname = self
@@ -109,7 +110,7 @@ impl Host {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for Host {
+impl Collector for Host {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let mut system = self.system.clone();
         system.hostname = sysinfo::System::host_name().ok();

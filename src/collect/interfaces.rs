@@ -12,7 +12,7 @@
 //! When `network` does not run, the interfaces are those listed in `/sys/class/net`.
 //! macOS: `getifaddrs(3)`, with the MTU and speed `network` wrote.
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 #[cfg(target_os = "linux")]
 use crate::metrics::{self, Kind};
 #[cfg(target_os = "linux")]
@@ -24,12 +24,13 @@ use crate::snapshot::{Interface, UpInterface};
 pub const ENTRY: Entry = Entry {
     name: "interfaces",
     about: "each interface's state, MAC, MTU, speed, duplex and addresses; the primary interface",
+    reads: &["network"],
     start: |setup| Some(Box::new(Interfaces::new(setup))),
 };
 
 /// How many samples link facts (MAC, MTU, speed, duplex, non-primary IPv4, node_exporter's
 /// netclass attributes) are kept before being read again (on a host with more interfaces than
-/// [`super::REFRESH_BUDGET`], every [`FACTS_TURNS`]th turn of the rotation, at least this).
+/// [`super::shared::rotation::REFRESH_BUDGET`], every [`FACTS_TURNS`]th turn of the rotation, at least this).
 /// Speed and duplex go through the driver under the RTNL lock: reading them for every
 /// interface every second was a fifth of a sample's cost, for values that change when a
 /// cable is replugged. A new interface is read at once, and so is one whose flags or
@@ -37,7 +38,7 @@ pub const ENTRY: Entry = Entry {
 #[cfg(target_os = "linux")]
 pub const LINK_REFRESH: u64 = 10;
 
-/// On a host with more links than [`super::REFRESH_BUDGET`], a link's facts are read again
+/// On a host with more links than [`super::shared::rotation::REFRESH_BUDGET`], a link's facts are read again
 /// at every this many turns of the rotation that reads their state (200 links: 7 turns, 112
 /// samples; 2 links' files a sample instead of 4 at every eighth turn, about 0.15 ms of a
 /// 1 ms budget), and at once when the state changes.
@@ -158,17 +159,17 @@ pub struct Interfaces {
     class_net: std::path::PathBuf,
     route: std::path::PathBuf,
     inet6: std::path::PathBuf,
-    files: super::files::Files,
-    links: super::FastMap<String, Link>,
+    files: super::shared::files::Files,
+    links: super::shared::counters::FastMap<String, Link>,
     samples: u64,
-    rotation: super::Rotation,
+    rotation: super::shared::rotation::Rotation,
     /// `/proc/net/if_inet6` as last read, and its addresses by interface.
     inet6_text: String,
-    inet6_by_name: super::FastMap<String, crate::snapshot::Addresses6>,
+    inet6_by_name: super::shared::counters::FastMap<String, crate::snapshot::Addresses6>,
     /// Interface address queries; `None` if no IPv4 socket could be opened.
-    ipv4: Option<super::ifaddrs::Ipv4Ioctl>,
+    ipv4: Option<super::shared::ifaddrs::Ipv4Ioctl>,
     /// The interfaces left out (when `network` does not run and this lists them itself).
-    exclude: super::exclude::Exclusions,
+    exclude: super::shared::exclude::Exclusions,
 }
 
 #[cfg(target_os = "linux")]
@@ -179,13 +180,13 @@ impl Interfaces {
             route: setup.procfs.join("net/route"),
             inet6: setup.procfs.join("net/if_inet6"),
             // sysfs attributes; /proc/net/if_inet6 is read with the default bound
-            files: super::files::Files::with_limit(super::files::SYSFS_LIMIT),
+            files: super::shared::files::Files::with_limit(super::shared::files::SYSFS_LIMIT),
             links: Default::default(),
             samples: 0,
             rotation: Default::default(),
             inet6_text: String::new(),
             inet6_by_name: Default::default(),
-            ipv4: super::ifaddrs::Ipv4Ioctl::new().ok(),
+            ipv4: super::shared::ifaddrs::Ipv4Ioctl::new().ok(),
             exclude: setup.exclude.clone(),
         }
     }
@@ -193,7 +194,7 @@ impl Interfaces {
     /// The interface's entry, created (nothing read yet) when new; and whether the links'
     /// files are held open (few links, [`HOLD_CLASS_FILES`]).
     fn link_in<'a>(
-        links: &'a mut super::FastMap<String, Link>,
+        links: &'a mut super::shared::counters::FastMap<String, Link>,
         class_net: &std::path::Path,
         name: &str,
     ) -> (&'a mut Link, bool) {
@@ -255,7 +256,7 @@ impl Link {
     }
 
     /// Whether the interface is up: read again when `now`, or when never read.
-    fn refresh_up(&mut self, files: &mut super::files::Files, samples: u64, now: bool) -> bool {
+    fn refresh_up(&mut self, files: &mut super::shared::files::Files, samples: u64, now: bool) -> bool {
         match self.up {
             Some(up) if !now => up,
             _ => {
@@ -284,8 +285,8 @@ impl Link {
 /// sample's number and whether files are held open.
 #[cfg(target_os = "linux")]
 struct LinkReader<'a> {
-    files: &'a mut super::files::Files,
-    ipv4: Option<&'a super::ifaddrs::Ipv4Ioctl>,
+    files: &'a mut super::shared::files::Files,
+    ipv4: Option<&'a super::shared::ifaddrs::Ipv4Ioctl>,
     samples: u64,
     hold: bool,
 }
@@ -294,7 +295,7 @@ struct LinkReader<'a> {
 impl Interfaces {
     /// The interfaces `network` did not list (it does not run): those of `/sys/class/net`.
     fn listed(&self) -> Result<Vec<NetInterface>, CollectError> {
-        super::files::note(&self.class_net);
+        super::shared::files::note(&self.class_net);
         let entries = std::fs::read_dir(&self.class_net).map_err(|e| CollectError::io(&self.class_net, e))?;
         let mut names: Vec<String> = entries
             .flatten()
@@ -314,7 +315,7 @@ impl Interfaces {
         // first, and a table of 400 000 routes is not generated whole for them
         let past_the_defaults =
             |t: &str| t.lines().skip(1).any(|l| l.split_ascii_whitespace().nth(1).is_some_and(|d| d != "00000000"));
-        let default = match self.files.read_head(path, super::files::DEFAULT_LIMIT, past_the_defaults) {
+        let default = match self.files.read_head(path, super::shared::files::DEFAULT_LIMIT, past_the_defaults) {
             Ok(text) => parse_default_route(text).map_err(|e| CollectError::parse(path, e))?,
             // no IPv4 routing table (e.g. an IPv6-only container): fall back to the addresses
             Err(e) if e.is_not_found() => None,
@@ -326,7 +327,7 @@ impl Interfaces {
                 (name, addr)
             }
             (default, _) => {
-                let addrs = super::ifaddrs::ipv4_addresses()
+                let addrs = super::shared::ifaddrs::ipv4_addresses()
                     .map_err(|e| CollectError::sys("getifaddrs", "", std::io::Error::from(e)))?;
                 let name = match default {
                     Some(name) => name,
@@ -358,13 +359,14 @@ impl Interfaces {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for Interfaces {
+impl Collector for Interfaces {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         self.samples += 1;
-        match self.files.read_limited(&self.inet6, super::files::DEFAULT_LIMIT) {
+        match self.files.read_limited(&self.inet6, super::shared::files::DEFAULT_LIMIT) {
             // parsed again only when it changed
             Ok(text) if text != self.inet6_text => {
-                let mut by_name: super::FastMap<String, Vec<crate::snapshot::Ipv6Info>> = Default::default();
+                let mut by_name: super::shared::counters::FastMap<String, Vec<crate::snapshot::Ipv6Info>> =
+                    Default::default();
                 for (name, addr) in parse_if_inet6(text).map_err(|e| CollectError::parse(&self.inet6, e))? {
                     by_name.entry(name).or_default().push(addr);
                 }
@@ -383,7 +385,7 @@ impl Family for Interfaces {
         // every FACTS_TURNS-th turn (the MTU of veth interfaces does not need reading every
         // 10 s) or when their state changes
         let window = self.rotation.window(list.len());
-        let turn = list.len().div_ceil(super::REFRESH_BUDGET) as u64;
+        let turn = list.len().div_ceil(super::shared::rotation::REFRESH_BUDGET) as u64;
         let max_age = if turn > 1 { LINK_REFRESH.max(FACTS_TURNS * turn) } else { LINK_REFRESH };
         // and at most their share of the links' facts per sample, plus one: links read
         // together (all of them at the start) would otherwise come due together, a window
@@ -443,10 +445,10 @@ impl Interfaces {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for Interfaces {
+impl Collector for Interfaces {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         use nix::net::if_::InterfaceFlags;
-        let addrs = super::ifaddrs::ipv4_addresses()
+        let addrs = super::shared::ifaddrs::ipv4_addresses()
             .map_err(|e| CollectError::sys("getifaddrs", "", std::io::Error::from(e)))?;
         let list = r.snapshot.network.all_interfaces.get_or_insert_with(Vec::new);
         for i in list.iter_mut() {
@@ -504,7 +506,7 @@ const IDENTITY: [usize; 5] = [0, 5, 9, 12, 15];
 /// a minute).
 #[cfg(target_os = "linux")]
 fn read_class(
-    files: &mut super::files::Files,
+    files: &mut super::shared::files::Files,
     dir: &std::path::Path,
     absent: &mut u32,
     hold: bool,
@@ -513,7 +515,7 @@ fn read_class(
 ) -> Class {
     const TEXTS: [&str; 5] = ["address", "broadcast", "duplex", "ifalias", "speed"];
     // not held: read relative to the link's directory, looked up once for its 15 to 21 files
-    let opened = if hold { None } else { super::files::Dir::open(dir).ok() };
+    let opened = if hold { None } else { super::shared::files::Dir::open(dir).ok() };
     let mut read = |bit: usize, name: &str| -> Option<String> {
         if *absent & (1 << bit) != 0 {
             return None;
@@ -758,7 +760,7 @@ mod tests {
         ] {
             write(name, value);
         }
-        let mut files = super::super::files::Files::default();
+        let mut files = super::super::shared::files::Files::default();
         let mut absent = 0;
         let mut read =
             |previous: &Class, flags| read_class(&mut files, dir.path(), &mut absent, false, previous, flags);

@@ -6,12 +6,13 @@
 //!
 //! Linux: `/proc/loadavg`. macOS: `getloadavg(3)`.
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::LoadAverage;
 
 pub const ENTRY: Entry = Entry {
     name: "load",
     about: "load averages over 1, 5 and 15 minutes (/proc/loadavg)",
+    reads: &[],
     start: |setup| Some(Box::new(Load::new(setup))),
 };
 
@@ -19,7 +20,7 @@ pub struct Load {
     #[cfg(target_os = "linux")]
     path: std::path::PathBuf,
     #[cfg(target_os = "linux")]
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
 impl Load {
@@ -51,7 +52,7 @@ impl Load {
     }
 }
 
-impl Family for Load {
+impl Collector for Load {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let [load1, load5, load15] = self.read()?;
         r.snapshot.load_avg = LoadAverage { load1: Some(load1), load5: Some(load5), load15: Some(load15) };

@@ -5,12 +5,13 @@
 //! Formulas are psutil's (`_pslinux.virtual_memory`), with `used = total − available` as in
 //! psutil 7.1+ and procps `free`. macOS: `sysinfo` (host_statistics64).
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{FieldMap, Memory, percent};
 
 pub const ENTRY: Entry = Entry {
     name: "memory",
     about: "memory use with psutil's definitions, and every /proc/meminfo line",
+    reads: &[],
     start: |setup| Some(Box::new(MemoryFamily::new(setup))),
 };
 
@@ -18,7 +19,7 @@ pub const ENTRY: Entry = Entry {
 pub struct MemoryFamily {
     meminfo: std::path::PathBuf,
     zoneinfo: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
     page_size: u64,
     /// The last sample's lines, whose keys this sample's share.
     last: FieldMap,
@@ -31,7 +32,7 @@ impl MemoryFamily {
             meminfo: setup.procfs.join("meminfo"),
             zoneinfo: setup.procfs.join("zoneinfo"),
             // /proc/meminfo is about 1.5 KiB, /proc/zoneinfo of a big NUMA host 100 KiB
-            files: super::files::Files::with_limit(MEMINFO_LIMIT),
+            files: super::shared::files::Files::with_limit(MEMINFO_LIMIT),
             page_size: page_size(),
             last: FieldMap::default(),
         }
@@ -39,7 +40,7 @@ impl MemoryFamily {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for MemoryFamily {
+impl Collector for MemoryFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let path = &self.meminfo;
         let info = parse_meminfo_after(self.files.read(path)?, &self.last).map_err(|e| CollectError::parse(path, e))?;
@@ -75,7 +76,7 @@ impl MemoryFamily {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for MemoryFamily {
+impl Collector for MemoryFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let sys = self.system.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
         sys.refresh_memory();
@@ -126,7 +127,7 @@ pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
 /// they are the same, in the same place.
 pub fn parse_meminfo_after(text: &str, last: &FieldMap) -> Result<MemInfo, String> {
     let mut m = MemInfo { all: FieldMap(Vec::with_capacity(last.0.len())), ..MemInfo::default() };
-    for line in super::files::lines(text) {
+    for line in super::shared::files::lines(text) {
         let Some((key, rest)) = line.split_once(':') else { continue };
         let mut ignored = None;
         let slot = match key {
@@ -169,7 +170,7 @@ pub fn parse_meminfo_after(text: &str, last: &FieldMap) -> Result<MemInfo, Strin
 pub fn parse_zoneinfo_low(text: &str) -> Option<u64> {
     let mut sum = 0;
     let mut found = false;
-    for line in super::files::lines(text) {
+    for line in super::shared::files::lines(text) {
         let mut fields = line.split_ascii_whitespace();
         if fields.next() == Some("low") {
             sum += fields.next()?.parse::<u64>().ok()?;

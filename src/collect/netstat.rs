@@ -13,12 +13,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
+use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "netstat",
     about: "IP, ICMP, TCP and UDP protocol counters (/proc/net/netstat, snmp, snmp6)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Netstat::new(setup))),
     #[cfg(not(target_os = "linux"))]
@@ -29,9 +30,9 @@ pub struct Netstat {
     netstat: PathBuf,
     snmp: PathBuf,
     snmp6: PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
     /// The kept fields, `Protocol_Field`.
-    fields: super::Named<f64>,
+    fields: super::shared::counters::Named<f64>,
 }
 
 impl Netstat {
@@ -47,7 +48,7 @@ impl Netstat {
     }
 }
 
-impl Family for Netstat {
+impl Collector for Netstat {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }
@@ -110,7 +111,7 @@ fn value(text: &str) -> Option<f64> {
 /// Parses `/proc/net/netstat` or `/proc/net/snmp`: lines in pairs, `Proto: Name Name...`
 /// then `Proto: value value...`; calls `each(protocol, field, value)`.
 pub fn parse_pairs(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
-    let mut lines = super::files::lines(text).filter(|l| !l.trim().is_empty()).enumerate();
+    let mut lines = super::shared::files::lines(text).filter(|l| !l.trim().is_empty()).enumerate();
     while let Some((n, header)) = lines.next() {
         let (protocol, names) = header.split_once(':').ok_or_else(|| format!("line {}: no ':'", n + 1))?;
         let Some((m, values)) = lines.next() else {
@@ -136,7 +137,7 @@ pub fn parse_pairs(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<
 /// Parses `/proc/net/snmp6`: `Ip6InReceives 123` lines; the protocol is the name up to its
 /// first `6` (`Ip6`, `Icmp6`, `Udp6`, `UdpLite6`), as node_exporter splits it.
 pub fn parse_snmp6(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
-    for (n, line) in super::files::lines(text).enumerate() {
+    for (n, line) in super::shared::files::lines(text).enumerate() {
         let mut f = line.split_ascii_whitespace();
         let Some(key) = f.next() else { continue };
         let v = f.next().ok_or_else(|| format!("line {} ({key}): no value", n + 1))?;

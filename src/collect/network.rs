@@ -12,13 +12,15 @@
 
 use std::time::Instant;
 
-use super::{CollectError, Entry, Family, NoWrap, Reading, Setup, rate};
+use super::shared::counters::{NoWrap, rate};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{NetInterface, NetIoCounters, Text};
 
 pub const ENTRY: Entry = Entry {
     name: "network",
     about: "traffic since boot, in total and per interface, and its rates (/proc/net/dev)",
+    reads: &[],
     start: |setup| Some(Box::new(Network::new(setup))),
 };
 
@@ -26,18 +28,18 @@ pub struct Network {
     #[cfg(target_os = "linux")]
     net_dev: std::path::PathBuf,
     #[cfg(target_os = "linux")]
-    files: super::files::Files,
+    files: super::shared::files::Files,
     #[cfg(target_os = "macos")]
     networks: Result<sysinfo::Networks, String>,
     /// Each interface's MTU and link speed (Mb/s), which macOS reports with the counters.
     #[cfg(target_os = "macos")]
-    links: super::FastMap<String, (Option<u32>, Option<u64>)>,
+    links: super::shared::counters::FastMap<String, (Option<u32>, Option<u64>)>,
     counters: NoWrap<COUNTERS>,
     /// This sample's interfaces and raw counters (the names kept from one sample to the next).
     lines: Vec<(Text, DevCounters)>,
     previous: Option<(Instant, DevCounters)>,
     /// The interfaces left out of the lists (their traffic still counts in the totals).
-    exclude: super::exclude::Exclusions,
+    exclude: super::shared::exclude::Exclusions,
 }
 
 impl Network {
@@ -107,7 +109,7 @@ impl Network {
     }
 }
 
-impl Family for Network {
+impl Collector for Network {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         self.read()?;
         let dt = self.previous.map(|(at, _)| r.at.saturating_duration_since(at).as_secs_f64()).unwrap_or(0.0);
@@ -188,7 +190,7 @@ const OTHERS: [(usize, &str); 8] = [
 
 /// Parses `/proc/net/dev`, calling `each` for every interface.
 pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Result<(), String> {
-    for (n, line) in super::files::lines(text).enumerate() {
+    for (n, line) in super::shared::files::lines(text).enumerate() {
         // two header lines, then `  name: rx_bytes rx_packets rx_errs rx_drop ... tx_bytes ...`
         let Some((name, rest)) = line.split_once(':') else {
             if n < 2 || line.trim().is_empty() {
@@ -202,7 +204,7 @@ pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Res
         }
         let mut v = [0u64; COUNTERS];
         let mut count = 0;
-        let mut fields = super::files::Fields::new(rest);
+        let mut fields = super::shared::files::Fields::new(rest);
         while count < COUNTERS {
             let Some(value) = fields.number() else { break };
             v[count] = value.map_err(|field| format!("line {} ({name}): {field:?} is not a number", n + 1))?;

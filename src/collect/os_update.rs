@@ -16,17 +16,20 @@
 //! `reboot_required` is whether `/run/reboot-required` exists (looked at every sample: it
 //! appears when an upgrade needs a reboot).
 
+use crate::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::shared::poller::{Change, change};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::OsUpdate;
 
 pub const ENTRY: Entry = Entry {
     name: "os_update",
     about: "pending OS updates (apt-get -s upgrade, dnf, softwareupdate), checked in the background",
+    reads: &[],
     start: |setup| Some(Box::new(OsUpdates::new(setup))),
 };
 
@@ -201,70 +204,54 @@ pub fn check(manager: Manager, program: &Path, timeout: Duration) -> Result<Pend
 }
 
 pub struct OsUpdates {
-    latest: Arc<Mutex<OsUpdate>>,
-    /// Dropping it ends the checking thread at its next wake-up.
-    _stop: Option<std::sync::mpsc::Sender<()>>,
+    /// `None` without a package manager.
+    latest: Option<super::shared::poller::Poller<OsUpdate>>,
+    /// Without a package manager: what `/system` says.
+    none: OsUpdate,
     reboot_flag: Option<PathBuf>,
 }
 
 impl OsUpdates {
     fn new(setup: &Setup) -> OsUpdates {
-        let latest = Arc::new(Mutex::new(OsUpdate::default()));
         let reboot_flag = cfg!(target_os = "linux").then(|| PathBuf::from("/run/reboot-required"));
         let Some((manager, program)) = Manager::find() else {
             tracing::info!("no known package manager (apt-get, dnf, softwareupdate): OS updates are not checked");
-            return OsUpdates { latest, _stop: None, reboot_flag };
+            return OsUpdates { latest: None, none: OsUpdate::default(), reboot_flag };
         };
-        latest.lock().unwrap_or_else(|p| p.into_inner()).source = Some(manager.name().into());
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let initial = OsUpdate { source: Some(manager.name().into()), ..Default::default() };
         let (every, timeout) = (setup.update_check_interval.unwrap_or(Duration::MAX), setup.update_check_timeout);
-        let delay = setup.update_check_delay;
-        let shared = Arc::clone(&latest);
-        let spawned = std::thread::Builder::new().name("os-update".into()).spawn(move || {
-            match stopped.recv_timeout(delay) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
-            loop {
+        let make = move || {
+            move |shared: &Mutex<OsUpdate>| {
                 let result = check(manager, &program, timeout);
-                let mut u = shared.lock().unwrap_or_else(|p| p.into_inner());
-                match result {
-                    Ok(p) => {
-                        if u.error.is_some() {
-                            tracing::info!("the OS update check works again");
-                        }
-                        u.available = Some(p.count > 0);
-                        u.count = Some(p.count);
-                        u.security = p.security;
-                        u.error = None;
-                    }
-                    Err(e) => {
-                        if u.error.as_deref() != Some(e.as_str()) {
-                            tracing::warn!("OS update check failed: {e}");
-                        }
-                        u.error = Some(e);
-                    }
+                let mut u = shared.locked();
+                match change(&mut u.error, result.as_ref().err().map(String::as_str)) {
+                    Some(Change::Failed(e)) => tracing::warn!("OS update check failed: {e}"),
+                    Some(Change::Recovered(_)) => tracing::info!("the OS update check works again"),
+                    None => {}
+                }
+                if let Ok(p) = result {
+                    u.available = Some(p.count > 0);
+                    u.count = Some(p.count);
+                    u.security = p.security;
                 }
                 u.checked_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-                drop(u);
-                match stopped.recv_timeout(every) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
+                every
             }
-        });
-        if let Err(e) = spawned {
-            latest.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!("no thread for the check: {e}"));
-        }
-        OsUpdates { latest, _stop: Some(stop), reboot_flag }
+        };
+        let delay = setup.update_check_delay;
+        let latest =
+            super::shared::poller::Poller::start("os-update", initial, (delay, Duration::ZERO), make, |u, e| {
+                u.error = Some(format!("no thread for the check: {e}"));
+            });
+        OsUpdates { latest: Some(latest), none: OsUpdate::default(), reboot_flag }
     }
 }
 
-impl Family for OsUpdates {
+impl Collector for OsUpdates {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
-        let mut u = self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut u = self.latest.as_ref().map_or_else(|| self.none.clone(), |p| p.latest().clone());
         if let Some(flag) = &self.reboot_flag {
-            super::files::note(flag);
+            super::shared::files::note(flag);
             u.reboot_required = Some(flag.exists());
         }
         r.snapshot.system.os_update = Some(u);

@@ -11,12 +11,13 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
+use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "pressure",
     about: "time waited for CPU, memory, I/O and interrupts (pressure stall information, /proc/pressure)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Pressure::new(setup))),
     #[cfg(not(target_os = "linux"))]
@@ -88,17 +89,17 @@ impl Resource {
 
 pub struct Pressure {
     paths: [PathBuf; 4],
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
 impl Pressure {
     fn new(setup: &Setup) -> Pressure {
         let dir = setup.procfs.join("pressure");
-        Pressure { paths: RESOURCES.map(|r| dir.join(r.file())), files: super::files::Files::with_limit(4096) }
+        Pressure { paths: RESOURCES.map(|r| dir.join(r.file())), files: super::shared::files::Files::with_limit(4096) }
     }
 }
 
-impl Family for Pressure {
+impl Collector for Pressure {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }
@@ -128,7 +129,7 @@ pub struct Stalls {
 /// and, except for `cpu` on older kernels, the same with `full`.
 pub fn parse_pressure(text: &str) -> Result<Stalls, String> {
     let mut out = Stalls::default();
-    for line in super::files::lines(text) {
+    for line in super::shared::files::lines(text) {
         let mut f = line.split_ascii_whitespace();
         let Some(kind) = f.next() else { continue };
         let total =

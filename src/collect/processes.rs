@@ -18,13 +18,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
+use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{ProcessInfo, Processes as Shown, round1};
 
 pub const ENTRY: Entry = Entry {
     name: "processes",
     about: "processes by state and the top ones by CPU and memory (/proc/<pid>/stat)",
+    reads: &["cpu", "memory"],
     start: |setup| Some(Box::new(ProcessesFamily::new(setup))),
 };
 
@@ -173,7 +174,7 @@ struct Linux {
     proc_dir: std::path::PathBuf,
     pid_max: std::path::PathBuf,
     threads_max: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
     /// Each process's start time and CPU ticks at the last sample.
     previous: HashMap<u32, (u64, u64)>,
     current: HashMap<u32, (u64, u64)>,
@@ -212,7 +213,7 @@ fn read_stat(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<usize> 
         buf.resize(1024, 0);
     }
     let n = file.read_at(buf, 0)?;
-    if n < buf.len() { Ok(n) } else { super::files::read_from_start(file, buf, 64 << 10) }
+    if n < buf.len() { Ok(n) } else { super::shared::files::read_from_start(file, buf, 64 << 10) }
 }
 
 /// User names by uid from `/etc/passwd`, read again when it changes.
@@ -243,7 +244,7 @@ impl Linux {
             proc_dir: setup.procfs.clone(),
             pid_max: setup.procfs.join("sys/kernel/pid_max"),
             threads_max: setup.procfs.join("sys/kernel/threads-max"),
-            files: super::files::Files::with_limit(4096),
+            files: super::shared::files::Files::with_limit(4096),
             previous: HashMap::new(),
             current: HashMap::new(),
             previous_at: None,
@@ -271,7 +272,7 @@ impl Linux {
 
     fn count(&mut self, top: usize, r: &Reading) -> Result<Counted, CollectError> {
         use std::os::unix::ffi::OsStrExt;
-        super::files::note(&self.proc_dir);
+        super::shared::files::note(&self.proc_dir);
         let entries = std::fs::read_dir(&self.proc_dir).map_err(|e| CollectError::io(&self.proc_dir, e))?;
         let dt = self.previous_at.map(|at| r.at.saturating_duration_since(at).as_secs_f64());
         if self.samples.is_multiple_of(60) {
@@ -433,7 +434,7 @@ impl Counted {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for ProcessesFamily {
+impl Collector for ProcessesFamily {
     fn read_by(&self) -> ReadBy {
         ReadBy::Readers
     }
@@ -447,7 +448,7 @@ impl Family for ProcessesFamily {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for ProcessesFamily {
+impl Collector for ProcessesFamily {
     fn read_by(&self) -> ReadBy {
         ReadBy::Readers
     }

@@ -7,12 +7,13 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::RaspberryPi;
 
 pub const ENTRY: Entry = Entry {
     name: "raspberry_pi",
     about: "Raspberry Pi under-voltage and throttling, now and since boot (get_throttled)",
+    reads: &[],
     start: |setup| {
         if cfg!(target_os = "linux") { Some(Box::new(Firmware::new(setup))) } else { None }
     },
@@ -21,7 +22,7 @@ pub const ENTRY: Entry = Entry {
 pub struct Firmware {
     /// `get_throttled`, where it exists.
     throttled: Option<PathBuf>,
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
 impl Firmware {
@@ -29,12 +30,12 @@ impl Firmware {
         let path = setup.sysfs.join("devices/platform/soc/soc:firmware/get_throttled");
         Firmware {
             throttled: path.exists().then_some(path),
-            files: super::files::Files::with_limit(super::files::SYSFS_LIMIT),
+            files: super::shared::files::Files::with_limit(super::shared::files::SYSFS_LIMIT),
         }
     }
 }
 
-impl Family for Firmware {
+impl Collector for Firmware {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let Some(path) = &self.throttled else { return Ok(()) };
         let text = self.files.read(path)?;

@@ -8,18 +8,19 @@
 
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 use crate::snapshot::Text;
 
 pub const ENTRY: Entry = Entry {
     name: "schedstat",
     about: "per-CPU time running and waiting, and timeslices (/proc/schedstat)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| {
         Some(Box::new(Schedstat {
             path: setup.procfs.join("schedstat"),
-            files: super::files::Files::default(),
+            files: super::shared::files::Files::default(),
             names: Vec::new(),
         }))
     },
@@ -29,12 +30,12 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Schedstat {
     path: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
     /// The CPUs' names of the last sample, shared with this one's (not 256 new strings).
     names: Vec<Text>,
 }
 
-impl Family for Schedstat {
+impl Collector for Schedstat {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }
@@ -63,10 +64,10 @@ pub type Cpu = (Text, [u64; 3]);
 /// header are skipped). A CPU named as in `known` at the same place shares that name.
 pub fn parse_schedstat(text: &str, known: &[Text]) -> Result<Vec<Cpu>, String> {
     let mut out: Vec<Cpu> = Vec::with_capacity(known.len());
-    for (n, line) in super::files::lines(text).enumerate() {
+    for (n, line) in super::shared::files::lines(text).enumerate() {
         // the domain lines (several per CPU on a big host) are skipped without splitting them
         let Some(rest) = line.strip_prefix("cpu") else { continue };
-        let mut f = super::files::Fields::new(rest);
+        let mut f = super::shared::files::Fields::new(rest);
         let cpu = f.text().unwrap_or_default();
         let mut v = [0u64; 3];
         let mut got = 0;

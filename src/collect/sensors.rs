@@ -21,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 #[cfg(target_os = "linux")]
 use crate::snapshot::ThermalZone;
 use crate::snapshot::{Sensor, Sensors, Text, round1};
@@ -29,6 +29,7 @@ use crate::snapshot::{Sensor, Sensors, Text, round1};
 pub const ENTRY: Entry = Entry {
     name: "sensors",
     about: "temperatures (hwmon, thermal zones; SMC on macOS) and the CPU's",
+    reads: &[],
     start: |setup| Some(Box::new(SensorsFamily::new(setup))),
 };
 
@@ -70,8 +71,8 @@ pub struct SensorsFamily {
     /// Whether every zone and file has been read once.
     started: bool,
     samples: u64,
-    rotation: super::Rotation,
-    files: super::files::Files,
+    rotation: super::shared::rotation::Rotation,
+    files: super::shared::files::Files,
 }
 
 /// Samples a hwmon limit (`max`, `crit`, `min`...) is kept before it is read again: they
@@ -86,7 +87,7 @@ impl SensorsFamily {
         let cooling = cooling_devices(&setup.sysfs);
         let hwmon = scan_hwmon(&setup.sysfs);
         let inputs = hwmon_inputs(&hwmon);
-        let files = super::files::Files::with_limit(super::files::SYSFS_LIMIT);
+        let files = super::shared::files::Files::with_limit(super::shared::files::SYSFS_LIMIT);
         SensorsFamily {
             cooling_states: vec![None; cooling.len()],
             cooling: cooling.into(),
@@ -104,7 +105,7 @@ impl SensorsFamily {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for SensorsFamily {
+impl Collector for SensorsFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         self.samples += 1;
         let limits_due = self.samples % LIMITS_EVERY == 1;
@@ -192,7 +193,7 @@ impl SensorsFamily {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for SensorsFamily {
+impl Collector for SensorsFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let components = self.components.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
         components.refresh(true);
@@ -335,7 +336,7 @@ fn is_reading(element: &str) -> bool {
 /// directory and its `device/` directory), and reads the labels.
 pub fn scan_hwmon(sysfs: &Path) -> Hwmon {
     let mut hwmon = Hwmon::default();
-    for (_, dir) in super::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
+    for (_, dir) in super::shared::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
         let chip = hwmon.chips.len();
         hwmon.chips.push(Chip { id: chip_name(&dir).into(), name: read_trimmed(&dir.join("name")), dir: dir.clone() });
         for place in [dir.clone(), dir.join("device")] {
@@ -536,11 +537,11 @@ fn read_celsius(path: &Path) -> Option<f64> {
 }
 
 pub fn thermal_zones(sysfs: &Path) -> Vec<Zone> {
-    super::files::numbered(&sysfs.join("class/thermal"), "thermal_zone")
+    super::shared::files::numbered(&sysfs.join("class/thermal"), "thermal_zone")
         .into_iter()
         .map(|(zone, dir)| {
             let (mut high_c, mut critical_c) = (None, None);
-            for (n, _) in super::files::numbered(&dir, "trip_point_") {
+            for (n, _) in super::shared::files::numbered(&dir, "trip_point_") {
                 let trip = |what: &str| dir.join(format!("trip_point_{n}_{what}"));
                 match read_trimmed(&trip("type")).as_deref() {
                     Some("critical") => critical_c = read_celsius(&trip("temp")),
@@ -572,7 +573,7 @@ pub struct Cooling {
 
 /// Every cooling device, found at start.
 pub fn cooling_devices(sysfs: &Path) -> Vec<Cooling> {
-    super::files::numbered(&sysfs.join("class/thermal"), "cooling_device")
+    super::shared::files::numbered(&sysfs.join("class/thermal"), "cooling_device")
         .into_iter()
         .map(|(n, dir)| Cooling {
             name: n.to_string(),

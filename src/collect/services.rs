@@ -17,17 +17,20 @@
 //! happens: no error per sample, the family counts as working. macOS: `launchctl list`, the
 //! jobs that exited with a non-zero status being the failed ones.
 
+use crate::sync::Locked;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::shared::poller::{Change, change};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{FailedUnit, Services as Shown};
 
 pub const ENTRY: Entry = Entry {
     name: "services",
     about: "service manager units: counts by state, failed ones (systemd over D-Bus; launchd), in the background",
+    reads: &[],
     start: |setup| Some(Box::new(ServicesFamily::new(setup))),
 };
 
@@ -161,11 +164,9 @@ pub fn parse_launchctl(text: &str) -> Report {
     Report { source: "launchd", counts: count_states(states), failed, ..Default::default() }
 }
 
-/// The family: the last reading (or why there is none) and the thread that refreshes it.
+/// The family: the last reading (or why there is none), refreshed on a thread of its own.
 pub struct ServicesFamily {
-    latest: Arc<Mutex<Shared>>,
-    /// Dropping it ends the reading thread at its next wake-up.
-    _stop: std::sync::mpsc::Sender<()>,
+    latest: super::shared::poller::Poller<Shared>,
 }
 
 #[derive(Default)]
@@ -177,52 +178,43 @@ struct Shared {
 
 impl ServicesFamily {
     fn new(setup: &Setup) -> ServicesFamily {
-        let latest = Arc::new(Mutex::new(Shared::default()));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let every = REFRESH.max(setup.sample_interval);
         let exclude = setup.units_exclude.clone();
-        let shared = Arc::clone(&latest);
-        let spawned = std::thread::Builder::new().name("services".into()).spawn(move || {
+        let make = move || {
             let mut reader = Reader::new(exclude);
-            loop {
+            move |shared: &Mutex<Shared>| {
                 let result = reader.read();
-                let failed = result.is_err();
-                {
-                    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    match result {
-                        Ok(report) => {
-                            if s.error.is_some() {
-                                tracing::info!("{} answers again", report.source);
-                            }
-                            s.report = Some(Arc::new(report));
-                            s.error = None;
-                        }
-                        Err(e) => {
-                            if s.error.as_deref() != Some(e.as_str()) {
-                                tracing::info!("services are not reported: {e}");
-                            }
-                            s.report = None;
-                            s.error = Some(e);
-                        }
+                let mut s = shared.locked();
+                match change(&mut s.error, result.as_ref().err().map(String::as_str)) {
+                    Some(Change::Failed(e)) => tracing::info!("services are not reported: {e}"),
+                    Some(Change::Recovered(_)) => {
+                        let source = result.as_ref().map_or("the service manager", |r| r.source);
+                        tracing::info!("{source} answers again");
                     }
-                    s.checked_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                    None => {}
                 }
-                match stopped.recv_timeout(if failed { RETRY } else { every }) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => return,
-                }
+                let failed = result.is_err();
+                s.report = result.ok().map(Arc::new);
+                s.checked_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                if failed { RETRY } else { every }
             }
-        });
-        if let Err(e) = spawned {
-            latest.lock().unwrap_or_else(|p| p.into_inner()).error = Some(format!("no thread to read them: {e}"));
-        }
-        ServicesFamily { latest, _stop: stop }
+        };
+        let latest = super::shared::poller::Poller::start(
+            "services",
+            Shared::default(),
+            (Duration::ZERO, Duration::ZERO),
+            make,
+            |s, e| {
+                s.error = Some(format!("no thread to read them: {e}"));
+            },
+        );
+        ServicesFamily { latest }
     }
 }
 
-impl Family for ServicesFamily {
+impl Collector for ServicesFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
-        let s = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.latest.latest();
         let shown = match &s.report {
             Some(report) => {
                 r.export(Exported(Arc::clone(report)));
@@ -248,11 +240,11 @@ struct Reader {
     #[cfg(target_os = "linux")]
     systemd: Option<systemd::Systemd>,
     #[allow(dead_code)]
-    exclude: Option<super::exclude::Pattern>,
+    exclude: Option<super::shared::exclude::Pattern>,
 }
 
 impl Reader {
-    fn new(exclude: Option<super::exclude::Pattern>) -> Reader {
+    fn new(exclude: Option<super::shared::exclude::Pattern>) -> Reader {
         Reader {
             #[cfg(target_os = "linux")]
             systemd: None,
@@ -338,7 +330,7 @@ mod systemd {
             Ok(Systemd { conn, version, types: HashMap::new() })
         }
 
-        pub fn read(&mut self, exclude: Option<&crate::collect::exclude::Pattern>) -> Result<Report, String> {
+        pub fn read(&mut self, exclude: Option<&crate::collect::shared::exclude::Pattern>) -> Result<Report, String> {
             let conn = &self.conn;
             let types = &mut self.types;
             let version = self.version.clone();

@@ -11,12 +11,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
+use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "sockstat",
     about: "sockets in use per protocol, orphaned, in TIME_WAIT, and their memory (/proc/net/sockstat)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Sockstat::new(setup))),
     #[cfg(not(target_os = "linux"))]
@@ -25,10 +26,10 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Sockstat {
     paths: [PathBuf; 2],
-    files: super::files::Files,
+    files: super::shared::files::Files,
     page_size: f64,
     /// The values, `PROTOCOL_state` (or `sockets_used`).
-    values: super::Named<f64>,
+    values: super::shared::counters::Named<f64>,
 }
 
 impl Sockstat {
@@ -36,14 +37,14 @@ impl Sockstat {
         let net = setup.procfs.join("net");
         Sockstat {
             paths: [net.join("sockstat"), net.join("sockstat6")],
-            files: super::files::Files::with_limit(64 << 10),
+            files: super::shared::files::Files::with_limit(64 << 10),
             page_size: super::memory::page_size() as f64,
             values: Default::default(),
         }
     }
 }
 
-impl Family for Sockstat {
+impl Collector for Sockstat {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }
@@ -68,7 +69,7 @@ impl Family for Sockstat {
 /// `each(protocol, state, value)`; `mem` (pages) is also given as `mem_bytes`, and `sockets:
 /// used N` as protocol `sockets`, state `used`.
 pub fn parse_sockstat(text: &str, page_size: f64, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
-    for (n, line) in super::files::lines(text).enumerate() {
+    for (n, line) in super::shared::files::lines(text).enumerate() {
         let Some((protocol, rest)) = line.split_once(':') else {
             if line.trim().is_empty() {
                 continue;

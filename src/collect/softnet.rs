@@ -7,12 +7,13 @@
 
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "softnet",
     about: "packets processed, dropped and squeezed per CPU (/proc/net/softnet_stat)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Softnet { path: setup.procfs.join("net/softnet_stat"), files: Default::default() })),
     #[cfg(not(target_os = "linux"))]
@@ -21,10 +22,10 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Softnet {
     path: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
-impl Family for Softnet {
+impl Collector for Softnet {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }
@@ -44,7 +45,7 @@ pub type Counts = [u64; 3];
 /// time_squeeze counters, hexadecimal.
 pub fn parse_softnet(text: &str) -> Result<Vec<Counts>, String> {
     let mut out = Vec::new();
-    for (n, line) in super::files::lines(text).enumerate() {
+    for (n, line) in super::shared::files::lines(text).enumerate() {
         // the first three of a dozen or more fields: the others are not split
         let mut f = line.split_ascii_whitespace();
         let first: [Option<&str>; 3] = [f.next(), f.next(), f.next()];

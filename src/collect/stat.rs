@@ -10,12 +10,13 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
 use super::cpu::Counters;
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "stat",
     about: "processes running and blocked, forks, context switches, interrupts (/proc/stat)",
+    reads: &["cpu"],
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Stat { path: setup.procfs.join("stat"), files: Default::default() })),
     #[cfg(not(target_os = "linux"))]
@@ -24,10 +25,10 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Stat {
     path: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
-impl Family for Stat {
+impl Collector for Stat {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }

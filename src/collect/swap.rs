@@ -5,12 +5,13 @@
 //! (as `vmstat` read them; read here when it does not run) times the real page size (psutil assumes 4096: a 4× under-count on 16 KiB-page kernels).
 //! macOS: `sysinfo`; swap traffic unknown.
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Swap, percent};
 
 pub const ENTRY: Entry = Entry {
     name: "swap",
     about: "swap use and traffic (/proc/meminfo, /proc/vmstat)",
+    reads: &["memory", "vmstat"],
     start: |setup| Some(Box::new(SwapFamily::new(setup))),
 };
 
@@ -18,7 +19,7 @@ pub const ENTRY: Entry = Entry {
 pub struct SwapFamily {
     meminfo: std::path::PathBuf,
     vmstat: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
     page_size: u64,
     /// The last `pswpin`/`pswpout`: without swap they cannot change, so are not re-read.
     swapped: Option<(u64, u64)>,
@@ -30,7 +31,7 @@ impl SwapFamily {
         SwapFamily {
             meminfo: setup.procfs.join("meminfo"),
             vmstat: setup.procfs.join("vmstat"),
-            files: super::files::Files::with_limit(super::memory::MEMINFO_LIMIT),
+            files: super::shared::files::Files::with_limit(super::memory::MEMINFO_LIMIT),
             page_size: super::memory::page_size(),
             swapped: None,
         }
@@ -38,7 +39,7 @@ impl SwapFamily {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for SwapFamily {
+impl Collector for SwapFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let (total, free) = match &r.snapshot.memory.meminfo {
             Some(lines) => (lines.get("SwapTotal"), lines.get("SwapFree")),
@@ -80,7 +81,7 @@ impl SwapFamily {
 }
 
 #[cfg(target_os = "macos")]
-impl Family for SwapFamily {
+impl Collector for SwapFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let sys = self.system.as_mut().map_err(|e| CollectError::Missing(format!("sysinfo: {e}")))?;
         sys.refresh_memory();

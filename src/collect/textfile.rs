@@ -18,16 +18,18 @@
 //! Without a directory, no file is read and `node_textfile_scrape_error` is 0, as
 //! node_exporter's default.
 
+use crate::sync::Locked;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
+use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind, LabelName};
 
 pub const ENTRY: Entry = Entry {
     name: "textfile",
     about: "*.prom files of SYSTEM_STATS_TEXTFILE_DIRECTORY, by node_exporter's textfile rules",
+    reads: &[],
     start: |setup| Some(Box::new(Textfile::new(setup))),
 };
 
@@ -75,7 +77,7 @@ impl Textfile {
     }
 }
 
-impl Family for Textfile {
+impl Collector for Textfile {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }
@@ -212,7 +214,7 @@ fn complete(f: &mut metrics::Family, structural: &str) {
 /// Logs the refusals that were not logged before (each once while it lasts, again if it
 /// comes back); `kind` keeps the two sources of refusals (files, families) apart.
 fn say_changes(said: &Mutex<HashSet<String>>, kind: &str, now: Vec<String>) {
-    let mut said = said.lock().unwrap_or_else(|p| p.into_inner());
+    let mut said = said.locked();
     let keep: HashSet<String> = now.iter().map(|p| format!("{kind}\0{p}")).collect();
     for p in &now {
         if !said.contains(&format!("{kind}\0{p}")) {

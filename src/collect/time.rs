@@ -12,29 +12,30 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, Reading};
+use super::{CollectError, Collector, Entry, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "time",
     about: "time zone and offset; clock sources, current and available (/sys/devices/system/clocksource)",
+    reads: &[],
     start: |setup| {
         let devices = if cfg!(target_os = "linux") {
-            super::files::numbered(&setup.sysfs.join("devices/system/clocksource"), "clocksource")
+            super::shared::files::numbered(&setup.sysfs.join("devices/system/clocksource"), "clocksource")
         } else {
             vec![]
         };
-        Some(Box::new(Time { devices, files: super::files::Files::with_limit(4096) }))
+        Some(Box::new(Time { devices, files: super::shared::files::Files::with_limit(4096) }))
     },
 };
 
 pub struct Time {
     /// The clock source devices: their number and directory.
     devices: Vec<(u32, PathBuf)>,
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
-impl Family for Time {
+impl Collector for Time {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let mut sources = Vec::with_capacity(self.devices.len());
         for (n, dir) in &self.devices {

@@ -8,12 +8,13 @@
 
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "timex",
     about: "clock synchronisation: offset, frequency, errors, status (adjtimex)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |_| Some(Box::new(Timex)),
     #[cfg(not(target_os = "linux"))]
@@ -53,7 +54,7 @@ pub struct Clock {
 }
 
 #[cfg(target_os = "linux")]
-impl Family for Timex {
+impl Collector for Timex {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }

@@ -10,12 +10,13 @@
 
 use std::path::PathBuf;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading};
+use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "udp_queues",
     about: "bytes queued in UDP sockets, IPv4 and IPv6 (/proc/net/udp, udp6)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| {
         let net = setup.procfs.join("net");
@@ -27,10 +28,10 @@ pub const ENTRY: Entry = Entry {
 
 pub struct UdpQueues {
     paths: [PathBuf; 2],
-    files: super::files::Files,
+    files: super::shared::files::Files,
 }
 
-impl Family for UdpQueues {
+impl Collector for UdpQueues {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }

@@ -8,12 +8,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{Local, SecondsFormat, TimeZone};
 
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Uptime, human_duration};
 
 pub const ENTRY: Entry = Entry {
     name: "uptime",
     about: "time since boot and the boot time",
+    reads: &["cpu"],
     start: |setup| Some(Box::new(UptimeFamily::new(setup))),
 };
 
@@ -21,7 +22,7 @@ pub struct UptimeFamily {
     #[cfg(target_os = "linux")]
     stat: std::path::PathBuf,
     #[cfg(target_os = "linux")]
-    files: super::files::Files,
+    files: super::shared::files::Files,
     /// The last boot time formatted: the local-time conversion looks the zone up (a stat of
     /// /etc/localtime) and the boot time rarely changes.
     formatted: Option<(u64, Option<String>)>,
@@ -67,7 +68,7 @@ impl UptimeFamily {
     }
 }
 
-impl Family for UptimeFamily {
+impl Collector for UptimeFamily {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
         let boot = match r.boot_time {
             Some(b) => b,

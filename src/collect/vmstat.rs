@@ -9,12 +9,13 @@
 
 use std::sync::Arc;
 
-use super::{CollectError, Entry, Family, ReadBy, Reading, Setup};
+use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
 pub const ENTRY: Entry = Entry {
     name: "vmstat",
     about: "page-ins/outs, swap-ins/outs, page faults, OOM kills (/proc/vmstat)",
+    reads: &[],
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Vmstat::new(setup))),
     #[cfg(not(target_os = "linux"))]
@@ -23,9 +24,9 @@ pub const ENTRY: Entry = Entry {
 
 pub struct Vmstat {
     path: std::path::PathBuf,
-    files: super::files::Files,
+    files: super::shared::files::Files,
     /// The kept fields.
-    fields: super::Named<u64>,
+    fields: super::shared::counters::Named<u64>,
 }
 
 impl Vmstat {
@@ -34,7 +35,7 @@ impl Vmstat {
     }
 }
 
-impl Family for Vmstat {
+impl Collector for Vmstat {
     fn read_by(&self) -> ReadBy {
         ReadBy::Metrics
     }
@@ -73,7 +74,7 @@ pub fn node_exporter_keeps(field: &str) -> bool {
 
 /// Parses `/proc/vmstat` (`name value` lines), calling `each` for every field.
 pub fn parse_vmstat(text: &str, mut each: impl FnMut(&str, u64)) -> Result<(), String> {
-    for (n, line) in super::files::lines(text).enumerate() {
+    for (n, line) in super::shared::files::lines(text).enumerate() {
         let mut f = line.split_ascii_whitespace();
         let Some(name) = f.next() else { continue };
         let value = f.next().ok_or_else(|| format!("line {} ({name}): no value", n + 1))?;

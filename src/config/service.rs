@@ -23,9 +23,9 @@ pub struct ServiceConfig {
     pub sysfs: PathBuf,
     pub collectors: crate::collect::Selection,
     /// The mounts, disks and interfaces the lists leave out.
-    pub exclude: crate::collect::exclude::Exclusions,
+    pub exclude: crate::collect::shared::exclude::Exclusions,
     /// The service manager's units without series of their own.
-    pub units_exclude: Option<crate::collect::exclude::Pattern>,
+    pub units_exclude: Option<crate::collect::shared::exclude::Pattern>,
     /// How many processes the top lists hold.
     pub top_processes: usize,
     /// Where the forwarder's own metrics are, for its card.
@@ -122,21 +122,21 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
     Setting {
         id: "filesystems-exclude",
         env: "SYSTEM_STATS_FILESYSTEMS_EXCLUDE",
-        default: crate::collect::exclude::MOUNT_POINTS,
+        default: crate::collect::shared::exclude::MOUNT_POINTS,
         help: "Mount points left out of the filesystem lists of /system and /metrics: a regular expression \
                (node_exporter's --collector.filesystem.mount-points-exclude, with its default); ^$ leaves none out",
     },
     Setting {
         id: "filesystem-types-exclude",
         env: "SYSTEM_STATS_FILESYSTEM_TYPES_EXCLUDE",
-        default: crate::collect::exclude::FS_TYPES,
+        default: crate::collect::shared::exclude::FS_TYPES,
         help: "Filesystem types left out of the same lists: a regular expression (node_exporter's \
                --collector.filesystem.fs-types-exclude, with its default); ^$ leaves none out",
     },
     Setting {
         id: "disks-exclude",
         env: "SYSTEM_STATS_DISKS_EXCLUDE",
-        default: crate::collect::exclude::DISKS,
+        default: crate::collect::shared::exclude::DISKS,
         help: "Block devices left out of the per-disk lists (the default: partitions, loop and RAM disks, as \
                node_exporter's --collector.diskstats.device-exclude); the host's disk_io totals still count \
                every whole disk; ^$ leaves none out",
@@ -144,7 +144,7 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
     Setting {
         id: "network-exclude",
         env: "SYSTEM_STATS_NETWORK_EXCLUDE",
-        default: crate::collect::exclude::NETWORK,
+        default: crate::collect::shared::exclude::NETWORK,
         help: "Network interfaces left out of the per-interface lists, e.g. ^(lo|veth.*)$ (node_exporter's \
                --collector.netdev.device-exclude); the host's totals still count them; none by default",
     },
@@ -280,16 +280,16 @@ impl ServiceConfig {
                 }
                 c
             },
-            exclude: crate::collect::exclude::Exclusions {
-                mount_points: v.parse("filesystems-exclude", crate::collect::exclude::Pattern::parse)?,
-                fs_types: v.parse("filesystem-types-exclude", crate::collect::exclude::Pattern::parse)?,
-                disks: v.parse("disks-exclude", crate::collect::exclude::Pattern::parse)?,
-                network: v.parse("network-exclude", crate::collect::exclude::Pattern::parse)?,
+            exclude: crate::collect::shared::exclude::Exclusions {
+                mount_points: v.parse("filesystems-exclude", crate::collect::shared::exclude::Pattern::parse)?,
+                fs_types: v.parse("filesystem-types-exclude", crate::collect::shared::exclude::Pattern::parse)?,
+                disks: v.parse("disks-exclude", crate::collect::shared::exclude::Pattern::parse)?,
+                network: v.parse("network-exclude", crate::collect::shared::exclude::Pattern::parse)?,
             },
             forwarder_url: v.parse("forwarder-url", parse_forwarder_url)?,
             textfile_directory: v.parse("textfile-directory", parse_textfile_directory)?,
             top_processes: v.parse("top-processes", |s| parse_count(s, 0, 1000))? as usize,
-            units_exclude: v.parse("services-exclude", crate::collect::exclude::Pattern::parse_anchored)?,
+            units_exclude: v.parse("services-exclude", crate::collect::shared::exclude::Pattern::parse_anchored)?,
             update_check_interval,
             update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
             update_check_delay: v.parse("update-check-delay", |s| parse_seconds(s, 0.0, 86_400.0))?,

@@ -11,6 +11,7 @@
 //!
 //! [`Spool::report`]: super::spool::Spool::report
 
+use crate::sync::Locked;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -71,7 +72,7 @@ impl Listener {
     /// Every family, now.
     pub fn families(&self) -> Vec<Family> {
         let now_ms = super::sender::unix_ms();
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self.last.locked();
         let f = |name: &str, kind: Kind, help: &str| Family::new(format!("system_stats_forwarder_{name}"), kind, help);
         let mut up = f(
             "up",

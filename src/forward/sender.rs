@@ -20,6 +20,7 @@
 //! Logs: one line when a destination's state changes (down, misconfigured, spool fault, back
 //! up), a summary every [`SUMMARY_EVERY`] while it lasts; never a line per retry.
 
+use crate::sync::Locked;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,7 +48,7 @@ pub type SharedSpool = Arc<Mutex<Spool>>;
 /// Runs a spool operation on the blocking pool (each commit is an fsync).
 pub async fn with_spool<T: Send + 'static>(spool: &SharedSpool, f: impl FnOnce(&mut Spool) -> T + Send + 'static) -> T {
     let spool = Arc::clone(spool);
-    let job = tokio::task::spawn_blocking(move || f(&mut spool.lock().unwrap_or_else(|p| p.into_inner())));
+    let job = tokio::task::spawn_blocking(move || f(&mut spool.locked()));
     match job.await {
         Ok(v) => v,
         // the spool catches redb's panics; anything else is a bug worth the process
@@ -355,7 +356,7 @@ impl Sender {
             Err(e) => return Step::Spool(e),
         };
         let encoded = {
-            let previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = self.previous.locked();
             encode(self.dest.format, &entry, previous.as_ref())
         };
         match encoded {
@@ -375,7 +376,7 @@ impl Sender {
                 }
                 let outcome = classify(result);
                 if outcome == Outcome::Delivered && encoded.series.is_some() {
-                    *self.previous.lock().unwrap_or_else(|p| p.into_inner()) = encoded.series;
+                    *self.previous.locked() = encoded.series;
                 }
                 Step::Attempted(seq, outcome)
             }
@@ -398,7 +399,7 @@ impl Sender {
     /// old refuses every sample of it).
     async fn reject(&self, seq: u64, reason: &str) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        if let Some(n) = self.refusals.lock().unwrap_or_else(|p| p.into_inner()).note() {
+        if let Some(n) = self.refusals.locked().note() {
             tracing::warn!(
                 destination = self.label(),
                 "{n} sample(s) dropped, the server refused them (last: {reason}); counted in \

@@ -10,6 +10,7 @@
 
 pub mod history;
 
+use crate::sync::Locked;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
@@ -251,7 +252,7 @@ impl Live {
         let Some(summary) = Summary::of(snapshot) else { return };
         let frame = summary.frame();
         {
-            let mut frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+            let mut frames = self.frames.locked();
             if frames.ring.back().is_some_and(|(id, _)| *id >= summary.id) {
                 return;
             }
@@ -259,13 +260,13 @@ impl Live {
         }
         self.new_frame.notify_waiters();
         let series = summary.series();
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).record(summary.id as f64 / 1000.0, &series);
+        self.history.locked().record(summary.id as f64 / 1000.0, &series);
     }
 
     /// Frames newer than `after` (for `None`, a new subscriber, the newest alone: it starts
     /// from the current sample), and whether some in between are no longer kept.
     pub fn frames_after(&self, after: Option<u64>) -> (Vec<(u64, Bytes)>, bool) {
-        let frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        let frames = self.frames.locked();
         match after {
             None => (frames.ring.back().cloned().into_iter().collect(), false),
             Some(after) => {
@@ -278,18 +279,18 @@ impl Live {
 
     /// The newest frame's id.
     pub fn newest(&self) -> Option<u64> {
-        self.frames.lock().unwrap_or_else(|p| p.into_inner()).ring.back().map(|(id, _)| *id)
+        self.frames.locked().ring.back().map(|(id, _)| *id)
     }
 
     /// A window of the history, as JSON, ending at the newest sample.
     pub fn history_json(&self, seconds: u64) -> Bytes {
         let now = self.newest().map_or(0.0, |id| id as f64 / 1000.0);
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).window_json(seconds, now)
+        self.history.locked().window_json(seconds, now)
     }
 
     /// What the history takes in memory now, and its number of series.
     pub fn history_size(&self) -> (usize, usize) {
-        let h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        let h = self.history.locked();
         (h.bytes(), h.series_count())
     }
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::collect::files::Files;
+use crate::collect::shared::files::Files;
 
 /// Where a container's control group is.
 #[derive(Debug, Clone, PartialEq, Eq)]

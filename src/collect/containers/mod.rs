@@ -17,6 +17,7 @@
 pub mod cgroup;
 pub mod engine;
 
+use crate::sync::Locked;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -24,13 +25,14 @@ use std::time::{Duration, Instant};
 
 use self::cgroup::Cgroup;
 use self::engine::{Distribution, Engine, EngineError, ImageInfo, Inspected, Listed};
-use super::files::Files;
-use super::{CollectError, Entry, Family, Reading, Setup};
+use super::shared::files::Files;
+use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Container, Docker, round1};
 
 pub const ENTRY: Entry = Entry {
     name: "containers",
     about: "Docker or Podman containers: state, CPU, memory, network, block I/O, image updates",
+    reads: &["memory"],
     start: |setup| Some(Box::new(Containers::new(setup))),
 };
 
@@ -57,12 +59,10 @@ struct Known {
 }
 
 /// The engine's last answer; `None` before the first.
-type View = Arc<Mutex<Option<Result<Arc<Vec<Known>>, EngineError>>>>;
+type View = Option<Result<Arc<Vec<Known>>, EngineError>>;
 
 pub struct Containers {
-    view: View,
-    /// Dropping it ends the engine thread at its next wake-up.
-    _stop: std::sync::mpsc::Sender<()>,
+    view: super::shared::poller::Poller<View>,
     procfs: PathBuf,
     files: Files,
     /// Each running container's CPU time at the previous sample, for its percent.
@@ -73,31 +73,26 @@ pub struct Containers {
 
 impl Containers {
     fn new(setup: &Setup) -> Containers {
-        let view: View = Arc::new(Mutex::new(None));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let poller = Poller {
+        let engine = EngineThread {
             socket: engine::socket_path(&setup.docker_host).unwrap_or_else(|_| PathBuf::from(&setup.docker_host)),
             procfs: setup.procfs.clone(),
             cgroup_root: setup.sysfs.join("fs/cgroup"),
             every: setup.sample_interval.clamp(ENGINE_POLL_MIN, ENGINE_POLL_MAX),
             image_check_every: setup.update_check_interval,
-            view: Arc::clone(&view),
         };
-        let (first, first_done) = std::sync::mpsc::channel::<()>();
-        let spawned = std::thread::Builder::new().name("containers".into()).spawn(move || poller.run(&stopped, first));
-        match spawned {
-            // the first sample shows the containers when the engine answers at once
-            Ok(_) => {
-                let _ = first_done.recv_timeout(Duration::from_secs(1));
-            }
-            Err(e) => {
-                *view.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Err(EngineError::Unexpected(format!("no thread for the engine: {e}"))));
-            }
-        }
+        // the first sample shows the containers when the engine answers at once
+        let first = (Duration::ZERO, Duration::from_secs(1));
+        let view = super::shared::poller::Poller::start(
+            "containers",
+            None,
+            first,
+            move || engine.poll(),
+            |v, e| {
+                *v = Some(Err(EngineError::Unexpected(format!("no thread for the engine: {e}"))));
+            },
+        );
         Containers {
             view,
-            _stop: stop,
             procfs: setup.procfs.clone(),
             files: Files::default(),
             previous: HashMap::new(),
@@ -106,49 +101,44 @@ impl Containers {
     }
 }
 
-/// The engine thread.
-struct Poller {
+/// What the engine's thread works with.
+struct EngineThread {
     socket: PathBuf,
     procfs: PathBuf,
     cgroup_root: PathBuf,
     every: Duration,
     /// `None`: images are not checked.
     image_check_every: Option<Duration>,
-    view: View,
 }
 
-impl Poller {
-    fn run(self, stop: &std::sync::mpsc::Receiver<()>, first: std::sync::mpsc::Sender<()>) {
-        let (api, registry) =
-            match (Engine::new(&self.socket, API_TIMEOUT), Engine::new(&self.socket, REGISTRY_TIMEOUT)) {
-                (Ok(a), Ok(r)) => (a, r),
-                (Err(e), _) | (_, Err(e)) => {
-                    *self.view.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Err(EngineError::Unexpected(format!("no runtime for the engine: {e}"))));
-                    return;
-                }
-            };
+impl EngineThread {
+    /// The poll of the engine's thread: the list, the images checked now and then.
+    fn poll(self) -> impl FnMut(&Mutex<View>) -> Duration {
+        let engines =
+            Engine::new(&self.socket, API_TIMEOUT).and_then(|a| Ok((a, Engine::new(&self.socket, REGISTRY_TIMEOUT)?)));
         // (image reference, image ID) → when it was checked and what was found
         let mut images: HashMap<(String, String), (Instant, Option<bool>)> = HashMap::new();
         let mut known: HashMap<String, Known> = HashMap::new();
-        loop {
-            let result = self.poll(&api, &mut known);
-            let result = result.map(|mut list| {
-                self.check_images(&registry, &api, &mut images, &mut list);
+        move |view: &Mutex<View>| {
+            let (api, registry) = match &engines {
+                Ok(e) => e,
+                Err(e) => {
+                    *view.locked() = Some(Err(EngineError::Unexpected(format!("no runtime for the engine: {e}"))));
+                    return Duration::MAX;
+                }
+            };
+            let result = self.list(api, &mut known).map(|mut list| {
+                self.check_images(registry, api, &mut images, &mut list);
                 Arc::new(list)
             });
-            *self.view.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-            let _ = first.send(());
-            match stop.recv_timeout(self.every) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                _ => return,
-            }
+            *view.locked() = Some(result);
+            self.every
         }
     }
 
     /// The list, with the process and control group of each running container (inspected
     /// once per start).
-    fn poll(&self, api: &Engine, known: &mut HashMap<String, Known>) -> Result<Vec<Known>, EngineError> {
+    fn list(&self, api: &Engine, known: &mut HashMap<String, Known>) -> Result<Vec<Known>, EngineError> {
         let list: Vec<Listed> = api.get("/containers/json?all=1")?.unwrap_or_default();
         let mut out = Vec::with_capacity(list.len());
         for listed in list {
@@ -266,9 +256,9 @@ fn net_bytes(files: &mut Files, path: &std::path::Path) -> Option<(u64, u64)> {
     Some(rx_tx)
 }
 
-impl Family for Containers {
+impl Collector for Containers {
     fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
-        let view = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let view = self.view.latest().clone();
         let list = match view {
             None => return Ok(()),
             Some(Err(e)) => {

@@ -42,7 +42,7 @@ pub struct Files {
     buf: Vec<u8>,
     /// Keyed by the path's bytes: hashing a `Path` walks its components, a measurable part
     /// of a sample that reads hundreds of files.
-    open: super::FastMap<Box<[u8]>, File>,
+    open: super::counters::FastMap<Box<[u8]>, File>,
     limit: usize,
 }
 
@@ -213,7 +213,7 @@ pub fn note(path: &Path) {
 impl Files {
     /// Files whose reads bring at most `limit` bytes.
     pub fn with_limit(limit: usize) -> Files {
-        Files { buf: Vec::new(), open: super::FastMap::default(), limit }
+        Files { buf: Vec::new(), open: super::counters::FastMap::default(), limit }
     }
 
     /// Reads `path`, keeping it open for the next sample.

@@ -1,0 +1,289 @@
+//! The runner: the selected families, called in registry order once per sample, each
+//! isolated from the others' failures and panics.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::time::{Instant, SystemTime};
+
+use super::{Asked, CollectError, Collector, FamilyStatus, REGISTRY, ReadBy, Reading, Selection, Setup, cpu};
+use crate::snapshot::Snapshot;
+use crate::sync::Locked;
+
+struct Slot {
+    family: Box<dyn Collector>,
+    status: FamilyStatus,
+    /// How long its last sample took.
+    took: std::time::Duration,
+}
+
+/// How one family came out of the last sample: its error, if it failed, and how long it
+/// took (node_exporter's `node_scrape_collector_success` and `_duration_seconds`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub name: &'static str,
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+/// The family running now and since when (`None` between samples): what `/health` names
+/// when the sampler is stuck.
+pub type Progress = std::sync::Arc<std::sync::Mutex<Option<(&'static str, Instant)>>>;
+
+/// Runs the selected families in registry order, one sample at a time, each isolated from
+/// the others' failures and panics.
+pub struct Runner {
+    slots: Vec<Slot>,
+    previous: Option<Instant>,
+    progress: Progress,
+    /// What the last sample's families left for others beside the snapshot, for a
+    /// [`Runner::top_up`] of it.
+    left: Left,
+}
+
+/// A sample's results that families read from each other and that are not in its snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Left {
+    boot_time: Option<u64>,
+    proc_stat: Option<cpu::Counters>,
+    swapped_pages: Option<(u64, u64)>,
+}
+
+impl Runner {
+    /// Starts every selected family that exists on this platform.
+    pub fn new(setup: &Setup, selection: &Selection) -> Runner {
+        install_panic_hook();
+        let mut slots = Vec::new();
+        for entry in REGISTRY.iter().filter(|e| selection.contains(e.name)) {
+            match (entry.start)(setup) {
+                Some(family) => {
+                    slots.push(Slot { family, status: FamilyStatus::new(entry.name), took: Default::default() })
+                }
+                None => tracing::info!(collector = entry.name, "not available on this platform"),
+            }
+        }
+        Runner { slots, previous: None, progress: Progress::default(), left: Left::default() }
+    }
+
+    /// Which family runs now, for whoever watches the sampler.
+    pub fn progress(&self) -> Progress {
+        std::sync::Arc::clone(&self.progress)
+    }
+
+    /// One sample: every family in order, then the sample's time and interval.
+    pub fn read(&mut self) -> Reading {
+        self.read_for(Asked::ALL)
+    }
+
+    /// One sample with the families `asked` wants (the others are left out of it, their
+    /// keys `null` and their series absent), in order.
+    pub fn read_for(&mut self, asked: Asked) -> Reading {
+        let mut reading = Reading::new(Instant::now(), SystemTime::now());
+        self.run(&mut reading, |by| asked.runs(by));
+        let s = &mut reading.snapshot;
+        s.collected_at = DateTime::<Utc>::from(reading.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
+        if let Some(previous) = self.previous {
+            let dt = reading.at.saturating_duration_since(previous).as_secs_f64();
+            s.throughput.interval_seconds = Some((dt * 1000.0).round() / 1000.0);
+        }
+        self.previous = Some(reading.at);
+        self.left =
+            Left { boot_time: reading.boot_time, proc_stat: reading.proc_stat, swapped_pages: reading.swapped_pages };
+        reading
+    }
+
+    /// The last sample (`snapshot` and `exported`, read for `had`) completed with the
+    /// families `asked` runs and `had` did not: the others' figures and rates stay those of
+    /// that sample (its time, its interval), which a reader waking the sampler a few
+    /// milliseconds after it would otherwise get over those few milliseconds.
+    pub fn top_up(
+        &mut self,
+        snapshot: &Snapshot,
+        exported: &[std::sync::Arc<dyn crate::metrics::Export>],
+        had: Asked,
+        asked: Asked,
+    ) -> Reading {
+        let mut reading = Reading::new(Instant::now(), SystemTime::now());
+        reading.snapshot = snapshot.clone();
+        reading.exported = exported.to_vec();
+        let Left { boot_time, proc_stat, swapped_pages } = self.left;
+        (reading.boot_time, reading.proc_stat, reading.swapped_pages) = (boot_time, proc_stat, swapped_pages);
+        self.run(&mut reading, |by| asked.runs(by) && !had.runs(by));
+        reading
+    }
+
+    /// Runs the families `runs` selects by what reads them, in order, into `reading`.
+    fn run(&mut self, reading: &mut Reading, runs: impl Fn(ReadBy) -> bool) {
+        for slot in &mut self.slots {
+            if !runs(slot.family.read_by()) {
+                continue;
+            }
+            let started = Instant::now();
+            *self.progress.locked() = Some((slot.status.name(), started));
+            let family = &mut slot.family;
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                IN_FAMILY.with(|f| f.set(true));
+                let r = family.collect(reading);
+                IN_FAMILY.with(|f| f.set(false));
+                r
+            }))
+            .unwrap_or_else(|payload| {
+                IN_FAMILY.with(|f| f.set(false));
+                Err(CollectError::Panicked(panic_message(payload.as_ref())))
+            });
+            slot.status.record(result);
+            slot.took = started.elapsed();
+        }
+        *self.progress.locked() = None;
+    }
+
+    /// Each running family: its error, if its last sample failed, and how long it took.
+    pub fn statuses(&self) -> Vec<Status> {
+        self.slots
+            .iter()
+            .map(|s| Status {
+                name: s.status.name(),
+                error: s.status.error().map(str::to_string),
+                seconds: s.took.as_secs_f64(),
+            })
+            .collect()
+    }
+}
+
+thread_local! {
+    /// Set while a family runs: its panics are reported through its status, not printed.
+    static IN_FAMILY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A panic inside a family is a bug worth one log line through its status (which says it
+/// once, not every sample); the default hook would print it to standard error every sample.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_FAMILY.with(std::cell::Cell::get) {
+                default(info);
+            }
+        }));
+    });
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Boom;
+    impl Collector for Boom {
+        fn collect(&mut self, _: &mut Reading) -> Result<(), CollectError> {
+            panic!("index out of bounds")
+        }
+    }
+
+    struct Fine;
+    impl Collector for Fine {
+        fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+            r.snapshot.load_avg.load1 = Some(1.5);
+            Ok(())
+        }
+    }
+
+    /// On this machine's /proc (Linux): a sample for `/system` readers leaves out the
+    /// families only `/metrics` has, and every family that costs a read per process when
+    /// nobody reads; one for `/metrics` has them all.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_sample_runs_what_its_readers_read() {
+        let mut runner = Runner::new(&Setup::default(), &Selection::parse("cpu,stat,netstat,processes").unwrap());
+        let names = |r: &Reading| {
+            let mut families = Vec::new();
+            for e in &r.exported {
+                e.families(&mut families);
+            }
+            let mut names: Vec<String> = families.iter().map(|f| f.name.to_string()).collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        let nobody = runner.read_for(Asked::default());
+        assert!(nobody.proc_stat.is_some(), "cpu runs in every sample");
+        assert!(nobody.snapshot.processes.is_none());
+        assert!(names(&nobody).is_empty(), "{:?}", names(&nobody));
+        let system = runner.read_for(Asked::SNAPSHOT);
+        assert!(system.snapshot.processes.is_some());
+        assert!(
+            names(&system).iter().all(|n| n.starts_with("node_processes") || n.starts_with("system_stats_top")),
+            "{:?}",
+            names(&system)
+        );
+        let metrics = runner.read_for(Asked::METRICS);
+        let exported = names(&metrics);
+        for family in ["node_context_switches_total", "node_netstat_Tcp_ActiveOpens", "node_processes_pids"] {
+            assert!(exported.iter().any(|n| n == family), "{family} missing from {exported:?}");
+        }
+        assert!(metrics.snapshot.processes.is_some());
+    }
+
+    /// A top-up runs what the sample it completes did not, beside it: its time, its rates
+    /// and its every-sample figures stay; `stat` still finds the CPU's counters of `/proc/stat`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_top_up_completes_a_sample_without_taking_another() {
+        let mut runner = Runner::new(&Setup::default(), &Selection::parse("cpu,stat,processes").unwrap());
+        runner.read_for(Asked::default());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let base = runner.read_for(Asked::default());
+        assert!(base.exported.is_empty() && base.snapshot.processes.is_none());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let topped = runner.top_up(&base.snapshot, &base.exported, Asked::default(), Asked::METRICS);
+        assert_eq!(topped.snapshot.collected_at, base.snapshot.collected_at);
+        assert_eq!(topped.snapshot.throughput.interval_seconds, base.snapshot.throughput.interval_seconds);
+        assert_eq!(topped.snapshot.cpu, base.snapshot.cpu);
+        assert!(topped.snapshot.processes.is_some());
+        let mut families = Vec::new();
+        for e in &topped.exported {
+            e.families(&mut families);
+        }
+        assert!(families.iter().any(|f| f.name == "node_context_switches_total"), "stat ran without cpu's counters");
+        assert!(families.iter().any(|f| f.name == "node_processes_pids"));
+        // a second top-up for what the first had runs nothing more
+        let again = runner.top_up(&topped.snapshot, &topped.exported, Asked::METRICS, Asked::METRICS);
+        assert_eq!(again.exported.len(), topped.exported.len());
+        // and the next sample's interval is measured from the last real one
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let next = runner.read_for(Asked::default());
+        assert!(next.snapshot.throughput.interval_seconds.unwrap() >= 0.04, "{:?}", next.snapshot.throughput);
+    }
+
+    /// A family that panics fails alone: the families after it still run, its status says
+    /// why, and the next sample tries it again.
+    #[test]
+    fn a_panicking_family_fails_alone() {
+        let mut runner = Runner {
+            slots: vec![
+                Slot { family: Box::new(Boom), status: FamilyStatus::new("boom"), took: Default::default() },
+                Slot { family: Box::new(Fine), status: FamilyStatus::new("fine"), took: Default::default() },
+            ],
+            previous: None,
+            progress: Progress::default(),
+            left: Left::default(),
+        };
+        install_panic_hook();
+        for _ in 0..2 {
+            let r = runner.read();
+            assert_eq!(r.snapshot.load_avg.load1, Some(1.5));
+            let statuses = runner.statuses();
+            assert_eq!(
+                (statuses[0].name, statuses[0].error.as_deref()),
+                ("boom", Some("panicked: index out of bounds"))
+            );
+            assert_eq!((statuses[1].name, statuses[1].error.as_deref()), ("fine", None));
+        }
+    }
+}
