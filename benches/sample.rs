@@ -242,7 +242,7 @@ fn measure(name: &str, root: &Path, selection: &Selection) {
     let reading = runner.read();
     let s = &reading.snapshot;
     let system = serde_json::to_vec(s).unwrap().len();
-    let mut families = system_stats::metrics::families(s, &runner.statuses(), Some(1));
+    let mut families = system_stats::collect::snapshot_families(s, &runner.statuses(), Some(1));
     for e in &reading.exported {
         e.families(&mut families);
     }

@@ -85,8 +85,8 @@ impl Published {
     /// Every family of this sample: the snapshot's, the collectors' own series, and this
     /// process's (`process_*`, read now), sorted by name as node_exporter sorts them.
     pub fn families(&self) -> Vec<crate::metrics::Family> {
-        let mut families = crate::metrics::families(&self.snapshot, &self.collectors, Some(self.sequence));
-        crate::metrics::process::families(&mut families);
+        let mut families = crate::collect::snapshot_families(&self.snapshot, &self.collectors, Some(self.sequence));
+        crate::collect::own::process_series(&mut families);
         // in registry order: `textfile`'s last, refusing the names the others have
         for e in &self.exported {
             e.families(&mut families);

@@ -16,6 +16,7 @@ pub const ENTRY: Entry = Entry {
     name: "arp",
     about: "ARP table entries per interface (/proc/net/arp)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| {
         Some(Box::new(Arp {

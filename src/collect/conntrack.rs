@@ -18,6 +18,7 @@ pub const ENTRY: Entry = Entry {
     name: "conntrack",
     about: "connection-tracking table size, limit and drops (/proc/sys/net/netfilter)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Conntrack::new(setup))),
     #[cfg(not(target_os = "linux"))]

@@ -6,6 +6,7 @@
 //! not counted twice, busy = total − idle − iowait. macOS: host_statistics through `sysinfo`.
 
 use super::{CollectError, Collector, Entry, Reading, Setup};
+use crate::metrics;
 #[cfg(target_os = "linux")]
 use std::path::PathBuf;
 
@@ -17,6 +18,7 @@ pub const ENTRY: Entry = Entry {
     name: "cpu",
     about: "busy percent (total, per CPU), times per mode, cores, model; boot time",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(Cpu::new(setup))),
 };
 
@@ -391,6 +393,51 @@ pub fn count_cpu_list(text: &str) -> Result<u32, String> {
 pub fn cores_from_cpuinfo(info: &CpuInfo) -> Option<u32> {
     let n: u32 = info.cores_by_package.iter().map(|&(_, c)| c).sum();
     (n > 0).then_some(n)
+}
+
+/// The series of the CPU times in a snapshot: node_exporter's `node_cpu_seconds_total` and
+/// `node_cpu_guest_seconds_total`, and each CPU's busy share.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let mut seconds =
+        metrics::Family::new("node_cpu_seconds_total", metrics::Kind::Counter, "Seconds the CPUs spent in each mode.");
+    let mut guest = metrics::Family::new(
+        "node_cpu_guest_seconds_total",
+        metrics::Kind::Counter,
+        "Seconds the CPUs spent in guests (VMs) for each mode.",
+    );
+    let mut busy = metrics::Family::new(
+        "system_stats_cpu_core_utilisation_ratio",
+        metrics::Kind::Gauge,
+        "Busy share of each CPU over the last sampling interval (0 to 1).",
+    );
+    for pc in &s.cpu.per_cpu {
+        let c = pc.cpu.to_string();
+        let t: &crate::snapshot::CpuSeconds = &pc.times;
+        for (mode, v) in [
+            ("idle", t.idle),
+            ("iowait", t.iowait),
+            ("irq", t.irq),
+            ("nice", t.nice),
+            ("softirq", t.softirq),
+            ("steal", t.steal),
+            ("system", t.system),
+            ("user", t.user),
+        ] {
+            seconds.push(vec![metrics::label("cpu", &c), metrics::label("mode", mode)], v);
+        }
+        guest.push(vec![metrics::label("cpu", &c), metrics::label("mode", "nice")], t.guest_nice);
+        guest.push(vec![metrics::label("cpu", &c), metrics::label("mode", "user")], t.guest);
+        if let Some(p) = pc.percent {
+            busy.push(vec![metrics::label("cpu", &c)], p / 100.0);
+        }
+    }
+    out.extend([seconds, guest, busy]);
+    out.extend(metrics::Family::single(
+        "system_stats_cpu_utilisation_ratio",
+        metrics::Kind::Gauge,
+        "Busy share of all CPUs over the last sampling interval (0 to 1), as /system's cpu.percent.",
+        s.cpu.percent.map(|p| p / 100.0),
+    ));
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub const ENTRY: Entry = Entry {
     name: "cpufreq",
     about: "current, min and max CPU frequency (cpufreq policies, else /proc/cpuinfo)",
     reads: &[],
+    series: None,
     start: |setup| Some(Box::new(CpuFreq::new(setup))),
 };
 

@@ -18,6 +18,7 @@ pub const ENTRY: Entry = Entry {
     name: "disk",
     about: "usage of the filesystem holding SYSTEM_STATS_DISK_PATH (statvfs)",
     reads: &["filesystems"],
+    series: None,
     start: |setup| Some(Box::new(DiskUsage::new(setup))),
 };
 

@@ -23,6 +23,7 @@ pub const ENTRY: Entry = Entry {
     name: "disk_io",
     about: "block I/O since boot, per disk, and read/write rates (/proc/diskstats)",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(DiskStats::new(setup))),
 };
 
@@ -460,6 +461,73 @@ impl metrics::Export for Extras {
         out.push(info);
         out.push(io_now);
         out.extend(families);
+    }
+}
+
+/// The series of the disks in a snapshot: node_exporter's `node_disk_*` of diskstats, and the
+/// read and write rates.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let Some(disks) = &s.disks else { return };
+    type Get = fn(&crate::snapshot::DiskDevice) -> f64;
+    let defs: [(&str, &str, Get); 9] = [
+        ("node_disk_reads_completed_total", "The total number of reads completed successfully.", |d| {
+            d.read_count as f64
+        }),
+        ("node_disk_writes_completed_total", "The total number of writes completed successfully.", |d| {
+            d.write_count as f64
+        }),
+        ("node_disk_read_bytes_total", "The total number of bytes read successfully.", |d| d.read_bytes as f64),
+        ("node_disk_written_bytes_total", "The total number of bytes written successfully.", |d| d.write_bytes as f64),
+        ("node_disk_reads_merged_total", "The total number of reads merged.", |d| d.read_merged_count as f64),
+        ("node_disk_writes_merged_total", "The number of writes merged.", |d| d.write_merged_count as f64),
+        ("node_disk_read_time_seconds_total", "The total number of seconds spent by all reads.", |d| {
+            d.read_time as f64 / 1000.0
+        }),
+        ("node_disk_write_time_seconds_total", "This is the total number of seconds spent by all writes.", |d| {
+            d.write_time as f64 / 1000.0
+        }),
+        ("node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.", |d| d.busy_time as f64 / 1000.0),
+    ];
+    let device_labels: Vec<metrics::Labels> =
+        disks.iter().map(|d| metrics::labels(vec![metrics::label("device", &d.name)])).collect();
+    for (name, help, get) in defs {
+        let mut f = metrics::Family::new(name, metrics::Kind::Counter, help);
+        for (d, l) in disks.iter().zip(&device_labels) {
+            f.push_shared(l, get(d));
+        }
+        out.push(f);
+    }
+    let mut read = metrics::Family::new(
+        "system_stats_disk_device_read_bytes_per_second",
+        metrics::Kind::Gauge,
+        "Read rate over the last sampling interval.",
+    );
+    let mut written = metrics::Family::new(
+        "system_stats_disk_device_written_bytes_per_second",
+        metrics::Kind::Gauge,
+        "Write rate over the last sampling interval.",
+    );
+    for (d, l) in disks.iter().zip(&device_labels) {
+        if let (Some(r), Some(w)) = (d.read_bytes_per_sec, d.write_bytes_per_sec) {
+            read.push_shared(l, r);
+            written.push_shared(l, w);
+        }
+    }
+    out.extend([read, written]);
+    let t = &s.throughput;
+    for (name, help, v) in [
+        (
+            "system_stats_disk_read_bytes_per_second",
+            "Read rate of all whole disks over the last sampling interval.",
+            t.disk_read_bytes_per_sec,
+        ),
+        (
+            "system_stats_disk_written_bytes_per_second",
+            "Write rate of all whole disks over the last sampling interval.",
+            t.disk_write_bytes_per_sec,
+        ),
+    ] {
+        out.extend(metrics::Family::single(name, metrics::Kind::Gauge, help, v));
     }
 }
 

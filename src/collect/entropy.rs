@@ -16,6 +16,7 @@ pub const ENTRY: Entry = Entry {
     name: "entropy",
     about: "entropy available to the random number generator (/proc/sys/kernel/random)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| {
         let dir = setup.procfs.join("sys/kernel/random");

@@ -13,6 +13,7 @@ pub const ENTRY: Entry = Entry {
     name: "filefd",
     about: "file handles allocated and their limit (/proc/sys/fs/file-nr)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| {
         Some(Box::new(Filefd {

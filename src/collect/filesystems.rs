@@ -5,6 +5,7 @@
 //! network filesystems on a helper thread, bounded in time ([`BoundedStat`]). macOS:
 //! `getmntinfo(3)` through `sysinfo`.
 
+use crate::metrics;
 use crate::sync::Locked;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub const ENTRY: Entry = Entry {
     name: "filesystems",
     about: "every real mounted filesystem and its usage (mount table, statvfs)",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(Filesystems::new(setup))),
 };
 
@@ -367,6 +369,49 @@ impl MountTable {
         }
         Ok((&self.mounts, changed))
     }
+}
+
+/// The series of the filesystems in a snapshot: node_exporter's `node_filesystem_*`.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let mut size =
+        metrics::Family::new("node_filesystem_size_bytes", metrics::Kind::Gauge, "Filesystem size in bytes.");
+    let mut free =
+        metrics::Family::new("node_filesystem_free_bytes", metrics::Kind::Gauge, "Filesystem free space in bytes.");
+    let mut avail = metrics::Family::new(
+        "node_filesystem_avail_bytes",
+        metrics::Kind::Gauge,
+        "Filesystem space available to non-root users in bytes.",
+    );
+    let mut files = metrics::Family::new("node_filesystem_files", metrics::Kind::Gauge, "Filesystem total file nodes.");
+    let mut files_free =
+        metrics::Family::new("node_filesystem_files_free", metrics::Kind::Gauge, "Filesystem total free file nodes.");
+    let mut readonly =
+        metrics::Family::new("node_filesystem_readonly", metrics::Kind::Gauge, "Filesystem read-only status.");
+    let mut device_error = metrics::Family::new(
+        "node_filesystem_device_error",
+        metrics::Kind::Gauge,
+        "Whether an error occurred while getting statistics for the given device.",
+    );
+    for f in s.filesystems.iter().flatten() {
+        let l = metrics::labels(vec![
+            metrics::label("device", &f.device),
+            metrics::label("fstype", &f.fstype),
+            metrics::label("mountpoint", &f.mountpoint),
+        ]);
+        // as node_exporter: a filesystem that could not be stat'ed has only its error
+        device_error.push_shared(&l, if f.error.is_some() { 1.0 } else { 0.0 });
+        if let (Some(t), Some(fr), Some(av)) = (f.total, f.free_root, f.free) {
+            size.push_shared(&l, t as f64);
+            free.push_shared(&l, fr as f64);
+            avail.push_shared(&l, av as f64);
+            readonly.push_shared(&l, if f.readonly { 1.0 } else { 0.0 });
+        }
+        if let (Some(n), Some(nf)) = (f.files, f.files_free) {
+            files.push_shared(&l, n as f64);
+            files_free.push_shared(&l, nf as f64);
+        }
+    }
+    out.extend([size, free, avail, files, files_free, readonly, device_error]);
 }
 
 #[cfg(test)]

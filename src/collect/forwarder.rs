@@ -22,6 +22,7 @@ pub const ENTRY: Entry = Entry {
     name: "forwarder",
     about: "the forwarder's backlog per destination, from its own /metrics (SYSTEM_STATS_FORWARDER_URL)",
     reads: &[],
+    series: None,
     start: |setup| setup.forwarder_url.clone().map(|url| Box::new(Forwarder::new(url, setup)) as Box<dyn Collector>),
 };
 

@@ -7,12 +7,14 @@
 //! `sysinfo` and `sysctlbyname("hw.model")`.
 
 use super::{CollectError, Collector, Entry, Reading, Setup};
+use crate::metrics;
 use crate::snapshot::System;
 
 pub const ENTRY: Entry = Entry {
     name: "host",
     about: "host name, OS, kernel, architecture, platform string, model",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(Host::new(setup))),
 };
 
@@ -165,6 +167,30 @@ fn glibc_version() -> Option<String> {
 #[cfg(not(target_env = "gnu"))]
 fn glibc_version() -> Option<String> {
     None
+}
+
+/// `node_uname_info` of a snapshot.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let y = &s.system;
+    let Some(nodename) = &y.hostname else { return };
+    out.push(
+        metrics::Family::new(
+            "node_uname_info",
+            metrics::Kind::Gauge,
+            "Labeled system information as provided by the uname system call.",
+        )
+        .with(
+            vec![
+                metrics::label("domainname", y.domainname.as_deref().unwrap_or("(none)")),
+                metrics::label("machine", y.architecture.as_deref().unwrap_or("")),
+                metrics::label("nodename", nodename),
+                metrics::label("release", y.os_release.as_deref().unwrap_or("")),
+                metrics::label("sysname", y.os.as_deref().unwrap_or("")),
+                metrics::label("version", y.os_version.as_deref().unwrap_or("")),
+            ],
+            1.0,
+        ),
+    );
 }
 
 #[cfg(test)]

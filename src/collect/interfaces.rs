@@ -25,6 +25,7 @@ pub const ENTRY: Entry = Entry {
     name: "interfaces",
     about: "each interface's state, MAC, MTU, speed, duplex and addresses; the primary interface",
     reads: &["network"],
+    series: None,
     start: |setup| Some(Box::new(Interfaces::new(setup))),
 };
 

@@ -7,12 +7,14 @@
 //! Linux: `/proc/loadavg`. macOS: `getloadavg(3)`.
 
 use super::{CollectError, Collector, Entry, Reading, Setup};
+use crate::metrics;
 use crate::snapshot::LoadAverage;
 
 pub const ENTRY: Entry = Entry {
     name: "load",
     about: "load averages over 1, 5 and 15 minutes (/proc/loadavg)",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(Load::new(setup))),
 };
 
@@ -72,6 +74,16 @@ pub fn parse_loadavg(text: &str) -> Result<[f64; 3], String> {
         }
     }
     Ok(out)
+}
+
+/// `node_load1`, `node_load5`, `node_load15` of a snapshot.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    for (name, v) in
+        [("node_load1", s.load_avg.load1), ("node_load5", s.load_avg.load5), ("node_load15", s.load_avg.load15)]
+    {
+        let help = format!("{}m load average.", &name[9..]);
+        out.extend(metrics::Family::single(name, metrics::Kind::Gauge, &help, v));
+    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,14 @@
 //! psutil 7.1+ and procps `free`. macOS: `sysinfo` (host_statistics64).
 
 use super::{CollectError, Collector, Entry, Reading, Setup};
+use crate::metrics;
 use crate::snapshot::{FieldMap, Memory, percent};
 
 pub const ENTRY: Entry = Entry {
     name: "memory",
     about: "memory use with psutil's definitions, and every /proc/meminfo line",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(MemoryFamily::new(setup))),
 };
 
@@ -229,9 +231,47 @@ pub fn needs_zoneinfo(m: &MemInfo) -> bool {
     !matches!(m.mem_available, Some(a) if a > 0)
 }
 
+/// The series of the memory in a snapshot: a `node_memory_<field>` for every meminfo line, as
+/// node_exporter names them, and the share in use.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let Some(meminfo) = &s.memory.meminfo else { return };
+    for (key, v) in &meminfo.0 {
+        let name = metric_name(key);
+        let field = name.trim_start_matches("node_memory_").to_string();
+        out.push(
+            metrics::Family::new(name, metrics::Kind::Gauge, format!("Memory information field {field}."))
+                .with(vec![], *v as f64),
+        );
+    }
+    out.extend(metrics::Family::single(
+        "system_stats_memory_used_ratio",
+        metrics::Kind::Gauge,
+        "Memory in use (total - available) over total, as /system's memory.percent.",
+        s.memory.percent.map(|p| p / 100.0),
+    ));
+}
+
+/// node_exporter's meminfo names: `Active(anon)` → `node_memory_Active_anon_bytes`; the
+/// unitless `HugePages_*` lines keep no unit.
+pub fn metric_name(key: &str) -> String {
+    let key = match key.split_once('(') {
+        Some((a, b)) => format!("{a}_{}", b.trim_end_matches(')')),
+        None => key.to_string(),
+    };
+    if key.starts_with("HugePages_") { format!("node_memory_{key}") } else { format!("node_memory_{key}_bytes") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meminfo_names_follow_node_exporter() {
+        assert_eq!(metric_name("MemTotal"), "node_memory_MemTotal_bytes");
+        assert_eq!(metric_name("Active(anon)"), "node_memory_Active_anon_bytes");
+        assert_eq!(metric_name("HugePages_Total"), "node_memory_HugePages_Total");
+        assert_eq!(metric_name("Hugepagesize"), "node_memory_Hugepagesize_bytes");
+    }
 
     const MEMINFO: &str = "MemTotal:        8000000 kB\nMemFree:         1000000 kB\n\
         MemAvailable:    6000000 kB\nBuffers:          100000 kB\nCached:          3000000 kB\n\

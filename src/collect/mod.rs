@@ -35,6 +35,7 @@
 
 use std::path::PathBuf;
 
+pub mod own;
 mod reading;
 mod runner;
 mod selection;
@@ -121,6 +122,23 @@ pub const REGISTRY: &[Entry] = &[
     textfile::ENTRY,
 ];
 
+/// Every series of a snapshot: each family's, in registry order, then the service's own
+/// ([`own::service_series`]; `collectors` and `samples_total` come from the service's
+/// sampler, a snapshot read back has none).
+pub fn snapshot_families(
+    s: &crate::snapshot::Snapshot,
+    collectors: &[Status],
+    samples_total: Option<u64>,
+) -> Vec<crate::metrics::Family> {
+    let mut out = Vec::new();
+    for series in REGISTRY.iter().filter_map(|e| e.series) {
+        series(s, &mut out);
+    }
+    own::service_series(s, collectors, samples_total, &mut out);
+    out.retain(|f| !f.samples.is_empty());
+    out
+}
+
 /// A family's registration: its name (as in `SYSTEM_STATS_COLLECTORS` and the
 /// `collector` label), what it collects, and how to start it.
 pub struct Entry {
@@ -131,6 +149,10 @@ pub struct Entry {
     /// before it in [`REGISTRY`] (a test checks it). When one of them does not run, it
     /// reads that source itself.
     pub reads: &'static [&'static str],
+    /// The series of its keys of a snapshot (`/metrics` of the service, and what a snapshot
+    /// spooled before scrapes pushes); the series it reads beside the snapshot it exports
+    /// when it reads them ([`Reading::export`]). Either way the family defines them.
+    pub series: Option<fn(&crate::snapshot::Snapshot, &mut Vec<crate::metrics::Family>)>,
     /// Builds the family; `None` when it does not exist on this platform.
     pub start: fn(&Setup) -> Option<Box<dyn Collector>>,
 }

@@ -20,6 +20,7 @@ pub const ENTRY: Entry = Entry {
     name: "netstat",
     about: "IP, ICMP, TCP and UDP protocol counters (/proc/net/netstat, snmp, snmp6)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Netstat::new(setup))),
     #[cfg(not(target_os = "linux"))]

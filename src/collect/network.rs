@@ -21,6 +21,7 @@ pub const ENTRY: Entry = Entry {
     name: "network",
     about: "traffic since boot, in total and per interface, and its rates (/proc/net/dev)",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(Network::new(setup))),
 };
 
@@ -251,6 +252,71 @@ impl metrics::Export for Others {
             }
             out.push(f);
         }
+    }
+}
+
+/// The series of the interfaces' counters in a snapshot: node_exporter's
+/// `node_network_{receive,transmit}_*_total`, and the receive and transmit rates.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let Some(ifs) = &s.network.all_interfaces else { return };
+    type Get = fn(&crate::snapshot::NetIoCounters) -> Option<u64>;
+    let defs: [(&str, Get); 8] = [
+        ("receive_bytes", |c| c.bytes_recv),
+        ("receive_drop", |c| c.dropin),
+        ("receive_errs", |c| c.errin),
+        ("receive_packets", |c| c.packets_recv),
+        ("transmit_bytes", |c| c.bytes_sent),
+        ("transmit_drop", |c| c.dropout),
+        ("transmit_errs", |c| c.errout),
+        ("transmit_packets", |c| c.packets_sent),
+    ];
+    let device_labels: Vec<metrics::Labels> =
+        ifs.iter().map(|i| metrics::labels(vec![metrics::label("device", &i.name)])).collect();
+    for (stat, get) in defs {
+        let mut f = metrics::Family::new(
+            format!("node_network_{stat}_total"),
+            metrics::Kind::Counter,
+            format!("Network device statistic {stat}."),
+        );
+        for (i, l) in ifs.iter().zip(&device_labels) {
+            if let Some(v) = get(&i.counters) {
+                f.push_shared(l, v as f64);
+            }
+        }
+        out.push(f);
+    }
+    // node_network_up, _mtu_bytes, _speed_bytes... are netclass series: `interfaces` exports them
+    let mut rx = metrics::Family::new(
+        "system_stats_network_device_receive_bytes_per_second",
+        metrics::Kind::Gauge,
+        "Receive rate over the last sampling interval.",
+    );
+    let mut tx = metrics::Family::new(
+        "system_stats_network_device_transmit_bytes_per_second",
+        metrics::Kind::Gauge,
+        "Transmit rate over the last sampling interval.",
+    );
+    for (i, l) in ifs.iter().zip(&device_labels) {
+        if let (Some(r), Some(t)) = (i.recv_bytes_per_sec, i.sent_bytes_per_sec) {
+            rx.push_shared(l, r);
+            tx.push_shared(l, t);
+        }
+    }
+    out.extend([rx, tx]);
+    let t = &s.throughput;
+    for (name, help, v) in [
+        (
+            "system_stats_network_receive_bytes_per_second",
+            "Receive rate of all interfaces over the last sampling interval.",
+            t.net_recv_bytes_per_sec,
+        ),
+        (
+            "system_stats_network_transmit_bytes_per_second",
+            "Transmit rate of all interfaces over the last sampling interval.",
+            t.net_sent_bytes_per_sec,
+        ),
+    ] {
+        out.extend(metrics::Family::single(name, metrics::Kind::Gauge, help, v));
     }
 }
 

@@ -30,6 +30,7 @@ pub const ENTRY: Entry = Entry {
     name: "os_update",
     about: "pending OS updates (apt-get -s upgrade, dnf, softwareupdate), checked in the background",
     reads: &[],
+    series: None,
     start: |setup| Some(Box::new(OsUpdates::new(setup))),
 };
 

@@ -18,6 +18,7 @@ pub const ENTRY: Entry = Entry {
     name: "pressure",
     about: "time waited for CPU, memory, I/O and interrupts (pressure stall information, /proc/pressure)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Pressure::new(setup))),
     #[cfg(not(target_os = "linux"))]

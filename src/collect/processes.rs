@@ -26,6 +26,7 @@ pub const ENTRY: Entry = Entry {
     name: "processes",
     about: "processes by state and the top ones by CPU and memory (/proc/<pid>/stat)",
     reads: &["cpu", "memory"],
+    series: None,
     start: |setup| Some(Box::new(ProcessesFamily::new(setup))),
 };
 
@@ -624,7 +625,7 @@ mod tests {
         let me = std::process::id();
         let mine = p.top_memory.unwrap().into_iter().find(|x| x.pid == me).expect("this process");
         // under qemu-user (the ARM checks) this process's stat is the emulator's: no RSS
-        let emulated = crate::metrics::process::tests::emulated_proc_self();
+        let emulated = crate::collect::own::tests::emulated_proc_self();
         assert!((emulated || mine.rss > 0) && mine.threads >= 1 && mine.cpu_percent.is_some(), "{mine:?}");
         let argv0 = std::env::args().next().unwrap();
         assert!(mine.cmdline.as_deref().unwrap().starts_with(&argv0), "{mine:?}");

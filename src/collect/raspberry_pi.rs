@@ -5,6 +5,7 @@
 //! field (bits 0–3 now, 16–19 since boot). Where the file does not exist the family does
 //! nothing.
 
+use crate::metrics;
 use std::path::PathBuf;
 
 use super::{CollectError, Collector, Entry, Reading, Setup};
@@ -14,6 +15,7 @@ pub const ENTRY: Entry = Entry {
     name: "raspberry_pi",
     about: "Raspberry Pi under-voltage and throttling, now and since boot (get_throttled)",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| {
         if cfg!(target_os = "linux") { Some(Box::new(Firmware::new(setup))) } else { None }
     },
@@ -50,6 +52,30 @@ impl Collector for Firmware {
 pub fn parse_throttled(text: &str) -> Option<u32> {
     let t = text.trim();
     u32::from_str_radix(t.trim_start_matches("0x"), 16).ok()
+}
+
+/// The firmware's throttling flags of a snapshot.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    if let Some(pi) = &s.raspberry_pi {
+        let mut f = metrics::Family::new(
+            "system_stats_raspberry_pi_throttled",
+            metrics::Kind::Gauge,
+            "Raspberry Pi firmware throttling flags (get_throttled): 1 when set, now or since boot.",
+        );
+        for (flag, now, since) in [
+            ("under_voltage", pi.under_voltage, pi.under_voltage_occurred),
+            ("frequency_capped", pi.frequency_capped, pi.frequency_capped_occurred),
+            ("throttled", pi.throttled, pi.throttled_occurred),
+            ("soft_temperature_limit", pi.soft_temperature_limit, pi.soft_temperature_limit_occurred),
+        ] {
+            f.push(vec![metrics::label("flag", flag), metrics::label("when", "now")], f64::from(u8::from(now)));
+            f.push(
+                vec![metrics::label("flag", flag), metrics::label("when", "since_boot")],
+                f64::from(u8::from(since)),
+            );
+        }
+        out.push(f);
+    }
 }
 
 #[cfg(test)]

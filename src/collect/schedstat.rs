@@ -16,6 +16,7 @@ pub const ENTRY: Entry = Entry {
     name: "schedstat",
     about: "per-CPU time running and waiting, and timeslices (/proc/schedstat)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| {
         Some(Box::new(Schedstat {

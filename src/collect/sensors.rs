@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Entry, Reading, Setup};
 #[cfg(target_os = "linux")]
+use crate::metrics;
 use crate::snapshot::ThermalZone;
 use crate::snapshot::{Sensor, Sensors, Text, round1};
 
@@ -30,6 +31,7 @@ pub const ENTRY: Entry = Entry {
     name: "sensors",
     about: "temperatures (hwmon, thermal zones; SMC on macOS) and the CPU's",
     reads: &[],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(SensorsFamily::new(setup))),
 };
 
@@ -647,6 +649,23 @@ pub fn chip_name(dir: &Path) -> String {
 /// A temperature file: millidegrees Celsius → degrees.
 pub fn parse_millidegrees(text: &str) -> Option<f64> {
     text.trim().parse::<i64>().ok().map(|m| m as f64 / 1000.0)
+}
+
+/// The thermal zones of a snapshot (`node_thermal_zone_temp`, as node_exporter) and the CPU's
+/// temperature; the `node_hwmon_*` series are exported when read.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let mut zones = metrics::Family::new("node_thermal_zone_temp", metrics::Kind::Gauge, "Zone temperature in Celsius");
+    for z in s.thermal_zones.iter().flatten() {
+        zones.push(vec![metrics::label("type", &z.kind), metrics::label("zone", z.zone)], z.celsius);
+    }
+    // node_hwmon_* are exported by `sensors` itself (every attribute, not only temperatures)
+    out.push(zones);
+    out.extend(metrics::Family::single(
+        "system_stats_cpu_temperature_celsius",
+        metrics::Kind::Gauge,
+        "The CPU's temperature, as /system's cpu.temperature_c.",
+        s.cpu.temperature_c,
+    ));
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub const ENTRY: Entry = Entry {
     name: "services",
     about: "service manager units: counts by state, failed ones (systemd over D-Bus; launchd), in the background",
     reads: &[],
+    series: None,
     start: |setup| Some(Box::new(ServicesFamily::new(setup))),
 };
 

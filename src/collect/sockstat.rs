@@ -18,6 +18,7 @@ pub const ENTRY: Entry = Entry {
     name: "sockstat",
     about: "sockets in use per protocol, orphaned, in TIME_WAIT, and their memory (/proc/net/sockstat)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Sockstat::new(setup))),
     #[cfg(not(target_os = "linux"))]

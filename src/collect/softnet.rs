@@ -14,6 +14,7 @@ pub const ENTRY: Entry = Entry {
     name: "softnet",
     about: "packets processed, dropped and squeezed per CPU (/proc/net/softnet_stat)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Softnet { path: setup.procfs.join("net/softnet_stat"), files: Default::default() })),
     #[cfg(not(target_os = "linux"))]

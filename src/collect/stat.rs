@@ -17,6 +17,7 @@ pub const ENTRY: Entry = Entry {
     name: "stat",
     about: "processes running and blocked, forks, context switches, interrupts (/proc/stat)",
     reads: &["cpu"],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Stat { path: setup.procfs.join("stat"), files: Default::default() })),
     #[cfg(not(target_os = "linux"))]

@@ -12,6 +12,7 @@ pub const ENTRY: Entry = Entry {
     name: "swap",
     about: "swap use and traffic (/proc/meminfo, /proc/vmstat)",
     reads: &["memory", "vmstat"],
+    series: None,
     start: |setup| Some(Box::new(SwapFamily::new(setup))),
 };
 

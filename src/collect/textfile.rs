@@ -30,6 +30,7 @@ pub const ENTRY: Entry = Entry {
     name: "textfile",
     about: "*.prom files of SYSTEM_STATS_TEXTFILE_DIRECTORY, by node_exporter's textfile rules",
     reads: &[],
+    series: None,
     start: |setup| Some(Box::new(Textfile::new(setup))),
 };
 

@@ -19,6 +19,7 @@ pub const ENTRY: Entry = Entry {
     name: "time",
     about: "time zone and offset; clock sources, current and available (/sys/devices/system/clocksource)",
     reads: &[],
+    series: None,
     start: |setup| {
         let devices = if cfg!(target_os = "linux") {
             super::shared::files::numbered(&setup.sysfs.join("devices/system/clocksource"), "clocksource")

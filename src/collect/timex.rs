@@ -15,6 +15,7 @@ pub const ENTRY: Entry = Entry {
     name: "timex",
     about: "clock synchronisation: offset, frequency, errors, status (adjtimex)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |_| Some(Box::new(Timex)),
     #[cfg(not(target_os = "linux"))]

@@ -17,6 +17,7 @@ pub const ENTRY: Entry = Entry {
     name: "udp_queues",
     about: "bytes queued in UDP sockets, IPv4 and IPv6 (/proc/net/udp, udp6)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| {
         let net = setup.procfs.join("net");

@@ -4,6 +4,7 @@
 //! The boot time is the one `cpu` wrote (`btime` of `/proc/stat`, what psutil's `boot_time`
 //! reads); when `cpu` does not run, it is read here. macOS: `sysinfo` (`kern.boottime`).
 
+use crate::metrics;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{Local, SecondsFormat, TimeZone};
@@ -15,6 +16,7 @@ pub const ENTRY: Entry = Entry {
     name: "uptime",
     about: "time since boot and the boot time",
     reads: &["cpu"],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(UptimeFamily::new(setup))),
 };
 
@@ -84,6 +86,17 @@ pub fn uptime(boot: u64, now: SystemTime, boot_time: Option<String>) -> Uptime {
     let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let seconds = now.saturating_sub(boot);
     Uptime { seconds: Some(seconds), boot_time, human: Some(human_duration(seconds)) }
+}
+
+/// `node_boot_time_seconds` of a snapshot.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let boot = s.uptime.boot_time.as_deref().and_then(metrics::unix_seconds);
+    out.extend(metrics::Family::single(
+        "node_boot_time_seconds",
+        metrics::Kind::Gauge,
+        "Node boot time, in unixtime.",
+        boot,
+    ));
 }
 
 #[cfg(test)]

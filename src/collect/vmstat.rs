@@ -16,6 +16,7 @@ pub const ENTRY: Entry = Entry {
     name: "vmstat",
     about: "page-ins/outs, swap-ins/outs, page faults, OOM kills (/proc/vmstat)",
     reads: &[],
+    series: None,
     #[cfg(target_os = "linux")]
     start: |setup| Some(Box::new(Vmstat::new(setup))),
     #[cfg(not(target_os = "linux"))]

@@ -222,7 +222,7 @@ impl Listener {
                 1.0,
             ),
         );
-        crate::metrics::process::families(&mut out);
+        crate::collect::own::process_series(&mut out);
         out.retain(|f| !f.samples.is_empty());
         out
     }

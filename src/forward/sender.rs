@@ -231,7 +231,7 @@ pub fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>) -> Re
             // spooled for a metric destination before scrapes were: the series a snapshot has
             let typed: crate::snapshot::Snapshot = serde_json::from_slice(body).map_err(EncodeError::Snapshot)?;
             let ms = i64::try_from(sample.collected_at_us / 1000).unwrap_or(i64::MAX);
-            (crate::metrics::families(&typed, &[], None), sample.hostname, ms)
+            (crate::collect::snapshot_families(&typed, &[], None), sample.hostname, ms)
         }
         super::entry::Entry::Scrape(scrape) => {
             if format == Format::Json {

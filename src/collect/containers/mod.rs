@@ -17,6 +17,7 @@
 pub mod cgroup;
 pub mod engine;
 
+use crate::metrics;
 use crate::sync::Locked;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub const ENTRY: Entry = Entry {
     name: "containers",
     about: "Docker or Podman containers: state, CPU, memory, network, block I/O, image updates",
     reads: &["memory"],
+    series: Some(snapshot_series),
     start: |setup| Some(Box::new(Containers::new(setup))),
 };
 
@@ -328,6 +330,81 @@ impl Collector for Containers {
             containers: Some(containers),
         });
         Ok(())
+    }
+}
+
+/// The containers of a snapshot, with cAdvisor's names where one fits.
+pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+    let Some(d) = &s.docker else { return };
+    out.push(
+        metrics::Family::new(
+            "system_stats_docker_up",
+            metrics::Kind::Gauge,
+            "1 if the container engine answered, 0 if not.",
+        )
+        .with(vec![], if d.available { 1.0 } else { 0.0 }),
+    );
+    let Some(list) = &d.containers else { return };
+    type Get = fn(&crate::snapshot::Container) -> Option<f64>;
+    let defs: [(&str, metrics::Kind, &str, Get); 9] = [
+        (
+            "container_cpu_usage_seconds_total",
+            metrics::Kind::Counter,
+            "Cumulative cpu time consumed in seconds.",
+            |c| c.cpu_seconds_total,
+        ),
+        (
+            "container_memory_working_set_bytes",
+            metrics::Kind::Gauge,
+            "Current working set in bytes (usage less inactive file cache, as docker stats).",
+            |c| c.memory_bytes.map(|v| v as f64),
+        ),
+        ("container_spec_memory_limit_bytes", metrics::Kind::Gauge, "Memory limit for the container.", |c| {
+            c.memory_limit_bytes.map(|v| v as f64)
+        }),
+        ("container_network_receive_bytes_total", metrics::Kind::Counter, "Cumulative count of bytes received.", |c| {
+            c.net_rx_bytes.map(|v| v as f64)
+        }),
+        (
+            "container_network_transmit_bytes_total",
+            metrics::Kind::Counter,
+            "Cumulative count of bytes transmitted.",
+            |c| c.net_tx_bytes.map(|v| v as f64),
+        ),
+        ("container_fs_reads_bytes_total", metrics::Kind::Counter, "Cumulative count of bytes read.", |c| {
+            c.block_read_bytes.map(|v| v as f64)
+        }),
+        ("container_fs_writes_bytes_total", metrics::Kind::Counter, "Cumulative count of bytes written.", |c| {
+            c.block_write_bytes.map(|v| v as f64)
+        }),
+        (
+            "system_stats_container_running",
+            metrics::Kind::Gauge,
+            "1 if the container is running, 0 if it exists in another state.",
+            |c| Some(if c.state == "running" { 1.0 } else { 0.0 }),
+        ),
+        (
+            "system_stats_container_update_available",
+            metrics::Kind::Gauge,
+            "1 if the registry has another image under the container's tag, 0 if not (absent when unknown).",
+            |c| c.update_available.map(|u| if u { 1.0 } else { 0.0 }),
+        ),
+    ];
+    for (name, kind, help, get) in defs {
+        let mut f = metrics::Family::new(name, kind, help);
+        for c in list {
+            if let Some(v) = get(c) {
+                f.push(
+                    vec![
+                        metrics::label("id", &c.id),
+                        metrics::label("image", &c.image),
+                        metrics::label("name", &c.name),
+                    ],
+                    v,
+                );
+            }
+        }
+        out.push(f);
     }
 }
 

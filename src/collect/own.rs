@@ -1,10 +1,71 @@
-//! This process's own series, as every Prometheus client library exports them (`process_*`):
-//! CPU time, resident and virtual memory, open and maximum file descriptors, start time. The
-//! dashboards' "Node Exporter" and "System Misc" rows chart them. Both programs export them;
-//! they are read when `/metrics` is rendered, from this process's own `/proc/self` (never
-//! `SYSTEM_STATS_PROCFS`, which may be the host's or a recorded tree).
+//! The service's own series, beside the families': how each collector fared
+//! (`system_stats_collector_success`, node_exporter's `node_scrape_collector_*`), the
+//! sampler's (samples, interval, last sample's time), the build's; and this process's own
+//! (`process_*`, as every Prometheus client library exports them: CPU time, resident and
+//! virtual memory, open and maximum file descriptors, start time), which both programs
+//! export. Not a family: these are always there.
+//!
+//! The `process_*` series are read when `/metrics` is rendered, from this process's own
+//! `/proc/self` (never `SYSTEM_STATS_PROCFS`, which may be the host's or a recorded tree).
 
-use super::{Family, Kind};
+use super::Status;
+use crate::metrics::{Family, Kind, label, unix_seconds};
+use crate::snapshot::Snapshot;
+
+/// The service's own series of a sample: `collectors` and `samples_total` from its sampler.
+pub fn service_series(s: &Snapshot, collectors: &[Status], samples_total: Option<u64>, out: &mut Vec<Family>) {
+    let now = unix_seconds(&s.collected_at);
+    out.extend(Family::single("node_time_seconds", Kind::Gauge, "System time in seconds since epoch (1970).", now));
+    let t = &s.throughput;
+    for (name, help, v) in [
+        (
+            "system_stats_sample_interval_seconds",
+            "The interval the last sample's rates were measured over.",
+            t.interval_seconds,
+        ),
+        (
+            "system_stats_last_sample_timestamp_seconds",
+            "When the sample served was taken, Unix time.",
+            unix_seconds(&s.collected_at),
+        ),
+    ] {
+        out.extend(Family::single(name, Kind::Gauge, help, v));
+    }
+    if let Some(n) = samples_total {
+        out.push(
+            Family::new("system_stats_samples_total", Kind::Counter, "Samples taken since the service started.")
+                .with(vec![], n as f64),
+        );
+    }
+    let mut ok = Family::new(
+        "system_stats_collector_success",
+        Kind::Gauge,
+        "1 if the collector's last reading succeeded, 0 if it failed.",
+    );
+    // node_exporter's own pair, which its dashboards chart ("Node Exporter" row)
+    let mut scrape_ok =
+        Family::new("node_scrape_collector_success", Kind::Gauge, "node_exporter: Whether a collector succeeded.");
+    let mut scrape_time = Family::new(
+        "node_scrape_collector_duration_seconds",
+        Kind::Gauge,
+        "node_exporter: Duration of a collector scrape.",
+    );
+    for c in collectors {
+        let success = if c.error.is_none() { 1.0 } else { 0.0 };
+        ok.push(vec![label("collector", c.name)], success);
+        scrape_ok.push(vec![label("collector", c.name)], success);
+        scrape_time.push(vec![label("collector", c.name)], c.seconds);
+    }
+    out.extend([ok, scrape_ok, scrape_time]);
+    out.push(
+        Family::new(
+            "system_stats_build_info",
+            Kind::Gauge,
+            "A metric with a constant '1' value labeled by the version and git commit of system-stats.",
+        )
+        .with(vec![label("version", env!("CARGO_PKG_VERSION")), label("revision", env!("SYSTEM_STATS_COMMIT"))], 1.0),
+    );
+}
 
 /// What is known of this process now.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,7 +80,7 @@ pub struct Usage {
 }
 
 /// Appends the `process_*` families (those that could be read).
-pub fn families(out: &mut Vec<Family>) {
+pub fn process_series(out: &mut Vec<Family>) {
     let u = usage();
     for (name, kind, help, value) in [
         ("process_cpu_seconds_total", Kind::Counter, "Total user and system CPU time spent in seconds.", u.cpu_seconds),
@@ -66,9 +127,9 @@ pub fn usage() -> Usage {
     });
     let boot = *BOOT.get_or_init(|| {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        crate::collect::cpu::parse_stat(&stat).ok()?.btime.map(|b| b as f64)
+        super::cpu::parse_stat(&stat).ok()?.btime.map(|b| b as f64)
     });
-    let page = crate::collect::memory::page_size() as f64;
+    let page = super::memory::page_size() as f64;
     let stat = std::fs::read_to_string("/proc/self/stat").ok().and_then(|t| parse_self_stat(&t));
     Usage {
         cpu_seconds: stat.map(|s| (s.utime + s.stime) as f64 / hz),
@@ -152,6 +213,27 @@ pub(crate) mod tests {
         emulated
     }
 
+    /// A snapshot with nothing in it has the service's own series only, the collectors'
+    /// statuses as they came out.
+    #[test]
+    fn an_empty_snapshot_has_only_always_present_families() {
+        let failed = Status { name: "memory", error: Some("boom".into()), seconds: 0.25 };
+        let f = crate::collect::snapshot_families(&Snapshot::default(), &[failed], None);
+        let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "system_stats_collector_success",
+                "node_scrape_collector_success",
+                "node_scrape_collector_duration_seconds",
+                "system_stats_build_info"
+            ]
+        );
+        assert_eq!(f[0].samples[0].value, 0.0);
+        assert_eq!(f[1].samples[0].value, 0.0);
+        assert_eq!(f[2].samples[0].value, 0.25);
+    }
+
     #[test]
     fn stat_of_a_process_with_a_strange_name() {
         let line = "4242 (sys (stats) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 150 25 0 0 20 0 9 0 \
@@ -177,7 +259,7 @@ pub(crate) mod tests {
         assert!(started <= now + 1.0 && started > now - 3600.0, "{started} vs {now}");
         assert!(u.open_fds.unwrap() >= 3.0 && u.open_fds.unwrap() <= u.max_fds.unwrap());
         let mut f = Vec::new();
-        families(&mut f);
+        process_series(&mut f);
         assert_eq!(f.len(), 7, "{f:?}");
         assert!(f.iter().all(|f| f.name.starts_with("process_")));
     }
