@@ -17,8 +17,8 @@ fn main() -> ExitCode {
             Err(code) => return code,
         };
 
-    let runner = Runner::new(&cfg.setup(), &cfg.collectors);
-    let (shared, _sampler) = match sampler::start(runner, cfg.sample_interval) {
+    let runner = Runner::new(&cfg.setup, &cfg.collectors);
+    let (shared, _sampler) = match sampler::start(runner, cfg.setup.sample_interval) {
         Ok(started) => started,
         Err(e) => {
             eprintln!("system-stats-service: cannot start the sampler thread: {e}");
@@ -58,8 +58,8 @@ fn main() -> ExitCode {
         let scheme = "http";
         tracing::info!(
             "listening on {scheme}://{addr} (sampling every {} s, disk {}; {}, at most {} connections)",
-            cfg.sample_interval.as_secs_f64(),
-            cfg.disk_path.display(),
+            cfg.setup.sample_interval.as_secs_f64(),
+            cfg.setup.disk_path.display(),
             if cfg.auth_token.is_some() { "token required" } else { "no token" },
             options.max_connections,
         );

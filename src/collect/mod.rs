@@ -261,23 +261,9 @@ pub struct Setup {
 }
 
 impl Default for Setup {
+    /// The settings table's defaults ([`crate::config::default_setup`]).
     fn default() -> Self {
-        Setup {
-            procfs: "/proc".into(),
-            sysfs: "/sys".into(),
-            disk_path: "/".into(),
-            update_check_interval: Some(std::time::Duration::from_secs(6 * 3600)),
-            update_check_timeout: std::time::Duration::from_secs(120),
-            update_check_delay: std::time::Duration::from_secs(60),
-            docker_host: "unix:///var/run/docker.sock".into(),
-            sample_interval: std::time::Duration::from_secs(1),
-            exclude: Default::default(),
-            units_exclude: shared::exclude::Pattern::parse_anchored(services::UNITS_EXCLUDE).ok().flatten(),
-            top_processes: 10,
-            forwarder_url: None,
-            forwarder_token: None,
-            textfile_directory: None,
-        }
+        crate::config::default_setup()
     }
 }
 

@@ -83,19 +83,27 @@ impl<'a> Values<'a> {
     /// `Environment=` line in a unit file usually intends.
     pub fn raw(&self, id: &str) -> (String, String) {
         let s = self.setting(id);
-        let value = self.matches.get_one::<String>(id).cloned().unwrap_or_default();
-        match self.matches.value_source(id) {
+        let value = self.matches.try_get_one::<String>(id).ok().flatten().cloned().unwrap_or_default();
+        match self.source(id) {
             Some(ValueSource::CommandLine) => (value, format!("--{}", s.id)),
             Some(ValueSource::EnvVariable) if !value.is_empty() => (value, s.env.to_string()),
             _ => (s.default.to_string(), s.env.to_string()),
         }
     }
 
+    /// Where a setting's value came from; `None` when it was not given (nor declared: the
+    /// empty matches [`crate::config::default_setup`] reads the defaults with).
+    fn source(&self, id: &str) -> Option<ValueSource> {
+        self.matches.ids().any(|i| i.as_str() == id).then(|| self.matches.value_source(id)).flatten()
+    }
+
     /// Whether the user set it (flag, or a variable that is not empty).
     pub fn given(&self, id: &str) -> bool {
-        match self.matches.value_source(id) {
+        match self.source(id) {
             Some(ValueSource::CommandLine) => true,
-            Some(ValueSource::EnvVariable) => self.matches.get_one::<String>(id).is_some_and(|v| !v.is_empty()),
+            Some(ValueSource::EnvVariable) => {
+                self.matches.try_get_one::<String>(id).ok().flatten().is_some_and(|v| !v.is_empty())
+            }
             _ => false,
         }
     }

@@ -2,7 +2,6 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{ArgMatches, Command};
 use tracing::level_filters::LevelFilter;
@@ -17,27 +16,10 @@ pub struct ServiceConfig {
     /// `host:port` resolved.
     pub listen: SocketAddr,
     pub log_level: LevelFilter,
-    pub disk_path: PathBuf,
-    pub sample_interval: Duration,
-    pub procfs: PathBuf,
-    pub sysfs: PathBuf,
+    /// The families that run.
     pub collectors: crate::collect::Selection,
-    /// The mounts, disks and interfaces the lists leave out.
-    pub exclude: crate::collect::shared::exclude::Exclusions,
-    /// The service manager's units without series of their own.
-    pub units_exclude: Option<crate::collect::shared::exclude::Pattern>,
-    /// How many processes the top lists hold.
-    pub top_processes: usize,
-    /// Where the forwarder's own metrics are, for its card.
-    pub forwarder_url: Option<String>,
-    /// The `*.prom` files `textfile` serves.
-    pub textfile_directory: Option<PathBuf>,
-    /// `None`: OS updates are not checked.
-    pub update_check_interval: Option<Duration>,
-    pub update_check_timeout: Duration,
-    pub update_check_delay: Duration,
-    /// The container engine's socket, as given (`unix://...`).
-    pub docker_host: String,
+    /// What they start with (where to look, what to leave out, how often to poll).
+    pub setup: crate::collect::Setup,
     /// Requests but `/health` need `Authorization: Bearer` with it.
     pub auth_token: Option<Secret>,
     /// HTTPS with this certificate (reloaded when its files change).
@@ -52,28 +34,6 @@ pub struct ServiceConfig {
     pub max_event_clients: usize,
     #[cfg(not(feature = "tls"))]
     pub _no_tls: (),
-}
-
-impl ServiceConfig {
-    /// What the collectors start with.
-    pub fn setup(&self) -> crate::collect::Setup {
-        crate::collect::Setup {
-            procfs: self.procfs.clone(),
-            sysfs: self.sysfs.clone(),
-            disk_path: self.disk_path.clone(),
-            update_check_interval: self.update_check_interval,
-            update_check_timeout: self.update_check_timeout,
-            update_check_delay: self.update_check_delay,
-            docker_host: self.docker_host.clone(),
-            sample_interval: self.sample_interval,
-            exclude: self.exclude.clone(),
-            units_exclude: self.units_exclude.clone(),
-            top_processes: self.top_processes,
-            forwarder_url: self.forwarder_url.clone(),
-            forwarder_token: self.auth_token.as_ref().map(|t| t.expose().to_string()),
-            textfile_directory: self.textfile_directory.clone(),
-        }
-    }
 }
 
 pub const SERVICE_SETTINGS: &[Setting] = &[
@@ -263,41 +223,23 @@ impl ServiceConfig {
         let port = v.parse("port", parse_port)?;
         let host = v.raw("host").0;
         let listen = v.parse("host", |h| resolve(h, port))?;
-        let update_check_interval = v.parse("update-check-interval", parse_check_interval)?;
+        let auth_token = token_settings(&v)?;
+        let mut setup = collectors_setup(&v, Paths::Checked)?;
+        setup.forwarder_token = auth_token.as_ref().map(|t| t.expose().to_string());
         Ok(ServiceConfig {
             host,
             port,
             listen,
             log_level: v.parse("log-level", parse_log_level)?,
-            disk_path: v.parse("disk-path", parse_existing_path)?,
-            sample_interval: v.parse("sample-interval", |s| parse_seconds(s, 0.1, 3600.0))?,
-            procfs: v.parse("procfs", parse_procfs)?,
-            sysfs: v.parse("sysfs", parse_sysfs)?,
             collectors: {
                 let mut c = v.parse("collectors", crate::collect::Selection::parse)?;
-                if update_check_interval.is_none() {
+                if setup.update_check_interval.is_none() {
                     c.remove("os_update");
                 }
                 c
             },
-            exclude: crate::collect::shared::exclude::Exclusions {
-                mount_points: v.parse("filesystems-exclude", crate::collect::shared::exclude::Pattern::parse)?,
-                fs_types: v.parse("filesystem-types-exclude", crate::collect::shared::exclude::Pattern::parse)?,
-                disks: v.parse("disks-exclude", crate::collect::shared::exclude::Pattern::parse)?,
-                network: v.parse("network-exclude", crate::collect::shared::exclude::Pattern::parse)?,
-            },
-            forwarder_url: v.parse("forwarder-url", parse_forwarder_url)?,
-            textfile_directory: v.parse("textfile-directory", parse_textfile_directory)?,
-            top_processes: v.parse("top-processes", |s| parse_count(s, 0, 1000))? as usize,
-            units_exclude: v.parse("services-exclude", crate::collect::shared::exclude::Pattern::parse_anchored)?,
-            update_check_interval,
-            update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
-            update_check_delay: v.parse("update-check-delay", |s| parse_seconds(s, 0.0, 86_400.0))?,
-            docker_host: {
-                v.parse("docker-host", crate::collect::containers::engine::socket_path)?;
-                v.raw("docker-host").0
-            },
-            auth_token: token_settings(&v)?,
+            setup,
+            auth_token,
             #[cfg(not(feature = "tls"))]
             _no_tls: refuse_tls(&v)?,
             #[cfg(feature = "tls")]
@@ -308,6 +250,57 @@ impl ServiceConfig {
             max_event_clients: v.parse("max-event-clients", |s| parse_count(s, 0, 65_536))? as usize,
         })
     }
+}
+
+/// Whether the paths of the collectors' settings are checked (the settings a program starts
+/// with), or taken as written (the table's defaults, for tests and benchmarks on any host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Paths {
+    Checked,
+    AsWritten,
+}
+
+/// The collectors' part of the settings: each field parsed from its setting, the one place
+/// its default is written.
+fn collectors_setup(v: &Values, paths: Paths) -> Result<crate::collect::Setup, ConfigError> {
+    use crate::collect::shared::exclude::{Exclusions, Pattern};
+    let path = |id: &str, check: fn(&str) -> Result<PathBuf, String>| match paths {
+        Paths::Checked => v.parse(id, check),
+        Paths::AsWritten => Ok(PathBuf::from(v.raw(id).0)),
+    };
+    Ok(crate::collect::Setup {
+        procfs: path("procfs", parse_procfs)?,
+        sysfs: path("sysfs", parse_sysfs)?,
+        disk_path: path("disk-path", parse_existing_path)?,
+        update_check_interval: v.parse("update-check-interval", parse_check_interval)?,
+        update_check_timeout: v.parse("update-check-timeout", |s| parse_seconds(s, 1.0, 3600.0))?,
+        update_check_delay: v.parse("update-check-delay", |s| parse_seconds(s, 0.0, 86_400.0))?,
+        docker_host: {
+            v.parse("docker-host", crate::collect::containers::engine::socket_path)?;
+            v.raw("docker-host").0
+        },
+        sample_interval: v.parse("sample-interval", |s| parse_seconds(s, 0.1, 3600.0))?,
+        exclude: Exclusions {
+            mount_points: v.parse("filesystems-exclude", Pattern::parse)?,
+            fs_types: v.parse("filesystem-types-exclude", Pattern::parse)?,
+            disks: v.parse("disks-exclude", Pattern::parse)?,
+            network: v.parse("network-exclude", Pattern::parse)?,
+        },
+        units_exclude: v.parse("services-exclude", Pattern::parse_anchored)?,
+        top_processes: v.parse("top-processes", |s| parse_count(s, 0, 1000))? as usize,
+        forwarder_url: v.parse("forwarder-url", parse_forwarder_url)?,
+        forwarder_token: None,
+        textfile_directory: v.parse("textfile-directory", parse_textfile_directory)?,
+    })
+}
+
+/// The collectors' setup when nothing is set: [`SERVICE_SETTINGS`]'s defaults, the paths as
+/// written (`/proc`, `/sys`, `/`) whatever this host has.
+pub fn default_setup() -> crate::collect::Setup {
+    let none = ArgMatches::default();
+    // the defaults of a constant table: a unit test parses them
+    collectors_setup(&Values::new(&none, SERVICE_SETTINGS), Paths::AsWritten)
+        .unwrap_or_else(|e| panic!("a default of SERVICE_SETTINGS does not parse: {e}"))
 }
 
 /// A directory of text files, or empty for none. One that does not exist yet is taken (a
@@ -400,6 +393,20 @@ mod tests {
         assert!(service(&["--host", "not a host"]).unwrap_err().to_string().contains("--host"));
     }
 
+    /// The collectors' setup when nothing is set: every default of the table parses, and is
+    /// what the table says.
+    #[test]
+    fn the_default_setup_is_the_tables() {
+        let setup = crate::collect::Setup::default();
+        let default = |id: &str| SERVICE_SETTINGS.iter().find(|s| s.id == id).unwrap().default;
+        assert_eq!(setup.procfs, std::path::Path::new(default("procfs")));
+        assert_eq!(setup.sample_interval.as_secs_f64().to_string(), default("sample-interval"));
+        assert_eq!(setup.top_processes.to_string(), default("top-processes"));
+        assert_eq!(setup.update_check_interval, Some(std::time::Duration::from_secs(6 * 3600)));
+        assert_eq!(default("update-check-interval"), "6h");
+        assert_eq!(setup.docker_host, default("docker-host"));
+    }
+
     /// docs/configuration.md has a row for every setting of both programs.
     #[test]
     fn the_configuration_page_lists_every_setting() {
@@ -448,7 +455,7 @@ mod tests {
         let c =
             service(&["--port", "0", "--host", "::1", "--sample-interval", "0.25", "--log-level", "WARNING"]).unwrap();
         assert_eq!(c.listen, "[::1]:0".parse().unwrap());
-        assert_eq!(c.sample_interval, Duration::from_millis(250));
+        assert_eq!(c.setup.sample_interval, Duration::from_millis(250));
         assert_eq!(c.log_level, LevelFilter::WARN);
         assert_eq!(resolve("127.0.0.1", 80).unwrap(), "127.0.0.1:80".parse().unwrap());
         assert_eq!(resolve("[::]", 5).unwrap(), "[::]:5".parse().unwrap());
