@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod sampler;
 pub mod snapshot;
 mod sync;
+pub mod web;
 
 /// Helpers of the unit tests.
 #[cfg(test)]

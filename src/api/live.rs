@@ -171,10 +171,14 @@ pub fn events(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
     let sampler = Arc::clone(&state.sampler);
     tokio::spawn(async move {
-        feed(&sampler, after, &tx).await;
+        let behind = feed(&sampler, after, &tx).await;
+        // the place is given back before the log says so
         drop(subscribed);
+        if behind {
+            tracing::debug!("an /events subscriber fell {SUBSCRIBER_BUFFER} samples behind: dropped");
+        }
     });
-    let mut r = Response::new(http_body_util::Either::Right(EventBody { rx }));
+    let mut r = Response::new(http_body_util::Either::Right(http_body_util::BodyExt::boxed(EventBody { rx })));
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -182,11 +186,11 @@ pub fn events(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     r
 }
 
-/// Sends one subscriber its frames until it goes away or falls behind.
-async fn feed(sampler: &crate::sampler::Shared, after: Option<u64>, tx: &mpsc::Sender<Bytes>) {
+/// Sends one subscriber its frames until it goes away or falls behind (`true`).
+async fn feed(sampler: &crate::sampler::Shared, after: Option<u64>, tx: &mpsc::Sender<Bytes>) -> bool {
     let live = &sampler.live;
     if tx.send(Bytes::from(format!("retry: {RETRY_MS}\n\n"))).await.is_err() {
-        return;
+        return false;
     }
     let mut last = after;
     loop {
@@ -197,7 +201,7 @@ async fn feed(sampler: &crate::sampler::Shared, after: Option<u64>, tx: &mpsc::S
         if gap {
             let note = format!(": samples after {} are no longer kept; /history has them\n\n", last.unwrap_or(0));
             if tx.try_send(Bytes::from(note)).is_err() {
-                return;
+                return false;
             }
         }
         // a subscriber keeps the processes in the samples it is sent
@@ -205,21 +209,18 @@ async fn feed(sampler: &crate::sampler::Shared, after: Option<u64>, tx: &mpsc::S
         for (id, frame) in frames {
             match tx.try_send(frame) {
                 Ok(()) => last = Some(id),
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::debug!("an /events subscriber fell {SUBSCRIBER_BUFFER} samples behind: dropped");
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(_)) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
             }
         }
         tokio::select! {
             () = &mut woken => {}
             () = tokio::time::sleep(HEARTBEAT) => {
                 if tx.try_send(Bytes::from_static(b": heartbeat\n\n")).is_err() {
-                    return;
+                    return false;
                 }
             }
-            () = tx.closed() => return,
+            () = tx.closed() => return false,
         }
     }
 }

@@ -2,11 +2,12 @@
 
 use std::process::ExitCode;
 
-use system_stats::api::guard::{Auth, Cors, HostCheck};
-use system_stats::api::{self, Access, AppState, ServeOptions};
+use system_stats::api::AppState;
 use system_stats::collect::Runner;
 use system_stats::config::ServiceConfig;
 use system_stats::sampler;
+use system_stats::web::guard::{Auth, Cors, HostCheck};
+use system_stats::web::server::{self, Access, ServeOptions};
 
 fn main() -> ExitCode {
     let cfg =
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
         };
         let addr = listener.local_addr().map_or_else(|_| cfg.listen.to_string(), |a| a.to_string());
         let options = ServeOptions {
-            max_connections: api::conn::fit_connections(cfg.max_connections),
+            max_connections: system_stats::web::conn::fit_connections(cfg.max_connections),
             #[cfg(feature = "tls")]
             tls: cfg.tls.clone(),
         };
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
             Cors::new(&cfg.cors_origins),
         );
         let state = AppState::new(shared, access, cfg.max_event_clients);
-        api::run(listener, state, options, system_stats::shutdown_signal()).await;
+        server::run(listener, state, options, system_stats::shutdown_signal()).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })

@@ -71,7 +71,7 @@ impl Forwarder {
             let metrics: Result<http::Uri, String> =
                 format!("{}/metrics", url.trim_end_matches('/')).parse().map_err(|e| format!("{url}: {e}"));
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            let client = crate::forward::http::Client::new(timeout, url.starts_with("https://"));
+            let client = crate::web::client::Client::new(timeout, url.starts_with("https://"));
             let headers: Vec<(http::HeaderName, http::HeaderValue)> = token
                 .as_deref()
                 .and_then(|t| http::HeaderValue::from_str(&format!("Bearer {t}")).ok())

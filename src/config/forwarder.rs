@@ -428,7 +428,7 @@ pub struct ForwarderConfig {
     /// The token scrapers of that listener must send (the service's token, the same one).
     pub listener_token: Option<Secret>,
     #[cfg(feature = "tls")]
-    pub listener_tls: Option<std::sync::Arc<crate::api::tls::Tls>>,
+    pub listener_tls: Option<std::sync::Arc<crate::web::tls::Tls>>,
     /// `Host` names that listener answers besides IP literals, localhost and this machine's.
     pub listener_allowed_hosts: Vec<String>,
     #[cfg(not(feature = "tls"))]

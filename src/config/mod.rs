@@ -386,7 +386,7 @@ pub fn unknown_variables() -> Vec<String> {
 
 /// The certificate and key: both or neither, loaded now so that a bad file stops the start.
 #[cfg(feature = "tls")]
-pub(crate) fn tls_settings(v: &Values) -> Result<Option<std::sync::Arc<crate::api::tls::Tls>>, ConfigError> {
+pub(crate) fn tls_settings(v: &Values) -> Result<Option<std::sync::Arc<crate::web::tls::Tls>>, ConfigError> {
     let (cert, cert_from) = v.raw("tls-cert");
     let (key, key_from) = v.raw("tls-key");
     match (cert.is_empty(), key.is_empty()) {
@@ -401,7 +401,7 @@ pub(crate) fn tls_settings(v: &Values) -> Result<Option<std::sync::Arc<crate::ap
             value: cert,
             expected: format!("the certificate of {key_from}'s key (both or neither)"),
         }),
-        (false, false) => crate::api::tls::Tls::new(cert.as_ref(), key.as_ref())
+        (false, false) => crate::web::tls::Tls::new(cert.as_ref(), key.as_ref())
             .map(|t| Some(std::sync::Arc::new(t)))
             .map_err(|e| ConfigError {
                 setting: cert_from,

@@ -24,7 +24,7 @@ pub struct ServiceConfig {
     pub auth_token: Option<Secret>,
     /// HTTPS with this certificate (reloaded when its files change).
     #[cfg(feature = "tls")]
-    pub tls: Option<std::sync::Arc<crate::api::tls::Tls>>,
+    pub tls: Option<std::sync::Arc<crate::web::tls::Tls>>,
     /// `Host` names accepted besides IP literals, localhost and this machine's names.
     pub allowed_hosts: Vec<String>,
     /// Origins that get CORS headers.

@@ -1,6 +1,6 @@
 //! The forwarder's own metrics (`SYSTEM_STATS_FORWARDER_METRICS`, off by default): `GET
 //! /metrics` and `GET /health` on a listener of its own, served by the service's HTTP code
-//! ([`crate::api::run`]: the same connection limits, TLS, `Host` check and token).
+//! ([`crate::web::server::run`]: the same connection limits, TLS, `Host` check and token).
 //!
 //! Per destination (label `destination`, the URL as the log writes it, password redacted):
 //! what its spool holds (the figures `--check-spool` prints, from the same [`Spool::report`]),
@@ -21,9 +21,9 @@ use hyper::header::ACCEPT;
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::sender::{SharedSpool, Stats};
-use crate::api::{self, Access, App, Body};
 use crate::metrics::text::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_openmetrics};
 use crate::metrics::{Family, Kind, label};
+use crate::web::server::{self as api, Access, App, Body};
 
 /// The source's counters.
 #[derive(Debug, Default)]

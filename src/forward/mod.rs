@@ -12,12 +12,11 @@
 //! - [`targets`]: the destinations' spools and senders, and a sample pushed into them.
 //! - [`sender`]: delivery, retries, backoff, redirects, state logging.
 //! - [`pace`]: the pace a throttling server allows, learned.
-//! - [`http`]: the HTTP(S) client.
 //! - [`listener`]: the forwarder's own `/metrics`.
 //! - [`offline`]: `--dry-run`, `--check-spool`, `--salvage-spool`.
 
 pub mod entry;
-pub mod http;
+
 pub mod listener;
 pub mod offline;
 pub mod pace;
@@ -35,11 +34,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use self::http::Client;
 use self::sender::{Sender, with_spool};
 use self::source::{Source, SourceHealth};
 use self::targets::{SpoolHealth, spool_everywhere};
 use crate::config::{Format, ForwarderConfig, Mode};
+use crate::web::client::Client;
 
 /// How long in-flight deliveries may go on after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

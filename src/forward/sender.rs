@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{Notify, watch};
 
-use super::http::{Body, Client, Reply, RequestError};
 use super::pace::Pace;
 use super::payload::{Sample, SampleError};
 use super::spool::{Spool, SpoolError};
 use crate::config::{Destination, Format};
+use crate::web::client::{Body, Client, Reply, RequestError};
 
 /// First retry delay (before jitter); it doubles per failed attempt up to the cap.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(250);

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::entry::Scrape;
-use super::http::Client;
 use super::payload::Sample;
 use crate::config::ForwarderConfig;
+use crate::web::client::Client;
 
 /// The service polled: its two URLs, the client (its own when it has a CA file), the token.
 pub struct Source {
@@ -63,7 +63,7 @@ impl Source {
         &self,
         url: &http::Uri,
         headers: &[(http::HeaderName, http::HeaderValue)],
-    ) -> Result<super::http::Reply, String> {
+    ) -> Result<crate::web::client::Reply, String> {
         let reply = self.client.get(url, headers).await.map_err(|e| e.to_string())?;
         if !reply.status.is_success() {
             let body = String::from_utf8_lossy(&reply.body[..reply.body.len().min(200)]).into_owned();

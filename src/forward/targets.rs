@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::http::Client;
 use super::listener;
 use super::sender::{Sender, Stats, with_spool};
 use super::source::client_for;
 use super::spool::{self, Spool, SpoolError};
 use crate::config::ForwarderConfig;
+use crate::web::client::Client;
 
 /// Binds the metrics listener and returns the future that serves it until `stop`.
 pub async fn start_listener(
@@ -24,7 +24,7 @@ pub async fn start_listener(
     source_stats: &Arc<listener::SourceStats>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<impl Future<Output = ()> + use<>, String> {
-    use crate::api::guard::{Auth, Cors, HostCheck};
+    use crate::web::guard::{Auth, Cors, HostCheck};
     let bound = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
             " (another program holds this port: stop it or set another SYSTEM_STATS_FORWARDER_METRICS)"
@@ -34,7 +34,7 @@ pub async fn start_listener(
         format!("cannot listen on {addr} for the forwarder's metrics: {e}{hint}")
     })?;
     let local = bound.local_addr().map_or_else(|_| addr.to_string(), |a| a.to_string());
-    let access = crate::api::Access::new(
+    let access = crate::web::server::Access::new(
         HostCheck::new(&cfg.listener_allowed_hosts),
         cfg.listener_token.as_ref().map(|t| Auth::new(t.expose())),
         Cors::default(),
@@ -49,7 +49,7 @@ pub async fn start_listener(
         })
         .collect();
     let app = listener::Listener::new(access, cfg.source.to_string(), Arc::clone(source_stats), watched);
-    let options = crate::api::ServeOptions {
+    let options = crate::web::server::ServeOptions {
         max_connections: 16,
         #[cfg(feature = "tls")]
         tls: cfg.listener_tls.clone(),
@@ -63,7 +63,7 @@ pub async fn start_listener(
         if cfg.listener_token.is_some() { "token required" } else { "no token" }
     );
     Ok(async move {
-        crate::api::run(bound, app, options, async move {
+        crate::web::server::run(bound, app, options, async move {
             let _ = stop.wait_for(|stopped| *stopped).await;
         })
         .await;
