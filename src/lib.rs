@@ -34,6 +34,7 @@ pub mod forward;
 pub mod json;
 pub mod live;
 pub mod metrics;
+mod panics;
 pub mod sampler;
 pub mod snapshot;
 mod sync;

@@ -50,7 +50,6 @@ struct Left {
 impl Runner {
     /// Starts every selected family that exists on this platform.
     pub fn new(setup: &Setup, selection: &Selection) -> Runner {
-        install_panic_hook();
         let mut slots = Vec::new();
         for entry in REGISTRY.iter().filter(|e| selection.contains(e.name)) {
             match (entry.start)(setup) {
@@ -119,16 +118,8 @@ impl Runner {
             let started = Instant::now();
             *self.progress.locked() = Some((slot.status.name(), started));
             let family = &mut slot.family;
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                IN_FAMILY.with(|f| f.set(true));
-                let r = family.collect(reading);
-                IN_FAMILY.with(|f| f.set(false));
-                r
-            }))
-            .unwrap_or_else(|payload| {
-                IN_FAMILY.with(|f| f.set(false));
-                Err(CollectError::Panicked(panic_message(payload.as_ref())))
-            });
+            let result = crate::panics::catch(|| family.collect(reading))
+                .unwrap_or_else(|panic| Err(CollectError::Panicked(panic)));
             slot.status.record(result);
             slot.took = started.elapsed();
         }
@@ -146,33 +137,6 @@ impl Runner {
             })
             .collect()
     }
-}
-
-thread_local! {
-    /// Set while a family runs: its panics are reported through its status, not printed.
-    static IN_FAMILY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// A panic inside a family is a bug worth one log line through its status (which says it
-/// once, not every sample); the default hook would print it to standard error every sample.
-fn install_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !IN_FAMILY.with(std::cell::Cell::get) {
-                default(info);
-            }
-        }));
-    });
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 #[cfg(test)]
@@ -274,7 +238,6 @@ mod tests {
             progress: Progress::default(),
             left: Left::default(),
         };
-        install_panic_hook();
         for _ in 0..2 {
             let r = runner.read();
             assert_eq!(r.snapshot.load_avg.load1, Some(1.5));
