@@ -15,9 +15,11 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches};
 use tracing::level_filters::LevelFilter;
 
+mod destination;
 mod forwarder;
 mod service;
 
+pub use destination::*;
 pub use forwarder::*;
 pub use service::*;
 

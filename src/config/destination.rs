@@ -1,0 +1,331 @@
+//! A forwarder's destinations and its source: their URLs, formats and credentials, from the
+//! comma list of `MONITORING_SERVER_METRICS_URL` and from `SYSTEM_STATS_FORWARD_CONFIG`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::*;
+
+/// Where a destination's samples go, in which format, with which credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The URL requests go to (without credentials).
+    pub url: http::Uri,
+    pub format: Format,
+    /// The list entry as the user wrote it, password redacted (for logs and the spool file
+    /// name).
+    pub label: String,
+    pub access: Access,
+}
+
+/// How to reach a server: credentials, extra headers, the CA its certificate is checked
+/// against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    /// `Authorization`: basic from the URL's user and password, or a bearer token.
+    pub authorization: Option<Credentials>,
+    /// Extra headers (a configuration file's `headers`); values are never logged.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Certificates (PEM) that the server's must chain to, instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Credentials sent in `Authorization`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Basic { user: String, password: Secret },
+    Bearer(Secret),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Basic { user, .. } => write!(f, "Basic({user}:***)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The `Authorization` header value, marked sensitive (hyper never logs it).
+    pub fn header(&self) -> http::HeaderValue {
+        use base64::Engine;
+        let text = match self {
+            Credentials::Basic { user, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()))
+            ),
+            Credentials::Bearer(token) => format!("Bearer {}", token.expose()),
+        };
+        // tokens are checked printable, and base64 is: a value that does not fit is empty
+        let mut v = http::HeaderValue::from_str(&text).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+        v.set_sensitive(true);
+        v
+    }
+}
+
+impl Access {
+    /// Every header to send: `Authorization` first, then the extra ones.
+    pub fn request_headers(&self) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let mut out: Vec<_> = self.authorization.iter().map(|c| (http::header::AUTHORIZATION, c.header())).collect();
+        out.extend(self.headers.iter().cloned());
+        out
+    }
+
+    /// Whether credentials would cross the network in clear: `http://` to a host other than
+    /// this machine.
+    pub fn sent_in_clear(&self, url: &http::Uri) -> bool {
+        let secret = self.authorization.is_some() || !self.headers.is_empty();
+        let local = matches!(url.host(), Some("localhost" | "127.0.0.1" | "[::1]" | "::1"))
+            || url.host().and_then(|h| h.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| ip.is_loopback());
+        secret && url.scheme_str() == Some("http") && !local
+    }
+}
+
+/// Decodes `%XX` escapes (a URL's user and password may carry them).
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("a % not followed by two hex digits")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "a % not followed by two hex digits")?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "escapes that are not UTF-8".to_string())
+}
+
+/// Splits `user:password@` off a URL: the URL without it, the credentials, and the URL as
+/// shown (`https://user:***@host/...`).
+pub fn split_credentials(url: &str) -> Result<(String, Option<Credentials>, String), String> {
+    let Some((scheme, rest)) = url.split_once("://") else { return Ok((url.to_string(), None, url.to_string())) };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return Ok((url.to_string(), None, url.to_string()));
+    };
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let user = percent_decode(user).map_err(|e| format!("a user name in the URL without {e}"))?;
+    let password = percent_decode(password).map_err(|e| format!("a password in the URL without {e}"))?;
+    if user.is_empty() || user.contains(':') {
+        return Err("user:password@ with a user name before the colon".into());
+    }
+    let shown = format!("{scheme}://{}:***@{host}{path}", userinfo.split(':').next().unwrap_or_default());
+    Ok((format!("{scheme}://{host}{path}"), Some(Credentials::Basic { user, password: Secret::new(password) }), shown))
+}
+
+/// Payload formats a destination can take, chosen by a prefix of its URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `http://…` (or `json+http://…`): the Python original's JSON payload (`hostname`, `cpu`,
+    /// `ram`, `disk`, `timestamp`, `disk_read`, `disk_write`, `details`).
+    Json,
+    /// `remote-write+http://…/api/v1/write`: Prometheus remote-write 1.0 (protobuf + snappy)
+    /// of the `/metrics` families, for Prometheus, VictoriaMetrics, Mimir, Thanos.
+    RemoteWrite,
+    /// `influx+http://…/write?db=…`: InfluxDB line protocol of the `/metrics` families.
+    Influx,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::RemoteWrite => "remote-write",
+            Format::Influx => "influx",
+        }
+    }
+}
+
+/// Splits a destination's format prefix off its URL: `influx+http://x` → (Influx, `http://x`).
+pub fn split_format(entry: &str) -> Result<(Format, &str), String> {
+    let Some((scheme, _)) = entry.split_once("://") else { return Ok((Format::Json, entry)) };
+    let Some((prefix, _)) = scheme.split_once('+') else { return Ok((Format::Json, entry)) };
+    let format = match prefix.to_ascii_lowercase().as_str() {
+        "json" => Format::Json,
+        "remote-write" | "prometheus" => Format::RemoteWrite,
+        "influx" | "influxdb" => Format::Influx,
+        other => return Err(format!("a format prefix of json+, remote-write+ or influx+, not {other:?}+")),
+    };
+    Ok((format, &entry[prefix.len() + 1..]))
+}
+
+/// An `http://` or `https://` URL with a host.
+pub fn parse_url(s: &str) -> Result<http::Uri, String> {
+    let expected = "an http:// or https:// URL with a host, e.g. http://127.0.0.1:5050/metrics";
+    let uri: http::Uri = s.trim().parse().map_err(|e| format!("{expected} ({e})"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") if cfg!(feature = "tls") => {}
+        Some("https") => return Err(format!("{expected} (this build has no TLS: rebuild with the `tls` feature)")),
+        Some(other) => return Err(format!("{expected} (scheme {other:?} is not supported)")),
+        None => return Err(expected.into()),
+    }
+    let authority = uri.authority().ok_or(expected)?;
+    if authority.host().is_empty() {
+        return Err(expected.into());
+    }
+    // the http crate reads a port that does not fit 16 bits as no port at all (port 80)
+    let text = authority.as_str();
+    let after_host = match text.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => text.rsplit_once('@').map_or(text, |(_, host)| host),
+    };
+    if let Some((_, port)) = after_host.rsplit_once(':') {
+        match port.parse::<u32>() {
+            Ok(1..=65535) => {}
+            _ => return Err(format!("{expected} (port {port:?} is not from 1 to 65535)")),
+        }
+    }
+    if authority.as_str().contains('@') {
+        return Err(format!("{expected} (user:password@ is only taken in a destination's URL)"));
+    }
+    Ok(uri)
+}
+
+/// One destination from its entry: `[format+]http(s)://[user:password@]host/...`.
+pub fn parse_destination(entry: &str) -> Result<Destination, String> {
+    let (format, rest) = split_format(entry).map_err(|e| format!("{e}; {entry:?} has none of them"))?;
+    let prefix = &entry[..entry.len() - rest.len()];
+    let (url, basic, shown) = split_credentials(rest)?;
+    let label = format!("{prefix}{shown}");
+    let url = parse_url(&url).map_err(|e| format!("{e}; {label:?} is not one"))?;
+    Ok(Destination { url, format, label, access: Access { authorization: basic, ..Access::default() } })
+}
+
+/// A comma-separated list of destination URLs (at least one, no repeats).
+pub fn parse_destinations(s: &str) -> Result<Vec<Destination>, String> {
+    let mut out: Vec<Destination> = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let d = parse_destination(entry)?;
+        if out.iter().any(|o| o.url == d.url && o.format == d.format) {
+            return Err(format!("each URL once; {:?} is listed twice", d.label));
+        }
+        out.push(d);
+    }
+    if out.is_empty() {
+        return Err("at least one http:// or https:// URL (comma-separated for several)".into());
+    }
+    Ok(out)
+}
+
+/// `SYSTEM_STATS_FORWARD_CONFIG`: what a comma list cannot say, one table per destination.
+///
+/// ```toml
+/// [source]                       # optional: the service, when it needs a token or its own CA
+/// url = "https://127.0.0.1:5001/system"
+/// token_file = "/etc/system-stats/token"
+/// ca_file = "/etc/system-stats/service.crt"
+///
+/// [destination.victoria]
+/// url = "https://vm.example.org/api/v1/write"
+/// format = "remote-write"        # json (default), remote-write or influx; or a URL prefix
+/// token_file = "/etc/system-stats/vm.token"   # Authorization: Bearer
+/// ca_file = "/etc/ssl/private-ca.pem"
+/// headers = { "X-Scope-OrgID" = "home" }
+/// ```
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    source: Option<FileEndpoint>,
+    #[serde(default)]
+    destination: std::collections::BTreeMap<String, FileEndpoint>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEndpoint {
+    url: String,
+    format: Option<String>,
+    token_file: Option<String>,
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+}
+
+/// What the configuration file says: the source's URL and access, and the destinations.
+#[derive(Debug, Default)]
+pub struct ForwardFile {
+    pub source: Option<(http::Uri, Access)>,
+    pub destinations: Vec<Destination>,
+}
+
+/// Reads and checks `SYSTEM_STATS_FORWARD_CONFIG`.
+pub fn parse_forward_file(path: &str) -> Result<ForwardFile, String> {
+    const MAX: u64 = 1 << 20;
+    let expected = "a readable TOML file with [destination.<name>] tables (url, format, token_file, ca_file, headers)";
+    let meta = std::fs::metadata(path).map_err(|e| format!("{expected} ({e})"))?;
+    if !meta.is_file() || meta.len() > MAX {
+        return Err(format!("{expected} (not a regular file of at most 1 MiB)"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{expected} ({e})"))?;
+    let file: FileConfig =
+        toml::from_str(&text).map_err(|e| format!("{expected}: {}", e.to_string().trim().replace('\n', " ")))?;
+    let access = |where_: &str, e: &FileEndpoint| -> Result<Access, String> {
+        let mut a = Access::default();
+        if let Some(t) = &e.token_file {
+            a.authorization =
+                Some(Credentials::Bearer(read_token_file(t).map_err(|m| format!("{where_}.token_file: {m}"))?));
+            if token_file_is_shared(t) {
+                eprintln!(
+                    "warning: {where_}.token_file {t:?} can be read by every user of this machine (chmod 600 it)"
+                );
+            }
+        }
+        if let Some(ca) = &e.ca_file {
+            std::fs::File::open(ca)
+                .map_err(|m| format!("{where_}.ca_file: a readable PEM file ({}: {m})", ca.display()))?;
+            a.ca_file = Some(ca.clone());
+        }
+        for (name, value) in &e.headers {
+            let n = http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("{where_}.headers: {name:?} is not a header name"))?;
+            let mut v = http::HeaderValue::from_str(value)
+                .map_err(|_| format!("{where_}.headers.{name}: a value of printable characters"))?;
+            v.set_sensitive(true);
+            a.headers.push((n, v));
+        }
+        Ok(a)
+    };
+    let mut out = ForwardFile::default();
+    if let Some(src) = &file.source {
+        if src.format.is_some() {
+            return Err("source: no format (the source is always a system-stats service)".into());
+        }
+        let url = parse_url(&src.url).map_err(|e| format!("source.url: {e}"))?;
+        out.source = Some((url, access("source", src)?));
+    }
+    for (name, d) in &file.destination {
+        let where_ = format!("destination.{name}");
+        let entry = match &d.format {
+            None => d.url.clone(),
+            Some(f) => {
+                if d.url.split_once("://").is_some_and(|(scheme, _)| scheme.contains('+')) {
+                    return Err(format!("{where_}: a format prefix in url or format, not both"));
+                }
+                match f.as_str() {
+                    "json" | "remote-write" | "influx" => format!("{f}+{}", d.url),
+                    other => return Err(format!("{where_}.format: json, remote-write or influx, not {other:?}")),
+                }
+            }
+        };
+        let mut dest = parse_destination(&entry).map_err(|e| format!("{where_}.url: {e}"))?;
+        let extra = access(&where_, d)?;
+        if extra.authorization.is_some() && dest.access.authorization.is_some() {
+            return Err(format!("{where_}: user:password@ in the url or a token_file, not both"));
+        }
+        dest.access.authorization = dest.access.authorization.or(extra.authorization);
+        dest.access.headers = extra.headers;
+        dest.access.ca_file = extra.ca_file;
+        out.destinations.push(dest);
+    }
+    if file.destination.is_empty() && file.source.is_none() {
+        return Err(format!("{expected} (it has none)"));
+    }
+    Ok(out)
+}
