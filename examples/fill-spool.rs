@@ -21,5 +21,5 @@ fn main() {
     for i in 0..n {
         spool.push(&sample, 1_000_000 * (i + 1)).unwrap();
     }
-    eprintln!("{}: {} samples, {} bytes", spool.path().display(), spool.len(), spool.bytes());
+    eprintln!("{}: {} samples, {} bytes", spool.path().display(), spool.samples(), spool.bytes());
 }

@@ -314,7 +314,7 @@ fn random_u64() -> u64 {
 }
 
 /// The serialiser of a sampler's samples, shared by them.
-type SharedSerialiser = Arc<std::sync::Mutex<crate::json::Serialiser>>;
+type SharedSerialiser = Arc<std::sync::Mutex<crate::snapshot::json::Serialiser>>;
 
 fn publish(
     reading: Reading,

@@ -13,7 +13,12 @@ use system_stats::collect::{Asked, Runner, Selection, Setup};
 
 /// The families reading a generated tree's `proc` and `sys`, its root as the disk path.
 fn on_tree(tree: &std::path::Path) -> Setup {
-    Setup { procfs: tree.join("proc"), sysfs: tree.join("sys"), disk_path: tree.to_path_buf(), ..Setup::default() }
+    Setup {
+        procfs: tree.join("proc"),
+        sysfs: tree.join("sys"),
+        disk_path: tree.to_path_buf(),
+        ..system_stats::config::default_setup()
+    }
 }
 
 /// 200 links: their attributes (21 files each, opened and closed past 64 links) are read
@@ -93,7 +98,7 @@ fn its_json_reuses_nothing_stale() {
     synthetic::generate(tree.path(), mounts.path(), counts);
     let setup = on_tree(tree.path());
     let mut runner = Runner::new(&setup, &Selection::parse("filesystems,disk_io,network,interfaces").unwrap());
-    let mut serialiser = system_stats::json::Serialiser::default();
+    let mut serialiser = system_stats::snapshot::json::Serialiser::default();
     let mut last: Option<system_stats::snapshot::Snapshot> = None;
     let mut changed = [0; 3];
     for n in 0..12 {

@@ -18,7 +18,7 @@ fn series_of(selection: &str, tree: &std::path::Path) -> BTreeSet<String> {
         disk_path: tree.to_path_buf(),
         update_check_interval: None,
         docker_host: "unix:///nonexistent/docker.sock".into(),
-        ..Setup::default()
+        ..system_stats::config::default_setup()
     };
     let mut runner = Runner::new(&setup, &Selection::parse(selection).unwrap());
     runner.read_for(Asked::ALL);

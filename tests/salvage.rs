@@ -67,7 +67,7 @@ fn the_file_that_made_it_panic_is_salvaged() {
     let live = file_name(DESTINATION);
     assert_eq!(names, [".lock".to_string(), live.clone(), format!("{live}.damaged-20261207T031754.220Z.salvaged")]);
     let mut spool = Spool::open(&dir.path().join(live), 1 << 30).unwrap();
-    assert_eq!(spool.len(), 30);
+    assert_eq!(spool.samples(), 30);
     assert_eq!(spool.count_on_disk().unwrap(), 30);
 }
 

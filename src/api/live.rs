@@ -19,7 +19,7 @@ use crate::live::SUBSCRIBER_BUFFER;
 
 /// A comment line sent when no sample came for this long, so that proxies, the browser and
 /// the connection's idle timeout see the stream alive.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// How long a browser waits before it reconnects (the `retry:` field).
 const RETRY_MS: u64 = 2000;
@@ -40,7 +40,7 @@ const PAGE: &str = include_str!("page.html");
     tag = "page",
     responses((status = 200, description = "The page", content_type = "text/html; charset=utf-8"))
 )]
-pub fn page(_: &AppState) -> Response<Body> {
+pub(super) fn page(_: &AppState) -> Response<Body> {
     let mut r = with_type(StatusCode::OK, "text/html; charset=utf-8", Bytes::from_static(PAGE.as_bytes()));
     // nothing but itself: no other origin for scripts, styles, images, fonts or connections
     r.headers_mut().insert(
@@ -75,7 +75,7 @@ pub fn page(_: &AppState) -> Response<Body> {
         (status = 400, description = "A window that is not one", body = super::types::ErrorBody)
     )
 )]
-pub fn history(state: &AppState, query: Option<&str>) -> Response<Body> {
+pub(super) fn history(state: &AppState, query: Option<&str>) -> Response<Body> {
     let mut window = 300;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -155,7 +155,7 @@ impl Drop for Subscribed {
         (status = 503, description = "Too many subscribers", body = super::types::ErrorBody)
     )
 )]
-pub fn events(state: &AppState, headers: &HeaderMap) -> Response<Body> {
+pub(super) fn events(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     let Some(subscribed) = state.events.join() else {
         let mut r = super::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -227,7 +227,7 @@ async fn feed(sampler: &crate::sampler::Shared, after: Option<u64>, tx: &mpsc::S
 
 /// The body of `/events`: the frames its feeder sends, until the feeder stops.
 #[derive(Debug)]
-pub struct EventBody {
+pub(super) struct EventBody {
     rx: mpsc::Receiver<Bytes>,
 }
 

@@ -28,7 +28,7 @@ use crate::metrics::text::{OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, wants_op
         (status = 200, description = "OpenMetrics 1.0", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")
     )
 )]
-pub fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
+pub(super) fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     if let Some(waiting) = super::system::no_sample_yet(state) {
         return waiting;
     }

@@ -4,9 +4,9 @@
 
 mod live;
 mod metrics;
-pub mod openapi;
+pub(crate) mod openapi;
 mod system;
-pub mod types;
+pub(crate) mod types;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -107,18 +107,11 @@ fn dispatch(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// The header that names the sample an answer of `/system` or `/metrics` carries
-/// ([`crate::sampler::Shared::sample_id`]): the forwarder spools each sample once by it.
-pub const SAMPLE_HEADER: &str = "system-stats-sample";
-
-/// The header that says when that sample was taken (RFC 3339, as `collected_at`): the time
-/// the forwarder pushes `/metrics` with.
-pub const COLLECTED_AT_HEADER: &str = "system-stats-collected-at";
-
 /// `response` with the name of the sample it carries and the time it was taken.
 fn named_sample(mut response: Response<Body>, (id, at): (HeaderValue, HeaderValue)) -> Response<Body> {
-    const SAMPLE: hyper::header::HeaderName = hyper::header::HeaderName::from_static(SAMPLE_HEADER);
-    const COLLECTED_AT: hyper::header::HeaderName = hyper::header::HeaderName::from_static(COLLECTED_AT_HEADER);
+    const SAMPLE: hyper::header::HeaderName = hyper::header::HeaderName::from_static(crate::web::SAMPLE_HEADER);
+    const COLLECTED_AT: hyper::header::HeaderName =
+        hyper::header::HeaderName::from_static(crate::web::COLLECTED_AT_HEADER);
     let h = response.headers_mut();
     h.insert(SAMPLE, id);
     h.insert(COLLECTED_AT, at);

@@ -14,6 +14,9 @@ use super::{AppState, Body, json, with_type};
 /// Schemas whose optional keys are left out rather than `null`.
 const LOOSE: &[&str] = &["HistorySeries"];
 
+/// The keys left out while unknown, as the Python service leaves them out (schema, key).
+const OPTIONAL: &[(&str, &str)] = &[("OsUpdate", "count")];
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -34,7 +37,7 @@ const LOOSE: &[&str] = &["HistorySeries"];
     ),
     components(schemas(crate::snapshot::Snapshot, HealthOk, HealthDown, ErrorBody, HistoryDoc, HistorySeries))
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
@@ -42,8 +45,8 @@ static DOCUMENT: LazyLock<Bytes> = LazyLock::new(|| {
     Bytes::from(serde_json::to_vec_pretty(&doc).expect("JSON"))
 });
 
-/// Every key of every object is always present (`null` when unknown, never left out) and no
-/// other key appears: says so in the schemas (`required` = all properties,
+/// Every key of every object is always present (`null` when unknown, never left out; the
+/// [`OPTIONAL`] ones aside) and no other key appears: says so in the schemas (`required` = all properties,
 /// `additionalProperties: false`), so that a validator catches a missing or undocumented key.
 fn strict_objects(doc: &mut serde_json::Value) {
     let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(|s| s.as_object_mut()) else { return };
@@ -52,7 +55,11 @@ fn strict_objects(doc: &mut serde_json::Value) {
             continue;
         }
         let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else { continue };
-        let keys: Vec<serde_json::Value> = props.keys().map(|k| k.clone().into()).collect();
+        let keys: Vec<serde_json::Value> = props
+            .keys()
+            .filter(|k| !OPTIONAL.contains(&(name.as_str(), k.as_str())))
+            .map(|k| k.clone().into())
+            .collect();
         schema["required"] = keys.into();
         schema["additionalProperties"] = false.into();
     }
@@ -65,7 +72,7 @@ fn strict_objects(doc: &mut serde_json::Value) {
     tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document of this service", content_type = "application/json"))
 )]
-pub fn openapi_json(_: &AppState) -> Response<Body> {
+pub(crate) fn openapi_json(_: &AppState) -> Response<Body> {
     json(StatusCode::OK, DOCUMENT.clone())
 }
 
@@ -76,6 +83,6 @@ pub fn openapi_json(_: &AppState) -> Response<Body> {
     tag = "meta",
     responses((status = 200, description = "HTML", content_type = "text/html"))
 )]
-pub fn docs(_: &AppState) -> Response<Body> {
+pub(crate) fn docs(_: &AppState) -> Response<Body> {
     with_type(StatusCode::OK, "text/html; charset=utf-8", Bytes::from_static(include_bytes!("docs.html")))
 }

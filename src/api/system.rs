@@ -21,7 +21,7 @@ use super::{AppState, Body, json};
             ("System-Stats-Collected-At" = String, description = "When the sample was taken (RFC 3339), as its collected_at")
         )))
 )]
-pub fn system(state: &AppState) -> Response<Body> {
+pub(super) fn system(state: &AppState) -> Response<Body> {
     if let Some(waiting) = no_sample_yet(state) {
         return waiting;
     }
@@ -31,7 +31,7 @@ pub fn system(state: &AppState) -> Response<Body> {
 
 /// 503 with the reason while the first sample has not finished (stuck in the kernel at
 /// start-up).
-pub fn no_sample_yet(state: &AppState) -> Option<Response<Body>> {
+pub(super) fn no_sample_yet(state: &AppState) -> Option<Response<Body>> {
     if state.sampler.has_sample() {
         return None;
     }
@@ -52,7 +52,7 @@ pub fn no_sample_yet(state: &AppState) -> Option<Response<Body>> {
         (status = 503, description = "No sample for three intervals", body = super::types::HealthDown)
     )
 )]
-pub fn health(state: &AppState) -> Response<Body> {
+pub(super) fn health(state: &AppState) -> Response<Body> {
     match state.sampler.health(Instant::now()) {
         Ok(()) => json(StatusCode::OK, Bytes::from_static(br#"{"status":"ok"}"#)),
         Err(reason) => json(

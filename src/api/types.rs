@@ -7,14 +7,14 @@ use utoipa::ToSchema;
 
 /// `GET /health` while samples keep coming.
 #[derive(Serialize, ToSchema)]
-pub struct HealthOk {
+pub(crate) struct HealthOk {
     /// Always `ok`.
     pub status: String,
 }
 
 /// `GET /health` once no sample came for three intervals.
 #[derive(Serialize, ToSchema)]
-pub struct HealthDown {
+pub(crate) struct HealthDown {
     /// Always `unavailable`.
     pub status: String,
     /// Why, e.g. `no sample for 3.4 s; the sampler should take one every 1 s`.
@@ -23,13 +23,13 @@ pub struct HealthDown {
 
 /// Every error answer (404, 405).
 #[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     pub error: String,
 }
 
 /// `GET /history`: a window of the page's figures.
 #[derive(Serialize, ToSchema)]
-pub struct HistoryDoc {
+pub(crate) struct HistoryDoc {
     /// Seconds asked for.
     pub window: u64,
     /// Seconds between points: 1 (or the sampling interval, when longer) up to an hour, 60
@@ -45,7 +45,7 @@ pub struct HistoryDoc {
 /// One series of `/history`: the values (for minute points, their means), and for minute
 /// points the minima and maxima. `null` where it had no value.
 #[derive(Serialize, ToSchema)]
-pub struct HistorySeries {
+pub(crate) struct HistorySeries {
     pub mean: Vec<Option<f64>>,
     pub min: Option<Vec<Option<f64>>>,
     pub max: Option<Vec<Option<f64>>>,

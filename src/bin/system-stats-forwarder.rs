@@ -1,11 +1,14 @@
-//! `system-stats-forwarder`: delivers `/system` samples to monitoring servers. See `--help`.
+//! `system-stats-forwarder`: delivers the service's samples to monitoring servers, through a
+//! durable spool per destination. See `--help`.
 
 use std::process::ExitCode;
 
 use system_stats::config::ForwarderConfig;
 
+system_stats::libm_pow!();
+
 fn main() -> ExitCode {
-    let cfg = match system_stats::start(
+    let cfg = match system_stats::process::start(
         "system-stats-forwarder",
         ForwarderConfig::command(),
         ForwarderConfig::from_matches,
@@ -28,6 +31,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(system_stats::forward::run(cfg, system_stats::shutdown_signal()));
+    let code = runtime.block_on(system_stats::forward::run(cfg, system_stats::process::shutdown_signal()));
     ExitCode::from(code)
 }

@@ -1,4 +1,5 @@
-//! `system-stats-service`: serves `GET /system` and `GET /health`. See `--help`.
+//! `system-stats-service`: samples the host and serves it over HTTP (`/system`, `/metrics`,
+//! `/health`, the live page). See `--help`.
 
 use std::process::ExitCode;
 
@@ -9,14 +10,18 @@ use system_stats::sampler;
 use system_stats::web::guard::{Auth, Cors, HostCheck};
 use system_stats::web::server::{self, Access, ServeOptions};
 
+system_stats::libm_pow!();
+
 fn main() -> ExitCode {
-    let cfg =
-        match system_stats::start("system-stats-service", ServiceConfig::command(), ServiceConfig::from_matches, |c| {
-            c.log_level
-        }) {
-            Ok(cfg) => cfg,
-            Err(code) => return code,
-        };
+    let cfg = match system_stats::process::start(
+        "system-stats-service",
+        ServiceConfig::command(),
+        ServiceConfig::from_matches,
+        |c| c.log_level,
+    ) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
 
     let runner = Runner::new(&cfg.setup, &cfg.collectors);
     let (shared, _sampler) = match sampler::start(runner, cfg.setup.sample_interval) {
@@ -70,7 +75,7 @@ fn main() -> ExitCode {
             Cors::new(&cfg.cors_origins),
         );
         let state = AppState::new(shared, access, cfg.max_event_clients);
-        server::run(listener, state, options, system_stats::shutdown_signal()).await;
+        server::run(listener, state, options, system_stats::process::shutdown_signal()).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "arp",
     about: "ARP table entries per interface (/proc/net/arp)",
     reads: &[],
@@ -29,7 +29,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Arp {
+pub(crate) struct Arp {
     path: std::path::PathBuf,
     files: super::shared::files::Files,
     counts: super::shared::counters::Named<u64>,
@@ -51,7 +51,7 @@ impl Collector for Arp {
 }
 
 /// The entries of `/proc/net/arp` per device, sorted by device name.
-pub fn parse_arp(text: &str) -> Result<Vec<(&str, u64)>, String> {
+pub(crate) fn parse_arp(text: &str) -> Result<Vec<(&str, u64)>, String> {
     let mut by_device: std::collections::BTreeMap<&str, u64> = Default::default();
     for (n, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "conntrack",
     about: "connection-tracking table size, limit and drops (/proc/sys/net/netfilter)",
     reads: &[],
@@ -37,7 +37,7 @@ const STATS: [(&str, &str); 8] = [
     ("search_restart", "Number of conntrack table lookups which had to be restarted due to hashtable resizes."),
 ];
 
-pub struct Conntrack {
+pub(crate) struct Conntrack {
     count: PathBuf,
     max: PathBuf,
     stat: PathBuf,
@@ -81,7 +81,7 @@ impl Collector for Conntrack {
 
 /// `/proc/net/stat/nf_conntrack`: a header of names, then a line of hexadecimal values per
 /// CPU; the [`STATS`] summed over the CPUs, in their order (`None` for one the kernel lacks).
-pub fn parse_stat(text: &str) -> Result<[Option<u64>; 8], String> {
+pub(crate) fn parse_stat(text: &str) -> Result<[Option<u64>; 8], String> {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().ok_or("empty")?.split_ascii_whitespace().collect();
     let columns = STATS.map(|(name, _)| header.iter().position(|h| *h == name));
@@ -164,7 +164,7 @@ mod tests {
     #[test]
     fn without_the_module() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Conntrack::new(&Setup { procfs: dir.path().to_path_buf(), ..Setup::default() });
+        let mut c = Conntrack::new(&Setup { procfs: dir.path().to_path_buf(), ..crate::config::default_setup() });
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
         c.collect(&mut r).unwrap();
         assert!(r.exported.is_empty());

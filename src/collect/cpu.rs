@@ -5,6 +5,9 @@
 //! at start. Percent follows psutil's `cpu_percent`: deltas of `/proc/stat` ticks, guest time
 //! not counted twice, busy = total − idle − iowait. macOS: host_statistics through `sysinfo`.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics;
 #[cfg(target_os = "linux")]
@@ -14,7 +17,7 @@ use std::path::PathBuf;
 use super::shared::files::{self, Files};
 use crate::snapshot::PerCpu;
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "cpu",
     about: "busy percent (total, per CPU), times per mode, cores, model; boot time",
     reads: &[],
@@ -24,7 +27,7 @@ pub const ENTRY: Entry = Entry {
 
 /// CPU times from a `cpu` line of `/proc/stat` (clock ticks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CpuTimes {
+pub(crate) struct CpuTimes {
     pub user: u64,
     pub nice: u64,
     pub system: u64,
@@ -39,7 +42,7 @@ pub struct CpuTimes {
 
 impl CpuTimes {
     /// The times in seconds, for a kernel counting `hz` ticks per second (USER_HZ).
-    pub fn seconds(&self, hz: f64) -> crate::snapshot::CpuSeconds {
+    pub(crate) fn seconds(&self, hz: f64) -> crate::snapshot::CpuSeconds {
         let s = |t: u64| t as f64 / hz;
         crate::snapshot::CpuSeconds {
             user: s(self.user),
@@ -58,7 +61,7 @@ impl CpuTimes {
     /// Busy share between two readings, psutil's `cpu_percent` definition on Linux: each field's
     /// delta is clamped at zero; the total leaves out guest and guest_nice (already counted in
     /// user and nice); busy = total − idle − iowait. 0.0 when no time passed.
-    pub fn percent_since(&self, earlier: &CpuTimes) -> f64 {
+    pub(crate) fn percent_since(&self, earlier: &CpuTimes) -> f64 {
         let d = |now: u64, then: u64| now.saturating_sub(then);
         let total = d(self.user, earlier.user)
             + d(self.nice, earlier.nice)
@@ -78,7 +81,7 @@ impl CpuTimes {
 }
 
 #[cfg(target_os = "linux")]
-pub struct Cpu {
+pub(crate) struct Cpu {
     stat: PathBuf,
     files: Files,
     physical_cores: Option<u32>,
@@ -155,7 +158,7 @@ impl Collector for Cpu {
 }
 
 #[cfg(target_os = "macos")]
-pub struct Cpu {
+pub(crate) struct Cpu {
     system: Result<sysinfo::System, String>,
 }
 
@@ -194,7 +197,7 @@ impl Collector for Cpu {
 
 /// What one read of `/proc/stat` gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stat {
+pub(crate) struct Stat {
     pub total: CpuTimes,
     /// Number of `cpuN` lines: the online logical CPUs.
     pub cpus: u32,
@@ -222,7 +225,7 @@ pub struct Counters {
 
 /// Parses `/proc/stat`. The aggregate `cpu` line needs at least user, nice, system and idle;
 /// later fields (iowait … guest_nice) are 0 on kernels that do not have them.
-pub fn parse_stat(text: &str) -> Result<Stat, String> {
+pub(crate) fn parse_stat(text: &str) -> Result<Stat, String> {
     let mut total = None;
     let mut cpus = 0;
     let mut per_cpu = Vec::new();
@@ -282,7 +285,7 @@ fn parse_cpu_times(fields: &mut super::shared::files::Fields) -> Result<CpuTimes
 
 /// What `/proc/cpuinfo` tells.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CpuInfo {
+pub(crate) struct CpuInfo {
     /// `model name` (x86, some ARM kernels), or the ARM core named from `CPU part`.
     pub model: Option<String>,
     /// Every `cpu MHz` line, in CPU order (x86 without cpufreq, e.g. most VMs).
@@ -291,7 +294,7 @@ pub struct CpuInfo {
     pub cores_by_package: Vec<(u32, u32)>,
 }
 
-pub fn parse_cpuinfo(text: &str) -> CpuInfo {
+pub(crate) fn parse_cpuinfo(text: &str) -> CpuInfo {
     let mut info = CpuInfo::default();
     let mut implementer = None;
     let mut part = None;
@@ -336,7 +339,7 @@ fn parse_hex(s: &str) -> Option<u32> {
 
 /// Names the ARM cores found in Raspberry Pis (and a few common others) from the `CPU
 /// implementer` and `CPU part` lines; aarch64 kernels print no `model name`.
-pub fn arm_core_name(implementer: u32, part: u32) -> Option<&'static str> {
+pub(crate) fn arm_core_name(implementer: u32, part: u32) -> Option<&'static str> {
     if implementer != 0x41 {
         return None;
     }
@@ -362,42 +365,15 @@ pub fn arm_core_name(implementer: u32, part: u32) -> Option<&'static str> {
     })
 }
 
-/// Counts the CPUs in a kernel CPU list such as `0-3,5,7-8`.
-pub fn count_cpu_list(text: &str) -> Result<u32, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(0);
-    }
-    let mut n = 0u32;
-    for part in text.split(',') {
-        let bad = || format!("{text:?} is not a CPU list");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let a: u32 = a.parse().map_err(|_| bad())?;
-                let b: u32 = b.parse().map_err(|_| bad())?;
-                if b < a {
-                    return Err(bad());
-                }
-                n += b - a + 1;
-            }
-            None => {
-                part.parse::<u32>().map_err(|_| bad())?;
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
-}
-
 /// Physical cores from psutil's fallback: the sum of `cpu cores` over distinct packages.
-pub fn cores_from_cpuinfo(info: &CpuInfo) -> Option<u32> {
+pub(crate) fn cores_from_cpuinfo(info: &CpuInfo) -> Option<u32> {
     let n: u32 = info.cores_by_package.iter().map(|&(_, c)| c).sum();
     (n > 0).then_some(n)
 }
 
 /// The series of the CPU times in a snapshot: node_exporter's `node_cpu_seconds_total` and
 /// `node_cpu_guest_seconds_total`, and each CPU's busy share.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let mut seconds =
         metrics::Family::new("node_cpu_seconds_total", metrics::Kind::Counter, "Seconds the CPUs spent in each mode.");
     let mut guest = metrics::Family::new(
@@ -532,14 +508,5 @@ mod tests {
         assert_eq!(info.model.as_deref(), Some("ARM Cortex-A72"));
         assert!(info.mhz.is_empty());
         assert_eq!(cores_from_cpuinfo(&info), None);
-    }
-
-    #[test]
-    fn cpu_lists() {
-        assert_eq!(count_cpu_list("0-3\n"), Ok(4));
-        assert_eq!(count_cpu_list("0,2-3,8"), Ok(4));
-        assert_eq!(count_cpu_list(""), Ok(0));
-        assert!(count_cpu_list("3-1").is_err());
-        assert!(count_cpu_list("a").is_err());
     }
 }

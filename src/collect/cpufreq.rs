@@ -7,6 +7,9 @@
 //! machines) the mean `cpu MHz` of `/proc/cpuinfo`, min and max unknown, and no series.
 //! macOS: `sysinfo`.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 #[cfg(target_os = "linux")]
 use super::shared::files::{self, Files};
 use super::{CollectError, Collector, Entry, Reading, Setup};
@@ -15,7 +18,7 @@ use crate::metrics::{self, Kind};
 #[cfg(target_os = "linux")]
 use std::path::PathBuf;
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "cpufreq",
     about: "current, min and max CPU frequency (cpufreq policies, else /proc/cpuinfo)",
     reads: &[],
@@ -54,7 +57,7 @@ struct Policy {
 const LIMITS_EVERY: u64 = 10;
 
 #[cfg(target_os = "linux")]
-pub struct CpuFreq {
+pub(crate) struct CpuFreq {
     /// cpufreq policies, in CPU order; empty without cpufreq.
     policies: Vec<Policy>,
     rotation: super::shared::rotation::Rotation,
@@ -173,7 +176,7 @@ impl CpuFreq {
 }
 
 #[cfg(target_os = "macos")]
-pub struct CpuFreq {
+pub(crate) struct CpuFreq {
     system: Result<sysinfo::System, String>,
 }
 
@@ -259,7 +262,7 @@ impl metrics::Export for PerCpu {
 }
 
 /// Mean of kHz readings, in MHz rounded to one decimal.
-pub fn mean_mhz(khz: &[u64]) -> Option<f64> {
+pub(crate) fn mean_mhz(khz: &[u64]) -> Option<f64> {
     if khz.is_empty() {
         return None;
     }

@@ -14,7 +14,7 @@ use super::shared::fs::{self, FsStats};
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::Disk;
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "disk",
     about: "usage of the filesystem holding SYSTEM_STATS_DISK_PATH (statvfs)",
     reads: &["filesystems"],
@@ -22,7 +22,7 @@ pub const ENTRY: Entry = Entry {
     start: |setup| Some(Box::new(DiskUsage::new(setup))),
 };
 
-pub struct DiskUsage {
+pub(crate) struct DiskUsage {
     path: PathBuf,
     /// The path as the user gave it, reported as `disk.mount`.
     label: String,
@@ -139,7 +139,7 @@ mod tests {
     }
 
     fn family(path: &Path) -> DiskUsage {
-        DiskUsage::new(&Setup { disk_path: path.to_path_buf(), ..Setup::default() })
+        DiskUsage::new(&Setup { disk_path: path.to_path_buf(), ..crate::config::default_setup() })
     }
 
     /// What `filesystems` reports of the mount point `path` (not its real numbers).

@@ -10,6 +10,9 @@
 //! when the set of devices changes (the udev properties are read then too). Counters are made
 //! monotonic per device ([`NoWrap`]). macOS: `sysinfo` (bytes only).
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use std::time::Instant;
 
 #[cfg(target_os = "linux")]
@@ -19,7 +22,7 @@ use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{DiskIo, round2};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "disk_io",
     about: "block I/O since boot, per disk, and read/write rates (/proc/diskstats)",
     reads: &[],
@@ -31,7 +34,7 @@ pub const ENTRY: Entry = Entry {
 type Previous = Option<(Instant, DiskCounters)>;
 
 #[cfg(target_os = "linux")]
-pub struct DiskStats {
+pub(crate) struct DiskStats {
     diskstats: std::path::PathBuf,
     sys_block: std::path::PathBuf,
     files: super::shared::files::Files,
@@ -174,7 +177,7 @@ fn write(r: &mut Reading, total: DiskCounters, before: Option<DiskCounters>, dt:
 }
 
 #[cfg(target_os = "macos")]
-pub struct DiskStats {
+pub(crate) struct DiskStats {
     disks: Result<sysinfo::Disks, String>,
     previous: Previous,
 }
@@ -206,21 +209,21 @@ impl Collector for DiskStats {
 
 /// Bytes per sector in `/proc/diskstats`: always 512, whatever the device's real sector size
 /// (the kernel's `SECTOR_SHIFT`; psutil's `DISK_SECTOR_SIZE`).
-pub const SECTOR_SIZE: u64 = 512;
+pub(crate) const SECTOR_SIZE: u64 = 512;
 
 /// The counters of one disk: first those of the [`DiskIo`] fields, in their order
 /// (read_count, write_count, read_bytes, write_bytes, read_time, write_time,
 /// read_merged_count, write_merged_count, busy_time; times in ms), then node_exporter's others:
 /// weighted I/O time (ms), discards completed, merged, sectors and time (ms), flushes and their
 /// time (ms).
-pub type DiskCounters = [u64; COUNTERS];
+pub(crate) type DiskCounters = [u64; COUNTERS];
 
 /// How many counters a disk has ([`DiskCounters`]).
-pub const COUNTERS: usize = 16;
+pub(crate) const COUNTERS: usize = 16;
 
 /// One line of `/proc/diskstats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Line {
+pub(crate) struct Line {
     pub major: u32,
     pub minor: u32,
     pub counters: DiskCounters,
@@ -236,7 +239,7 @@ pub struct Line {
 /// devices but not partitions). Handles the 14-field (2.6+), 18-field (4.18+, discards) and
 /// 20-field (5.5+, flushes) formats, the 7-field partition lines of 2.6.x and the 15-field
 /// lines of 2.4.
-pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(), String> {
+pub(crate) fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(), String> {
     for (n, line) in super::shared::files::lines(text).enumerate() {
         // the first four fields as text (the name is the third, or the fourth in 2.4's
         // format), the others read as numbers while they are split
@@ -330,7 +333,7 @@ pub fn parse_diskstats(text: &str, mut each: impl FnMut(&str, Line)) -> Result<(
 }
 
 /// Sums per-disk counters into the contract's `disk_io`.
-pub fn disk_io(total: DiskCounters) -> DiskIo {
+pub(crate) fn disk_io(total: DiskCounters) -> DiskIo {
     DiskIo {
         read_count: Some(total[0]),
         write_count: Some(total[1]),
@@ -346,12 +349,12 @@ pub fn disk_io(total: DiskCounters) -> DiskIo {
 
 /// Where udev keeps each device's properties, as node_exporter reads them (its
 /// `--path.udev.data` default): `b<major>:<minor>` files of `E:KEY=value` lines.
-pub const UDEV_DATA: &str = "/run/udev/data";
+pub(crate) const UDEV_DATA: &str = "/run/udev/data";
 
 /// The udev properties `node_disk_info` is labelled with, in its label order: path
 /// (`ID_PATH`), wwn (`ID_WWN`), model (`ID_MODEL`), serial (`ID_SERIAL_SHORT`), revision
 /// (`ID_REVISION`); empty where udev has none (no udev, as in a container).
-pub fn udev_properties(path: &std::path::Path) -> [String; 5] {
+pub(crate) fn udev_properties(path: &std::path::Path) -> [String; 5] {
     let mut out: [String; 5] = Default::default();
     let Ok(text) = std::fs::read_to_string(path) else { return out };
     for line in text.lines() {
@@ -466,7 +469,7 @@ impl metrics::Export for Extras {
 
 /// The series of the disks in a snapshot: node_exporter's `node_disk_*` of diskstats, and the
 /// read and write rates.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let Some(disks) = &s.disks else { return };
     type Get = fn(&crate::snapshot::DiskDevice) -> f64;
     let defs: [(&str, &str, Get); 9] = [

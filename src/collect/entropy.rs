@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "entropy",
     about: "entropy available to the random number generator (/proc/sys/kernel/random)",
     reads: &[],
@@ -30,7 +30,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Entropy {
+pub(crate) struct Entropy {
     available: PathBuf,
     pool: PathBuf,
     files: super::shared::files::Files,

@@ -9,7 +9,7 @@
 use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "filefd",
     about: "file handles allocated and their limit (/proc/sys/fs/file-nr)",
     reads: &[],
@@ -25,7 +25,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Filefd {
+pub(crate) struct Filefd {
     path: std::path::PathBuf,
     files: super::shared::files::Files,
 }
@@ -45,7 +45,7 @@ impl Collector for Filefd {
 
 /// `/proc/sys/fs/file-nr`: allocated handles and the maximum (the middle field, unused
 /// handles, is always 0 since Linux 2.6).
-pub fn parse_file_nr(text: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_file_nr(text: &str) -> Result<(u64, u64), String> {
     let f: Vec<&str> = text.split_ascii_whitespace().collect();
     if f.len() != 3 {
         return Err(format!("{} fields, expected 3", f.len()));

@@ -15,7 +15,7 @@ use super::shared::fs::{FsStats, statvfs};
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Filesystem, Text};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "filesystems",
     about: "every real mounted filesystem and its usage (mount table, statvfs)",
     reads: &[],
@@ -24,10 +24,10 @@ pub const ENTRY: Entry = Entry {
 };
 
 /// How long a network filesystem's `statvfs` is waited for.
-pub const NETWORK_STAT_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const NETWORK_STAT_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[cfg(target_os = "linux")]
-pub struct Filesystems {
+pub(crate) struct Filesystems {
     table_path: PathBuf,
     table: MountTable,
     network_stat: BoundedStat,
@@ -78,7 +78,7 @@ impl Filesystems {
 /// The mount table: `/proc/1/mounts` (the host's, as node_exporter reads it), else
 /// `/proc/mounts`.
 #[cfg(target_os = "linux")]
-pub fn mount_table_path(procfs: &Path) -> PathBuf {
+pub(crate) fn mount_table_path(procfs: &Path) -> PathBuf {
     let host = procfs.join("1/mounts");
     if std::fs::File::open(&host).is_ok() { host } else { procfs.join("mounts") }
 }
@@ -117,7 +117,7 @@ impl Collector for Filesystems {
 }
 
 #[cfg(target_os = "macos")]
-pub struct Filesystems {
+pub(crate) struct Filesystems {
     disks: Result<sysinfo::Disks, String>,
     exclude: super::shared::exclude::Exclusions,
 }
@@ -156,7 +156,7 @@ impl Collector for Filesystems {
 
 /// One line of the mount table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
+pub(crate) struct Mount {
     pub device: Text,
     pub mountpoint: Text,
     pub fstype: Text,
@@ -186,7 +186,7 @@ fn unescape(field: &str) -> String {
 }
 
 /// Parses a mount table (`device mountpoint fstype options dump pass` per line).
-pub fn parse_mounts(text: &str) -> Result<Vec<Mount>, String> {
+pub(crate) fn parse_mounts(text: &str) -> Result<Vec<Mount>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -207,7 +207,7 @@ pub fn parse_mounts(text: &str) -> Result<Vec<Mount>, String> {
 }
 
 /// A reported mount with its usage (or the error that kept it from being measured).
-pub fn filesystem(m: &Mount, usage: Result<&FsStats, &str>) -> Filesystem {
+pub(crate) fn filesystem(m: &Mount, usage: Result<&FsStats, &str>) -> Filesystem {
     let mut fs = Filesystem {
         device: m.device.clone(),
         mountpoint: m.mountpoint.clone(),
@@ -254,7 +254,7 @@ const NETWORK_TYPES: &[&str] = &[
     "fuse.cephfs",
 ];
 
-pub fn is_network(fstype: &str) -> bool {
+pub(crate) fn is_network(fstype: &str) -> bool {
     NETWORK_TYPES.contains(&fstype)
 }
 
@@ -267,7 +267,7 @@ type Stuck = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, 
 /// A mount whose stat did not return in time is reported with an error, and not stat'ed
 /// again until that stat returns; the stuck helper is left behind and a new one started.
 /// (node_exporter does the same with a goroutine per mount.)
-pub struct BoundedStat {
+pub(crate) struct BoundedStat {
     stat: StatFn,
     timeout: Duration,
     worker: Option<std::sync::mpsc::Sender<(PathBuf, Reply)>>,
@@ -275,11 +275,11 @@ pub struct BoundedStat {
 }
 
 impl BoundedStat {
-    pub fn new(stat: StatFn, timeout: Duration) -> Self {
+    pub(crate) fn new(stat: StatFn, timeout: Duration) -> Self {
         BoundedStat { stat, timeout, worker: None, stuck: Default::default() }
     }
 
-    pub fn stat(&mut self, path: &Path) -> Result<FsStats, CollectError> {
+    pub(crate) fn stat(&mut self, path: &Path) -> Result<FsStats, CollectError> {
         let stuck = |why: String| CollectError::Stuck { call: "statvfs", target: path.display().to_string(), why };
         if let Some(since) = self.stuck.locked().get(path) {
             return Err(stuck(format!(
@@ -324,26 +324,21 @@ impl BoundedStat {
 }
 
 /// The most a mount table may hold: 20 000 mounts of long container paths take about 3 MiB.
-pub const MOUNTS_LIMIT: usize = 32 << 20;
+pub(crate) const MOUNTS_LIMIT: usize = 32 << 20;
 
 /// The mount table, parsed again only when the kernel says it changed: procfs mount tables
 /// signal `POLLPRI` to `poll(2)` after every mount or unmount, so an unchanged table costs one
 /// `poll` instead of being regenerated and parsed every sample.
 #[derive(Debug, Default)]
-pub struct MountTable {
+pub(crate) struct MountTable {
     file: Option<std::fs::File>,
     mounts: Vec<Mount>,
     buf: Vec<u8>,
 }
 
 impl MountTable {
-    /// The mounts as last read (empty before the first [`MountTable::read`]).
-    pub fn cached(&self) -> &[Mount] {
-        &self.mounts
-    }
-
     /// The current mounts of the table at `path`, and whether it was read again this time.
-    pub fn read(&mut self, path: &Path) -> Result<(&[Mount], bool), CollectError> {
+    pub(crate) fn read(&mut self, path: &Path) -> Result<(&[Mount], bool), CollectError> {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
         use std::os::fd::AsFd;
         let changed = match &self.file {
@@ -372,7 +367,7 @@ impl MountTable {
 }
 
 /// The series of the filesystems in a snapshot: node_exporter's `node_filesystem_*`.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let mut size =
         metrics::Family::new("node_filesystem_size_bytes", metrics::Kind::Gauge, "Filesystem size in bytes.");
     let mut free =

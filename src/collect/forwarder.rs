@@ -18,7 +18,7 @@ use super::shared::poller::{Change, change};
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{ForwarderDestination, ForwarderState};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "forwarder",
     about: "the forwarder's backlog per destination, from its own /metrics (SYSTEM_STATS_FORWARDER_URL)",
     reads: &[],
@@ -27,14 +27,14 @@ pub const ENTRY: Entry = Entry {
 };
 
 /// How often the forwarder's metrics are read.
-pub const REFRESH: Duration = Duration::from_secs(5);
+pub(crate) const REFRESH: Duration = Duration::from_secs(5);
 
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     latest: super::shared::poller::Poller<ForwarderState>,
 }
 
 /// The destinations of a forwarder's `/metrics` text, by their `destination` label.
-pub fn parse(text: &str) -> Vec<ForwarderDestination> {
+pub(crate) fn parse(text: &str) -> Vec<ForwarderDestination> {
     let mut by: BTreeMap<String, ForwarderDestination> = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("system_stats_forwarder_")) {
         let Some((key, value)) = line.rsplit_once(' ') else { continue };

@@ -6,11 +6,14 @@
 //! DMI product name (x86). All but the host name are read once at start. macOS: `uname(3)`,
 //! `sysinfo` and `sysctlbyname("hw.model")`.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics;
 use crate::snapshot::System;
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "host",
     about: "host name, OS, kernel, architecture, platform string, model",
     reads: &[],
@@ -18,7 +21,7 @@ pub const ENTRY: Entry = Entry {
     start: |setup| Some(Box::new(Host::new(setup))),
 };
 
-pub struct Host {
+pub(crate) struct Host {
     /// Everything but the host name, found at start.
     system: System,
     #[cfg(target_os = "linux")]
@@ -143,14 +146,14 @@ fn sysctl_string(name: &str) -> Option<String> {
 
 /// A one-line sysfs/procfs string: trailing newlines and NULs (device-tree strings end in one)
 /// removed; `None` when empty.
-pub fn clean(text: &str) -> Option<String> {
+pub(crate) fn clean(text: &str) -> Option<String> {
     let t = text.trim_end_matches(['\0', '\n', ' ', '\t']).trim_start();
     (!t.is_empty()).then(|| t.to_string())
 }
 
 /// Python's `platform.platform()` on Linux: `Linux-<release>-<machine>-with-glibc<version>`
 /// (the last part only for glibc builds).
-pub fn platform_string(release: &str, machine: &str) -> String {
+pub(crate) fn platform_string(release: &str, machine: &str) -> String {
     match glibc_version() {
         Some(v) => format!("Linux-{release}-{machine}-with-glibc{v}"),
         None => format!("Linux-{release}-{machine}"),
@@ -170,7 +173,7 @@ fn glibc_version() -> Option<String> {
 }
 
 /// `node_uname_info` of a snapshot.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let y = &s.system;
     let Some(nodename) = &y.hostname else { return };
     out.push(

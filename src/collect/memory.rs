@@ -5,11 +5,14 @@
 //! Formulas are psutil's (`_pslinux.virtual_memory`), with `used = total − available` as in
 //! psutil 7.1+ and procps `free`. macOS: `sysinfo` (host_statistics64).
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics;
 use crate::snapshot::{FieldMap, Memory, percent};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "memory",
     about: "memory use with psutil's definitions, and every /proc/meminfo line",
     reads: &[],
@@ -18,7 +21,7 @@ pub const ENTRY: Entry = Entry {
 };
 
 #[cfg(target_os = "linux")]
-pub struct MemoryFamily {
+pub(crate) struct MemoryFamily {
     meminfo: std::path::PathBuf,
     zoneinfo: std::path::PathBuf,
     files: super::shared::files::Files,
@@ -58,15 +61,15 @@ impl Collector for MemoryFamily {
 }
 
 /// The most `/proc/meminfo` (and `/proc/zoneinfo`, `/proc/vmstat`) may hold.
-pub const MEMINFO_LIMIT: usize = 1 << 20;
+pub(crate) const MEMINFO_LIMIT: usize = 1 << 20;
 
 /// The kernel's page size (`sysconf(_SC_PAGESIZE)`): 4 KiB, 16 KiB on a Pi 5's default kernel.
-pub fn page_size() -> u64 {
+pub(crate) fn page_size() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().map_or(4096, |v| v as u64)
 }
 
 #[cfg(target_os = "macos")]
-pub struct MemoryFamily {
+pub(crate) struct MemoryFamily {
     system: Result<sysinfo::System, String>,
 }
 
@@ -96,7 +99,7 @@ impl Collector for MemoryFamily {
 
 /// The `/proc/meminfo` lines psutil uses, in bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MemInfo {
+pub(crate) struct MemInfo {
     pub mem_total: Option<u64>,
     pub mem_free: Option<u64>,
     pub mem_available: Option<u64>,
@@ -121,13 +124,13 @@ pub struct MemInfo {
 
 /// Parses `/proc/meminfo` (`Key:   value kB` lines; values in kB unless no unit is given).
 /// Unknown lines are ignored; a known line with a bad value is an error.
-pub fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
+pub(crate) fn parse_meminfo(text: &str) -> Result<MemInfo, String> {
     parse_meminfo_after(text, &FieldMap::default())
 }
 
 /// [`parse_meminfo`], the keys shared with those of `last` (the last sample's `all`) where
 /// they are the same, in the same place.
-pub fn parse_meminfo_after(text: &str, last: &FieldMap) -> Result<MemInfo, String> {
+pub(crate) fn parse_meminfo_after(text: &str, last: &FieldMap) -> Result<MemInfo, String> {
     let mut m = MemInfo { all: FieldMap(Vec::with_capacity(last.0.len())), ..MemInfo::default() };
     for line in super::shared::files::lines(text) {
         let Some((key, rest)) = line.split_once(':') else { continue };
@@ -169,7 +172,7 @@ pub fn parse_meminfo_after(text: &str, last: &FieldMap) -> Result<MemInfo, Strin
 }
 
 /// The sum of the `low` watermarks of all zones in `/proc/zoneinfo`, in pages.
-pub fn parse_zoneinfo_low(text: &str) -> Option<u64> {
+pub(crate) fn parse_zoneinfo_low(text: &str) -> Option<u64> {
     let mut sum = 0;
     let mut found = false;
     for line in super::shared::files::lines(text) {
@@ -199,7 +202,7 @@ fn estimate_available(m: &MemInfo, free: u64, low_watermark_bytes: Option<u64>) 
 
 /// Virtual memory from `/proc/meminfo`. `low_watermark_bytes` (from `/proc/zoneinfo`) is only
 /// needed when [`needs_zoneinfo`] says so.
-pub fn memory(m: &MemInfo, low_watermark_bytes: Option<u64>) -> Result<Memory, String> {
+pub(crate) fn memory(m: &MemInfo, low_watermark_bytes: Option<u64>) -> Result<Memory, String> {
     let total = m.mem_total.ok_or("MemTotal is missing")?;
     let free = m.mem_free.ok_or("MemFree is missing")?;
     let mut available = match m.mem_available {
@@ -227,13 +230,13 @@ pub fn memory(m: &MemInfo, low_watermark_bytes: Option<u64>) -> Result<Memory, S
 }
 
 /// Whether [`memory`] needs the zoneinfo watermarks (no usable `MemAvailable`).
-pub fn needs_zoneinfo(m: &MemInfo) -> bool {
+pub(crate) fn needs_zoneinfo(m: &MemInfo) -> bool {
     !matches!(m.mem_available, Some(a) if a > 0)
 }
 
 /// The series of the memory in a snapshot: a `node_memory_<field>` for every meminfo line, as
 /// node_exporter names them, and the share in use.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let Some(meminfo) = &s.memory.meminfo else { return };
     for (key, v) in &meminfo.0 {
         let name = metric_name(key);
@@ -253,7 +256,7 @@ pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Fam
 
 /// node_exporter's meminfo names: `Active(anon)` → `node_memory_Active_anon_bytes`; the
 /// unitless `HugePages_*` lines keep no unit.
-pub fn metric_name(key: &str) -> String {
+pub(crate) fn metric_name(key: &str) -> String {
     let key = match key.split_once('(') {
         Some((a, b)) => format!("{a}_{}", b.trim_end_matches(')')),
         None => key.to_string(),

@@ -47,40 +47,40 @@ pub use runner::{Progress, Runner, Status};
 pub use selection::{Selection, family_names};
 pub use status::{CollectError, FamilyStatus};
 
-pub mod arp;
-pub mod conntrack;
-pub mod containers;
-pub mod cpu;
-pub mod cpufreq;
-pub mod disk;
-pub mod disk_io;
-pub mod entropy;
-pub mod filefd;
-pub mod filesystems;
-pub mod forwarder;
-pub mod host;
-pub mod interfaces;
-pub mod load;
-pub mod memory;
-pub mod netstat;
-pub mod network;
-pub mod os_update;
-pub mod pressure;
-pub mod processes;
-pub mod raspberry_pi;
-pub mod schedstat;
-pub mod sensors;
-pub mod services;
-pub mod sockstat;
-pub mod softnet;
-pub mod stat;
-pub mod swap;
-pub mod textfile;
-pub mod time;
-pub mod timex;
-pub mod udp_queues;
-pub mod uptime;
-pub mod vmstat;
+pub(crate) mod arp;
+pub(crate) mod conntrack;
+pub(crate) mod containers;
+pub(crate) mod cpu;
+pub(crate) mod cpufreq;
+pub(crate) mod disk;
+pub(crate) mod disk_io;
+pub(crate) mod entropy;
+pub(crate) mod filefd;
+pub(crate) mod filesystems;
+pub(crate) mod forwarder;
+pub(crate) mod host;
+pub(crate) mod interfaces;
+pub(crate) mod load;
+pub(crate) mod memory;
+pub(crate) mod netstat;
+pub(crate) mod network;
+pub(crate) mod os_update;
+pub(crate) mod pressure;
+pub(crate) mod processes;
+pub(crate) mod raspberry_pi;
+pub(crate) mod schedstat;
+pub(crate) mod sensors;
+pub(crate) mod services;
+pub(crate) mod sockstat;
+pub(crate) mod softnet;
+pub(crate) mod stat;
+pub(crate) mod swap;
+pub(crate) mod textfile;
+pub(crate) mod time;
+pub(crate) mod timex;
+pub(crate) mod udp_queues;
+pub(crate) mod uptime;
+pub(crate) mod vmstat;
 
 /// Every family, in the order they run. A family comes after those whose output it reads
 /// (its [`Entry::reads`]).
@@ -258,13 +258,6 @@ pub struct Setup {
     pub forwarder_token: Option<String>,
     /// The directory of `*.prom` files `textfile` serves (`SYSTEM_STATS_TEXTFILE_DIRECTORY`).
     pub textfile_directory: Option<PathBuf>,
-}
-
-impl Default for Setup {
-    /// The settings table's defaults ([`crate::config::default_setup`]).
-    fn default() -> Self {
-        crate::config::default_setup()
-    }
 }
 
 #[cfg(test)]

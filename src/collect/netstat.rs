@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "netstat",
     about: "IP, ICMP, TCP and UDP protocol counters (/proc/net/netstat, snmp, snmp6)",
     reads: &[],
@@ -27,7 +27,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Netstat {
+pub(crate) struct Netstat {
     netstat: PathBuf,
     snmp: PathBuf,
     snmp6: PathBuf,
@@ -78,7 +78,7 @@ impl Collector for Netstat {
 
 /// node_exporter's default `--collector.netstat.fields`:
 /// `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`.
-pub fn node_exporter_keeps(protocol: &str, field: &str) -> bool {
+pub(crate) fn node_exporter_keeps(protocol: &str, field: &str) -> bool {
     if matches!(field, "InErrors" | "InErrs") {
         return true;
     }
@@ -111,7 +111,7 @@ fn value(text: &str) -> Option<f64> {
 
 /// Parses `/proc/net/netstat` or `/proc/net/snmp`: lines in pairs, `Proto: Name Name...`
 /// then `Proto: value value...`; calls `each(protocol, field, value)`.
-pub fn parse_pairs(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
+pub(crate) fn parse_pairs(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
     let mut lines = super::shared::files::lines(text).filter(|l| !l.trim().is_empty()).enumerate();
     while let Some((n, header)) = lines.next() {
         let (protocol, names) = header.split_once(':').ok_or_else(|| format!("line {}: no ':'", n + 1))?;
@@ -137,7 +137,7 @@ pub fn parse_pairs(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<
 
 /// Parses `/proc/net/snmp6`: `Ip6InReceives 123` lines; the protocol is the name up to its
 /// first `6` (`Ip6`, `Icmp6`, `Udp6`, `UdpLite6`), as node_exporter splits it.
-pub fn parse_snmp6(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
+pub(crate) fn parse_snmp6(text: &str, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
     for (n, line) in super::shared::files::lines(text).enumerate() {
         let mut f = line.split_ascii_whitespace();
         let Some(key) = f.next() else { continue };

@@ -17,7 +17,7 @@ use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{NetInterface, NetIoCounters, Text};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "network",
     about: "traffic since boot, in total and per interface, and its rates (/proc/net/dev)",
     reads: &[],
@@ -25,7 +25,7 @@ pub const ENTRY: Entry = Entry {
     start: |setup| Some(Box::new(Network::new(setup))),
 };
 
-pub struct Network {
+pub(crate) struct Network {
     #[cfg(target_os = "linux")]
     net_dev: std::path::PathBuf,
     #[cfg(target_os = "linux")]
@@ -163,18 +163,18 @@ impl Collector for Network {
 /// One interface's counters in the order of `/proc/net/dev`'s columns: received bytes,
 /// packets, errs, drop, fifo, frame, compressed, multicast; transmitted bytes, packets, errs,
 /// drop, fifo, colls, carrier, compressed.
-pub type DevCounters = [u64; COUNTERS];
+pub(crate) type DevCounters = [u64; COUNTERS];
 
 /// How many counters an interface has ([`DevCounters`]).
-pub const COUNTERS: usize = 16;
-pub const RX_BYTES: usize = 0;
-pub const RX_PACKETS: usize = 1;
-pub const RX_ERRS: usize = 2;
-pub const RX_DROP: usize = 3;
-pub const TX_BYTES: usize = 8;
-pub const TX_PACKETS: usize = 9;
-pub const TX_ERRS: usize = 10;
-pub const TX_DROP: usize = 11;
+pub(crate) const COUNTERS: usize = 16;
+pub(crate) const RX_BYTES: usize = 0;
+pub(crate) const RX_PACKETS: usize = 1;
+pub(crate) const RX_ERRS: usize = 2;
+pub(crate) const RX_DROP: usize = 3;
+pub(crate) const TX_BYTES: usize = 8;
+pub(crate) const TX_PACKETS: usize = 9;
+pub(crate) const TX_ERRS: usize = 10;
+pub(crate) const TX_DROP: usize = 11;
 
 /// The counters beyond psutil's eight, for `/metrics` only: their column and node_exporter's
 /// statistic name.
@@ -190,7 +190,7 @@ const OTHERS: [(usize, &str); 8] = [
 ];
 
 /// Parses `/proc/net/dev`, calling `each` for every interface.
-pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Result<(), String> {
+pub(crate) fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Result<(), String> {
     for (n, line) in super::shared::files::lines(text).enumerate() {
         // two header lines, then `  name: rx_bytes rx_packets rx_errs rx_drop ... tx_bytes ...`
         let Some((name, rest)) = line.split_once(':') else {
@@ -220,7 +220,7 @@ pub fn parse_net_dev(text: &str, mut each: impl FnMut(&str, DevCounters)) -> Res
 }
 
 /// psutil's eight of an interface's counters as the snapshot's fields.
-pub fn net_io(c: DevCounters) -> NetIoCounters {
+pub(crate) fn net_io(c: DevCounters) -> NetIoCounters {
     NetIoCounters {
         bytes_sent: Some(c[TX_BYTES]),
         bytes_recv: Some(c[RX_BYTES]),
@@ -257,7 +257,7 @@ impl metrics::Export for Others {
 
 /// The series of the interfaces' counters in a snapshot: node_exporter's
 /// `node_network_{receive,transmit}_*_total`, and the receive and transmit rates.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let Some(ifs) = &s.network.all_interfaces else { return };
     type Get = fn(&crate::snapshot::NetIoCounters) -> Option<u64>;
     let defs: [(&str, Get); 8] = [

@@ -26,7 +26,7 @@ use super::shared::poller::{Change, change};
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::OsUpdate;
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "os_update",
     about: "pending OS updates (apt-get -s upgrade, dnf, softwareupdate), checked in the background",
     reads: &[],
@@ -36,14 +36,14 @@ pub const ENTRY: Entry = Entry {
 
 /// A package manager the check knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Manager {
+pub(crate) enum Manager {
     Apt,
     Dnf,
     SoftwareUpdate,
 }
 
 impl Manager {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Manager::Apt => "apt-get",
             Manager::Dnf => "dnf",
@@ -52,7 +52,7 @@ impl Manager {
     }
 
     /// The package manager of this system, looked up in `PATH`.
-    pub fn find() -> Option<(Manager, PathBuf)> {
+    pub(crate) fn find() -> Option<(Manager, PathBuf)> {
         let candidates: &[Manager] =
             if cfg!(target_os = "macos") { &[Manager::SoftwareUpdate] } else { &[Manager::Apt, Manager::Dnf] };
         candidates.iter().find_map(|&m| which(m.name()).map(|p| (m, p)))
@@ -71,14 +71,14 @@ fn which(name: &str) -> Option<PathBuf> {
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pending {
+pub(crate) struct Pending {
     pub count: u64,
     pub security: Option<u64>,
 }
 
 /// `apt-get -s upgrade`: one `Inst <package> [<old>] (<new> <suites> [<arch>])` line per
 /// package; it is a security update when one of its suites ends in `-security`.
-pub fn parse_apt(text: &str) -> Pending {
+pub(crate) fn parse_apt(text: &str) -> Pending {
     let (mut count, mut security) = (0, 0);
     for line in text.lines().filter(|l| l.starts_with("Inst ")) {
         count += 1;
@@ -92,7 +92,7 @@ pub fn parse_apt(text: &str) -> Pending {
 
 /// `dnf check-update`: one `<name>.<arch> <version> <repository>` line per package, before an
 /// `Obsoleting Packages` section if there is one.
-pub fn parse_dnf(text: &str) -> u64 {
+pub(crate) fn parse_dnf(text: &str) -> u64 {
     let mut n = 0;
     for line in text.lines() {
         if line.starts_with("Obsoleting") {
@@ -108,7 +108,7 @@ pub fn parse_dnf(text: &str) -> u64 {
 
 /// `dnf updateinfo list --security`: one `<advisory> <severity>/Sec. <package>` line per
 /// package to update; the distinct packages.
-pub fn parse_dnf_security(text: &str) -> u64 {
+pub(crate) fn parse_dnf_security(text: &str) -> u64 {
     let mut packages: Vec<&str> = text
         .lines()
         .filter_map(|l| {
@@ -122,7 +122,7 @@ pub fn parse_dnf_security(text: &str) -> u64 {
 }
 
 /// `softwareupdate --list`: one `* Label: <name>` line per update.
-pub fn parse_softwareupdate(text: &str) -> u64 {
+pub(crate) fn parse_softwareupdate(text: &str) -> u64 {
     text.lines().filter(|l| l.trim_start().starts_with("* Label:")).count() as u64
 }
 
@@ -189,7 +189,7 @@ fn run(program: &Path, args: &[&str], timeout: Duration, ok: &[i32]) -> Result<S
 }
 
 /// One check with `manager`.
-pub fn check(manager: Manager, program: &Path, timeout: Duration) -> Result<Pending, String> {
+pub(crate) fn check(manager: Manager, program: &Path, timeout: Duration) -> Result<Pending, String> {
     match manager {
         Manager::Apt => run(program, &["-s", "-q", "upgrade"], timeout, &[0]).map(|out| parse_apt(&out)),
         Manager::Dnf => {
@@ -204,7 +204,7 @@ pub fn check(manager: Manager, program: &Path, timeout: Duration) -> Result<Pend
     }
 }
 
-pub struct OsUpdates {
+pub(crate) struct OsUpdates {
     /// `None` without a package manager.
     latest: Option<super::shared::poller::Poller<OsUpdate>>,
     /// Without a package manager: what `/system` says.

@@ -8,12 +8,15 @@
 //! The `process_*` series are read when `/metrics` is rendered, from this process's own
 //! `/proc/self` (never `SYSTEM_STATS_PROCFS`, which may be the host's or a recorded tree).
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use super::Status;
 use crate::metrics::{Family, Kind, label, unix_seconds};
 use crate::snapshot::Snapshot;
 
 /// The service's own series of a sample: `collectors` and `samples_total` from its sampler.
-pub fn service_series(s: &Snapshot, collectors: &[Status], samples_total: Option<u64>, out: &mut Vec<Family>) {
+pub(crate) fn service_series(s: &Snapshot, collectors: &[Status], samples_total: Option<u64>, out: &mut Vec<Family>) {
     let now = unix_seconds(&s.collected_at);
     out.extend(Family::single("node_time_seconds", Kind::Gauge, "System time in seconds since epoch (1970).", now));
     let t = &s.throughput;
@@ -69,7 +72,7 @@ pub fn service_series(s: &Snapshot, collectors: &[Status], samples_total: Option
 
 /// What is known of this process now.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub cpu_seconds: Option<f64>,
     pub resident_bytes: Option<f64>,
     pub virtual_bytes: Option<f64>,
@@ -118,7 +121,7 @@ fn open_fds(dir: &str) -> Option<f64> {
 }
 
 #[cfg(target_os = "linux")]
-pub fn usage() -> Usage {
+pub(crate) fn usage() -> Usage {
     use std::sync::OnceLock;
     static TICKS: OnceLock<f64> = OnceLock::new();
     static BOOT: OnceLock<Option<f64>> = OnceLock::new();
@@ -143,7 +146,7 @@ pub fn usage() -> Usage {
 }
 
 #[cfg(target_os = "macos")]
-pub fn usage() -> Usage {
+pub(crate) fn usage() -> Usage {
     use std::sync::OnceLock;
     // the start as this process saw it: libproc's start time needs an unsafe call and a struct
     // this code could not run to check; the first render is within a second of the start
@@ -177,7 +180,7 @@ pub fn usage() -> Usage {
 
 /// The fields of `/proc/<pid>/stat` these series need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SelfStat {
+pub(crate) struct SelfStat {
     pub utime: u64,
     pub stime: u64,
     pub starttime: u64,
@@ -187,7 +190,7 @@ pub struct SelfStat {
 
 /// Parses `/proc/<pid>/stat`; the command name (field 2) may hold spaces and parentheses, so
 /// the fields are counted from its last `)`.
-pub fn parse_self_stat(text: &str) -> Option<SelfStat> {
+pub(crate) fn parse_self_stat(text: &str) -> Option<SelfStat> {
     let rest = &text[text.rfind(')')? + 1..];
     // fields from 3 (state) on: utime is 14, stime 15, starttime 22, vsize 23, rss 24
     let f: Vec<&str> = rest.split_ascii_whitespace().take(22).collect();

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "pressure",
     about: "time waited for CPU, memory, I/O and interrupts (pressure stall information, /proc/pressure)",
     reads: &[],
@@ -88,7 +88,7 @@ impl Resource {
     }
 }
 
-pub struct Pressure {
+pub(crate) struct Pressure {
     paths: [PathBuf; 4],
     files: super::shared::files::Files,
 }
@@ -121,14 +121,14 @@ impl Collector for Pressure {
 
 /// The `total=` microseconds of a pressure file's `some` and `full` lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stalls {
+pub(crate) struct Stalls {
     pub some: Option<u64>,
     pub full: Option<u64>,
 }
 
 /// Parses a `/proc/pressure/*` file: `some avg10=0.00 avg60=0.00 avg300=0.00 total=12345`
 /// and, except for `cpu` on older kernels, the same with `full`.
-pub fn parse_pressure(text: &str) -> Result<Stalls, String> {
+pub(crate) fn parse_pressure(text: &str) -> Result<Stalls, String> {
     let mut out = Stalls::default();
     for line in super::shared::files::lines(text) {
         let mut f = line.split_ascii_whitespace();
@@ -190,7 +190,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("pressure")).unwrap();
         std::fs::write(dir.path().join("pressure/memory"), "some total=2000000\nfull total=1500000\n").unwrap();
-        let mut p = Pressure::new(&Setup { procfs: dir.path().to_path_buf(), ..Setup::default() });
+        let mut p = Pressure::new(&Setup { procfs: dir.path().to_path_buf(), ..crate::config::default_setup() });
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
         p.collect(&mut r).unwrap();
         let mut f = Vec::new();

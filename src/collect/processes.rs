@@ -15,6 +15,9 @@
 //! up (`/etc/passwd`, read again when it changes), once while they run. `/proc/sys/kernel/pid_max` and
 //! `threads-max` for the limits. macOS: `sysinfo` (libproc).
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -22,7 +25,7 @@ use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{ProcessInfo, Processes as Shown, round1};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "processes",
     about: "processes by state and the top ones by CPU and memory (/proc/<pid>/stat)",
     reads: &["cpu", "memory"],
@@ -31,10 +34,10 @@ pub const ENTRY: Entry = Entry {
 };
 
 /// How much of a command line is kept (characters).
-pub const CMDLINE_MAX: usize = 256;
+pub(crate) const CMDLINE_MAX: usize = 256;
 
 /// psutil's name of a `/proc/<pid>/stat` state letter.
-pub fn state_name(letter: u8) -> &'static str {
+pub(crate) fn state_name(letter: u8) -> &'static str {
     match letter {
         b'R' => "running",
         b'S' => "sleeping",
@@ -56,7 +59,7 @@ const ALWAYS: [&str; 5] = ["running", "sleeping", "disk-sleep", "zombie", "stopp
 
 /// The fields of `/proc/<pid>/stat` used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stat<'a> {
+pub(crate) struct Stat<'a> {
     pub comm: &'a str,
     pub state: u8,
     /// utime + stime, clock ticks.
@@ -69,7 +72,7 @@ pub struct Stat<'a> {
 
 /// Parses `/proc/<pid>/stat`. The command name (field 2, in parentheses) may hold spaces and
 /// parentheses itself: the fields after it are counted from its last `)`.
-pub fn parse_stat(text: &str) -> Option<Stat<'_>> {
+pub(crate) fn parse_stat(text: &str) -> Option<Stat<'_>> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?;
@@ -89,7 +92,7 @@ pub fn parse_stat(text: &str) -> Option<Stat<'_>> {
 /// A command line as `/proc/<pid>/cmdline` holds it (NUL-separated), as one line: the
 /// arguments joined by spaces, at most [`CMDLINE_MAX`] characters; `None` when empty (a
 /// kernel thread, a zombie).
-pub fn command_line(raw: &[u8]) -> Option<String> {
+pub(crate) fn command_line(raw: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(raw);
     let joined: String = text.split('\0').filter(|a| !a.is_empty()).collect::<Vec<_>>().join(" ");
     let line: String = joined.chars().map(|c| if c.is_control() { ' ' } else { c }).take(CMDLINE_MAX).collect();
@@ -98,7 +101,7 @@ pub fn command_line(raw: &[u8]) -> Option<String> {
 }
 
 /// `/etc/passwd`'s names by uid.
-pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+pub(crate) fn parse_passwd(text: &str) -> HashMap<u32, String> {
     text.lines()
         .filter_map(|l| {
             let mut f = l.split(':');
@@ -146,7 +149,7 @@ struct Counted {
     interval: Option<f64>,
 }
 
-pub struct ProcessesFamily {
+pub(crate) struct ProcessesFamily {
     top: usize,
     #[cfg(target_os = "linux")]
     linux: Linux,
@@ -614,7 +617,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn this_machine() {
-        let setup = Setup { top_processes: 100_000, ..Default::default() };
+        let setup = Setup { top_processes: 100_000, ..crate::config::default_setup() };
         let mut fam = ProcessesFamily::new(&setup);
         let mut r = Reading::new(Instant::now(), std::time::SystemTime::now());
         fam.collect(&mut r).unwrap();

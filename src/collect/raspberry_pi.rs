@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::RaspberryPi;
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "raspberry_pi",
     about: "Raspberry Pi under-voltage and throttling, now and since boot (get_throttled)",
     reads: &[],
@@ -21,7 +21,7 @@ pub const ENTRY: Entry = Entry {
     },
 };
 
-pub struct Firmware {
+pub(crate) struct Firmware {
     /// `get_throttled`, where it exists.
     throttled: Option<PathBuf>,
     files: super::shared::files::Files,
@@ -49,13 +49,13 @@ impl Collector for Firmware {
 }
 
 /// `get_throttled`: a hexadecimal bit field, with or without `0x`.
-pub fn parse_throttled(text: &str) -> Option<u32> {
+pub(crate) fn parse_throttled(text: &str) -> Option<u32> {
     let t = text.trim();
     u32::from_str_radix(t.trim_start_matches("0x"), 16).ok()
 }
 
 /// The firmware's throttling flags of a snapshot.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     if let Some(pi) = &s.raspberry_pi {
         let mut f = metrics::Family::new(
             "system_stats_raspberry_pi_throttled",

@@ -164,7 +164,8 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_sample_runs_what_its_readers_read() {
-        let mut runner = Runner::new(&Setup::default(), &Selection::parse("cpu,stat,netstat,processes").unwrap());
+        let mut runner =
+            Runner::new(&crate::config::default_setup(), &Selection::parse("cpu,stat,netstat,processes").unwrap());
         let names = |r: &Reading| {
             let mut families = Vec::new();
             for e in &r.exported {
@@ -199,7 +200,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_top_up_completes_a_sample_without_taking_another() {
-        let mut runner = Runner::new(&Setup::default(), &Selection::parse("cpu,stat,processes").unwrap());
+        let mut runner = Runner::new(&crate::config::default_setup(), &Selection::parse("cpu,stat,processes").unwrap());
         runner.read_for(Asked::default());
         std::thread::sleep(std::time::Duration::from_millis(20));
         let base = runner.read_for(Asked::default());

@@ -12,7 +12,7 @@ use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 use crate::snapshot::Text;
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "schedstat",
     about: "per-CPU time running and waiting, and timeslices (/proc/schedstat)",
     reads: &[],
@@ -29,7 +29,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Schedstat {
+pub(crate) struct Schedstat {
     path: std::path::PathBuf,
     files: super::shared::files::Files,
     /// The CPUs' names of the last sample, shared with this one's (not 256 new strings).
@@ -59,11 +59,11 @@ impl Collector for Schedstat {
 }
 
 /// One CPU's line: its number, nanoseconds running, nanoseconds waiting, timeslices.
-pub type Cpu = (Text, [u64; 3]);
+pub(crate) type Cpu = (Text, [u64; 3]);
 
 /// Parses `/proc/schedstat`: the `cpuN` lines' last three fields (the `domain` lines and the
 /// header are skipped). A CPU named as in `known` at the same place shares that name.
-pub fn parse_schedstat(text: &str, known: &[Text]) -> Result<Vec<Cpu>, String> {
+pub(crate) fn parse_schedstat(text: &str, known: &[Text]) -> Result<Vec<Cpu>, String> {
     let mut out: Vec<Cpu> = Vec::with_capacity(known.len());
     for (n, line) in super::shared::files::lines(text).enumerate() {
         // the domain lines (several per CPU on a big host) are skipped without splitting them

@@ -19,15 +19,18 @@
 //!
 //! macOS: the SMC and IOKit sensors through `sysinfo`'s components, never a program.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use std::path::{Path, PathBuf};
 
 use super::{CollectError, Collector, Entry, Reading, Setup};
-#[cfg(target_os = "linux")]
 use crate::metrics;
+#[cfg(target_os = "linux")]
 use crate::snapshot::ThermalZone;
 use crate::snapshot::{Sensor, Sensors, Text, round1};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "sensors",
     about: "temperatures (hwmon, thermal zones; SMC on macOS) and the CPU's",
     reads: &[],
@@ -40,7 +43,7 @@ const CPU_CHIPS: [&str; 4] = ["cpu_thermal", "cpu-thermal", "coretemp", "k10temp
 
 /// The CPU's temperature: the first sensor of the first of [`CPU_CHIPS`] there is, else of
 /// the first chip whose name contains `cpu`, `core`, `temp` or `thermal`.
-pub fn cpu_temperature(sensors: &Sensors) -> Option<f64> {
+pub(crate) fn cpu_temperature(sensors: &Sensors) -> Option<f64> {
     let first = |chip: &str| sensors.get(chip).and_then(|s| s.first()).map(|s| round1(s.current_c));
     CPU_CHIPS.iter().find_map(|c| first(c)).or_else(|| {
         sensors
@@ -56,7 +59,7 @@ pub fn cpu_temperature(sensors: &Sensors) -> Option<f64> {
 }
 
 #[cfg(target_os = "linux")]
-pub struct SensorsFamily {
+pub(crate) struct SensorsFamily {
     zones: Vec<Zone>,
     /// Cooling devices (`class/thermal/cooling_deviceN`): number, type, max state, path of
     /// the current state; and each one's current state, read every sample.
@@ -80,7 +83,7 @@ pub struct SensorsFamily {
 /// Samples a hwmon limit (`max`, `crit`, `min`...) is kept before it is read again: they
 /// change when a driver or a user sets them.
 #[cfg(target_os = "linux")]
-pub const LIMITS_EVERY: u64 = 10;
+pub(crate) const LIMITS_EVERY: u64 = 10;
 
 #[cfg(target_os = "linux")]
 impl SensorsFamily {
@@ -183,7 +186,7 @@ impl Collector for SensorsFamily {
 }
 
 #[cfg(target_os = "macos")]
-pub struct SensorsFamily {
+pub(crate) struct SensorsFamily {
     components: Result<sysinfo::Components, String>,
 }
 
@@ -223,7 +226,7 @@ impl Collector for SensorsFamily {
 
 /// psutil's rule: a sensor with only one of its thresholds reports it as both (a zero counts as
 /// none, as in Python).
-pub fn fill_thresholds(high: Option<f64>, critical: Option<f64>) -> (Option<f64>, Option<f64>) {
+pub(crate) fn fill_thresholds(high: Option<f64>, critical: Option<f64>) -> (Option<f64>, Option<f64>) {
     let set = |v: Option<f64>| v.filter(|&x| x != 0.0);
     match (set(high), set(critical)) {
         (Some(h), None) => (high, Some(h)),
@@ -234,7 +237,7 @@ pub fn fill_thresholds(high: Option<f64>, critical: Option<f64>) -> (Option<f64>
 
 /// A thermal zone found at start.
 #[derive(Debug, Clone)]
-pub struct Zone {
+pub(crate) struct Zone {
     pub zone: u32,
     pub kind: String,
     pub temp: PathBuf,
@@ -245,7 +248,7 @@ pub struct Zone {
 
 /// A hwmon temperature input psutil reports, found at start.
 #[derive(Debug, Clone)]
-pub struct HwmonInput {
+pub(crate) struct HwmonInput {
     /// The chip's `name` (psutil's key), e.g. `coretemp`, `nvme`.
     pub name: Text,
     /// e.g. `temp1`.
@@ -260,7 +263,7 @@ pub struct HwmonInput {
 
 /// What the hwmon chips offer, found at start.
 #[derive(Debug, Default)]
-pub struct Hwmon {
+pub(crate) struct Hwmon {
     pub chips: Vec<Chip>,
     pub files: Vec<HwmonFile>,
     /// `*_label` files: chip (index), sensor, label.
@@ -269,17 +272,16 @@ pub struct Hwmon {
 
 /// One hwmon chip (`class/hwmon/hwmonN`).
 #[derive(Debug)]
-pub struct Chip {
+pub(crate) struct Chip {
     /// node_exporter's `chip` label, e.g. `platform_coretemp_0` (see [`chip_name`]).
     pub id: Text,
     /// Its `name` file: psutil's key as written, node_exporter's `chip_name` cleaned.
     pub name: Option<String>,
-    pub dir: PathBuf,
 }
 
 /// One attribute file of a chip, named `<type><n>_<property>`.
 #[derive(Debug)]
-pub struct HwmonFile {
+pub(crate) struct HwmonFile {
     /// Index in [`Hwmon::chips`].
     pub chip: usize,
     /// node_exporter's sensor type (`temp`, `in`, `fan`...).
@@ -312,7 +314,7 @@ const SENSOR_TYPES: [&str; 13] = [
 
 /// Splits a hwmon file name as node_exporter does (`^(type[^0-9]+)(id[0-9]*)?(_(property.+))?$`):
 /// `temp1_crit_alarm` → (`temp`, 1, `crit_alarm`); `beep_enable` → (`beep_enable`, 0, ``).
-pub fn explode_sensor_filename(name: &str) -> Option<(&str, u64, &str)> {
+pub(crate) fn explode_sensor_filename(name: &str) -> Option<(&str, u64, &str)> {
     let type_end = name.find(|c: char| c.is_ascii_digit()).unwrap_or(name.len());
     if type_end == 0 {
         return None;
@@ -336,11 +338,11 @@ fn is_reading(element: &str) -> bool {
 
 /// Finds every hwmon chip and the attribute files node_exporter reports (in each chip's
 /// directory and its `device/` directory), and reads the labels.
-pub fn scan_hwmon(sysfs: &Path) -> Hwmon {
+pub(crate) fn scan_hwmon(sysfs: &Path) -> Hwmon {
     let mut hwmon = Hwmon::default();
     for (_, dir) in super::shared::files::numbered(&sysfs.join("class/hwmon"), "hwmon") {
         let chip = hwmon.chips.len();
-        hwmon.chips.push(Chip { id: chip_name(&dir).into(), name: read_trimmed(&dir.join("name")), dir: dir.clone() });
+        hwmon.chips.push(Chip { id: chip_name(&dir).into(), name: read_trimmed(&dir.join("name")) });
         for place in [dir.clone(), dir.join("device")] {
             let Ok(entries) = std::fs::read_dir(&place) else { continue };
             let mut names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
@@ -376,7 +378,7 @@ pub fn scan_hwmon(sysfs: &Path) -> Hwmon {
 
 /// psutil's temperature inputs among the hwmon files, in the order psutil lists them (by
 /// path); a chip without a readable `name` is left out, as psutil does.
-pub fn hwmon_inputs(hwmon: &Hwmon) -> Vec<HwmonInput> {
+pub(crate) fn hwmon_inputs(hwmon: &Hwmon) -> Vec<HwmonInput> {
     // psutil sorts by the path without its `_input` (`.../temp1` before `.../temp10`)
     let mut inputs: Vec<(String, usize)> = hwmon
         .files
@@ -459,7 +461,12 @@ impl crate::metrics::Export for HwmonSeries {
 }
 
 /// node_exporter's name, type, help and value for one hwmon attribute.
-pub fn hwmon_series(kind: &str, element: &str, bare: bool, v: f64) -> (String, crate::metrics::Kind, String, f64) {
+pub(crate) fn hwmon_series(
+    kind: &str,
+    element: &str,
+    bare: bool,
+    v: f64,
+) -> (String, crate::metrics::Kind, String, f64) {
     use crate::metrics::Kind::{Counter, Gauge};
     match kind {
         "beep_enable" => {
@@ -538,7 +545,7 @@ fn read_celsius(path: &Path) -> Option<f64> {
     read_trimmed(path).as_deref().and_then(parse_millidegrees)
 }
 
-pub fn thermal_zones(sysfs: &Path) -> Vec<Zone> {
+pub(crate) fn thermal_zones(sysfs: &Path) -> Vec<Zone> {
     super::shared::files::numbered(&sysfs.join("class/thermal"), "thermal_zone")
         .into_iter()
         .map(|(zone, dir)| {
@@ -564,7 +571,7 @@ pub fn thermal_zones(sysfs: &Path) -> Vec<Zone> {
 
 /// A cooling device (a fan, a CPU frequency cap) the thermal framework throttles with.
 #[derive(Debug)]
-pub struct Cooling {
+pub(crate) struct Cooling {
     /// `N` of `cooling_deviceN`.
     pub name: String,
     /// e.g. `cpufreq-cpu0`, `Processor`, `Fan`.
@@ -574,7 +581,7 @@ pub struct Cooling {
 }
 
 /// Every cooling device, found at start.
-pub fn cooling_devices(sysfs: &Path) -> Vec<Cooling> {
+pub(crate) fn cooling_devices(sysfs: &Path) -> Vec<Cooling> {
     super::shared::files::numbered(&sysfs.join("class/thermal"), "cooling_device")
         .into_iter()
         .map(|(n, dir)| Cooling {
@@ -616,7 +623,7 @@ impl crate::metrics::Export for CoolingSeries {
 }
 
 /// node_exporter's `cleanMetricName`: lower case, anything but `[a-z0-9:_]` → `_`, trimmed `_`.
-pub fn clean_name(name: &str) -> String {
+pub(crate) fn clean_name(name: &str) -> String {
     let lower = name.trim().to_ascii_lowercase();
     let replaced: String = lower
         .chars()
@@ -628,7 +635,7 @@ pub fn clean_name(name: &str) -> String {
 /// node_exporter's chip name for a hwmon directory: `<bus type>_<device>` from where its
 /// `device` link points (e.g. `platform_coretemp_0`, `thermal_thermal_zone0`), else its
 /// `name` file, else the directory's own name.
-pub fn chip_name(dir: &Path) -> String {
+pub(crate) fn chip_name(dir: &Path) -> String {
     if let Ok(device) = std::fs::canonicalize(dir.join("device")) {
         let name = device.file_name().map(|n| clean_name(&n.to_string_lossy())).unwrap_or_default();
         let kind =
@@ -647,13 +654,13 @@ pub fn chip_name(dir: &Path) -> String {
 }
 
 /// A temperature file: millidegrees Celsius → degrees.
-pub fn parse_millidegrees(text: &str) -> Option<f64> {
+pub(crate) fn parse_millidegrees(text: &str) -> Option<f64> {
     text.trim().parse::<i64>().ok().map(|m| m as f64 / 1000.0)
 }
 
 /// The thermal zones of a snapshot (`node_thermal_zone_temp`, as node_exporter) and the CPU's
 /// temperature; the `node_hwmon_*` series are exported when read.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let mut zones = metrics::Family::new("node_thermal_zone_temp", metrics::Kind::Gauge, "Zone temperature in Celsius");
     for z in s.thermal_zones.iter().flatten() {
         zones.push(vec![metrics::label("type", &z.kind), metrics::label("zone", z.zone)], z.celsius);

@@ -17,6 +17,9 @@
 //! happens: no error per sample, the family counts as working. macOS: `launchctl list`, the
 //! jobs that exited with a non-zero status being the failed ones.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use crate::sync::Locked;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +30,7 @@ use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics::{self, Kind};
 use crate::snapshot::{FailedUnit, Services as Shown};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "services",
     about: "service manager units: counts by state, failed ones (systemd over D-Bus; launchd), in the background",
     reads: &[],
@@ -36,7 +39,7 @@ pub const ENTRY: Entry = Entry {
 };
 
 /// How often the units are read (at least: samples further apart read them every sample).
-pub const REFRESH: Duration = Duration::from_secs(5);
+pub(crate) const REFRESH: Duration = Duration::from_secs(5);
 /// How long one call to the manager may take before the reading is abandoned (and the
 /// connection made anew).
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -46,14 +49,14 @@ const RETRY: Duration = Duration::from_secs(30);
 
 /// node_exporter's `--collector.systemd.unit-exclude` default: the units whose per-unit series
 /// are left out (they are still counted in `node_systemd_units`).
-pub const UNITS_EXCLUDE: &str = r".+\.(automount|device|mount|scope|slice)";
+pub(crate) const UNITS_EXCLUDE: &str = r".+\.(automount|device|mount|scope|slice)";
 
 /// The unit states node_exporter reports each unit in, in its order.
-pub const STATES: [&str; 5] = ["active", "activating", "deactivating", "inactive", "failed"];
+pub(crate) const STATES: [&str; 5] = ["active", "activating", "deactivating", "inactive", "failed"];
 
 /// One unit as `ListUnits` gives it (the fields used).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unit {
+pub(crate) struct Unit {
     pub name: String,
     pub description: String,
     pub load_state: String,
@@ -62,7 +65,7 @@ pub struct Unit {
 
 /// A socket unit's connection counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Socket {
+pub(crate) struct Socket {
     pub name: String,
     pub accepted: u32,
     pub current: u32,
@@ -72,7 +75,7 @@ pub struct Socket {
 
 /// One reading of the manager.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Report {
+pub(crate) struct Report {
     /// `systemd`, `launchd`.
     pub source: &'static str,
     /// As the manager gives it (`252.39-1~deb12u2`).
@@ -92,7 +95,7 @@ pub struct Report {
 }
 
 /// Counts units by active state, node_exporter's five first (at 0 when none is in them).
-pub fn count_states<'a>(states: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u64> {
+pub(crate) fn count_states<'a>(states: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, u64> {
     let mut counts: BTreeMap<String, u64> = STATES.iter().map(|s| (s.to_string(), 0)).collect();
     for s in states {
         *counts.entry(s.to_string()).or_default() += 1;
@@ -102,7 +105,7 @@ pub fn count_states<'a>(states: impl IntoIterator<Item = &'a str>) -> BTreeMap<S
 
 /// The number node_exporter makes of a version: its first run of three or more digits, with
 /// the fraction after it (`252.39-1~deb12u2` → 252.39).
-pub fn version_number(version: &str) -> Option<f64> {
+pub(crate) fn version_number(version: &str) -> Option<f64> {
     let b = version.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -140,7 +143,8 @@ fn rfc3339_usec(usec: u64) -> Option<String> {
 
 /// `launchctl list`: `PID\tStatus\tLabel` lines; a job with no process (`-`) whose last exit
 /// status is not 0 has failed (a negative status is the signal that ended it).
-pub fn parse_launchctl(text: &str) -> Report {
+#[cfg(any(target_os = "macos", test))]
+pub(crate) fn parse_launchctl(text: &str) -> Report {
     let mut states = Vec::new();
     let mut failed = Vec::new();
     for line in text.lines().skip_while(|l| l.starts_with("PID")) {
@@ -166,7 +170,7 @@ pub fn parse_launchctl(text: &str) -> Report {
 }
 
 /// The family: the last reading (or why there is none), refreshed on a thread of its own.
-pub struct ServicesFamily {
+pub(crate) struct ServicesFamily {
     latest: super::shared::poller::Poller<Shared>,
 }
 
@@ -300,7 +304,7 @@ mod systemd {
     /// object path, job id, job type, job path.
     type Listed = (String, String, String, String, String, String, OwnedObjectPath, u32, String, OwnedObjectPath);
 
-    pub struct Systemd {
+    pub(super) struct Systemd {
         conn: zbus::Connection,
         version: String,
         /// Each service's `Type`, read once while it stays loaded.
@@ -323,7 +327,7 @@ mod systemd {
     }
 
     impl Systemd {
-        pub fn connect(timeout: Duration) -> Result<Systemd, String> {
+        pub(super) fn connect(timeout: Duration) -> Result<Systemd, String> {
             let conn = within(async { zbus::connection::Builder::system().method_timeout(timeout).build().await })
                 .map_err(|e| format!("no system bus to ask systemd on ({e})"))?;
             let version: String = within(get(&conn, PATH, MANAGER, "Version"))
@@ -331,7 +335,10 @@ mod systemd {
             Ok(Systemd { conn, version, types: HashMap::new() })
         }
 
-        pub fn read(&mut self, exclude: Option<&crate::collect::shared::exclude::Pattern>) -> Result<Report, String> {
+        pub(super) fn read(
+            &mut self,
+            exclude: Option<&crate::collect::shared::exclude::Pattern>,
+        ) -> Result<Report, String> {
             let conn = &self.conn;
             let types = &mut self.types;
             let version = self.version.clone();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "sockstat",
     about: "sockets in use per protocol, orphaned, in TIME_WAIT, and their memory (/proc/net/sockstat)",
     reads: &[],
@@ -25,7 +25,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Sockstat {
+pub(crate) struct Sockstat {
     paths: [PathBuf; 2],
     files: super::shared::files::Files,
     page_size: f64,
@@ -69,7 +69,7 @@ impl Collector for Sockstat {
 /// Parses a sockstat file, `PROTOCOL: state value state value...` lines, calling
 /// `each(protocol, state, value)`; `mem` (pages) is also given as `mem_bytes`, and `sockets:
 /// used N` as protocol `sockets`, state `used`.
-pub fn parse_sockstat(text: &str, page_size: f64, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
+pub(crate) fn parse_sockstat(text: &str, page_size: f64, mut each: impl FnMut(&str, &str, f64)) -> Result<(), String> {
     for (n, line) in super::shared::files::lines(text).enumerate() {
         let Some((protocol, rest)) = line.split_once(':') else {
             if line.trim().is_empty() {

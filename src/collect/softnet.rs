@@ -10,7 +10,7 @@
 use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "softnet",
     about: "packets processed, dropped and squeezed per CPU (/proc/net/softnet_stat)",
     reads: &[],
@@ -21,7 +21,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Softnet {
+pub(crate) struct Softnet {
     path: std::path::PathBuf,
     files: super::shared::files::Files,
 }
@@ -40,11 +40,11 @@ impl Collector for Softnet {
 }
 
 /// Processed, dropped and squeezed, for one CPU.
-pub type Counts = [u64; 3];
+pub(crate) type Counts = [u64; 3];
 
 /// Parses `/proc/net/softnet_stat`: per line, at least the processed, dropped and
 /// time_squeeze counters, hexadecimal.
-pub fn parse_softnet(text: &str) -> Result<Vec<Counts>, String> {
+pub(crate) fn parse_softnet(text: &str) -> Result<Vec<Counts>, String> {
     let mut out = Vec::new();
     for (n, line) in super::shared::files::lines(text).enumerate() {
         // the first three of a dozen or more fields: the others are not split

@@ -13,7 +13,7 @@ use super::cpu::Counters;
 use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "stat",
     about: "processes running and blocked, forks, context switches, interrupts (/proc/stat)",
     reads: &["cpu"],
@@ -24,7 +24,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Stat {
+pub(crate) struct Stat {
     path: std::path::PathBuf,
     files: super::shared::files::Files,
 }
@@ -89,7 +89,7 @@ mod tests {
     fn reads_the_file_only_when_cpu_did_not() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("stat"), "cpu 1 2 3 4\nctxt 77\nprocesses 9\nprocs_running 2\n").unwrap();
-        let setup = Setup { procfs: dir.path().to_path_buf(), ..Setup::default() };
+        let setup = Setup { procfs: dir.path().to_path_buf(), ..crate::config::default_setup() };
         let mut family = (ENTRY.start)(&setup).unwrap();
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
         family.collect(&mut r).unwrap();

@@ -5,10 +5,13 @@
 //! (as `vmstat` read them; read here when it does not run) times the real page size (psutil assumes 4096: a 4× under-count on 16 KiB-page kernels).
 //! macOS: `sysinfo`; swap traffic unknown.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Swap, percent};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "swap",
     about: "swap use and traffic (/proc/meminfo, /proc/vmstat)",
     reads: &["memory", "vmstat"],
@@ -17,7 +20,7 @@ pub const ENTRY: Entry = Entry {
 };
 
 #[cfg(target_os = "linux")]
-pub struct SwapFamily {
+pub(crate) struct SwapFamily {
     meminfo: std::path::PathBuf,
     vmstat: std::path::PathBuf,
     files: super::shared::files::Files,
@@ -70,7 +73,7 @@ impl Collector for SwapFamily {
 }
 
 #[cfg(target_os = "macos")]
-pub struct SwapFamily {
+pub(crate) struct SwapFamily {
     system: Result<sysinfo::System, String>,
 }
 
@@ -101,7 +104,7 @@ impl Collector for SwapFamily {
 }
 
 /// `pswpin` and `pswpout` from `/proc/vmstat`, in pages.
-pub fn parse_vmstat_swap(text: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_vmstat_swap(text: &str) -> Result<(u64, u64), String> {
     let (mut sin, mut sout) = (None, None);
     for line in text.lines() {
         let Some((key, value)) = line.split_once(' ') else { continue };
@@ -123,7 +126,7 @@ pub fn parse_vmstat_swap(text: &str) -> Result<(u64, u64), String> {
 
 /// Swap from the `SwapTotal` and `SwapFree` lines of `/proc/meminfo` (bytes), with swap
 /// traffic (`pswpin`/`pswpout` pages × page size) when `/proc/vmstat` could be read.
-pub fn swap(
+pub(crate) fn swap(
     total: Option<u64>,
     free: Option<u64>,
     swapped_pages: Option<(u64, u64)>,

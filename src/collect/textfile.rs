@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind, LabelName};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "textfile",
     about: "*.prom files of SYSTEM_STATS_TEXTFILE_DIRECTORY, by node_exporter's textfile rules",
     reads: &[],
@@ -45,7 +45,7 @@ struct Read {
     families: Result<Arc<Vec<metrics::Family>>, String>,
 }
 
-pub struct Textfile {
+pub(crate) struct Textfile {
     dir: Option<PathBuf>,
     files: HashMap<PathBuf, Read>,
     /// The refusals said, so that each is logged when it starts or changes, once.
@@ -129,7 +129,7 @@ fn prom_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// One file's families, by node_exporter's rules: text format 0.0.4 without timestamps; a
 /// family without HELP is `Metric read from <path>`; every series of a family has all of its
 /// label names (empty where missing).
-pub fn parse_file(path: &Path, text: &str) -> Result<Vec<metrics::Family>, String> {
+pub(crate) fn parse_file(path: &Path, text: &str) -> Result<Vec<metrics::Family>, String> {
     let parsed = metrics::parse::parse(text).map_err(|e| format!("not Prometheus text format: {e}"))?;
     if parsed.timestamps {
         return Err("it carries timestamps, which node_exporter's textfile collector does not take".into());
@@ -306,7 +306,7 @@ mod tests {
     use super::*;
 
     fn series(dir: &Path) -> (Vec<metrics::Family>, Textfile) {
-        let setup = Setup { textfile_directory: Some(dir.to_path_buf()), ..Setup::default() };
+        let setup = Setup { textfile_directory: Some(dir.to_path_buf()), ..crate::config::default_setup() };
         let mut t = Textfile::new(&setup);
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
         t.collect(&mut r).unwrap();
@@ -377,7 +377,7 @@ mod tests {
     /// that does not exist: the error.
     #[test]
     fn without_a_directory_nothing_is_read() {
-        let mut t = Textfile::new(&Setup::default());
+        let mut t = Textfile::new(&crate::config::default_setup());
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
         t.collect(&mut r).unwrap();
         let mut out = Vec::new();

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use super::{CollectError, Collector, Entry, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "time",
     about: "time zone and offset; clock sources, current and available (/sys/devices/system/clocksource)",
     reads: &[],
@@ -30,7 +30,7 @@ pub const ENTRY: Entry = Entry {
     },
 };
 
-pub struct Time {
+pub(crate) struct Time {
     /// The clock source devices: their number and directory.
     devices: Vec<(u32, PathBuf)>,
     files: super::shared::files::Files,

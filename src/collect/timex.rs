@@ -11,7 +11,7 @@
 use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "timex",
     about: "clock synchronisation: offset, frequency, errors, status (adjtimex)",
     reads: &[],
@@ -29,11 +29,11 @@ const STA_NANO: i64 = 0x2000;
 /// Scaled parts per million: 2^16 × 10^6.
 const PPM16FRAC: f64 = 65536.0 * 1e6;
 
-pub struct Timex;
+pub(crate) struct Timex;
 
 /// What `adjtimex(2)` reports, as plain numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Clock {
+pub(crate) struct Clock {
     /// The return value: the clock state (`TIME_OK`... `TIME_ERROR`).
     pub state: i32,
     pub offset: i64,

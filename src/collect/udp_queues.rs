@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use super::{CollectError, Collector, Entry, ReadBy, Reading};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "udp_queues",
     about: "bytes queued in UDP sockets, IPv4 and IPv6 (/proc/net/udp, udp6)",
     reads: &[],
@@ -27,7 +27,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct UdpQueues {
+pub(crate) struct UdpQueues {
     paths: [PathBuf; 2],
     files: super::shared::files::Files,
 }
@@ -52,7 +52,7 @@ impl Collector for UdpQueues {
 }
 
 /// The send and receive queues of every socket of `/proc/net/udp{,6}`, summed (bytes).
-pub fn parse_udp(text: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_udp(text: &str) -> Result<(u64, u64), String> {
     let (mut tx, mut rx) = (0u64, 0u64);
     for (n, line) in text.lines().enumerate().skip(1) {
         let Some(queues) = line.split_ascii_whitespace().nth(4) else {

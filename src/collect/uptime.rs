@@ -12,7 +12,7 @@ use chrono::{Local, SecondsFormat, TimeZone};
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Uptime, human_duration};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "uptime",
     about: "time since boot and the boot time",
     reads: &["cpu"],
@@ -20,7 +20,7 @@ pub const ENTRY: Entry = Entry {
     start: |setup| Some(Box::new(UptimeFamily::new(setup))),
 };
 
-pub struct UptimeFamily {
+pub(crate) struct UptimeFamily {
     #[cfg(target_os = "linux")]
     stat: std::path::PathBuf,
     #[cfg(target_os = "linux")]
@@ -82,14 +82,14 @@ impl Collector for UptimeFamily {
 }
 
 /// Uptime at `now` for a boot at `boot` (Unix seconds).
-pub fn uptime(boot: u64, now: SystemTime, boot_time: Option<String>) -> Uptime {
+pub(crate) fn uptime(boot: u64, now: SystemTime, boot_time: Option<String>) -> Uptime {
     let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let seconds = now.saturating_sub(boot);
     Uptime { seconds: Some(seconds), boot_time, human: Some(human_duration(seconds)) }
 }
 
 /// `node_boot_time_seconds` of a snapshot.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let boot = s.uptime.boot_time.as_deref().and_then(metrics::unix_seconds);
     out.extend(metrics::Family::single(
         "node_boot_time_seconds",
@@ -119,8 +119,12 @@ mod tests {
     #[test]
     fn reads_btime_when_cpu_does_not_run() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raspberrypi4-aarch64");
-        let setup =
-            Setup { procfs: root.join("proc"), sysfs: root.join("sys"), disk_path: root.clone(), ..Setup::default() };
+        let setup = Setup {
+            procfs: root.join("proc"),
+            sysfs: root.join("sys"),
+            disk_path: root.clone(),
+            ..crate::config::default_setup()
+        };
         let btime = super::super::cpu::parse_stat(&std::fs::read_to_string(root.join("proc/stat")).unwrap())
             .unwrap()
             .btime

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::{CollectError, Collector, Entry, ReadBy, Reading, Setup};
 use crate::metrics::{self, Kind};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "vmstat",
     about: "page-ins/outs, swap-ins/outs, page faults, OOM kills (/proc/vmstat)",
     reads: &[],
@@ -23,7 +23,7 @@ pub const ENTRY: Entry = Entry {
     start: super::absent,
 };
 
-pub struct Vmstat {
+pub(crate) struct Vmstat {
     path: std::path::PathBuf,
     files: super::shared::files::Files,
     /// The kept fields.
@@ -66,7 +66,7 @@ impl Collector for Vmstat {
 }
 
 /// node_exporter's default `--collector.vmstat.fields`, `^(oom_kill|pgpg|pswp|pg.*fault).*`.
-pub fn node_exporter_keeps(field: &str) -> bool {
+pub(crate) fn node_exporter_keeps(field: &str) -> bool {
     field.starts_with("oom_kill")
         || field.starts_with("pgpg")
         || field.starts_with("pswp")
@@ -74,7 +74,7 @@ pub fn node_exporter_keeps(field: &str) -> bool {
 }
 
 /// Parses `/proc/vmstat` (`name value` lines), calling `each` for every field.
-pub fn parse_vmstat(text: &str, mut each: impl FnMut(&str, u64)) -> Result<(), String> {
+pub(crate) fn parse_vmstat(text: &str, mut each: impl FnMut(&str, u64)) -> Result<(), String> {
     for (n, line) in super::shared::files::lines(text).enumerate() {
         let mut f = line.split_ascii_whitespace();
         let Some(name) = f.next() else { continue };
@@ -132,7 +132,7 @@ mod tests {
     #[test]
     fn reads_the_fixture() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/raspberrypi4-aarch64");
-        let setup = Setup { procfs: root.join("proc"), ..Setup::default() };
+        let setup = Setup { procfs: root.join("proc"), ..crate::config::default_setup() };
         let mut family = Vmstat::new(&setup);
         let mut r = Reading::new(std::time::Instant::now(), std::time::SystemTime::now());
         family.collect(&mut r).unwrap();

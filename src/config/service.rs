@@ -397,7 +397,7 @@ mod tests {
     /// what the table says.
     #[test]
     fn the_default_setup_is_the_tables() {
-        let setup = crate::collect::Setup::default();
+        let setup = crate::config::default_setup();
         let default = |id: &str| SERVICE_SETTINGS.iter().find(|s| s.id == id).unwrap().default;
         assert_eq!(setup.procfs, std::path::Path::new(default("procfs")));
         assert_eq!(setup.sample_interval.as_secs_f64().to_string(), default("sample-interval"));

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 
 /// The first bytes of a scrape entry: a NUL (no JSON text starts with one), `ssm`, and the
 /// layout's version.
-pub const MAGIC: &[u8; 5] = b"\0ssm\x01";
+pub(crate) const MAGIC: &[u8; 5] = b"\0ssm\x01";
 
 /// A spooled `/metrics` text and what it was taken with.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,7 @@ pub struct Scrape {
 
 /// Why an entry cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub enum EntryError {
+pub(crate) enum EntryError {
     #[error("a scrape entry cut short ({0} bytes)")]
     Short(usize),
     #[error("a scrape entry whose instance is not UTF-8")]
@@ -44,7 +44,7 @@ pub enum EntryError {
 
 /// A spooled entry, read.
 #[derive(Debug)]
-pub enum Entry<'a> {
+pub(crate) enum Entry<'a> {
     /// A `/system` body.
     Snapshot(&'a [u8]),
     Scrape(Scrape),
@@ -70,7 +70,7 @@ impl Scrape {
 }
 
 impl<'a> Entry<'a> {
-    pub fn decode(bytes: &'a [u8]) -> Result<Entry<'a>, EntryError> {
+    pub(crate) fn decode(bytes: &'a [u8]) -> Result<Entry<'a>, EntryError> {
         let Some(rest) = bytes.strip_prefix(MAGIC) else { return Ok(Entry::Snapshot(bytes)) };
         let short = || EntryError::Short(bytes.len());
         let (time, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
@@ -89,7 +89,7 @@ impl<'a> Entry<'a> {
 
     /// When the sample was taken (RFC 3339, as `/system`'s `collected_at` writes it); `None`
     /// for an entry that is neither a snapshot nor a scrape.
-    pub fn collected_at(&self) -> Option<String> {
+    pub(crate) fn collected_at(&self) -> Option<String> {
         match self {
             Entry::Snapshot(body) => {
                 let s = super::payload::Sample::parse(body).ok()?;

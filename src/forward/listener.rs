@@ -27,7 +27,7 @@ use crate::web::server::{self as api, Access, App, Body};
 
 /// The source's counters.
 #[derive(Debug, Default)]
-pub struct SourceStats {
+pub(crate) struct SourceStats {
     pub polls: AtomicU64,
     pub failures: AtomicU64,
     /// Polls that brought the sample already spooled: not spooled twice.
@@ -38,7 +38,7 @@ pub struct SourceStats {
 
 /// One destination as the listener sees it.
 #[derive(Clone)]
-pub struct Watched {
+pub(crate) struct Watched {
     pub label: String,
     pub stats: Arc<Stats>,
     pub spool: SharedSpool,
@@ -48,7 +48,7 @@ pub struct Watched {
 
 /// What the listener serves.
 #[derive(Clone)]
-pub struct Listener {
+pub(crate) struct Listener {
     access: Arc<Access>,
     source: String,
     source_stats: Arc<SourceStats>,
@@ -58,7 +58,12 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn new(access: Access, source: String, source_stats: Arc<SourceStats>, destinations: Vec<Watched>) -> Listener {
+    pub(crate) fn new(
+        access: Access,
+        source: String,
+        source_stats: Arc<SourceStats>,
+        destinations: Vec<Watched>,
+    ) -> Listener {
         let n = destinations.len();
         Listener {
             access: Arc::new(access),
@@ -70,7 +75,7 @@ impl Listener {
     }
 
     /// Every family, now.
-    pub fn families(&self) -> Vec<Family> {
+    pub(crate) fn families(&self) -> Vec<Family> {
         let now_ms = super::sender::unix_ms();
         let mut last = self.last.locked();
         let f = |name: &str, kind: Kind, help: &str| Family::new(format!("system_stats_forwarder_{name}"), kind, help);

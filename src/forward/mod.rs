@@ -17,15 +17,15 @@
 
 pub mod entry;
 
-pub mod listener;
-pub mod offline;
-pub mod pace;
-pub mod payload;
-pub mod sender;
-pub mod source;
+pub(crate) mod listener;
+pub(crate) mod offline;
+pub(crate) mod pace;
+pub(crate) mod payload;
+pub(crate) mod sender;
+pub(crate) mod source;
 pub mod spool;
-pub mod spool_dir;
-pub mod targets;
+pub(crate) mod spool_dir;
+pub(crate) mod targets;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -44,15 +44,15 @@ use crate::web::client::Client;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Exit codes (also in `--help`).
-pub mod exit {
-    pub const OK: u8 = 0;
+pub(crate) mod exit {
+    pub(crate) const OK: u8 = 0;
     /// `--once`: a destination did not accept (its samples stay spooled); `--check-spool`: a
     /// spool is damaged.
-    pub const NOT_DELIVERED: u8 = 1;
+    pub(crate) const NOT_DELIVERED: u8 = 1;
     /// A setting that cannot work: a spool directory that cannot be used, among others.
-    pub const CONFIG: u8 = 2;
+    pub(crate) const CONFIG: u8 = 2;
     /// `--once`, `--dry-run`: no sample could be read from the service.
-    pub const NO_SAMPLE: u8 = 3;
+    pub(crate) const NO_SAMPLE: u8 = 3;
 }
 
 /// Runs the forwarder in its mode until `shutdown` completes (or once, with `--once` /
@@ -342,7 +342,7 @@ async fn forward(
 
 /// Something that may happen many times in a row (a poll bringing the sample already
 /// spooled, a sample the server refuses), for the log: said the first time, then as a count
-/// at most every [`sender::SUMMARY_EVERY`] while it goes on.
+/// at most every `sender::SUMMARY_EVERY` while it goes on.
 #[derive(Debug, Default)]
 pub struct Summarised {
     last_said: Option<Instant>,

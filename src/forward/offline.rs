@@ -10,7 +10,7 @@ use crate::config::{Format, ForwarderConfig};
 /// `--dry-run`: one poll of what the destinations need, and what each would be sent: the
 /// JSON payload (printed whole), or for a metric destination the series of `/metrics` and
 /// the labels they are pushed with.
-pub async fn dry_run(cfg: &ForwarderConfig, source: &Source) -> u8 {
+pub(crate) async fn dry_run(cfg: &ForwarderConfig, source: &Source) -> u8 {
     let json = cfg.destinations.iter().any(|d| d.format == Format::Json);
     let metric: Vec<&crate::config::Destination> =
         cfg.destinations.iter().filter(|d| d.format != Format::Json).collect();
@@ -53,7 +53,7 @@ pub async fn dry_run(cfg: &ForwarderConfig, source: &Source) -> u8 {
 }
 
 /// `--check-spool`: the state of every spool in the directory, without sending anything.
-pub fn check_spools(cfg: &ForwarderConfig) -> u8 {
+pub(crate) fn check_spools(cfg: &ForwarderConfig) -> u8 {
     let dir = &cfg.spool_dir;
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -114,7 +114,7 @@ pub fn check_spools(cfg: &ForwarderConfig) -> u8 {
 /// its destination's spool (found from the file's name), oldest first, without the samples
 /// that spool already holds; the file is then renamed `*.salvaged`, so that a second run does
 /// not queue them again.
-pub fn salvage_spool(cfg: &ForwarderConfig, file: &std::path::Path) -> u8 {
+pub(crate) fn salvage_spool(cfg: &ForwarderConfig, file: &std::path::Path) -> u8 {
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let dest = cfg.destinations.iter().find(|d| name.starts_with(&format!("{}.damaged-", spool::file_name(&d.label))));
     if name.ends_with(".salvaged") {

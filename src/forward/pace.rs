@@ -20,12 +20,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// The first probe's wait after a 429.
-pub const PROBE_FIRST: Duration = Duration::from_millis(500);
+pub(crate) const PROBE_FIRST: Duration = Duration::from_millis(500);
 /// Each probe waits this share of the time since the acceptance whose expiry it waits for:
 /// a window is overshot by a third at most, found in a dozen probes from 1 s to a minute.
 const PROBE_SHARE: f64 = 0.33;
 /// The longest wait between two probes.
-pub const PROBE_MAX: Duration = Duration::from_secs(60);
+pub(crate) const PROBE_MAX: Duration = Duration::from_secs(60);
 /// The learned window is good enough once its bounds are this close (a share of it).
 const CONVERGED: f64 = 0.05;
 /// Acceptances remembered: more than any capacity followed.
@@ -39,7 +39,7 @@ struct Bounds {
 }
 
 #[derive(Debug, Clone)]
-pub struct Pace {
+pub(crate) struct Pace {
     /// The least gap between two deliveries (`SYSTEM_STATS_FORWARD_MAX_RATE`).
     min_gap: Duration,
     accepted: VecDeque<Instant>,
@@ -53,7 +53,7 @@ pub struct Pace {
 
 impl Pace {
     /// `ceiling`: the configured rate, samples per second (`None`: no limit).
-    pub fn new(ceiling: Option<f64>) -> Pace {
+    pub(crate) fn new(ceiling: Option<f64>) -> Pace {
         Pace {
             min_gap: ceiling.filter(|r| *r > 0.0).map_or(Duration::ZERO, |r| Duration::from_secs_f64(1.0 / r)),
             accepted: VecDeque::new(),
@@ -65,12 +65,12 @@ impl Pace {
     }
 
     /// The limit followed, once learned: `capacity` deliveries per `window`.
-    pub fn limit(&self) -> Option<(usize, Duration)> {
+    pub(crate) fn limit(&self) -> Option<(usize, Duration)> {
         Some((self.capacity?, self.window?.upper))
     }
 
     /// The pace followed now, samples per second (`None`: no limit at all).
-    pub fn rate(&self) -> Option<f64> {
+    pub(crate) fn rate(&self) -> Option<f64> {
         let ceiling = (!self.min_gap.is_zero()).then(|| 1.0 / self.min_gap.as_secs_f64());
         match self.limit() {
             Some((c, w)) if !w.is_zero() => {
@@ -82,7 +82,7 @@ impl Pace {
     }
 
     /// Whether the server's limit is being followed (or probed for).
-    pub fn is_slowed(&self) -> bool {
+    pub(crate) fn is_slowed(&self) -> bool {
         self.capacity.is_some()
     }
 
@@ -98,7 +98,7 @@ impl Pace {
     }
 
     /// A delivery at `now`: how long to wait before the next one.
-    pub fn delivered(&mut self, now: Instant) -> Duration {
+    pub(crate) fn delivered(&mut self, now: Instant) -> Duration {
         if self.accepted.len() == REMEMBERED {
             self.accepted.pop_front();
         }
@@ -136,7 +136,7 @@ impl Pace {
     }
 
     /// A 429 without `Retry-After` at `now`: how long to wait before the next try.
-    pub fn throttled(&mut self, now: Instant) -> Duration {
+    pub(crate) fn throttled(&mut self, now: Instant) -> Duration {
         let run = std::mem::take(&mut self.run);
         let c = *self.capacity.get_or_insert(run.max(1));
         // refused: the capacity-th acceptance back is still inside the window

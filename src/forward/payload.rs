@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 /// Why a `/system` body is not a snapshot a payload can be built from.
 #[derive(Debug, thiserror::Error)]
-pub enum SampleError {
+pub(crate) enum SampleError {
     #[error("not JSON: {0}")]
     NotJson(#[from] serde_json::Error),
     #[error("not a JSON object")]
@@ -33,7 +33,7 @@ pub enum SampleError {
 
 /// A `/system` response checked to be a snapshot the payload can be built from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     pub snapshot: Value,
     pub hostname: String,
     pub cpu: f64,
@@ -58,13 +58,13 @@ pub struct Sample {
 
 /// What `details` may weigh, as Python's `json.dumps` writes it, for the newest server to
 /// keep it (it drops larger ones); a little under its 64 KiB.
-pub const DETAILS_LIMIT: usize = 64_000;
+pub(crate) const DETAILS_LIMIT: usize = 64_000;
 
 /// The keys of `details` the dashboard does not read, in the order they are left out when
 /// `details` would exceed [`DETAILS_LIMIT`] (a path of object keys; `[]` means every element
 /// of an array): the processes' command lines and lists first (the counts stay), the failed
 /// units last.
-pub const TRIMMABLE: &[&[&str]] = &[
+pub(crate) const TRIMMABLE: &[&[&str]] = &[
     &["processes", "top_cpu", "[]", "cmdline"],
     &["processes", "top_memory", "[]", "cmdline"],
     &["processes", "top_memory"],
@@ -84,7 +84,7 @@ pub const TRIMMABLE: &[&[&str]] = &[
 
 /// A payload's body, and what was left out of `details` to keep it under the limit.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Payload {
+pub(crate) struct Payload {
     pub bytes: Vec<u8>,
     /// The keys left out (dotted), in order; empty when `details` is whole.
     pub left_out: Vec<String>,
@@ -94,7 +94,7 @@ pub struct Payload {
 
 /// The length of `v` as Python's `json.dumps(v)` writes it: `", "` and `": "` separators,
 /// every non-ASCII character as `\uXXXX` (two for those beyond the BMP).
-pub fn python_json_len(v: &Value) -> usize {
+pub(crate) fn python_json_len(v: &Value) -> usize {
     match v {
         Value::Null => 4,
         Value::Bool(b) => {
@@ -145,12 +145,12 @@ fn remove_path(v: &mut Value, path: &[&str]) -> bool {
 
 impl Sample {
     /// Checks a `/system` body. The error says what is wrong with it.
-    pub fn parse(body: &[u8]) -> Result<Sample, SampleError> {
+    pub(crate) fn parse(body: &[u8]) -> Result<Sample, SampleError> {
         let snapshot: Value = serde_json::from_slice(body)?;
         Self::from_snapshot(snapshot)
     }
 
-    pub fn from_snapshot(snapshot: Value) -> Result<Sample, SampleError> {
+    pub(crate) fn from_snapshot(snapshot: Value) -> Result<Sample, SampleError> {
         if !snapshot.is_object() {
             return Err(SampleError::NotObject);
         }
@@ -227,7 +227,7 @@ impl Sample {
     }
 
     /// The JSON payload, as a value.
-    pub fn json_payload(&self) -> Value {
+    pub(crate) fn json_payload(&self) -> Value {
         let mut m = self.head();
         m.insert("details".into(), self.snapshot.clone());
         Value::Object(m)
@@ -236,7 +236,7 @@ impl Sample {
     /// The JSON payload as bytes. `details` is `raw` (the snapshot as the service sent it)
     /// byte for byte, unless it is over [`DETAILS_LIMIT`]: then it is re-serialised without
     /// the [`TRIMMABLE`] keys it takes to fit.
-    pub fn payload(&self, raw: &[u8]) -> Payload {
+    pub(crate) fn payload(&self, raw: &[u8]) -> Payload {
         let head = Value::Object(self.head()).to_string();
         let raw = raw.trim_ascii();
         let mut left_out = Vec::new();
@@ -264,13 +264,8 @@ impl Sample {
         Payload { bytes: out, left_out, still_too_big }
     }
 
-    /// The JSON payload as bytes (see [`Sample::payload`]).
-    pub fn payload_bytes(&self, raw: &[u8]) -> Vec<u8> {
-        self.payload(raw).bytes
-    }
-
     /// The one-line summary the forwarder logs per tick.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "cpu={:.1}% ram={:.1}% disk={:.1}% read={:.2}MB/s write={:.2}MB/s",
             self.cpu, self.ram, self.disk, self.disk_read, self.disk_write
@@ -330,7 +325,7 @@ mod tests {
     fn payload_bytes_embed_the_snapshot_verbatim() {
         let raw = format!(" {} \n", serde_json::to_string(&snapshot()).unwrap());
         let s = Sample::parse(raw.as_bytes()).unwrap();
-        let bytes = s.payload_bytes(raw.as_bytes());
+        let bytes = s.payload(raw.as_bytes()).bytes;
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.starts_with(r#"{"hostname":"pi","cpu":12.0,"ram":45.6,"disk":78.9,"timestamp":1758644292,"#),

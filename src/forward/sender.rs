@@ -35,18 +35,21 @@ use crate::config::{Destination, Format};
 use crate::web::client::{Body, Client, Reply, RequestError};
 
 /// First retry delay (before jitter); it doubles per failed attempt up to the cap.
-pub const BACKOFF_BASE: Duration = Duration::from_millis(250);
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_millis(250);
 /// Longest `Retry-After` obeyed.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// How often a destination that stays down is summarised in the log.
-pub const SUMMARY_EVERY: Duration = Duration::from_secs(300);
+pub(crate) const SUMMARY_EVERY: Duration = Duration::from_secs(300);
 /// Redirects followed for one delivery.
 const MAX_REDIRECTS: usize = 3;
 
-pub type SharedSpool = Arc<Mutex<Spool>>;
+pub(crate) type SharedSpool = Arc<Mutex<Spool>>;
 
 /// Runs a spool operation on the blocking pool (each commit is an fsync).
-pub async fn with_spool<T: Send + 'static>(spool: &SharedSpool, f: impl FnOnce(&mut Spool) -> T + Send + 'static) -> T {
+pub(crate) async fn with_spool<T: Send + 'static>(
+    spool: &SharedSpool,
+    f: impl FnOnce(&mut Spool) -> T + Send + 'static,
+) -> T {
     let spool = Arc::clone(spool);
     let job = tokio::task::spawn_blocking(move || f(&mut spool.locked()));
     match job.await {
@@ -58,7 +61,7 @@ pub async fn with_spool<T: Send + 'static>(spool: &SharedSpool, f: impl FnOnce(&
 
 /// Counters and state of one destination, shared with the poller's log line.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub up: AtomicBool,
     /// Answered with a 2xx.
     pub delivered: AtomicU64,
@@ -87,13 +90,13 @@ pub struct Stats {
 }
 
 /// Now, unix milliseconds.
-pub fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What one delivery attempt came to.
 #[derive(Debug, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Delivered,
     /// The server or the network failed: try again later. `throttled`: a 429 that did not
     /// say how long to wait.
@@ -113,10 +116,10 @@ pub enum Outcome {
 }
 
 /// The statuses that refuse the sample itself (its content), not the way it was sent.
-pub const REFUSING: [u16; 4] = [400, 409, 413, 422];
+pub(crate) const REFUSING: [u16; 4] = [400, 409, 413, 422];
 
 /// Sorts a reply (or a transport error) into deliver / retry / refuse / misconfigured.
-pub fn classify(result: Result<Reply, RequestError>) -> Outcome {
+pub(crate) fn classify(result: Result<Reply, RequestError>) -> Outcome {
     let reply = match result {
         Ok(r) => r,
         Err(e) => return Outcome::Retry { reason: e.to_string(), after: None, throttled: false },
@@ -150,7 +153,7 @@ pub fn classify(result: Result<Reply, RequestError>) -> Outcome {
 }
 
 /// Where a 307/308 may be followed: the same origin, or the `https://` form of the same host.
-pub fn follow(from: &http::Uri, location: &str) -> Option<http::Uri> {
+pub(crate) fn follow(from: &http::Uri, location: &str) -> Option<http::Uri> {
     let to: http::Uri = match location.parse::<http::Uri>() {
         Ok(u) if u.scheme().is_some() => u,
         Ok(relative) => {
@@ -174,18 +177,18 @@ pub fn follow(from: &http::Uri, location: &str) -> Option<http::Uri> {
 
 /// The delay before retry number `attempt` (1-based): full jitter over
 /// `min(cap, BACKOFF_BASE × 2^(attempt-1))`, never less than a `Retry-After`.
-pub fn backoff(attempt: u32, cap: Duration, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(attempt: u32, cap: Duration, retry_after: Option<Duration>) -> Duration {
     let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(20)).min(cap);
     let jittered = ceiling.mul_f64(fastrand::f64());
     jittered.max(retry_after.unwrap_or_default())
 }
 
 /// The `job` label of remote-written series.
-pub const JOB: &str = "system-stats";
+pub(crate) const JOB: &str = "system-stats";
 
 /// Why a spooled entry cannot be sent.
 #[derive(Debug, thiserror::Error)]
-pub enum EncodeError {
+pub(crate) enum EncodeError {
     #[error(transparent)]
     Sample(#[from] SampleError),
     #[error("not a system-stats snapshot: {0}")]
@@ -201,7 +204,7 @@ pub enum EncodeError {
 /// A request body, and what was left out of `details` to keep it under the newest
 /// server's limit (JSON payloads only).
 #[derive(Debug)]
-pub struct Encoded {
+pub(crate) struct Encoded {
     pub body: Body,
     pub left_out: Vec<String>,
     pub still_too_big: bool,
@@ -214,7 +217,7 @@ use crate::metrics::remote_write as rw;
 
 /// Builds the request for a destination from a spooled entry. `previous`: the series of the
 /// last remote-write request delivered (to mark those gone from this one stale).
-pub fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>) -> Result<Encoded, EncodeError> {
+pub(crate) fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>) -> Result<Encoded, EncodeError> {
     let plain = |body| Encoded { body, left_out: Vec::new(), still_too_big: false, series: None };
     let (families, instance, ms) = match super::entry::Entry::decode(entry)? {
         super::entry::Entry::Snapshot(body) => {
@@ -261,7 +264,7 @@ pub fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>) -> Re
 }
 
 #[derive(Clone)]
-pub struct Sender {
+pub(crate) struct Sender {
     pub dest: Destination,
     pub spool: SharedSpool,
     /// The spool's count of damaged files set aside, read without its lock.
@@ -324,7 +327,7 @@ impl Sender {
     /// Removes a delivered or dropped sample. A removal that cannot be written is remembered
     /// by the spool (the sample is not sent again) and written when the disk allows.
     async fn remove(&self, seq: u64) {
-        let (removed, len) = with_spool(&self.spool, move |s| (s.remove(seq), s.len())).await;
+        let (removed, len) = with_spool(&self.spool, move |s| (s.remove(seq), s.samples())).await;
         self.stats.backlog.store(len, Ordering::Relaxed);
         if let Err(e) = removed {
             tracing::warn!(destination = self.label(), "{e}; the sample will not be sent again");
@@ -410,7 +413,7 @@ impl Sender {
     }
 
     /// Delivers until stopped: waits for samples, retries failures with backoff.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
         let now = Instant::now();
         let mut health = Health { state: State::Up, since: now, reason: String::new(), attempts: 0, last_summary: now };
         let mut failures: u32 = 0;
@@ -499,7 +502,7 @@ impl Sender {
     }
 
     /// Delivers the whole spool with one attempt per sample; `true` when it ends empty.
-    pub async fn run_once(&self) -> bool {
+    pub(crate) async fn run_once(&self) -> bool {
         loop {
             match self.step().await {
                 Step::Idle => return true,

@@ -12,7 +12,7 @@ use crate::config::ForwarderConfig;
 use crate::web::client::Client;
 
 /// The service polled: its two URLs, the client (its own when it has a CA file), the token.
-pub struct Source {
+pub(crate) struct Source {
     pub system: http::Uri,
     pub scrape: http::Uri,
     client: Client,
@@ -20,7 +20,7 @@ pub struct Source {
 }
 
 impl Source {
-    pub fn new(cfg: &ForwarderConfig, shared: &Client) -> Result<Source, String> {
+    pub(crate) fn new(cfg: &ForwarderConfig, shared: &Client) -> Result<Source, String> {
         Ok(Source {
             system: cfg.source.clone(),
             scrape: cfg.scrape.clone(),
@@ -32,7 +32,7 @@ impl Source {
 
     /// One poll of `/system`: the parsed sample, the body as received (what is spooled) and
     /// the sample's name ([`sample_name`]).
-    pub async fn snapshot(&self) -> Result<(Sample, Bytes, u64), String> {
+    pub(crate) async fn snapshot(&self) -> Result<(Sample, Bytes, u64), String> {
         let reply = self.get(&self.system, &self.headers).await?;
         let sample = Sample::parse(&reply.body).map_err(|e| format!("not a system-stats snapshot: {e}"))?;
         let name = sample_name(&reply.headers, &reply.body);
@@ -42,7 +42,7 @@ impl Source {
     /// One poll of `/metrics`: the text checked to be Prometheus text format, with the time
     /// its sample was taken (the service's `System-Stats-Collected-At`, else now) and its
     /// host's name (`node_uname_info`'s `nodename`, else this machine's); and its name.
-    pub async fn scrape(&self) -> Result<(Scrape, u64), String> {
+    pub(crate) async fn scrape(&self) -> Result<(Scrape, u64), String> {
         let mut headers = self.headers.clone();
         headers.push((http::header::ACCEPT, http::HeaderValue::from_static("text/plain;version=0.0.4")));
         let reply = self.get(&self.scrape, &headers).await?;
@@ -51,7 +51,7 @@ impl Source {
         let instance = nodename(&parsed.families).unwrap_or_else(own_hostname);
         let collected_at_ms = reply
             .headers
-            .get(crate::api::COLLECTED_AT_HEADER)
+            .get(crate::web::COLLECTED_AT_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
             .map_or_else(|| chrono::Utc::now().timestamp_millis(), |t| t.timestamp_millis());
@@ -74,7 +74,7 @@ impl Source {
 }
 
 /// The shared client, or one that trusts only `access`'s CA file.
-pub fn client_for(access: &crate::config::Access, shared: &Client, timeout: Duration) -> Result<Client, String> {
+pub(crate) fn client_for(access: &crate::config::Access, shared: &Client, timeout: Duration) -> Result<Client, String> {
     match &access.ca_file {
         Some(ca) => Client::with_ca(timeout, ca),
         None => Ok(shared.clone()),
@@ -86,8 +86,8 @@ pub fn client_for(access: &crate::config::Access, shared: &Client, timeout: Dura
 /// proxy that drops it, node_exporter), the body itself: the same sample polled twice is the
 /// same bytes. Never its time: a clock that steps back would make new samples look like old
 /// ones.
-pub fn sample_name(headers: &http::HeaderMap, body: &[u8]) -> u64 {
-    match headers.get(crate::api::SAMPLE_HEADER) {
+pub(crate) fn sample_name(headers: &http::HeaderMap, body: &[u8]) -> u64 {
+    match headers.get(crate::web::SAMPLE_HEADER) {
         Some(id) => super::spool::stable_hash(&[b"header:", id.as_bytes()]),
         None => super::spool::stable_hash(&[b"body:", body]),
     }
@@ -106,13 +106,13 @@ fn own_hostname() -> String {
 
 /// The source's state, logged when it changes and summarised while it stays down.
 #[derive(Default)]
-pub struct SourceHealth {
+pub(crate) struct SourceHealth {
     down: Option<(Instant, u64)>,
     last_summary: Option<Instant>,
 }
 
 impl SourceHealth {
-    pub fn ok(&mut self) {
+    pub(crate) fn ok(&mut self) {
         if let Some((since, misses)) = self.down.take() {
             tracing::info!(
                 "service answering again after {:.0} s ({misses} missed poll(s))",
@@ -121,7 +121,7 @@ impl SourceHealth {
         }
     }
 
-    pub fn failed(&mut self, source: &http::Uri, e: String) {
+    pub(crate) fn failed(&mut self, source: &http::Uri, e: String) {
         match &mut self.down {
             None => {
                 tracing::warn!("no sample this tick: {source}: {e}");

@@ -11,7 +11,7 @@ use nix::fcntl::{Flock, FlockArg};
 /// Why the spool directory cannot be used. Each is a configuration problem: the forwarder
 /// exits with code 2 and this one line.
 #[derive(Debug, thiserror::Error)]
-pub enum SpoolDirError {
+pub(crate) enum SpoolDirError {
     #[error("spool directory {}: {} (SYSTEM_STATS_SPOOL_DIR)", dir.display(), explain(source))]
     Unusable { dir: PathBuf, source: std::io::Error },
     #[error("spool directory {}: not a directory (SYSTEM_STATS_SPOOL_DIR)", dir.display())]
@@ -40,13 +40,13 @@ fn explain(e: &std::io::Error) -> String {
 
 /// The locked spool directory; the lock goes with it.
 #[derive(Debug)]
-pub struct SpoolDir {
+pub(crate) struct SpoolDir {
     _lock: Flock<File>,
 }
 
 impl SpoolDir {
     /// Creates `dir` (0700) if needed and locks it for this process.
-    pub fn lock(dir: &Path) -> Result<SpoolDir, SpoolDirError> {
+    pub(crate) fn lock(dir: &Path) -> Result<SpoolDir, SpoolDirError> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let unusable = |source| SpoolDirError::Unusable { dir: dir.to_path_buf(), source };
         match std::fs::metadata(dir) {

@@ -17,7 +17,7 @@ use crate::config::ForwarderConfig;
 use crate::web::client::Client;
 
 /// Binds the metrics listener and returns the future that serves it until `stop`.
-pub async fn start_listener(
+pub(crate) async fn start_listener(
     cfg: &ForwarderConfig,
     addr: std::net::SocketAddr,
     targets: &[Sender],
@@ -74,7 +74,7 @@ pub async fn start_listener(
 /// that is full or failing starts closed and is retried); warns about spools left by
 /// destinations no longer configured. An error is a spool that cannot work at all: another
 /// process holds it, or its file cannot be read or written.
-pub async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Sender>, String> {
+pub(crate) async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<Sender>, String> {
     let mut targets = Vec::new();
     let mut files = Vec::new();
     let min_gap = cfg.max_rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -100,7 +100,7 @@ pub async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<
             );
         }
         let stats = Arc::new(Stats::default());
-        stats.backlog.store(spool.len(), Ordering::Relaxed);
+        stats.backlog.store(spool.samples(), Ordering::Relaxed);
         stats.up.store(true, Ordering::Relaxed);
         let client =
             client_for(&dest.access, client, cfg.timeout).map_err(|e| format!("{}: the CA file: {e}", dest.label))?;
@@ -142,7 +142,7 @@ pub async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Result<Vec<
 /// Whether a destination's spool takes samples, for the log: one line when it stops, one when
 /// it takes them again.
 #[derive(Debug, Default)]
-pub struct SpoolHealth {
+pub(crate) struct SpoolHealth {
     /// Samples not spooled since it stopped taking them, and why.
     failing: Option<(u64, String)>,
     /// After its disk was found full: the free bytes it waits for before trying again, so
@@ -167,14 +167,14 @@ fn space(dir: &std::path::Path) -> (u64, u64) {
 /// sample of `size` bytes again: room for eight more and a margin, so that a disk at the
 /// edge of full does not make it alternate; but never more than a quarter of the
 /// filesystem (at least two samples), or a small one (a 320 KiB tmpfs) would never offer it.
-pub fn room_needed(size: u64, filesystem: u64) -> u64 {
+pub(crate) fn room_needed(size: u64, filesystem: u64) -> u64 {
     (size.saturating_mul(8) + (256 << 10)).min((filesystem / 4).max(size.saturating_mul(2)))
 }
 
 /// Pushes one sample (`bytes`, named `name`, taken at `at`) into the spool of every one of
 /// `targets` and wakes their senders; `true` when a spool had taken this very sample already
 /// (before a restart).
-pub async fn spool_everywhere(
+pub(crate) async fn spool_everywhere(
     targets: &[&Sender],
     health: &mut [SpoolHealth],
     spool_dir: &std::path::Path,
@@ -196,7 +196,7 @@ pub async fn spool_everywhere(
         h.room_needed = None;
         let size = bytes.len() as u64;
         let sample = Arc::clone(&bytes);
-        let pushed = with_spool(&t.spool, move |s| s.push(&sample, name).map(|p| (p, s.len()))).await;
+        let pushed = with_spool(&t.spool, move |s| s.push(&sample, name).map(|p| (p, s.samples()))).await;
         let st = &t.stats;
         let label = t.dest.label.as_str();
         match pushed {

@@ -12,14 +12,14 @@
 use std::fmt::Write as _;
 
 /// Points at full resolution: an hour at one per second.
-pub const FINE: usize = 3600;
+pub(crate) const FINE: usize = 3600;
 /// Points of a minute each: 24 hours.
-pub const COARSE: usize = 1440;
+pub(crate) const COARSE: usize = 1440;
 /// At most this many series are kept; more (a host with hundreds of filesystems) are left out
 /// of the history, with one log line, and still shown live.
-pub const MAX_SERIES: usize = 64;
+pub(crate) const MAX_SERIES: usize = 64;
 /// Cores get a series each when there are at most this many (the total always has one).
-pub const MAX_CORE_SERIES: usize = 16;
+pub(crate) const MAX_CORE_SERIES: usize = 16;
 
 /// The bytes the history takes per series.
 pub const BYTES_PER_SERIES: usize = FINE * 4 + COARSE * 12;
@@ -109,7 +109,7 @@ impl Default for History {
 
 /// One series of a window: its name, its means (or values), and for minute points the
 /// minima and maxima.
-pub type WindowSeries = (String, Vec<f32>, Option<(Vec<f32>, Vec<f32>)>);
+pub(crate) type WindowSeries = (String, Vec<f32>, Option<(Vec<f32>, Vec<f32>)>);
 
 /// A window of the history, ready to serialise.
 #[derive(Debug, PartialEq)]
@@ -128,7 +128,7 @@ impl History {
         self.series.len() * BYTES_PER_SERIES + FINE * 8 + COARSE * 8
     }
 
-    pub fn series_count(&self) -> usize {
+    pub(crate) fn series_count(&self) -> usize {
         self.series.len()
     }
 
@@ -391,7 +391,7 @@ impl Window {
 
 /// A `window` query value: `5m`, `1h`, `24h` (any number of s, m or h) or plain seconds, from
 /// 1 s to 24 h.
-pub fn parse_window(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_window(s: &str) -> Result<u64, String> {
     let expected = || format!("window={s:?}: expected 5m, 1h, 24h or a number of seconds from 1 to 86400");
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -37,7 +37,7 @@ fn tag(v: &str, out: &mut String) {
 /// that are not finite numbers are left out (line protocol has no NaN). A series' own `host`
 /// label (from a text file) becomes `exported_host`, as Prometheus renames a scraped label
 /// that clashes with a target's.
-pub fn lines(families: &[Family], host: &str, timestamp_ns: i64) -> String {
+pub(crate) fn lines(families: &[Family], host: &str, timestamp_ns: i64) -> String {
     let mut out = String::with_capacity(families.len() * 120);
     let time = timestamp_ns.to_string();
     for f in families {

@@ -5,8 +5,8 @@
 //! ([`parse`]: the text format read, for text files and the forwarder). It defines no
 //! series and reads nothing of the host: each family in [`crate::collect`] defines its own.
 
-pub mod influx;
-pub mod parse;
+pub(crate) mod influx;
+pub(crate) mod parse;
 pub mod remote_write;
 pub mod text;
 

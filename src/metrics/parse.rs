@@ -20,7 +20,7 @@ use crate::snapshot::Text;
 /// A text that is not Prometheus text format 0.0.4.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("line {line}: {msg}")]
-pub struct ParseError {
+pub(crate) struct ParseError {
     /// 1-based.
     pub line: usize,
     pub msg: String,
@@ -28,7 +28,7 @@ pub struct ParseError {
 
 /// What a text holds.
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// In the order they first appear; `help` empty where the text gave none.
     pub families: Vec<Family>,
     /// Whether a sample carried a timestamp (node_exporter refuses such text files).
@@ -99,7 +99,7 @@ fn unescape(s: &str, quote: bool) -> Result<String, String> {
 }
 
 /// Parses a whole text.
-pub fn parse(text: &str) -> Result<Parsed, ParseError> {
+pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     let mut p = Parser { out: Parsed::default(), index: HashMap::new(), state: Vec::new(), names: HashMap::new() };
     for (n, line) in text.split('\n').enumerate() {
         let fail = |msg: String| ParseError { line: n + 1, msg };

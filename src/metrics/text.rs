@@ -4,12 +4,12 @@ use std::fmt::Write;
 
 use super::{Family, Kind};
 
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Whether an `Accept` header asks for OpenMetrics (as Prometheus does by default), with a
 /// non-zero quality.
-pub fn wants_openmetrics(accept: &str) -> bool {
+pub(crate) fn wants_openmetrics(accept: &str) -> bool {
     accept.split(',').any(|part| {
         let mut params = part.split(';').map(str::trim);
         let media = params.next().unwrap_or("");
@@ -104,11 +104,11 @@ pub fn prometheus(families: &[Family]) -> String {
 
 /// OpenMetrics 1.0 without its closing `# EOF` line (so that request-time families can be
 /// appended); see [`OPENMETRICS_EOF`].
-pub fn openmetrics_body(families: &[Family]) -> String {
+pub(crate) fn openmetrics_body(families: &[Family]) -> String {
     render(families, true)
 }
 
-pub const OPENMETRICS_EOF: &str = "# EOF\n";
+pub(crate) const OPENMETRICS_EOF: &str = "# EOF\n";
 
 #[cfg(test)]
 mod tests {

@@ -206,7 +206,10 @@ pub struct OsUpdate {
     /// Whether any update is pending; `null` until the first check ends, or when no package
     /// manager is known.
     pub available: Option<bool>,
-    /// Packages that would be upgraded.
+    /// Packages that would be upgraded. Left out (never `null`) until the first check ends,
+    /// as the Python service does: where present it is a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u64)]
     pub count: Option<u64>,
     /// Of those, the ones from a security source (`-security` suites, dnf's security
     /// advisories); `null` where that cannot be told (macOS).

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 mod host;
+pub mod json;
 mod network;
 mod running;
 mod storage;
@@ -59,11 +60,11 @@ pub struct Snapshot {
     pub load_avg: LoadAverage,
     /// Every real filesystem (pseudo and container-internal ones left out, as node_exporter
     /// does); `null` when the mount table cannot be read.
-    #[serde(default, serialize_with = "crate::json::filesystems")]
+    #[serde(default, serialize_with = "crate::snapshot::json::filesystems")]
     pub filesystems: Option<Vec<Filesystem>>,
     /// Per-device I/O (node_exporter's device set: partitions of sd/vd/hd/xvd/nvme, loop, ram
     /// and fd devices left out); `null` when `/proc/diskstats` cannot be read.
-    #[serde(default, serialize_with = "crate::json::disks")]
+    #[serde(default, serialize_with = "crate::snapshot::json::disks")]
     pub disks: Option<Vec<DiskDevice>>,
     /// Temperatures as psutil's `sensors_temperatures()` gives them, in the dashboard's
     /// shape: chip name → its sensors; `{}` when there are none, `null` when the `sensors`

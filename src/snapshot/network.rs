@@ -12,10 +12,10 @@ pub struct Network {
     /// when there is none.
     pub primary_interface: Option<Interface>,
     /// The interfaces a dashboard shows: up, not loopback, with an IPv4 address.
-    #[serde(default, serialize_with = "crate::json::interfaces")]
+    #[serde(default, serialize_with = "crate::snapshot::json::interfaces")]
     pub interfaces: Option<Vec<UpInterface>>,
     /// Every interface of `/proc/net/dev`, loopback and down ones included, with its counters.
-    #[serde(default, serialize_with = "crate::json::all_interfaces")]
+    #[serde(default, serialize_with = "crate::snapshot::json::all_interfaces")]
     pub all_interfaces: Option<Vec<NetInterface>>,
 }
 

@@ -26,7 +26,7 @@ const REPLY_LIMIT: usize = 64 << 10;
 
 /// A request that got no usable answer.
 #[derive(Debug, thiserror::Error)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// No connection (refused, unreachable, DNS, TLS handshake), or it broke before the
     /// answer's head.
     #[error("{0}")]
@@ -40,14 +40,14 @@ pub enum RequestError {
 }
 
 #[derive(Clone)]
-pub struct Client {
+pub(crate) struct Client {
     inner: Hyper<Connector, Full<Bytes>>,
     timeout: Duration,
 }
 
 /// A request body and its headers.
 #[derive(Debug, Clone)]
-pub struct Body {
+pub(crate) struct Body {
     pub bytes: Bytes,
     pub headers: Vec<(&'static str, &'static str)>,
 }
@@ -55,7 +55,7 @@ pub struct Body {
 /// A response: its head, and its body (whole for a `GET`, at most [`REPLY_LIMIT`] of it for
 /// a `POST`).
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     /// `Retry-After` as a duration (delta-seconds or an HTTP date).
     pub retry_after: Option<Duration>,
@@ -68,7 +68,7 @@ pub struct Reply {
 
 impl Client {
     /// A client; the system's root certificates are loaded only when `https` is needed.
-    pub fn new(timeout: Duration, https: bool) -> Client {
+    pub(crate) fn new(timeout: Duration, https: bool) -> Client {
         let connector = Self::connector(Self::http(timeout), https);
         Self::from_connector(connector, timeout)
     }
@@ -76,7 +76,7 @@ impl Client {
     /// A client that trusts only the certificates of a PEM file (a private CA, a
     /// self-signed service), as Prometheus's `tls_config.ca_file` does.
     #[cfg(feature = "tls")]
-    pub fn with_ca(timeout: Duration, ca_file: &std::path::Path) -> Result<Client, String> {
+    pub(crate) fn with_ca(timeout: Duration, ca_file: &std::path::Path) -> Result<Client, String> {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
         let mut roots = rustls::RootCertStore::empty();
@@ -149,14 +149,18 @@ impl Client {
 
     /// GETs `uri` with `headers` (credentials), reading the whole body (up to 8 MiB: more is
     /// an error).
-    pub async fn get(&self, uri: &http::Uri, headers: &[(HeaderName, HeaderValue)]) -> Result<Reply, RequestError> {
+    pub(crate) async fn get(
+        &self,
+        uri: &http::Uri,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> Result<Reply, RequestError> {
         self.send(Method::GET, uri, None, headers).await
     }
 
     /// POSTs `body` with its headers (content type first) and `headers` (credentials). Of
     /// the answer's body, only the first 64 KiB are read: a 2xx is a delivery whatever
     /// follows.
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         uri: &http::Uri,
         body: Body,
@@ -216,7 +220,7 @@ impl Client {
 }
 
 /// How long the body of an answer to a POST is read after its head: what comes by then.
-pub const BODY_GRACE: Duration = Duration::from_millis(500);
+pub(crate) const BODY_GRACE: Duration = Duration::from_millis(500);
 
 /// The first `limit` bytes of a body (less if it ends or breaks first, or `deadline` passes);
 /// the rest is not read.
@@ -252,7 +256,7 @@ fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// `Retry-After`: delta-seconds, or an HTTP date (then the time left until it).
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -28,23 +28,23 @@ use tokio::sync::Notify;
 /// At most this many admitted connections not yet read from: past it, accepting pauses (new
 /// clients wait in the kernel's queue) until they are, so that a flood of connections cannot
 /// push a client that connected before it out before its request is read.
-pub const MAX_UNREAD: usize = 32;
+pub(crate) const MAX_UNREAD: usize = 32;
 
 /// A new connection's client has this long to send its first byte before it counts as silent.
-pub const GRACE: Duration = Duration::from_secs(1);
+pub(crate) const GRACE: Duration = Duration::from_secs(1);
 
 /// No byte either way for this long: the connection is closed (keep-alive idle included).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A write that cannot progress for this long (a client that does not read): closed.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An episode of refusals ends after this long without one.
 const EPISODE_END: Duration = Duration::from_secs(10);
 
 /// One connection as the registry sees it.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     id: u64,
     /// Milliseconds since the registry started, when it was admitted.
     admitted_at: u64,
@@ -64,7 +64,7 @@ const GOT_BYTES: u8 = 4;
 const POLLED: u8 = 8;
 
 impl Conn {
-    pub fn id(&self) -> u64 {
+    pub(crate) fn id(&self) -> u64 {
         self.id
     }
 
@@ -92,7 +92,7 @@ impl Conn {
 
 /// The open connections.
 #[derive(Debug)]
-pub struct Registry {
+pub(crate) struct Registry {
     max: usize,
     epoch: Instant,
     next: AtomicU64,
@@ -107,7 +107,7 @@ pub struct Registry {
 }
 
 /// Connections open at once from which a burst is watched (memory handed back after it).
-pub const BURST: usize = 64;
+pub(crate) const BURST: usize = 64;
 
 #[derive(Debug, Default)]
 struct Episode {
@@ -117,7 +117,7 @@ struct Episode {
 }
 
 /// A registered connection; dropping it unregisters it.
-pub struct Admitted {
+pub(crate) struct Admitted {
     pub conn: Arc<Conn>,
     registry: Arc<Registry>,
 }
@@ -140,7 +140,7 @@ impl Drop for Admitted {
 }
 
 impl Registry {
-    pub fn new(max: usize) -> Arc<Registry> {
+    pub(crate) fn new(max: usize) -> Arc<Registry> {
         Arc::new(Registry {
             max: max.max(1),
             epoch: Instant::now(),
@@ -158,24 +158,20 @@ impl Registry {
     }
 
     /// Open connections.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.open.locked().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Returns when fewer than [`MAX_UNREAD`] admitted connections wait for their first read
     /// (checked again every 10 ms at most, in case a wake-up was missed).
-    pub async fn backlog_room(&self) {
+    pub(crate) async fn backlog_room(&self) {
         while self.unread.load(Ordering::Relaxed) >= MAX_UNREAD {
             let _ = tokio::time::timeout(Duration::from_millis(10), self.read_one.notified()).await;
         }
     }
 
     /// Admits a new connection, closing the one idle the longest for it at the cap.
-    pub fn admit(self: &Arc<Self>) -> Admitted {
+    pub(crate) fn admit(self: &Arc<Self>) -> Admitted {
         let now = self.now_ms();
         let mut open = self.open.locked();
         if open.len() >= self.max {
@@ -231,12 +227,12 @@ impl Registry {
     }
 
     /// Whether an episode of the connection limit is going on.
-    pub fn in_episode(&self) -> bool {
+    pub(crate) fn in_episode(&self) -> bool {
         self.episode.locked().since.is_some()
     }
 
     /// Ends an episode that has been quiet long enough (with one line); called periodically.
-    pub fn tick(&self) {
+    pub(crate) fn tick(&self) {
         let mut e = self.episode.locked();
         if let (Some(since), Some(last)) = (e.since, e.last)
             && last.elapsed() >= EPISODE_END
@@ -257,7 +253,7 @@ impl Registry {
 
 /// A connection's stream, timed: a read or write that cannot progress for too long fails, and
 /// every byte that passes counts as progress for the registry.
-pub struct Timed<S> {
+pub(crate) struct Timed<S> {
     inner: S,
     admitted: Admitted,
     /// Armed while a read or write is pending.
@@ -266,7 +262,7 @@ pub struct Timed<S> {
 }
 
 impl<S> Timed<S> {
-    pub fn new(inner: S, admitted: Admitted) -> Timed<S> {
+    pub(crate) fn new(inner: S, admitted: Admitted) -> Timed<S> {
         Timed { inner, admitted, read_deadline: None, write_deadline: None }
     }
 

@@ -73,8 +73,8 @@ impl HostCheck {
 }
 
 /// Failed attempts allowed per client address within [`FAILURE_WINDOW`]; beyond, 429.
-pub const MAX_FAILURES: u32 = 10;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const MAX_FAILURES: u32 = 10;
+pub(crate) const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses remembered at most (a flood from many addresses cannot grow it for ever).
 const MAX_TRACKED: usize = 4096;
 
@@ -95,7 +95,7 @@ pub struct Auth {
 }
 
 /// Compares without returning early: the time taken says nothing of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
     for i in 0..a.len().max(b.len()) {
         diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);

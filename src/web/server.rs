@@ -32,7 +32,7 @@ use super::guard::{Auth, Cors, HostCheck, Refusal};
 use crate::sync::Locked;
 
 /// How long shutdown waits for requests in flight before dropping them.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
 
 /// A client has this long to send its request headers (and, on HTTPS, to finish the
 /// handshake).
@@ -40,15 +40,15 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Request line and headers larger than this get 431 (the largest browser requests, cookies
 /// included, stay well under it). No endpoint reads a body.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// A whole answer, or a stream (the service's `/events`).
-pub type Body = http_body_util::Either<Full<Bytes>, http_body_util::combinators::BoxBody<Bytes, Infallible>>;
+pub(crate) type Body = http_body_util::Either<Full<Bytes>, http_body_util::combinators::BoxBody<Bytes, Infallible>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What an HTTP server of ours serves: who may ask ([`Access`]: host names, token, CORS) and
-/// its routes. The service ([`AppState`]) and the forwarder's metrics listener are two; the
+/// its routes. The service ([`crate::api::AppState`]) and the forwarder's metrics listener are two; the
 /// listener, the connection limits, TLS and the checks are the same code for both.
 pub trait App: Clone + Send + Sync + 'static {
     fn access(&self) -> &Access;
@@ -66,7 +66,7 @@ pub trait App: Clone + Send + Sync + 'static {
 }
 
 /// What a request awaits before it is answered.
-pub type Waiting = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type Waiting = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Who may ask: the `Host` names answered, the token, the CORS origins.
 #[derive(Debug)]
@@ -240,7 +240,8 @@ async fn serve_tls<A: App>(
 /// client that stops reading blocks the writer within this (then the write timeout and the
 /// event stream's own limit apply) instead of after the kernel's autotuned buffer of up to
 /// 4 MiB. Large answers are unaffected: the writer is woken as the queue drains.
-pub const UNSENT_LIMIT: libc::c_int = 128 * 1024;
+#[cfg(target_os = "linux")]
+pub(crate) const UNSENT_LIMIT: libc::c_int = 128 * 1024;
 
 fn limit_unsent(stream: &tokio::net::TcpStream) {
     #[cfg(target_os = "linux")]
@@ -333,7 +334,7 @@ pub(crate) fn host_header(req: &Request<Incoming>) -> HostHeader<'_> {
 /// The routes, behind the checks: `Host` (required of HTTP/1.1, RFC 9112), then CORS
 /// preflight, then the token (all but the app's open paths), then path and method, so a known
 /// path with a wrong method is a 405.
-pub fn route<A: App>(state: &A, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
+pub(crate) fn route<A: App>(state: &A, req: &Request<Incoming>, peer: IpAddr) -> Response<Body> {
     let access = state.access();
     let headers = req.headers();
     let host = host_header(req);
@@ -367,7 +368,7 @@ pub fn route<A: App>(state: &A, req: &Request<Incoming>, peer: IpAddr) -> Respon
 }
 
 /// 421 for a `Host` this service does not answer to (DNS rebinding, or a name to add).
-pub fn misdirected(access: &Access, host: &str, peer: IpAddr) -> Response<Body> {
+pub(crate) fn misdirected(access: &Access, host: &str, peer: IpAddr) -> Response<Body> {
     let message = format!(
         "this service does not answer to the host name {host:?}; add it to SYSTEM_STATS_ALLOWED_HOSTS (a comma \
          list, * for any) if it is one of this machine's"
@@ -421,12 +422,12 @@ pub fn not_allowed(method: &Method, path: &str) -> Response<Body> {
 }
 
 /// A JSON response.
-pub fn json(status: StatusCode, body: Bytes) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     with_type(status, "application/json", body)
 }
 
 /// A response of the given content type, never cached.
-pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+pub(crate) fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
     let mut r = Response::new(http_body_util::Either::Left(Full::new(body)));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -436,6 +437,6 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: Bytes) ->
 }
 
 /// `{"error": message}` with `status`.
-pub fn error(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn error(status: StatusCode, message: &str) -> Response<Body> {
     json(status, Bytes::from(serde_json::json!({ "error": message }).to_string()))
 }

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// A server configuration from a certificate chain and a key in PEM files.
-pub fn load(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
+pub(crate) fn load(cert: &Path, key: &Path) -> Result<ServerConfig, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| format!("{}: {e}", cert.display()))?
         .collect::<Result<_, _>>()

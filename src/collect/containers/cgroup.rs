@@ -10,14 +10,14 @@ use crate::collect::shared::files::Files;
 
 /// Where a container's control group is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cgroup {
+pub(crate) enum Cgroup {
     V2 { dir: PathBuf },
     V1 { cpuacct: Option<PathBuf>, memory: Option<PathBuf>, blkio: Option<PathBuf> },
 }
 
 /// The control group of a process, from its `/proc/<pid>/cgroup` (`text`) and the cgroup
 /// mounts under `root` (`<sysfs>/fs/cgroup`).
-pub fn locate(text: &str, root: &Path) -> Option<Cgroup> {
+pub(crate) fn locate(text: &str, root: &Path) -> Option<Cgroup> {
     let join = |base: PathBuf, rel: &str| base.join(rel.trim_start_matches('/'));
     if root.join("cgroup.controllers").exists() {
         let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
@@ -42,7 +42,7 @@ pub fn locate(text: &str, root: &Path) -> Option<Cgroup> {
 
 /// What a control group says of its container.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// CPU time since it started, ns.
     pub cpu_ns: Option<u64>,
     /// Memory in use, the inactive page cache left out (as `docker stats`).
@@ -61,12 +61,12 @@ fn number(text: &str) -> Option<u64> {
 }
 
 /// A `key value` line of a `*.stat` file.
-pub fn stat_value(text: &str, key: &str) -> Option<u64> {
+pub(crate) fn stat_value(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// `memory.max` (v2): a number, or `max`.
-pub fn parse_limit(text: &str) -> Option<Option<u64>> {
+pub(crate) fn parse_limit(text: &str) -> Option<Option<u64>> {
     match text.trim() {
         "max" => Some(None),
         t => t.parse::<u64>().ok().map(|n| (n < UNLIMITED).then_some(n)),
@@ -74,7 +74,7 @@ pub fn parse_limit(text: &str) -> Option<Option<u64>> {
 }
 
 /// `blkio.throttle.io_service_bytes` (v1): `<maj:min> Read|Write|... <bytes>` lines, summed.
-pub fn parse_blkio(text: &str) -> (u64, u64) {
+pub(crate) fn parse_blkio(text: &str) -> (u64, u64) {
     let (mut read, mut write) = (0u64, 0u64);
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -91,7 +91,7 @@ pub fn parse_blkio(text: &str) -> (u64, u64) {
 }
 
 /// `io.stat` (v2): `<maj:min> rbytes=N wbytes=N ...` lines, summed.
-pub fn parse_io_stat(text: &str) -> (u64, u64) {
+pub(crate) fn parse_io_stat(text: &str) -> (u64, u64) {
     let (mut read, mut write) = (0u64, 0u64);
     for field in text.split_whitespace() {
         if let Some(n) = field.strip_prefix("rbytes=") {
@@ -112,7 +112,7 @@ fn in_use(usage: Option<u64>, inactive: Option<u64>) -> Option<u64> {
 }
 
 /// Reads a control group's figures; what cannot be read stays `None`.
-pub fn read(files: &mut Files, cg: &Cgroup) -> Usage {
+pub(crate) fn read(files: &mut Files, cg: &Cgroup) -> Usage {
     let mut u = Usage::default();
     match cg {
         Cgroup::V2 { dir } => {

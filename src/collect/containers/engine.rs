@@ -16,7 +16,7 @@ const BODY_LIMIT: usize = 16 << 20;
 
 /// Why the engine could not be asked: the values of `docker.error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EngineError {
+pub(crate) enum EngineError {
     /// No socket: Docker is not installed (or not at `SYSTEM_STATS_DOCKER_HOST`).
     #[error("not_installed")]
     NotInstalled,
@@ -35,7 +35,7 @@ pub enum EngineError {
 }
 
 /// `SYSTEM_STATS_DOCKER_HOST`: `unix:///var/run/docker.sock`, or a bare socket path.
-pub fn socket_path(host: &str) -> Result<PathBuf, String> {
+pub(crate) fn socket_path(host: &str) -> Result<PathBuf, String> {
     let path = host.strip_prefix("unix://").unwrap_or(host);
     if !path.starts_with('/') {
         return Err("unix:///path/to/docker.sock (only Unix sockets are supported)".into());
@@ -44,20 +44,20 @@ pub fn socket_path(host: &str) -> Result<PathBuf, String> {
 }
 
 /// A client of one engine.
-pub struct Engine {
+pub(crate) struct Engine {
     socket: PathBuf,
     timeout: Duration,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Engine {
-    pub fn new(socket: &Path, timeout: Duration) -> std::io::Result<Engine> {
+    pub(crate) fn new(socket: &Path, timeout: Duration) -> std::io::Result<Engine> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         Ok(Engine { socket: socket.to_path_buf(), timeout, runtime })
     }
 
     /// GETs `path` and decodes the JSON answer; 404 is `Ok(None)`.
-    pub fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<Option<T>, EngineError> {
+    pub(crate) fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<Option<T>, EngineError> {
         let body = self.runtime.block_on(async {
             tokio::time::timeout(self.timeout, self.request(path)).await.map_err(|_| EngineError::Timeout)?
         })?;
@@ -113,7 +113,7 @@ impl Engine {
 /// One entry of `GET /containers/json?all=1`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Listed {
+pub(crate) struct Listed {
     pub id: String,
     #[serde(default)]
     pub names: Vec<String>,
@@ -131,7 +131,7 @@ pub struct Listed {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Port {
+pub(crate) struct Port {
     #[serde(rename = "IP", default)]
     pub ip: Option<String>,
     #[serde(default)]
@@ -144,7 +144,7 @@ pub struct Port {
 
 impl Port {
     /// As `docker ps` writes it: `0.0.0.0:8080->80/tcp`, or `80/tcp` when not published.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match (&self.ip, self.public_port) {
             (Some(ip), Some(public)) => format!("{ip}:{public}->{}/{}", self.private_port, self.kind),
             (None, Some(public)) => format!("{public}->{}/{}", self.private_port, self.kind),
@@ -156,14 +156,14 @@ impl Port {
 /// What `GET /containers/{id}/json` says that the list does not.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Inspected {
+pub(crate) struct Inspected {
     pub state: InspectedState,
     pub config: InspectedConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct InspectedConfig {
+pub(crate) struct InspectedConfig {
     /// The image as the container was created from it (`127.0.0.1:5000/app:latest`): the
     /// list shows the image's ID instead once that tag has moved to another image.
     #[serde(default)]
@@ -172,17 +172,15 @@ pub struct InspectedConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct InspectedState {
+pub(crate) struct InspectedState {
     #[serde(default)]
     pub pid: u32,
-    #[serde(default)]
-    pub started_at: String,
 }
 
 /// `GET /images/{id}/json`: the digests the image was pulled or pushed as.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ImageInfo {
+pub(crate) struct ImageInfo {
     #[serde(default)]
     pub repo_digests: Vec<String>,
 }
@@ -190,18 +188,18 @@ pub struct ImageInfo {
 /// `GET /distribution/{name}/json`: what the registry has under that name.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Distribution {
+pub(crate) struct Distribution {
     pub descriptor: Descriptor,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct Descriptor {
+pub(crate) struct Descriptor {
     pub digest: String,
 }
 
 /// Percent-encodes what is not safe in a path segment (an image reference has `/` and `:`,
 /// which the API takes as they are).
-pub fn encode_segment(s: &str) -> String {
+pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/:@".contains(&b) {

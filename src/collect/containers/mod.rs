@@ -14,8 +14,8 @@
 //! Using the socket needs membership of the `docker` group, which amounts to root on the
 //! host: without it the collector says `permission_denied`.
 
-pub mod cgroup;
-pub mod engine;
+pub(crate) mod cgroup;
+pub(crate) mod engine;
 
 use crate::metrics;
 use crate::sync::Locked;
@@ -30,7 +30,7 @@ use super::shared::files::Files;
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::{Container, Docker, round1};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "containers",
     about: "Docker or Podman containers: state, CPU, memory, network, block I/O, image updates",
     reads: &["memory"],
@@ -63,7 +63,7 @@ struct Known {
 /// The engine's last answer; `None` before the first.
 type View = Option<Result<Arc<Vec<Known>>, EngineError>>;
 
-pub struct Containers {
+pub(crate) struct Containers {
     view: super::shared::poller::Poller<View>,
     procfs: PathBuf,
     files: Files,
@@ -201,7 +201,7 @@ impl EngineThread {
 
 /// The repository of an image reference: `127.0.0.1:5000/bb:latest` → `127.0.0.1:5000/bb`;
 /// `None` for an image ID or a reference by digest (nothing to compare).
-pub fn repository(reference: &str) -> Option<&str> {
+pub(crate) fn repository(reference: &str) -> Option<&str> {
     if reference.starts_with("sha256:") || reference.contains('@') {
         return None;
     }
@@ -334,7 +334,7 @@ impl Collector for Containers {
 }
 
 /// The containers of a snapshot, with cAdvisor's names where one fits.
-pub fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
+pub(crate) fn snapshot_series(s: &crate::snapshot::Snapshot, out: &mut Vec<metrics::Family>) {
     let Some(d) = &s.docker else { return };
     out.push(
         metrics::Family::new(

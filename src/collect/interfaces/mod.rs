@@ -12,6 +12,9 @@
 //! When `network` does not run, the interfaces are those listed in `/sys/class/net`.
 //! macOS: `getifaddrs(3)`, with the MTU and speed `network` wrote.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use super::{CollectError, Collector, Entry, Reading, Setup};
 #[cfg(target_os = "linux")]
 use crate::snapshot::Ipv4Info;
@@ -22,11 +25,11 @@ use crate::snapshot::{Interface, UpInterface};
 #[cfg(target_os = "linux")]
 mod netclass;
 #[cfg(target_os = "linux")]
-pub use netclass::{CLASS_NUMBERS, Class, parse_int_auto};
+pub(crate) use netclass::Class;
 #[cfg(target_os = "linux")]
 use netclass::{MTU, NetClass, read_class};
 
-pub const ENTRY: Entry = Entry {
+pub(crate) const ENTRY: Entry = Entry {
     name: "interfaces",
     about: "each interface's state, MAC, MTU, speed, duplex and addresses; the primary interface",
     reads: &["network"],
@@ -42,14 +45,14 @@ pub const ENTRY: Entry = Entry {
 /// cable is replugged. A new interface is read at once, and so is one whose flags or
 /// operstate changed (carrier, speed and duplex change with them).
 #[cfg(target_os = "linux")]
-pub const LINK_REFRESH: u64 = 10;
+pub(crate) const LINK_REFRESH: u64 = 10;
 
 /// On a host with more links than [`super::shared::rotation::REFRESH_BUDGET`], a link's facts are read again
 /// at every this many turns of the rotation that reads their state (200 links: 7 turns, 112
 /// samples; 2 links' files a sample instead of 4 at every eighth turn, about 0.15 ms of a
 /// 1 ms budget), and at once when the state changes.
 #[cfg(target_os = "linux")]
-pub const FACTS_TURNS: u64 = 16;
+pub(crate) const FACTS_TURNS: u64 = 16;
 
 /// Up to this many links, their attribute files are held open between readings.
 #[cfg(target_os = "linux")]
@@ -97,7 +100,7 @@ struct Facts {
 }
 
 #[cfg(target_os = "linux")]
-pub struct Interfaces {
+pub(crate) struct Interfaces {
     class_net: std::path::PathBuf,
     route: std::path::PathBuf,
     inet6: std::path::PathBuf,
@@ -377,7 +380,7 @@ impl Collector for Interfaces {
 }
 
 #[cfg(target_os = "macos")]
-pub struct Interfaces {}
+pub(crate) struct Interfaces {}
 
 #[cfg(target_os = "macos")]
 impl Interfaces {
@@ -445,7 +448,7 @@ fn up_interface(i: &crate::snapshot::NetInterface) -> Option<UpInterface> {
 
 /// The interface of the IPv4 default route in `/proc/net/route` (destination and mask 0, flag
 /// RTF_UP); the lowest metric wins when there are several.
-pub fn parse_default_route(text: &str) -> Result<Option<String>, String> {
+pub(crate) fn parse_default_route(text: &str) -> Result<Option<String>, String> {
     let mut best: Option<(u64, &str)> = None;
     for (n, line) in text.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -469,7 +472,7 @@ pub fn parse_default_route(text: &str) -> Result<Option<String>, String> {
 }
 
 /// `/proc/net/if_inet6`: every IPv6 address, as (interface, address).
-pub fn parse_if_inet6(text: &str) -> Result<Vec<(String, crate::snapshot::Ipv6Info)>, String> {
+pub(crate) fn parse_if_inet6(text: &str) -> Result<Vec<(String, crate::snapshot::Ipv6Info)>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let f: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -497,13 +500,13 @@ pub fn parse_if_inet6(text: &str) -> Result<Vec<(String, crate::snapshot::Ipv6In
 }
 
 /// `/sys/class/net/<iface>/flags`: hexadecimal, with or without `0x`.
-pub fn parse_flags(text: &str) -> Option<u32> {
+pub(crate) fn parse_flags(text: &str) -> Option<u32> {
     u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
 }
 
 /// The flags have IFF_UP, and `operstate` says the link works (`up`, or `unknown` as loopback
 /// and some virtual links report): psutil's `isup`.
-pub fn is_up(flags: Option<u32>, operstate: Option<&str>) -> bool {
+pub(crate) fn is_up(flags: Option<u32>, operstate: Option<&str>) -> bool {
     let flags = flags.unwrap_or(0);
     const IFF_UP: u32 = 0x1;
     flags & IFF_UP != 0 && matches!(operstate.map(str::trim), Some("up" | "unknown"))
@@ -511,7 +514,7 @@ pub fn is_up(flags: Option<u32>, operstate: Option<&str>) -> bool {
 
 /// `/sys/class/net/<iface>/speed` (Mb/s), if it is one: `None` when the kernel reports none
 /// (`-1`, `0`, `u32::MAX`; unreadable: Wi-Fi, virtual links, link down).
-pub fn speed_mbps(speed: i64) -> Option<u64> {
+pub(crate) fn speed_mbps(speed: i64) -> Option<u64> {
     u64::try_from(speed).ok().filter(|&s| s > 0 && s != u64::from(u32::MAX))
 }
 
@@ -529,7 +532,7 @@ fn duplex_text(duplex: &'static str) -> crate::snapshot::Text {
 }
 
 /// `/sys/class/net/<iface>/duplex`: `full`, `half`, else `unknown`.
-pub fn parse_duplex(text: &str) -> &'static str {
+pub(crate) fn parse_duplex(text: &str) -> &'static str {
     match text.trim() {
         "full" => "full",
         "half" => "half",
@@ -541,7 +544,7 @@ pub fn parse_duplex(text: &str) -> &'static str {
 mod tests {
     use super::*;
     #[cfg(target_os = "linux")]
-    use netclass::{FLAGS, IDENTITY, IFINDEX};
+    use netclass::{CLASS_NUMBERS, FLAGS, IDENTITY, IFINDEX, parse_int_auto};
 
     #[cfg(target_os = "linux")]
     #[test]

@@ -7,7 +7,7 @@ use crate::metrics::{self, Kind};
 /// An interface's sysfs attributes as node_exporter's `netclass` reports them.
 #[cfg(target_os = "linux")]
 #[derive(Debug, Default, PartialEq)]
-pub struct Class {
+pub(crate) struct Class {
     pub address: String,
     pub broadcast: String,
     /// Empty when unreadable (a virtual link).
@@ -23,7 +23,7 @@ pub struct Class {
 /// The numeric attributes node_exporter reports: sysfs file, series (`node_network_<name>`),
 /// whether it is a counter.
 #[cfg(target_os = "linux")]
-pub const CLASS_NUMBERS: [(&str, &str, bool); 16] = [
+pub(crate) const CLASS_NUMBERS: [(&str, &str, bool); 16] = [
     ("addr_assign_type", "address_assign_type", false),
     ("carrier", "carrier", false),
     ("carrier_changes", "carrier_changes_total", true),
@@ -44,7 +44,7 @@ pub const CLASS_NUMBERS: [(&str, &str, bool); 16] = [
 
 /// An integer as Go's `strconv.ParseInt(s, 0, 64)` reads it (node_exporter's sysfs parser):
 /// decimal, `0x` hexadecimal (`flags`, `dev_id`), `0` octal, `0b` binary, with a sign.
-pub fn parse_int_auto(text: &str) -> Option<i64> {
+pub(crate) fn parse_int_auto(text: &str) -> Option<i64> {
     let t = text.trim();
     let (negative, t) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 /// A map looked up hundreds of times a sample (files, devices, links by name): foldhash
 /// (already in the tree through serde_json's index map) instead of SipHash, seeded per
 /// process. The keys are kernel paths and device names, which only root can choose.
-pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Per-device cumulative counters made monotonic, psutil's `wrap_numbers` plus what psutil
 /// lacks for totals: when a counter goes down (a 32-bit `unsigned long` of an armv7 kernel
@@ -17,7 +17,7 @@ pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// counters continue from there. To bound memory, the [`MAX_DEPARTED`] most recently seen
 /// departed devices are remembered; older ones are folded into a constant part of the totals.
 #[derive(Debug)]
-pub struct NoWrap<const N: usize> {
+pub(crate) struct NoWrap<const N: usize> {
     devices: FastMap<Box<str>, Device<N>>,
     /// The last values of departed devices that are no longer remembered one by one.
     retired: [u64; N],
@@ -32,7 +32,7 @@ impl<const N: usize> Default for NoWrap<N> {
 
 /// Departed devices remembered one by one (containers' veth interfaces come and go by the
 /// thousand on a busy host).
-pub const MAX_DEPARTED: usize = 256;
+pub(crate) const MAX_DEPARTED: usize = 256;
 
 #[derive(Debug)]
 struct Device<const N: usize> {
@@ -52,20 +52,20 @@ impl<const N: usize> Device<N> {
 
 /// A device's counters this sample and, if it was there in the previous one, then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Adjusted<const N: usize> {
+pub(crate) struct Adjusted<const N: usize> {
     pub now: [u64; N],
     pub before: Option<[u64; N]>,
 }
 
 impl<const N: usize> NoWrap<N> {
     /// Starts a new sample.
-    pub fn begin(&mut self) {
+    pub(crate) fn begin(&mut self) {
         self.generation += 1;
     }
 
     /// The device's counters with its offsets added; `counted` says whether it is part of
     /// the totals.
-    pub fn adjust(&mut self, device: &str, raw: [u64; N], counted: bool) -> Adjusted<N> {
+    pub(crate) fn adjust(&mut self, device: &str, raw: [u64; N], counted: bool) -> Adjusted<N> {
         let generation = self.generation;
         let Some(d) = self.devices.get_mut(device) else {
             self.devices.insert(device.into(), Device { last: raw, offset: [0; N], seen: generation, counted });
@@ -84,7 +84,7 @@ impl<const N: usize> NoWrap<N> {
     }
 
     /// Ends the sample: the totals over counted devices, departed ones included.
-    pub fn finish(&mut self) -> [u64; N] {
+    pub(crate) fn finish(&mut self) -> [u64; N] {
         let generation = self.generation;
         let departed = self.devices.values().filter(|d| d.seen != generation).count();
         if departed > MAX_DEPARTED {
@@ -115,14 +115,14 @@ impl<const N: usize> NoWrap<N> {
 /// their names kept from one sample to the next instead of allocated anew: a sample puts
 /// each value, then takes them all ([`Named::take`]).
 #[derive(Debug, Default)]
-pub struct Named<V> {
+pub(crate) struct Named<V> {
     items: Vec<(std::sync::Arc<str>, V)>,
     len: usize,
 }
 
 impl<V: Clone> Named<V> {
     /// Puts the value named `prefix_name` (or `name` when `prefix` is empty).
-    pub fn put(&mut self, prefix: &str, name: &str, value: V) {
+    pub(crate) fn put(&mut self, prefix: &str, name: &str, value: V) {
         let same = self.items.get(self.len).is_some_and(|(n, _)| match prefix {
             "" => &**n == name,
             _ => {
@@ -144,7 +144,7 @@ impl<V: Clone> Named<V> {
     }
 
     /// The values put since the last take (names shared, not copied).
-    pub fn take(&mut self) -> Vec<(std::sync::Arc<str>, V)> {
+    pub(crate) fn take(&mut self) -> Vec<(std::sync::Arc<str>, V)> {
         self.items.truncate(self.len);
         self.len = 0;
         self.items.clone()
@@ -154,7 +154,7 @@ impl<V: Clone> Named<V> {
 /// A rate per second between two counter values, rounded to one decimal; `None` without a
 /// previous value or elapsed time. Counters from [`NoWrap`] never go down; if one does, the
 /// interval counts as idle.
-pub fn rate(before: Option<u64>, now: Option<u64>, seconds: f64) -> Option<f64> {
+pub(crate) fn rate(before: Option<u64>, now: Option<u64>, seconds: f64) -> Option<f64> {
     if seconds <= 0.0 {
         return None;
     }

@@ -10,14 +10,14 @@
 use regex_lite::Regex;
 
 /// node_exporter's default mount points left out: the kernel's and containers' own.
-pub const MOUNT_POINTS: &str = if cfg!(target_os = "macos") {
+pub(crate) const MOUNT_POINTS: &str = if cfg!(target_os = "macos") {
     "^/(dev)($|/)"
 } else {
     "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
 };
 
 /// node_exporter's default filesystem types left out: virtual ones, read-only images, overlays.
-pub const FS_TYPES: &str = if cfg!(target_os = "macos") {
+pub(crate) const FS_TYPES: &str = if cfg!(target_os = "macos") {
     "^devfs$"
 } else {
     "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|sysfs|tracefs)$"
@@ -25,10 +25,10 @@ pub const FS_TYPES: &str = if cfg!(target_os = "macos") {
 
 /// node_exporter's default block devices left out: RAM disks, loop devices, floppies and the
 /// partitions of sd/vd/hd/xvd/nvme disks (not those of mmcblk disks, nor dm or md devices).
-pub const DISKS: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+pub(crate) const DISKS: &str = r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
 
 /// No interface is left out (node_exporter's default; Debian's package leaves out `lo`).
-pub const NETWORK: &str = "";
+pub(crate) const NETWORK: &str = "";
 
 /// A compiled pattern and its text as given (compared by the compiled text).
 #[derive(Debug, Clone)]

@@ -13,6 +13,9 @@
 //! next ordinary one. Files are opened with `O_NONBLOCK`: kernel files ignore it, and a FIFO
 //! planted in a tree answers "no data" at once instead of blocking the sampler for ever.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
@@ -27,18 +30,18 @@ const MAX_OPEN: usize = 2048;
 
 /// What one read may bring by default: /proc/stat of 4096 CPUs with its interrupt lines, a
 /// /proc/cpuinfo of 1024 CPUs (1.5 MiB), a /proc/net/dev of 10 000 interfaces (1.3 MiB).
-pub const DEFAULT_LIMIT: usize = 4 << 20;
+pub(crate) const DEFAULT_LIMIT: usize = 4 << 20;
 
 /// The most a sysfs attribute can hold: its `show()` fills one page (64 KiB on the largest
 /// page size).
-pub const SYSFS_LIMIT: usize = 64 << 10;
+pub(crate) const SYSFS_LIMIT: usize = 64 << 10;
 
 /// A buffer larger than this shrinks back after an ordinary read.
 const KEEP_BUFFER: usize = 64 << 10;
 
 /// A family's kernel files, held open, and the buffer they are read into.
 #[derive(Debug)]
-pub struct Files {
+pub(crate) struct Files {
     buf: Vec<u8>,
     /// Keyed by the path's bytes: hashing a `Path` walks its components, a measurable part
     /// of a sample that reads hundreds of files.
@@ -67,13 +70,13 @@ thread_local! {
 /// counted, a `\r` right before a `\n` dropped), found with `memchr`'s vector search: `/proc/stat`,
 /// `schedstat` and `softnet_stat` of a 256-CPU host are 1 000 lines a sample, and the
 /// standard library's byte-at-a-time search was 5 % of the sample's instructions.
-pub fn lines(text: &str) -> Lines<'_> {
+pub(crate) fn lines(text: &str) -> Lines<'_> {
     Lines { rest: text }
 }
 
 /// See [`lines`].
 #[derive(Debug, Clone)]
-pub struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     rest: &'a str,
 }
 
@@ -100,7 +103,7 @@ impl<'a> Iterator for Lines<'a> {
 /// A decimal `u64` as `str::parse` reads it, digit by digit without its general checks
 /// (the kernel's counters are most of what a sample parses: 4 % fewer instructions for the
 /// big host's families).
-pub fn number(text: &str) -> Option<u64> {
+pub(crate) fn number(text: &str) -> Option<u64> {
     let digits = match text.as_bytes() {
         [b'+', rest @ ..] => rest,
         all => all,
@@ -125,13 +128,13 @@ pub fn number(text: &str) -> Option<u64> {
 /// its bytes rather than one to split and one to parse (the counters of `/proc/diskstats`,
 /// `/proc/net/dev` and `/proc/stat` are most of what a big host's sample parses).
 #[derive(Debug, Clone)]
-pub struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     text: &'a str,
     at: usize,
 }
 
 impl<'a> Fields<'a> {
-    pub fn new(text: &'a str) -> Fields<'a> {
+    pub(crate) fn new(text: &'a str) -> Fields<'a> {
         Fields { text, at: 0 }
     }
 
@@ -161,7 +164,7 @@ impl<'a> Fields<'a> {
 
     /// The next field.
     #[inline(always)]
-    pub fn text(&mut self) -> Option<&'a str> {
+    pub(crate) fn text(&mut self) -> Option<&'a str> {
         let start = self.start()?;
         Some(self.take_from(start))
     }
@@ -169,7 +172,7 @@ impl<'a> Fields<'a> {
     /// The next field as [`number`] reads it, or the field itself when it is not a number;
     /// `None` past the last field.
     #[inline(always)]
-    pub fn number(&mut self) -> Option<Result<u64, &'a str>> {
+    pub(crate) fn number(&mut self) -> Option<Result<u64, &'a str>> {
         let start = self.start()?;
         let bytes = self.text.as_bytes();
         let (mut at, mut n) = (start, 0u64);
@@ -212,18 +215,18 @@ pub fn note(path: &Path) {
 
 impl Files {
     /// Files whose reads bring at most `limit` bytes.
-    pub fn with_limit(limit: usize) -> Files {
+    pub(crate) fn with_limit(limit: usize) -> Files {
         Files { buf: Vec::new(), open: super::counters::FastMap::default(), limit }
     }
 
     /// Reads `path`, keeping it open for the next sample.
-    pub fn read(&mut self, path: &Path) -> Result<&str, CollectError> {
+    pub(crate) fn read(&mut self, path: &Path) -> Result<&str, CollectError> {
         let limit = self.limit;
         self.read_limited(path, limit)
     }
 
     /// Reads `path` (at most `limit` bytes), keeping it open for the next sample.
-    pub fn read_limited(&mut self, path: &Path, limit: usize) -> Result<&str, CollectError> {
+    pub(crate) fn read_limited(&mut self, path: &Path, limit: usize) -> Result<&str, CollectError> {
         note(path);
         let mut n = None;
         let key = path.as_os_str().as_bytes();
@@ -256,7 +259,7 @@ impl Files {
     /// Reads `path` from its start in chunks until `enough` says the text so far suffices
     /// (or the file ends, or `limit` is reached): a routing table of 400 000 routes is not
     /// generated whole for its first lines. Not kept open.
-    pub fn read_head(
+    pub(crate) fn read_head(
         &mut self,
         path: &Path,
         limit: usize,
@@ -288,7 +291,7 @@ impl Files {
     }
 
     /// Reads `path` once, without keeping it open (facts read at start-up).
-    pub fn read_once(&mut self, path: &Path) -> Result<&str, CollectError> {
+    pub(crate) fn read_once(&mut self, path: &Path) -> Result<&str, CollectError> {
         note(path);
         let file = open(path).map_err(|e| CollectError::io(path, e))?;
         self.read_opened(&file, path)
@@ -304,7 +307,7 @@ impl Files {
     /// (`openat(2)`), which saves the lookup of the directory's path and of the symbolic
     /// links on it (`/sys/class/net/<link>` is one) at every file.
     #[cfg(target_os = "linux")]
-    pub fn read_once_in(&mut self, dir: &Dir, name: &str) -> Result<&str, CollectError> {
+    pub(crate) fn read_once_in(&mut self, dir: &Dir, name: &str) -> Result<&str, CollectError> {
         use nix::fcntl::OFlag;
         let path = dir.path.join(name);
         note(&path);
@@ -315,27 +318,27 @@ impl Files {
     }
 
     /// Closes the files held open under `dir` (an interface that went away).
-    pub fn close_under(&mut self, dir: &Path) {
+    pub(crate) fn close_under(&mut self, dir: &Path) {
         self.open.retain(|p, _| !Path::new(std::ffi::OsStr::from_bytes(p)).starts_with(dir));
     }
 
     /// How many files are held open.
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.open.len()
     }
 
     /// Reads `path` if it can be read.
-    pub fn read_opt(&mut self, path: &Path) -> Option<&str> {
+    pub(crate) fn read_opt(&mut self, path: &Path) -> Option<&str> {
         self.read(path).ok()
     }
 
     /// Reads `path` once if it can be read.
-    pub fn read_once_opt(&mut self, path: &Path) -> Option<&str> {
+    pub(crate) fn read_once_opt(&mut self, path: &Path) -> Option<&str> {
         self.read_once(path).ok()
     }
 
     /// Reads a file holding one integer.
-    pub fn read_u64(&mut self, path: &Path) -> Result<u64, CollectError> {
+    pub(crate) fn read_u64(&mut self, path: &Path) -> Result<u64, CollectError> {
         let text = self.read(path)?;
         text.trim().parse().map_err(|_| CollectError::parse(path, format!("{:?} is not a number", text.trim())))
     }
@@ -345,7 +348,7 @@ impl Files {
 /// which reads nothing and needs no permission on the directory beyond looking it up.
 #[cfg(target_os = "linux")]
 #[derive(Debug)]
-pub struct Dir {
+pub(crate) struct Dir {
     fd: std::os::fd::OwnedFd,
     path: PathBuf,
 }
@@ -353,7 +356,7 @@ pub struct Dir {
 #[cfg(target_os = "linux")]
 impl Dir {
     /// Opens `path`, which must be a directory.
-    pub fn open(path: &Path) -> Result<Dir, CollectError> {
+    pub(crate) fn open(path: &Path) -> Result<Dir, CollectError> {
         use nix::fcntl::OFlag;
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let fd = nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty())
@@ -364,7 +367,7 @@ impl Dir {
 
 /// Entries `<prefix><number>` of a directory (`cpu0`, `hwmon3`, `policy4`), sorted by number;
 /// empty when the directory cannot be listed.
-pub fn numbered(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
+pub(crate) fn numbered(dir: &Path, prefix: &str) -> Vec<(u32, PathBuf)> {
     note(dir);
     let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
     let mut out: Vec<(u32, PathBuf)> = entries

@@ -9,7 +9,7 @@ use crate::snapshot::{Disk, percent};
 /// The `statvfs` numbers psutil's `disk_usage` uses, and the file nodes (inodes)
 /// node_exporter reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FsStats {
+pub(crate) struct FsStats {
     pub blocks: u64,
     pub blocks_free: u64,
     pub blocks_available: u64,
@@ -22,7 +22,7 @@ pub struct FsStats {
 /// psutil's `disk_usage`: total = f_blocks × f_frsize; free = f_bavail × f_frsize (what an
 /// unprivileged user may still write); used = total − f_bfree × f_frsize; percent = used /
 /// (used + free), so that the blocks reserved for root do not count as free.
-pub fn disk_usage(s: FsStats, mount: &str) -> Disk {
+pub(crate) fn disk_usage(s: FsStats, mount: &str) -> Disk {
     let u = usage(s);
     Disk {
         total: Some(u.total),
@@ -35,7 +35,7 @@ pub fn disk_usage(s: FsStats, mount: &str) -> Disk {
 
 /// A filesystem's size, use and room, in bytes, as psutil counts them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub total: u64,
     /// Without the blocks reserved for root.
     pub used: u64,
@@ -46,7 +46,7 @@ pub struct Usage {
 }
 
 /// The numbers of [`disk_usage`], without its mount point.
-pub fn usage(s: FsStats) -> Usage {
+pub(crate) fn usage(s: FsStats) -> Usage {
     let total = s.blocks.saturating_mul(s.fragment_size);
     let free = s.blocks_available.saturating_mul(s.fragment_size);
     let used = total.saturating_sub(s.blocks_free.saturating_mul(s.fragment_size));
@@ -54,7 +54,7 @@ pub fn usage(s: FsStats) -> Usage {
 }
 
 /// `statvfs(2)` of `path`.
-pub fn statvfs(path: &Path) -> Result<FsStats, CollectError> {
+pub(crate) fn statvfs(path: &Path) -> Result<FsStats, CollectError> {
     let s = nix::sys::statvfs::statvfs(path)
         .map_err(|e| CollectError::sys("statvfs", path.display(), std::io::Error::from(e)))?;
     Ok(FsStats {

@@ -17,7 +17,7 @@ pub struct Ipv4Entry {
 
 impl Ipv4Entry {
     /// Up, running and not loopback: a candidate when there is no default route.
-    pub fn usable_fallback(&self) -> bool {
+    pub(crate) fn usable_fallback(&self) -> bool {
         self.flags.contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING)
             && !self.flags.contains(InterfaceFlags::IFF_LOOPBACK)
     }

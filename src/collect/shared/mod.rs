@@ -2,10 +2,10 @@
 //! is left out, the interfaces' addresses, counters made monotonic, the rotation of slowly
 //! changing facts, and the thread a family polls on. Nothing here is a family.
 
-pub mod counters;
-pub mod exclude;
+pub(crate) mod counters;
+pub(crate) mod exclude;
 pub mod files;
-pub mod fs;
+pub(crate) mod fs;
 pub mod ifaddrs;
-pub mod poller;
-pub mod rotation;
+pub(crate) mod poller;
+pub(crate) mod rotation;

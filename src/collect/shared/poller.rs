@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::sync::Locked;
 
 /// The latest result of a family's own thread.
-pub struct Poller<T> {
+pub(crate) struct Poller<T> {
     latest: Arc<Mutex<T>>,
     /// Dropping it ends the thread at its next wake-up.
     _stop: mpsc::Sender<()>,
@@ -24,7 +24,7 @@ impl<T: Send + 'static> Poller<T> {
     /// family is dropped. Each poll writes its result into the shared state. The start waits at
     /// most `first` for the first poll (the first sample then has it when it comes at once). A
     /// thread that cannot be started is written with `no_thread`.
-    pub fn start<P>(
+    pub(crate) fn start<P>(
         name: &str,
         initial: T,
         (delay, first): (Duration, Duration),
@@ -62,7 +62,7 @@ impl<T: Send + 'static> Poller<T> {
     }
 
     /// The latest result.
-    pub fn latest(&self) -> MutexGuard<'_, T> {
+    pub(crate) fn latest(&self) -> MutexGuard<'_, T> {
         self.latest.locked()
     }
 }
@@ -78,7 +78,7 @@ fn wait(stopped: &mpsc::Receiver<()>, d: Duration) -> bool {
 /// What an outcome changes in what was said of something that may fail: it is said when it
 /// starts failing or fails otherwise, and when it works again; never once per attempt.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// It fails, and did not, or failed otherwise: the new error.
     Failed(String),
     /// It works again after this error.
@@ -87,7 +87,7 @@ pub enum Change {
 
 /// Records `now` (the error, or `None` when it worked) in `said` (the error last said);
 /// returns what to say, if anything.
-pub fn change(said: &mut Option<String>, now: Option<&str>) -> Option<Change> {
+pub(crate) fn change(said: &mut Option<String>, now: Option<&str>) -> Option<Change> {
     match (said.as_deref(), now) {
         (Some(before), Some(e)) if before == e => None,
         (_, Some(e)) => {

@@ -1,22 +1,25 @@
 //! Slowly changing facts refreshed a share at a time on hosts with many items.
 
+// The Linux parsers compile everywhere so that their tests run everywhere; macOS calls none.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
 /// Items whose slowly changing facts (a filesystem's usage, a link's state, a CPU's
 /// frequency, a sensor) one family refreshes per sample at most. A host with more items
 /// refreshes them in turn, [`REFRESH_BUDGET`] per sample, each at most ⌈n / budget⌉ samples
 /// old: a 500-mount host would otherwise spend a millisecond a second in `statvfs` alone.
 /// What moves every second (CPU times, every counter, memory) is read whole every sample.
-pub const REFRESH_BUDGET: usize = 32;
+pub(crate) const REFRESH_BUDGET: usize = 32;
 
 /// Which items to refresh this sample: all of them up to [`REFRESH_BUDGET`], else the next
 /// [`REFRESH_BUDGET`] in turn.
 #[derive(Debug, Default)]
-pub struct Rotation {
+pub(crate) struct Rotation {
     next: usize,
 }
 
 impl Rotation {
     /// The window of this sample over `n` items.
-    pub fn window(&mut self, n: usize) -> Window {
+    pub(crate) fn window(&mut self, n: usize) -> Window {
         if n <= REFRESH_BUDGET {
             return Window { start: 0, len: n, n };
         }
@@ -28,7 +31,7 @@ impl Rotation {
 
 /// This sample's share of the items (see [`Rotation`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Window {
+pub(crate) struct Window {
     start: usize,
     len: usize,
     n: usize,
@@ -36,7 +39,7 @@ pub struct Window {
 
 impl Window {
     /// Whether item `i` (of the `n` the window was made for) is refreshed this sample.
-    pub fn contains(&self, i: usize) -> bool {
+    pub(crate) fn contains(&self, i: usize) -> bool {
         i < self.n && (i + self.n - self.start) % self.n < self.len
     }
 }

@@ -6,7 +6,7 @@
 //! Samples are keyed by an increasing sequence number, so order is the key order. The spool
 //! holds at most `max_bytes` of sample bytes: a push that would exceed it first removes the
 //! oldest samples, in the same transaction. The name of the last sample pushed (a number the
-//! caller derives from the sample's identity, [`super::sample_name`]) is kept with them, so
+//! caller derives from the sample's identity, `forward::source::sample_name`) is kept with them, so
 //! that a restart does not spool the same sample twice. It is a name, not a time: a clock
 //! that steps back (NTP correcting a clock that ran ahead, a Raspberry Pi without a real-time
 //! clock) does not make the samples after the step look like ones already spooled.
@@ -33,7 +33,7 @@ mod faults;
 mod read;
 
 use faults::{Fault, close, guarded};
-pub use read::{Report, Salvage, collected_at, file_name, inspect, salvage, stable_hash};
+pub use read::{Report, collected_at, file_name, inspect, salvage, stable_hash};
 
 const SAMPLES: TableDefinition<u64, &[u8]> = TableDefinition::new("samples");
 /// `next_seq`: kept so that sequence numbers never repeat, even after the spool emptied;
@@ -72,21 +72,13 @@ pub enum SpoolError {
 
 impl SpoolError {
     /// Whether it failed for want of space on the disk (`ENOSPC`), now or when it was closed.
-    pub fn is_out_of_space(&self) -> bool {
+    pub(crate) fn is_out_of_space(&self) -> bool {
         match self {
             SpoolError::Io { source, .. } => {
                 source.raw_os_error() == Some(libc::ENOSPC) || source.kind() == std::io::ErrorKind::StorageFull
             }
             SpoolError::Closed { why, .. } => why.contains(&format!("(os error {})", libc::ENOSPC)),
             _ => false,
-        }
-    }
-
-    /// The I/O error behind this one, if any.
-    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
-        match self {
-            SpoolError::Io { source, .. } => Some(source.kind()),
-            _ => None,
         }
     }
 }
@@ -352,12 +344,8 @@ impl Spool {
     }
 
     /// Samples held (delivered ones whose removal is pending not counted).
-    pub fn len(&self) -> u64 {
+    pub fn samples(&self) -> u64 {
         self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Sample bytes held.
@@ -366,22 +354,23 @@ impl Spool {
     }
 
     /// The name of the last sample pushed.
-    pub fn last_sample(&self) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn last_sample(&self) -> Option<u64> {
         self.last_sample
     }
 
     /// Damaged files set aside since this spool was opened.
-    pub fn set_aside(&self) -> u64 {
+    pub(crate) fn set_aside(&self) -> u64 {
         self.set_aside.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The count of [`Spool::set_aside`], to read while the spool is busy.
-    pub fn set_aside_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    pub(crate) fn set_aside_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
         std::sync::Arc::clone(&self.set_aside)
     }
 
     /// Whether the spool is closed after an I/O error, and why.
-    pub fn closed_because(&self) -> Option<&str> {
+    pub(crate) fn closed_because(&self) -> Option<&str> {
         self.closed.as_ref().map(|(why, _, _)| why.as_str())
     }
 
@@ -563,7 +552,7 @@ mod tests {
             assert!(!s.remove(0).unwrap());
         }
         let mut s = Spool::open(&path, 1 << 20).unwrap();
-        assert_eq!((s.len(), s.bytes(), s.last_sample()), (2, 8, Some(30)));
+        assert_eq!((s.samples(), s.bytes(), s.last_sample()), (2, 8, Some(30)));
         assert_eq!(s.oldest().unwrap(), Some((1, b"two".to_vec())));
         // the same sample polled again after a restart is not spooled twice
         assert_eq!(s.push(b"three", 30).unwrap(), None);
@@ -603,7 +592,7 @@ mod tests {
         assert_eq!(s.oldest().unwrap().unwrap().1, b"bbbb");
         assert!(matches!(s.push(&[0; 11], 4).unwrap_err(), SpoolError::TooBig { size: 11, max: 10 }));
         assert_eq!(s.push(b"0123456789", 5).unwrap().unwrap().evicted, 2);
-        assert_eq!((s.len(), s.bytes()), (1, 10));
+        assert_eq!((s.samples(), s.bytes()), (1, 10));
     }
 
     #[test]
