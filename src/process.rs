@@ -24,9 +24,8 @@ pub fn start<C>(
 
 /// One malloc arena for the whole process (glibc), unless `MALLOC_ARENA_MAX` asks for
 /// another number: glibc gives each thread that allocates an arena of its own (a 64 MiB
-/// reservation, part of it resident). The service's sampler, HTTP workers and background
-/// threads kept 0.2–0.3 MiB more resident that way, with no difference in requests per second
-/// (`docs/performance.md`, 2026-12-07). Called before any other thread exists.
+/// reservation, part of it resident), for no gain in requests per second here
+/// (`docs/performance.md`, "one malloc arena"). Called before any other thread exists.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
@@ -65,9 +64,9 @@ pub async fn shutdown_signal() {
 /// of each binary), never in the library, so that no test, bench or example linking the
 /// library gets it. The one caller in the programs (tokio's scheduler weighs its poll-time
 /// average with `f64::powf`) gets it from the `libm` crate: linking glibc's libm for that one
-/// function mapped 0.5 MiB of it into every process (its text and tables, touched as the
-/// loader resolves its indirect functions), a sixteenth of the service's resident memory.
-/// With this definition the linker needs no libm (`--as-needed`).
+/// function mapped its text and tables into every process (touched as the loader resolves
+/// its indirect functions: `docs/performance.md`, "Memory"). With this definition the linker
+/// needs no libm (`--as-needed`).
 #[macro_export]
 macro_rules! libm_pow {
     () => {

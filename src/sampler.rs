@@ -4,8 +4,8 @@
 //! Requests never touch the kernel: they load the latest [`Published`] (an `ArcSwap`,
 //! lock-free) and write its bytes, serialised by the first request that wants them (JSON for
 //! `/system`, text for `/metrics`) and shared by the later ones: a sample nobody reads through
-//! `/system` is never serialised (a big host's 285 KB of JSON cost as much as a third of its
-//! families). A sampler stuck in the kernel (a hung mount, a wedged
+//! `/system` is never serialised (a big host's JSON costs as much as a good part of its
+//! families: `docs/performance.md`). A sampler stuck in the kernel (a hung mount, a wedged
 //! driver) leaves the last snapshot in place and turns `/health` to 503 after three intervals.
 //!
 //! The families nobody reads do not run ([`crate::collect::ReadBy`]): the processes while no

@@ -52,9 +52,8 @@ pub(crate) enum Entry<'a> {
 
 impl Scrape {
     /// The entry's bytes: [`MAGIC`], the time (i64, little-endian), the instance (u16 length,
-    /// UTF-8), then the text deflated at level 4: `/metrics` of this project's VM, 59 KB,
-    /// becomes 9.2 KB in 0.5 ms, as small as level 6 makes it in half the time (level 2:
-    /// 9.9 KB in 0.35 ms; level 1: 11.4 KB; snappy: 14 KB; docs/performance.md).
+    /// UTF-8), then the text deflated at level 4: about as small as level 6 makes it in half
+    /// the time (the levels and snappy compared in `docs/performance.md`, the fleet path).
     pub fn encode(&self) -> Vec<u8> {
         let instance = &self.instance.as_bytes()[..self.instance.len().min(u16::MAX as usize)];
         let mut out = Vec::with_capacity(self.text.len() / 5 + 64);

@@ -23,9 +23,9 @@ use history::History;
 
 /// Frames kept for subscribers that come back with `Last-Event-ID` (a minute at 1 s).
 pub const KEPT_FRAMES: usize = 64;
-/// The most the kept frames may take together (a usual frame is 2 to 5 KB): a host with
-/// 20 000 mounts has 2 MB frames, 64 of which were 140 MB kept for a resumption nobody makes.
-/// The newest frame is always kept.
+/// The most the kept frames may take together (a usual frame is a few KB, a host with
+/// 20 000 mounts has frames of megabytes, and 64 of those would be memory kept for a
+/// resumption nobody makes). The newest frame is always kept.
 pub const KEPT_BYTES: usize = 4 << 20;
 /// Frames waiting for one subscriber at most; a client that falls further behind is dropped.
 pub const SUBSCRIBER_BUFFER: usize = 8;

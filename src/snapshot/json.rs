@@ -14,9 +14,9 @@
 //!
 //! Most numbers of a snapshot are floats with at most two decimals: CPU seconds (ticks / 100),
 //! percents (one decimal), rates (two). serde_json writes each through a shortest round-trip
-//! algorithm (zmij), about 200 instructions a float and 2 800 floats a big host's sample;
-//! [`Decimal`] writes those as the integer they are in hundredths, which prints the same digits
-//! (see [`hundredths`]) for a fifth of the work, and hands every other float to serde_json.
+//! algorithm (zmij), thousands of floats a big host's sample; [`Decimal`] writes those as the
+//! integer they are in hundredths, which prints the same digits (see [`hundredths`]) for a
+//! fraction of the work, and hands every other float to serde_json.
 
 use std::cell::RefCell;
 

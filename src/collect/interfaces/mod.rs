@@ -49,8 +49,8 @@ pub(crate) const LINK_REFRESH: u64 = 10;
 
 /// On a host with more links than [`super::shared::rotation::REFRESH_BUDGET`], a link's facts are read again
 /// at every this many turns of the rotation that reads their state (200 links: 7 turns, 112
-/// samples; 2 links' files a sample instead of 4 at every eighth turn, about 0.15 ms of a
-/// 1 ms budget), and at once when the state changes.
+/// samples; 2 links' files a sample instead of 4 at every eighth turn), and at once when the
+/// state changes.
 #[cfg(target_os = "linux")]
 pub(crate) const FACTS_TURNS: u64 = 16;
 

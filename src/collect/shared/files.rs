@@ -2,8 +2,8 @@
 //!
 //! procfs and sysfs regenerate a file's content whenever it is read from the start, so a
 //! descriptor opened once serves every later sample: each re-read costs one or two `pread`
-//! calls instead of a path lookup, an open, the reads and a close (measured on the build
-//! machine: /proc/net/route 12 µs → 2.4 µs, a sysfs attribute 10 µs → 1.1 µs). A descriptor
+//! calls instead of a path lookup, an open, the reads and a close (a fifth to a tenth of the
+//! time: `docs/performance.md`). A descriptor
 //! whose file went away (ENODEV, ESTALE: an interface removed) is dropped and the path opened
 //! afresh once; other read errors (the speed of a link that is down) keep it.
 //!
@@ -69,7 +69,7 @@ thread_local! {
 /// The lines of a kernel file, as [`str::lines`] splits them (a final line without its `\n`
 /// counted, a `\r` right before a `\n` dropped), found with `memchr`'s vector search: `/proc/stat`,
 /// `schedstat` and `softnet_stat` of a 256-CPU host are 1 000 lines a sample, and the
-/// standard library's byte-at-a-time search was 5 % of the sample's instructions.
+/// standard library's byte-at-a-time search showed in the sample's profile.
 pub(crate) fn lines(text: &str) -> Lines<'_> {
     Lines { rest: text }
 }
@@ -101,8 +101,7 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 /// A decimal `u64` as `str::parse` reads it, digit by digit without its general checks
-/// (the kernel's counters are most of what a sample parses: 4 % fewer instructions for the
-/// big host's families).
+/// (the kernel's counters are most of what a sample parses).
 pub(crate) fn number(text: &str) -> Option<u64> {
     let digits = match text.as_bytes() {
         [b'+', rest @ ..] => rest,
