@@ -770,6 +770,23 @@ fn the_programs_do_not_load_libm() {
     }
 }
 
+/// The forwarder links no collector: it encodes old spooled snapshots with the families'
+/// series functions only (`collect::SNAPSHOT_SERIES`), not through the registry, whose
+/// constructors would bring every collector in (2.4 MB more). The service has them all.
+#[test]
+fn the_forwarder_links_no_collector() {
+    let collectors = |bin: &str| {
+        let out = Command::new("nm").args(["--demangle", bin]).output().expect("nm (binutils) runs");
+        assert!(out.status.success(), "nm {bin}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("as system_stats::collect::Collector>::collect"))
+            .count()
+    };
+    assert!(collectors(service_bin()) >= 30, "the service's collectors are not seen: the check reads the wrong names");
+    assert_eq!(collectors(common::forwarder_bin()), 0, "the forwarder links collectors");
+}
+
 /// glibc's heaps for threads' arenas in a process: anonymous read-write mappings at a 64 MiB
 /// boundary that, with the reserved (`---p`) mapping right after them, make 64 MiB.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

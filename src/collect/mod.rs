@@ -122,6 +122,20 @@ pub const REGISTRY: &[Entry] = &[
     textfile::ENTRY,
 ];
 
+/// The families' snapshot series, picked out of [`REGISTRY`] at compile time: the forwarder
+/// (which encodes snapshots spooled before scrapes were) links these functions and not the
+/// collectors' constructors, which would bring every collector into its binary (2.4 MB).
+type SeriesFn = fn(&crate::snapshot::Snapshot, &mut Vec<crate::metrics::Family>);
+const SNAPSHOT_SERIES: [Option<SeriesFn>; REGISTRY.len()] = {
+    let mut out: [Option<SeriesFn>; REGISTRY.len()] = [None; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        out[i] = REGISTRY[i].series;
+        i += 1;
+    }
+    out
+};
+
 /// Every series of a snapshot: each family's, in registry order, then the service's own
 /// ([`own::service_series`]; `collectors` and `samples_total` come from the service's
 /// sampler, a snapshot read back has none).
@@ -131,7 +145,7 @@ pub fn snapshot_families(
     samples_total: Option<u64>,
 ) -> Vec<crate::metrics::Family> {
     let mut out = Vec::new();
-    for series in REGISTRY.iter().filter_map(|e| e.series) {
+    for series in SNAPSHOT_SERIES.iter().flatten() {
         series(s, &mut out);
     }
     own::service_series(s, collectors, samples_total, &mut out);
@@ -152,7 +166,7 @@ pub struct Entry {
     /// The series of its keys of a snapshot (`/metrics` of the service, and what a snapshot
     /// spooled before scrapes pushes); the series it reads beside the snapshot it exports
     /// when it reads them ([`Reading::export`]). Either way the family defines them.
-    pub series: Option<fn(&crate::snapshot::Snapshot, &mut Vec<crate::metrics::Family>)>,
+    pub series: Option<SeriesFn>,
     /// Builds the family; `None` when it does not exist on this platform.
     pub start: fn(&Setup) -> Option<Box<dyn Collector>>,
 }
