@@ -21,6 +21,8 @@
 //! - [`web`]: HTTP for both programs: the server (connections, limits, TLS, the guard against
 //!   unexpected hosts) and the client the forwarder sends with.
 //! - [`live`]: the live page's history and its event stream.
+//! - [`alerts`]: the rules the service evaluates on every sample (stock, statix's thresholds,
+//!   a user's file) over a documented list of quantities, and the state of their alerts.
 //! - [`api`]: the service's routes (`/system`, `/metrics`, `/health`, `/`, `/events`,
 //!   `/history`, `/openapi.json`), answering from the published snapshot only.
 //! - [`forward`]: the forwarder: polls the service, spools each sample durably per
@@ -37,6 +39,7 @@
 /// from (see `build.rs`).
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SYSTEM_STATS_COMMIT"), ")");
 
+pub mod alerts;
 pub mod api;
 pub mod collect;
 pub mod config;

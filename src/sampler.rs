@@ -50,6 +50,8 @@ pub struct Published {
     pub collectors: Vec<crate::collect::Status>,
     /// The collectors' `/metrics`-only series of this sample.
     pub exported: Vec<Arc<dyn crate::metrics::Export>>,
+    /// The family that exported each of `exported`.
+    pub origins: Vec<&'static str>,
     /// Samples published since start, this one included.
     pub sequence: u64,
     /// Which sample it is: readings of the host on schedule since start. A top-up keeps the
@@ -90,6 +92,9 @@ impl Published {
         // in registry order: `textfile`'s last, refusing the names the others have
         for e in &self.exported {
             e.families(&mut families);
+        }
+        if let Some(alerts) = &self.snapshot.alerts {
+            crate::alerts::families(alerts, &mut families);
         }
         families.retain(|f| !f.samples.is_empty());
         families.sort_by(|a, b| a.name.cmp(&b.name));
@@ -332,6 +337,7 @@ fn publish(
         taken_at: reading.at,
         collectors,
         exported: reading.exported,
+        origins: reading.origins,
         sequence,
         number,
         asked,
@@ -360,7 +366,16 @@ impl Drop for SamplerHandle {
 /// that never answers (a hung mount) must not keep the service closed for ever.
 pub const STARTUP_WAIT: Duration = Duration::from_secs(5);
 
-pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>, SamplerHandle)> {
+/// With `alerts`, its rules are evaluated on every sample taken on schedule (a top-up keeps
+/// the alerts of the sample it completes), and the families they read run in every sample.
+pub fn start(
+    mut runner: Runner,
+    interval: Duration,
+    alerts: Option<crate::alerts::Engine>,
+) -> std::io::Result<(Arc<Shared>, SamplerHandle)> {
+    if let Some(engine) = &alerts {
+        runner.force(&engine.families());
+    }
     let waiting = Published {
         snapshot: Snapshot::default(),
         json: Default::default(),
@@ -369,6 +384,7 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
         taken_at: Instant::now(),
         collectors: Vec::new(),
         exported: Vec::new(),
+        origins: Vec::new(),
         sequence: 0,
         number: 0,
         asked: Asked::default(),
@@ -391,7 +407,7 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
     let publish_to = Arc::clone(&shared);
     std::thread::Builder::new()
         .name("sampler".into())
-        .spawn(move || run(runner, interval, &publish_to, &stopped, first))?;
+        .spawn(move || run(runner, alerts, interval, &publish_to, &stopped, first))?;
     if first_published.recv_timeout(STARTUP_WAIT).is_err() {
         tracing::error!(
             "the first sample has not finished after {} s{}: serving without it; /system answers 503 until it does",
@@ -402,12 +418,35 @@ pub fn start(runner: Runner, interval: Duration) -> std::io::Result<(Arc<Shared>
     Ok((shared, SamplerHandle { stop }))
 }
 
-fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Receiver<Wake>, first: mpsc::Sender<()>) {
+/// Evaluates the alert rules on a sample taken on schedule, into its snapshot.
+fn evaluate(engine: &mut Option<crate::alerts::Engine>, reading: &mut Reading) {
+    if let Some(engine) = engine {
+        let input = crate::alerts::Input {
+            snapshot: &reading.snapshot,
+            exported: &reading.exported,
+            origins: &reading.origins,
+            at: reading.at,
+        };
+        let alerts = engine.evaluate(&input, reading.wall);
+        reading.snapshot.alerts = Some(alerts);
+    }
+}
+
+fn run(
+    mut runner: Runner,
+    mut alerts: Option<crate::alerts::Engine>,
+    interval: Duration,
+    shared: &Shared,
+    wake: &mpsc::Receiver<Wake>,
+    first: mpsc::Sender<()>,
+) {
     // two readings FIRST_SPAN apart, of every family: the first published sample has rates
     // already, and whatever a reader asks for first
-    runner.read();
+    let mut first_reading = runner.read();
+    evaluate(&mut alerts, &mut first_reading);
     std::thread::sleep(FIRST_SPAN.min(interval));
-    let second = runner.read();
+    let mut second = runner.read();
+    evaluate(&mut alerts, &mut second);
     let serialiser = SharedSerialiser::default();
     let published = Arc::new(publish(second, Asked::ALL, runner.statuses(), (1, 1), 0, &serialiser));
     shared.current.store(Arc::clone(&published));
@@ -436,12 +475,14 @@ fn run(mut runner: Runner, interval: Duration, shared: &Shared, wake: &mpsc::Rec
             let hint = latest.json_len();
             if on_schedule {
                 let numbers = (sequence + 1, latest.number + 1);
-                publish(runner.read_for(asked), asked, runner.statuses(), numbers, hint, &serialiser)
+                let mut reading = runner.read_for(asked);
+                evaluate(&mut alerts, &mut reading);
+                publish(reading, asked, runner.statuses(), numbers, hint, &serialiser)
             } else {
                 // a reader woke it: the latest sample completed with what it lacks, not a
                 // new one whose rates would span the few milliseconds since the latest
                 let had = latest.asked;
-                let reading = runner.top_up(&latest.snapshot, &latest.exported, had, asked);
+                let reading = runner.top_up(&latest.snapshot, (&latest.exported, &latest.origins), had, asked);
                 let numbers = (sequence + 1, latest.number);
                 publish(reading, had.and(asked), runner.statuses(), numbers, hint, &serialiser)
             }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 /// Lowest first. A module may use the modules of its own layer's earlier entries and of every
 /// earlier layer.
 const LAYERS: &[&str] = &[
-    "sync", "panics", "web", "snapshot", "metrics", "collect", "config", "live", "sampler", "api", "forward", "process",
+    "sync", "panics", "web", "snapshot", "metrics", "collect", "alerts", "config", "live", "sampler", "api", "forward",
+    "process",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

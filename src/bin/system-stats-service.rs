@@ -23,8 +23,15 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
 
+    if let Some(file) = &cfg.check_alerts {
+        return check_alerts(file);
+    }
     let runner = Runner::new(&cfg.setup, &cfg.collectors);
-    let (shared, _sampler) = match sampler::start(runner, cfg.setup.sample_interval) {
+    let engine = cfg.alerts.clone().map(system_stats::alerts::Engine::new);
+    if let Some(e) = &engine {
+        tracing::info!("evaluating {} alert rules on every sample", e.rules().rules.len());
+    }
+    let (shared, _sampler) = match sampler::start(runner, cfg.setup.sample_interval, engine) {
         Ok(started) => started,
         Err(e) => {
             eprintln!("system-stats-service: cannot start the sampler thread: {e}");
@@ -79,4 +86,32 @@ fn main() -> ExitCode {
         tracing::info!("stopped");
         ExitCode::SUCCESS
     })
+}
+
+/// `--check-alerts FILE`: the rules the service would evaluate with it, one line each, or the
+/// problem and exit code 2.
+fn check_alerts(file: &std::path::Path) -> ExitCode {
+    match system_stats::alerts::Rules::load(Some(file), Default::default()) {
+        Ok(rules) => {
+            for r in rules.rules.iter().filter(|r| r.origin != "the stock rules") {
+                println!(
+                    "{}: {} {} {} {} for {} s ({})",
+                    r.name,
+                    r.quantity.name,
+                    r.comparison.as_str(),
+                    r.threshold,
+                    r.severity.as_str(),
+                    r.hold.as_secs(),
+                    r.origin
+                );
+            }
+            let stock = rules.rules.iter().filter(|r| r.origin == "the stock rules").count();
+            println!("{}: usable: {} rules in all, {stock} of them stock", file.display(), rules.rules.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("system-stats-service: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -20,6 +20,8 @@ pub struct Reading {
     pub swapped_pages: Option<(u64, u64)>,
     /// Series for `/metrics` only, pushed by the families that have them ([`Reading::export`]).
     pub exported: Vec<std::sync::Arc<dyn crate::metrics::Export>>,
+    /// The family that pushed each of `exported` (same order), set by the runner.
+    pub origins: Vec<&'static str>,
 }
 
 impl Reading {
@@ -32,6 +34,7 @@ impl Reading {
             proc_stat: None,
             swapped_pages: None,
             exported: Vec::new(),
+            origins: Vec::new(),
         }
     }
 

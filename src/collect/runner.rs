@@ -13,6 +13,8 @@ struct Slot {
     status: FamilyStatus,
     /// How long its last sample took.
     took: std::time::Duration,
+    /// Runs in every sample whoever reads (the alert rules read it).
+    forced: bool,
 }
 
 /// How one family came out of the last sample: its error, if it failed, and how long it
@@ -53,13 +55,24 @@ impl Runner {
         let mut slots = Vec::new();
         for entry in REGISTRY.iter().filter(|e| selection.contains(e.name)) {
             match (entry.start)(setup) {
-                Some(family) => {
-                    slots.push(Slot { family, status: FamilyStatus::new(entry.name), took: Default::default() })
-                }
+                Some(family) => slots.push(Slot {
+                    family,
+                    status: FamilyStatus::new(entry.name),
+                    took: Default::default(),
+                    forced: false,
+                }),
                 None => tracing::info!(collector = entry.name, "not available on this platform"),
             }
         }
         Runner { slots, previous: None, progress: Progress::default(), left: Left::default() }
+    }
+
+    /// Has the families named run in every sample, whoever reads (the alert rules read them);
+    /// those not selected stay off.
+    pub fn force(&mut self, names: &[&str]) {
+        for slot in &mut self.slots {
+            slot.forced |= names.contains(&slot.status.name());
+        }
     }
 
     /// Which family runs now, for whoever watches the sampler.
@@ -76,7 +89,7 @@ impl Runner {
     /// keys `null` and their series absent), in order.
     pub fn read_for(&mut self, asked: Asked) -> Reading {
         let mut reading = Reading::new(Instant::now(), SystemTime::now());
-        self.run(&mut reading, |by| asked.runs(by));
+        self.run(&mut reading, |by, forced| forced || asked.runs(by));
         let s = &mut reading.snapshot;
         s.collected_at = DateTime::<Utc>::from(reading.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
         if let Some(previous) = self.previous {
@@ -96,23 +109,25 @@ impl Runner {
     pub fn top_up(
         &mut self,
         snapshot: &Snapshot,
-        exported: &[std::sync::Arc<dyn crate::metrics::Export>],
+        (exported, origins): (&[std::sync::Arc<dyn crate::metrics::Export>], &[&'static str]),
         had: Asked,
         asked: Asked,
     ) -> Reading {
         let mut reading = Reading::new(Instant::now(), SystemTime::now());
         reading.snapshot = snapshot.clone();
         reading.exported = exported.to_vec();
+        reading.origins = origins.to_vec();
         let Left { boot_time, proc_stat, swapped_pages } = self.left;
         (reading.boot_time, reading.proc_stat, reading.swapped_pages) = (boot_time, proc_stat, swapped_pages);
-        self.run(&mut reading, |by| asked.runs(by) && !had.runs(by));
+        // a forced family ran in that sample
+        self.run(&mut reading, |by, forced| !forced && asked.runs(by) && !had.runs(by));
         reading
     }
 
     /// Runs the families `runs` selects by what reads them, in order, into `reading`.
-    fn run(&mut self, reading: &mut Reading, runs: impl Fn(ReadBy) -> bool) {
+    fn run(&mut self, reading: &mut Reading, runs: impl Fn(ReadBy, bool) -> bool) {
         for slot in &mut self.slots {
-            if !runs(slot.family.read_by()) {
+            if !runs(slot.family.read_by(), slot.forced) {
                 continue;
             }
             let started = Instant::now();
@@ -122,6 +137,8 @@ impl Runner {
                 .unwrap_or_else(|panic| Err(CollectError::Panicked(panic)));
             slot.status.record(result);
             slot.took = started.elapsed();
+            let name = slot.status.name();
+            reading.origins.resize(reading.exported.len(), name);
         }
         *self.progress.locked() = None;
     }
@@ -206,7 +223,7 @@ mod tests {
         let base = runner.read_for(Asked::default());
         assert!(base.exported.is_empty() && base.snapshot.processes.is_none());
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let topped = runner.top_up(&base.snapshot, &base.exported, Asked::default(), Asked::METRICS);
+        let topped = runner.top_up(&base.snapshot, (&base.exported, &base.origins), Asked::default(), Asked::METRICS);
         assert_eq!(topped.snapshot.collected_at, base.snapshot.collected_at);
         assert_eq!(topped.snapshot.throughput.interval_seconds, base.snapshot.throughput.interval_seconds);
         assert_eq!(topped.snapshot.cpu, base.snapshot.cpu);
@@ -218,7 +235,8 @@ mod tests {
         assert!(families.iter().any(|f| f.name == "node_context_switches_total"), "stat ran without cpu's counters");
         assert!(families.iter().any(|f| f.name == "node_processes_pids"));
         // a second top-up for what the first had runs nothing more
-        let again = runner.top_up(&topped.snapshot, &topped.exported, Asked::METRICS, Asked::METRICS);
+        let again =
+            runner.top_up(&topped.snapshot, (&topped.exported, &topped.origins), Asked::METRICS, Asked::METRICS);
         assert_eq!(again.exported.len(), topped.exported.len());
         // and the next sample's interval is measured from the last real one
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -232,8 +250,18 @@ mod tests {
     fn a_panicking_family_fails_alone() {
         let mut runner = Runner {
             slots: vec![
-                Slot { family: Box::new(Boom), status: FamilyStatus::new("boom"), took: Default::default() },
-                Slot { family: Box::new(Fine), status: FamilyStatus::new("fine"), took: Default::default() },
+                Slot {
+                    family: Box::new(Boom),
+                    status: FamilyStatus::new("boom"),
+                    took: Default::default(),
+                    forced: false,
+                },
+                Slot {
+                    family: Box::new(Fine),
+                    status: FamilyStatus::new("fine"),
+                    took: Default::default(),
+                    forced: false,
+                },
             ],
             previous: None,
             progress: Progress::default(),

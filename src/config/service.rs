@@ -32,6 +32,10 @@ pub struct ServiceConfig {
     pub max_connections: usize,
     /// Subscribers of `/events` at a time.
     pub max_event_clients: usize,
+    /// The alert rules the sampler evaluates; `None` with `SYSTEM_STATS_ALERTS=off`.
+    pub alerts: Option<crate::alerts::Rules>,
+    /// `--check-alerts FILE`: validate a rules file, print what it holds, exit.
+    pub check_alerts: Option<PathBuf>,
     #[cfg(not(feature = "tls"))]
     pub _no_tls: (),
 }
@@ -202,7 +206,74 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Subscribers of /events (the live page's stream) at a time (0 to 65536; 0 turns the stream off); \
                beyond, 503",
     },
+    Setting {
+        id: "alerts",
+        env: "SYSTEM_STATS_ALERTS",
+        default: "on",
+        help: "Evaluate alert rules on every sample (on/off): the stock rules, the thresholds below and \
+               --alert-rules; /system's alerts and /metrics' ALERTS",
+    },
+    Setting {
+        id: "alert-rules",
+        env: "SYSTEM_STATS_ALERT_RULES",
+        default: "",
+        help: "A TOML file of alert rules: rules of your own, stock rules redefined or disabled \
+               (docs/alerts.md; check one with --check-alerts FILE)",
+    },
+    Setting {
+        id: "alert-cpu-threshold",
+        env: "SYSTEM_STATS_ALERT_CPU_THRESHOLD",
+        default: "0",
+        help: "statix's CPU alert: fires when the CPU percent reaches it (0 to 100; 0 = off)",
+    },
+    Setting {
+        id: "alert-ram-threshold",
+        env: "SYSTEM_STATS_ALERT_RAM_THRESHOLD",
+        default: "0",
+        help: "statix's RAM alert: fires when the memory percent reaches it (0 to 100; 0 = off)",
+    },
 ];
+
+/// A threshold in percent, `0` for none.
+fn parse_threshold(s: &str) -> Result<Option<f64>, String> {
+    let expected = || "a percent from 0 to 100 (0 = off)".to_string();
+    let v: f64 = s.trim().trim_end_matches('%').parse().map_err(|_| expected())?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(expected());
+    }
+    Ok((v > 0.0).then_some(v))
+}
+
+/// The alert rules of the settings: `None` when off.
+fn alert_settings(v: &Values, check_only: bool) -> Result<Option<crate::alerts::Rules>, ConfigError> {
+    if !v.parse("alerts", parse_bool)? {
+        return Ok(None);
+    }
+    let thresholds = crate::alerts::Thresholds {
+        cpu: v.parse("alert-cpu-threshold", parse_threshold)?,
+        ram: v.parse("alert-ram-threshold", parse_threshold)?,
+    };
+    // `--check-alerts` checks its own file, whatever the settings name
+    let file = if check_only { None } else { v.parse("alert-rules", parse_optional_path)? };
+    v.parse("alert-rules", |_| {
+        crate::alerts::Rules::load(file.as_deref(), thresholds).map_err(|e| format!("a usable rules file: {e}"))
+    })
+    .map(Some)
+}
+
+/// `on` or `off` (`true`/`false`, `yes`/`no`, `1`/`0` too).
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        _ => Err("on or off".into()),
+    }
+}
+
+/// A path, or empty for none.
+fn parse_optional_path(s: &str) -> Result<Option<PathBuf>, String> {
+    Ok((!s.trim().is_empty()).then(|| PathBuf::from(s.trim())))
+}
 
 impl ServiceConfig {
     pub fn command() -> Command {
@@ -216,6 +287,16 @@ impl ServiceConfig {
                  a flag wins over its variable. An empty variable means the default.",
             )
             .args(SERVICE_SETTINGS.iter().map(Setting::arg))
+            .arg(
+                clap::Arg::new("check-alerts")
+                    .long("check-alerts")
+                    .value_name("FILE")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .help(
+                        "Check a rules file as --alert-rules would load it, print its rules and exit \
+                         (0 usable, 2 not), as `promtool check rules` does",
+                    ),
+            )
     }
 
     pub fn from_matches(m: &ArgMatches) -> Result<Self, ConfigError> {
@@ -248,6 +329,8 @@ impl ServiceConfig {
             cors_origins: v.parse("cors-origins", parse_origins)?,
             max_connections: v.parse("max-connections", |s| parse_count(s, 1, 65_536))? as usize,
             max_event_clients: v.parse("max-event-clients", |s| parse_count(s, 0, 65_536))? as usize,
+            alerts: alert_settings(&v, m.get_one::<PathBuf>("check-alerts").is_some())?,
+            check_alerts: m.get_one::<PathBuf>("check-alerts").cloned(),
         })
     }
 }

@@ -9,12 +9,14 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod alerts;
 mod host;
 pub mod json;
 mod network;
 mod running;
 mod storage;
 
+pub use alerts::*;
 pub use host::*;
 pub use network::*;
 pub use running::*;
@@ -93,6 +95,11 @@ pub struct Snapshot {
     /// they are (`SYSTEM_STATS_FORWARDER_URL`); `null` otherwise.
     #[serde(default)]
     pub forwarder: Option<ForwarderState>,
+    /// The alerts of the rules the service evaluates on every sample, firing, pending and
+    /// recently resolved, sorted by name and labels; `[]` when none; `null` when alerting is
+    /// off (`SYSTEM_STATS_ALERTS=off`).
+    #[serde(default)]
+    pub alerts: Option<Vec<Alert>>,
 }
 
 /// An interface's IPv6 addresses, shared between samples (a host with 200 links would

@@ -5,7 +5,8 @@
 //!
 //! writes `OUT_DIR/man/<program>.1` (man pages), `OUT_DIR/completions/` (bash, zsh and fish,
 //! for both programs) and `OUT_DIR/default/system-stats` (the settings file the systemd units
-//! read: every setting, commented, with its default).
+//! read: every setting, commented, with its default) and `OUT_DIR/alerts/alerts.toml` (the stock
+//! alert rules, commented, to copy from).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -115,6 +116,7 @@ fn docs(out: &Path) -> std::io::Result<Vec<PathBuf>> {
         }
     }
     write(out.join("default").join("system-stats"), settings_file().as_bytes())?;
+    write(out.join("alerts").join("alerts.toml"), rules_file().as_bytes())?;
     Ok(written)
 }
 
@@ -147,7 +149,33 @@ fn roff_escape(text: &str) -> String {
 }
 
 /// Settings off by default (empty) shown with a value to uncomment instead.
-const EXAMPLES: &[(&str, &str)] = &[("SYSTEM_STATS_FORWARDER_METRICS", "127.0.0.1:5002")];
+const EXAMPLES: &[(&str, &str)] = &[
+    ("SYSTEM_STATS_FORWARDER_METRICS", "127.0.0.1:5002"),
+    ("SYSTEM_STATS_ALERT_RULES", "/etc/system-stats/alerts.toml"),
+];
+
+/// `/etc/system-stats/alerts.toml`: the stock alert rules, commented out, to copy from. As
+/// installed it holds no rule (the stock ones apply without it).
+fn rules_file() -> String {
+    let mut out = String::from(
+        "# Alert rules of system-stats-service, read when SYSTEM_STATS_ALERT_RULES names this file\n\
+         # (/etc/default/system-stats). The stock rules below apply without it; this copy,\n\
+         # commented out, is to start from: uncomment a rule and change it (a rule of the same\n\
+         # name replaces the stock one), add rules of your own, or leave stock rules out with\n\
+         # disable = [\"NodeCPUHighUsage\", ...]. Check the file with\n\
+         #   system-stats-service --check-alerts /etc/system-stats/alerts.toml\n\
+         # then `systemctl restart system-stats`. The quantities and their labels:\n\
+         # /usr/share/doc/system-stats/docs/alerts.md.gz\n\n",
+    );
+    for line in system_stats::alerts::rules::STOCK.lines() {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            let _ = writeln!(out, "#{line}");
+        }
+    }
+    out
+}
 
 /// `/etc/default/system-stats`: every setting of both programs, commented out at its default
 /// (or at an example value, for those off by default), with its help text, wrapped.

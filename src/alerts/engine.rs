@@ -1,0 +1,302 @@
+//! The state of each alert from sample to sample, and what `/system` and `/metrics` show of it.
+//!
+//! An alert is one rule and one series of its quantity (its labels). It is *pending* from the
+//! first sample where the condition holds, *firing* once it has held for the rule's `for`
+//! (at once when `for` is 0), and *resolved* when a firing alert's value crosses back over the
+//! rule's clearing level or its series goes away (an unmounted filesystem, a removed
+//! container). A pending alert whose condition stops holding is forgotten: it never fired. A
+//! resolved alert is kept 15 minutes, so that a forwarder polling less often than the service
+//! samples still sees the episode end. Durations are measured on the monotonic clock: a clock
+//! step neither fires nor holds back an alert.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::quantity::{Input, Labels, Memory, Quantity, Value};
+use super::rules::Rules;
+use crate::metrics::{Family, Kind, LabelName, Sample};
+use crate::snapshot::{Alert, AlertChart, AlertState, Text};
+
+/// How long a resolved alert stays in the list.
+pub(crate) const RESOLVED_KEPT: Duration = Duration::from_secs(15 * 60);
+
+/// How long the quantities keep a series' counters and trends after it was last seen.
+const MEMORY_KEPT: Duration = Duration::from_secs(7 * 3600);
+
+#[derive(Debug)]
+struct State {
+    phase: AlertState,
+    since: Instant,
+    since_text: String,
+    fired_at: Option<String>,
+    resolved: Option<(Instant, String)>,
+    value: f64,
+}
+
+/// The rules and the state of their alerts.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Rules,
+    memory: Memory,
+    states: HashMap<(usize, Labels), State>,
+}
+
+impl Engine {
+    pub fn new(rules: Rules) -> Engine {
+        Engine { rules, memory: Memory::default(), states: HashMap::new() }
+    }
+
+    /// The families the rules read: they must run in every sample.
+    pub fn families(&self) -> Vec<&'static str> {
+        self.rules.families()
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Evaluates every rule on one sample taken at `wall` (its `collected_at`); returns the
+    /// alerts (pending, firing, resolved in the last 15 minutes) sorted by name and labels.
+    pub fn evaluate(&mut self, input: &Input<'_>, wall: SystemTime) -> Vec<Alert> {
+        let at = input.at;
+        let now = DateTime::<Utc>::from(wall).to_rfc3339_opts(SecondsFormat::Secs, true);
+        let mut read: Vec<(&'static str, Vec<Value>)> = Vec::new();
+        let values_of = |read: &mut Vec<(&'static str, Vec<Value>)>, q: &'static Quantity, memory: &mut Memory| {
+            if let Some(i) = read.iter().position(|(n, _)| *n == q.name) {
+                return i;
+            }
+            let mut out = Vec::new();
+            q.read(input, memory, &mut out);
+            read.push((q.name, out));
+            read.len() - 1
+        };
+        let mut seen: Vec<(usize, Labels)> = Vec::new();
+        for (index, rule) in self.rules.rules.iter().enumerate() {
+            let main = values_of(&mut read, rule.quantity, &mut self.memory);
+            let also = rule.and.as_ref().map(|a| (values_of(&mut read, a.quantity, &mut self.memory), a));
+            for v in &read[main].1 {
+                if !rule.matchers.iter().all(|m| m.matches(&v.labels)) {
+                    continue;
+                }
+                let joined = also.is_none_or(|(i, a)| {
+                    read[i].1.iter().any(|w| w.labels == v.labels && a.comparison.holds(w.value, a.threshold))
+                });
+                let key = (index, v.labels.clone());
+                let state = self.states.get_mut(&key);
+                let firing = state.as_ref().is_some_and(|s| s.phase == AlertState::Firing);
+                let holds = joined && rule.holds(v.value, firing);
+                match state {
+                    Some(s) if s.phase != AlertState::Resolved => {
+                        if !holds && s.phase == AlertState::Pending {
+                            self.states.remove(&key);
+                            continue;
+                        }
+                        s.value = v.value;
+                        if !holds {
+                            s.phase = AlertState::Resolved;
+                            s.resolved = Some((at, now.clone()));
+                        } else if s.phase == AlertState::Pending && at.saturating_duration_since(s.since) >= rule.hold {
+                            s.phase = AlertState::Firing;
+                            s.fired_at = Some(now.clone());
+                        }
+                    }
+                    _ if holds => {
+                        let fire = rule.hold.is_zero();
+                        self.states.insert(
+                            key.clone(),
+                            State {
+                                phase: if fire { AlertState::Firing } else { AlertState::Pending },
+                                since: at,
+                                since_text: now.clone(),
+                                fired_at: fire.then(|| now.clone()),
+                                resolved: None,
+                                value: v.value,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+                seen.push(key);
+            }
+        }
+        // the series that went away: a pending alert is forgotten, a firing one resolves
+        self.states.retain(|key, s| match s.phase {
+            AlertState::Resolved => {
+                s.resolved.as_ref().is_some_and(|(t, _)| at.saturating_duration_since(*t) <= RESOLVED_KEPT)
+            }
+            _ if seen.contains(key) => true,
+            AlertState::Pending => false,
+            AlertState::Firing => {
+                s.phase = AlertState::Resolved;
+                s.resolved = Some((at, now.clone()));
+                true
+            }
+        });
+        self.memory.forget_older_than(at, MEMORY_KEPT);
+        let mut alerts: Vec<Alert> = self
+            .states
+            .iter()
+            .map(|((index, labels), s)| {
+                let rule = &self.rules.rules[*index];
+                let chart = rule.quantity.chart.and_then(|c| c(labels, input.snapshot, rule.threshold));
+                Alert {
+                    name: rule.name.clone(),
+                    state: s.phase,
+                    severity: rule.severity.as_str().to_string(),
+                    labels: labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+                    quantity: rule.quantity.name.to_string(),
+                    value: s.value,
+                    comparison: rule.comparison.as_str().to_string(),
+                    threshold: rule.threshold,
+                    clear: rule.clear,
+                    since: s.since_text.clone(),
+                    fired_at: s.fired_at.clone(),
+                    resolved_at: s.resolved.as_ref().map(|(_, t)| t.clone()),
+                    summary: rule.summary_for(labels, s.value),
+                    chart: chart.map(|(series, threshold)| AlertChart { series, threshold }),
+                }
+            })
+            .collect();
+        alerts.sort_by(|a, b| (&a.name, &a.labels, &a.severity).cmp(&(&b.name, &b.labels, &b.severity)));
+        alerts
+    }
+}
+
+/// `ALERTS` and `ALERTS_FOR_STATE` as Prometheus writes them for its own rules: 1 for each
+/// pending or firing alert, and since when its condition holds (Unix seconds).
+pub fn families(alerts: &[Alert], out: &mut Vec<Family>) {
+    let mut state =
+        Family::new("ALERTS", Kind::Gauge, "Alerts of the rules the service evaluates (1 while pending or firing).");
+    let mut since = Family::new(
+        "ALERTS_FOR_STATE",
+        Kind::Gauge,
+        "When each pending or firing alert's condition started to hold (Unix seconds).",
+    );
+    for a in alerts.iter().filter(|a| a.state != AlertState::Resolved) {
+        let mut labels: Vec<(LabelName, Text)> = vec![(LabelName::Static("alertname"), a.name.as_str().into())];
+        let rest = std::iter::once((LabelName::Static("severity"), Text::from(a.severity.as_str())))
+            .chain(a.labels.iter().map(|(k, v)| (LabelName::Shared(k.as_str().into()), Text::from(v.as_str()))));
+        let mut with_state = labels.clone();
+        with_state.push((LabelName::Static("alertstate"), a.state.as_str().into()));
+        with_state.extend(rest.clone());
+        labels.extend(rest);
+        state.samples.push(Sample::new(with_state.into(), 1.0));
+        if let Some(t) = crate::metrics::unix_seconds(&a.since) {
+            since.samples.push(Sample::new(labels.into(), t));
+        }
+    }
+    out.extend([state, since]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::rules::Thresholds;
+    use crate::snapshot::Snapshot;
+
+    fn engine(text: &str) -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, format!("disable = {:?}\n{text}", stock_names())).unwrap();
+        Engine::new(Rules::load(Some(&path), Thresholds::default()).unwrap())
+    }
+
+    fn stock_names() -> Vec<String> {
+        let mut names: Vec<String> =
+            Rules::load(None, Thresholds::default()).unwrap().rules.into_iter().map(|r| r.name).collect();
+        names.dedup();
+        names
+    }
+
+    fn step(e: &mut Engine, s: &Snapshot, at: Instant, secs: u64) -> Vec<Alert> {
+        let input = Input { snapshot: s, exported: &[], origins: &[], at };
+        e.evaluate(&input, SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs))
+    }
+
+    fn cpu(v: f64) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.cpu.percent = Some(v);
+        s
+    }
+
+    /// pending → firing after `for`, held above the clearing level, resolved below it, kept
+    /// 15 minutes, then gone; a pending alert that stops holding never fires.
+    #[test]
+    fn an_alert_goes_pending_firing_resolved() {
+        let mut e = engine(
+            "[[rule]]\nname = \"Hot\"\nquantity = \"cpu.percent\"\ncomparison = \">\"\nthreshold = 90\nclear = 80\nfor = \"1m\"\nsummary = \"cpu {value} > {threshold}\"\n",
+        );
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(step(&mut e, &cpu(95.0), at(0), 0).iter().all(|a| a.state == AlertState::Pending));
+        assert!(step(&mut e, &cpu(50.0), at(10), 10).is_empty(), "a pending alert that stops holding is dropped");
+        let a = step(&mut e, &cpu(95.0), at(20), 20);
+        assert_eq!((a.len(), a[0].state, a[0].since.as_str()), (1, AlertState::Pending, "2027-01-15T08:00:20Z"));
+        let a = step(&mut e, &cpu(91.0), at(80), 80);
+        assert_eq!(a[0].state, AlertState::Firing);
+        assert_eq!(a[0].fired_at.as_deref(), Some("2027-01-15T08:01:20Z"));
+        assert_eq!(a[0].summary, "cpu 91 > 90");
+        assert_eq!(a[0].chart, Some(AlertChart { series: "cpu".into(), threshold: 90.0 }));
+        let a = step(&mut e, &cpu(85.0), at(90), 90);
+        assert_eq!(a[0].state, AlertState::Firing, "above the clearing level it still fires");
+        let a = step(&mut e, &cpu(79.0), at(100), 100);
+        assert_eq!((a[0].state, a[0].resolved_at.as_deref()), (AlertState::Resolved, Some("2027-01-15T08:01:40Z")));
+        assert_eq!(a[0].value, 79.0);
+        let a = step(&mut e, &cpu(10.0), at(100 + 899), 999);
+        assert_eq!(a[0].state, AlertState::Resolved);
+        assert!(step(&mut e, &cpu(10.0), at(100 + 901), 1001).is_empty());
+    }
+
+    /// A series that goes away resolves its firing alert; labels keep alerts apart; the
+    /// metric families say what is pending and firing.
+    #[test]
+    fn series_come_and_go() {
+        let mut e = engine(
+            "[[rule]]\nname = \"Full\"\nquantity = \"filesystem.used_percent\"\nlabels = { mountpoint = \"/mnt/*\" }\ncomparison = \">=\"\nthreshold = 90\n",
+        );
+        let fs = |m: &str, p: f64| crate::snapshot::Filesystem {
+            mountpoint: m.into(),
+            device: "/dev/x".into(),
+            fstype: "ext4".into(),
+            percent: Some(p),
+            ..Default::default()
+        };
+        let mut s = Snapshot {
+            filesystems: Some(vec![fs("/", 99.0), fs("/mnt/a", 95.0), fs("/mnt/b", 10.0)]),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let a = step(&mut e, &s, t0, 0);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!((a[0].state, a[0].labels["mountpoint"].as_str()), (AlertState::Firing, "/mnt/a"));
+        let mut out = Vec::new();
+        families(&a, &mut out);
+        let text = crate::metrics::text::prometheus(&out);
+        assert!(
+            text.contains("ALERTS{alertname=\"Full\",alertstate=\"firing\",severity=\"warning\",device=\"/dev/x\",fstype=\"ext4\",mountpoint=\"/mnt/a\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("ALERTS_FOR_STATE{alertname=\"Full\",severity=\"warning\",device=\"/dev/x\""), "{text}");
+        s.filesystems = Some(vec![fs("/", 99.0)]);
+        let a = step(&mut e, &s, t0 + Duration::from_secs(5), 5);
+        assert_eq!(a[0].state, AlertState::Resolved);
+        let mut out = Vec::new();
+        families(&a, &mut out);
+        assert!(out.iter().all(|f| f.samples.is_empty()), "a resolved alert is not in ALERTS");
+    }
+
+    /// statix's threshold fires at value ≥ threshold, at once.
+    #[test]
+    fn statix_thresholds_fire_at_the_threshold() {
+        let rules = Rules::load(None, Thresholds { cpu: None, ram: Some(80.0) }).unwrap();
+        let mut e = Engine::new(rules);
+        let mut s = Snapshot::default();
+        s.memory.percent = Some(80.0);
+        let a = step(&mut e, &s, Instant::now(), 0);
+        let ram: Vec<&Alert> = a.iter().filter(|a| a.name == "HostRamThreshold").collect();
+        assert_eq!(ram.len(), 1);
+        assert_eq!((ram[0].state, ram[0].quantity.as_str()), (AlertState::Firing, "memory.used_percent"));
+    }
+}
