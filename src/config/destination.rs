@@ -130,6 +130,11 @@ pub enum Format {
     RemoteWrite,
     /// `influx+http://…/write?db=…`: InfluxDB line protocol of the `/metrics` families.
     Influx,
+    /// `alertmanager+http://host:9093`: the service's alerts, to Alertmanager's API v2
+    /// (`POST /api/v2/alerts`, appended to the URL's path).
+    Alertmanager,
+    /// `webhook+http://…`: the service's alerts, as statix's alert webhook body.
+    Webhook,
 }
 
 impl Format {
@@ -138,7 +143,19 @@ impl Format {
             Format::Json => "json",
             Format::RemoteWrite => "remote-write",
             Format::Influx => "influx",
+            Format::Alertmanager => "alertmanager",
+            Format::Webhook => "webhook",
         }
+    }
+
+    /// Whether it takes the service's alerts (notices), not its samples.
+    pub fn notifies(self) -> bool {
+        matches!(self, Format::Alertmanager | Format::Webhook)
+    }
+
+    /// Whether it takes the service's `/metrics` (a scrape), not its `/system`.
+    pub fn scrapes(self) -> bool {
+        matches!(self, Format::RemoteWrite | Format::Influx)
     }
 }
 
@@ -150,7 +167,13 @@ pub fn split_format(entry: &str) -> Result<(Format, &str), String> {
         "json" => Format::Json,
         "remote-write" | "prometheus" => Format::RemoteWrite,
         "influx" | "influxdb" => Format::Influx,
-        other => return Err(format!("a format prefix of json+, remote-write+ or influx+, not {other:?}+")),
+        "alertmanager" => Format::Alertmanager,
+        "webhook" => Format::Webhook,
+        other => {
+            return Err(format!(
+                "a format prefix of json+, remote-write+, influx+, alertmanager+ or webhook+, not {other:?}+"
+            ));
+        }
     };
     Ok((format, &entry[prefix.len() + 1..]))
 }
@@ -194,8 +217,53 @@ pub fn parse_destination(entry: &str) -> Result<Destination, String> {
     let prefix = &entry[..entry.len() - rest.len()];
     let (url, basic, shown) = split_credentials(rest)?;
     let label = format!("{prefix}{shown}");
-    let url = parse_url(&url).map_err(|e| format!("{e}; {label:?} is not one"))?;
+    let mut url = parse_url(&url).map_err(|e| format!("{e}; {label:?} is not one"))?;
+    if format == Format::Alertmanager {
+        url = alertmanager_api(&url).map_err(|e| format!("{e}; {label:?}"))?;
+    }
     Ok(Destination { url, format, label, access: Access { authorization: basic, ..Access::default() } })
+}
+
+/// Alertmanager's URL with its API v2 alerts path: `http://am:9093` → `http://am:9093/api/v2/alerts`
+/// (a path prefix, for an Alertmanager behind a proxy, kept).
+fn alertmanager_api(url: &http::Uri) -> Result<http::Uri, String> {
+    let path = url.path().trim_end_matches('/');
+    if path.ends_with("/api/v2/alerts") || url.query().is_some() {
+        return Ok(url.clone());
+    }
+    let mut parts = url.clone().into_parts();
+    parts.path_and_query = Some(
+        format!("{path}/api/v2/alerts").parse().map_err(|_| "an Alertmanager URL whose path takes /api/v2/alerts")?,
+    );
+    http::Uri::from_parts(parts).map_err(|e| format!("an Alertmanager URL ({e})"))
+}
+
+/// `SYSTEM_STATS_NOTIFY_URLS`: where the alerts go (none when empty): `alertmanager+…`,
+/// `webhook+…`, or a plain `http(s)://…` as a webhook.
+pub fn parse_notify_urls(s: &str) -> Result<Vec<Destination>, String> {
+    let mut out: Vec<Destination> = Vec::new();
+    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut d = parse_destination(entry)?;
+        match d.format {
+            Format::Alertmanager | Format::Webhook => {}
+            Format::Json if !entry.contains('+') => {
+                d.format = Format::Webhook;
+            }
+            other => {
+                return Err(format!(
+                    "alertmanager+http(s)://… or webhook+http(s)://… URLs; {:?} is a {} destination \
+                     (those go in MONITORING_SERVER_METRICS_URL)",
+                    d.label,
+                    other.name()
+                ));
+            }
+        }
+        if out.iter().any(|o| o.url == d.url && o.format == d.format) {
+            return Err(format!("each URL once; {:?} is listed twice", d.label));
+        }
+        out.push(d);
+    }
+    Ok(out)
 }
 
 /// A comma-separated list of destination URLs (at least one, no repeats).
@@ -309,8 +377,12 @@ pub fn parse_forward_file(path: &str) -> Result<ForwardFile, String> {
                     return Err(format!("{where_}: a format prefix in url or format, not both"));
                 }
                 match f.as_str() {
-                    "json" | "remote-write" | "influx" => format!("{f}+{}", d.url),
-                    other => return Err(format!("{where_}.format: json, remote-write or influx, not {other:?}")),
+                    "json" | "remote-write" | "influx" | "alertmanager" | "webhook" => format!("{f}+{}", d.url),
+                    other => {
+                        return Err(format!(
+                            "{where_}.format: json, remote-write, influx, alertmanager or webhook, not {other:?}"
+                        ));
+                    }
                 }
             }
         };

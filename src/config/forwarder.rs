@@ -89,6 +89,8 @@ pub struct ForwarderConfig {
     /// The service's token (`SYSTEM_STATS_AUTH_TOKEN_FILE`) and CA.
     pub source_access: Access,
     pub destinations: Vec<Destination>,
+    /// Least time between two firing notices of one alert to a webhook.
+    pub alert_cooldown: Duration,
     pub interval: Duration,
     pub log_level: LevelFilter,
     pub timeout: Duration,
@@ -144,6 +146,21 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
         help: "Where to send samples: one URL or a comma-separated list, each with its own spool; \
                http(s)://… gets the JSON payload, remote-write+http(s)://… Prometheus remote-write, \
                influx+http(s)://… InfluxDB line protocol",
+    },
+    Setting {
+        id: "notify-urls",
+        env: "SYSTEM_STATS_NOTIFY_URLS",
+        default: "",
+        help: "Where the service's alerts go, firing and resolved, each through its own spool: a comma list of \
+               alertmanager+http(s)://host:9093 (Alertmanager's API v2) and webhook+http(s)://… (statix's alert \
+               body; a plain http(s):// URL is one too). A forwarder with only these is valid",
+    },
+    Setting {
+        id: "alert-cooldown",
+        env: "SYSTEM_STATS_ALERT_COOLDOWN",
+        default: "300",
+        help: "Seconds before a webhook hears of the same alert firing again (0 to 86400): a flapping alert does \
+               not storm. Alertmanager hears of each episode (its own intervals group and repeat)",
     },
     Setting {
         id: "interval",
@@ -305,7 +322,8 @@ impl ForwarderConfig {
             }
             source_access.authorization = Some(Credentials::Bearer(token));
         }
-        let mut destinations = if v.given("metrics-url") || file.destinations.is_empty() {
+        let notify = v.parse("notify-urls", parse_notify_urls)?;
+        let mut destinations = if v.given("metrics-url") || (file.destinations.is_empty() && notify.is_empty()) {
             v.parse("metrics-url", parse_destinations)?
         } else {
             Vec::new()
@@ -324,12 +342,23 @@ impl ForwarderConfig {
             }
             destinations.push(d);
         }
+        for d in notify {
+            if let Some(twice) = destinations.iter().find(|o| o.url == d.url && o.format == d.format) {
+                let (value, setting) = v.raw("notify-urls");
+                return Err(ConfigError {
+                    setting,
+                    value,
+                    expected: format!("each destination once; {:?} is also listed elsewhere", twice.label),
+                });
+            }
+            destinations.push(d);
+        }
         let scrape = if v.given("scrape-url") {
             v.parse("scrape-url", parse_url)?
         } else {
             match scrape_url_of(&source) {
                 Some(url) => url,
-                None if destinations.iter().all(|d| d.format == Format::Json) => source.clone(),
+                None if !destinations.iter().any(|d| d.format.scrapes()) => source.clone(),
                 None => {
                     let (value, setting) = v.raw("url");
                     return Err(ConfigError {
@@ -366,6 +395,7 @@ impl ForwarderConfig {
             spool_dir,
             spool_dir_given_relative,
             spool_max_bytes: v.parse("spool-max-bytes", |s| parse_bytes(s, 64 * 1024))?,
+            alert_cooldown: v.parse("alert-cooldown", |s| parse_seconds(s, 0.0, 86_400.0))?,
             metrics_listen: v.parse("metrics-listen", parse_listen)?,
             listener_token,
             #[cfg(feature = "tls")]

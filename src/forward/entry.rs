@@ -40,6 +40,8 @@ pub(crate) enum EntryError {
     Inflate(std::io::Error),
     #[error("a scrape entry whose text is not UTF-8")]
     Text,
+    #[error("a notice that does not decode: {0}")]
+    Notice(serde_json::Error),
 }
 
 /// A spooled entry, read.
@@ -48,6 +50,8 @@ pub(crate) enum Entry<'a> {
     /// A `/system` body.
     Snapshot(&'a [u8]),
     Scrape(Scrape),
+    /// An alert firing or resolved, for a notification destination.
+    Notice(Box<super::notify::Notice>),
 }
 
 impl Scrape {
@@ -70,6 +74,11 @@ impl Scrape {
 
 impl<'a> Entry<'a> {
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<Entry<'a>, EntryError> {
+        if let Some(notice) = bytes.strip_prefix(super::notify::MAGIC) {
+            return super::notify::Notice::decode(notice)
+                .map(|n| Entry::Notice(Box::new(n)))
+                .map_err(EntryError::Notice);
+        }
         let Some(rest) = bytes.strip_prefix(MAGIC) else { return Ok(Entry::Snapshot(bytes)) };
         let short = || EntryError::Short(bytes.len());
         let (time, rest) = rest.split_first_chunk::<8>().ok_or_else(short)?;
@@ -98,6 +107,7 @@ impl<'a> Entry<'a> {
                 let t = chrono::DateTime::from_timestamp_millis(s.collected_at_ms)?;
                 Some(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false))
             }
+            Entry::Notice(n) => Some(n.at().to_string()),
         }
     }
 }

@@ -12,12 +12,14 @@
 //! - [`targets`]: the destinations' spools and senders, and a sample pushed into them.
 //! - [`sender`]: delivery, retries, backoff, redirects, state logging.
 //! - [`pace`]: the pace a throttling server allows, learned.
+//! - [`notify`]: the service's alerts as notices for the notification destinations.
 //! - [`listener`]: the forwarder's own `/metrics`.
 //! - [`offline`]: `--dry-run`, `--check-spool`, `--salvage-spool`.
 
 pub mod entry;
 
 pub(crate) mod listener;
+pub(crate) mod notify;
 pub(crate) mod offline;
 pub(crate) mod pace;
 pub(crate) mod payload;
@@ -37,7 +39,7 @@ use tokio::sync::watch;
 use self::sender::{Sender, with_spool};
 use self::source::{Source, SourceHealth};
 use self::targets::{SpoolHealth, spool_everywhere};
-use crate::config::{Format, ForwarderConfig, Mode};
+use crate::config::{ForwarderConfig, Mode};
 use crate::web::client::Client;
 
 /// How long in-flight deliveries may go on after SIGTERM.
@@ -136,7 +138,7 @@ impl Kind {
     const ALL: [Kind; 2] = [Kind::Snapshot, Kind::Scrape];
 
     fn takes(self, t: &Sender) -> bool {
-        (t.dest.format == Format::Json) == (self == Kind::Snapshot)
+        t.dest.format.scrapes() == (self == Kind::Scrape)
     }
 
     fn url(self, cfg: &ForwarderConfig) -> &::http::Uri {
@@ -149,11 +151,13 @@ impl Kind {
 
 /// One sample polled, ready for its spools: its bytes, its name, its time (for the log) and
 /// a line about it.
-struct Polled {
+pub(crate) struct Polled {
     bytes: Vec<u8>,
     name: u64,
     at: String,
     summary: String,
+    /// `/system`'s alerts and host name, for the notification destinations.
+    alerts: Option<targets::Alerts>,
 }
 
 /// Polls one kind of sample.
@@ -162,15 +166,32 @@ async fn poll(source: &Source, kind: Kind) -> Result<Polled, String> {
         Kind::Snapshot => {
             let (sample, body, name) = source.snapshot().await?;
             let at = sample.snapshot["collected_at"].as_str().unwrap_or_default().to_string();
-            Ok(Polled { bytes: body.to_vec(), name, at, summary: sample.summary() })
+            let alerts =
+                serde_json::from_value::<Option<Vec<crate::snapshot::Alert>>>(sample.snapshot["alerts"].clone())
+                    .ok()
+                    .flatten()
+                    .map(|list| targets::Alerts {
+                        list,
+                        hostname: sample.hostname.clone(),
+                        page: page_of(&source.system),
+                    });
+            Ok(Polled { bytes: body.to_vec(), name, at, summary: sample.summary(), alerts })
         }
         Kind::Scrape => {
             let (scrape, name) = source.scrape().await?;
             let bytes = scrape.encode();
             let at = entry::Entry::Scrape(scrape).collected_at().unwrap_or_default();
             let summary = format!("/metrics spooled in {} bytes", bytes.len());
-            Ok(Polled { bytes, name, at, summary })
+            Ok(Polled { bytes, name, at, summary, alerts: None })
         }
+    }
+}
+
+/// The service's live page, from its `/system` URL (Alertmanager's `generatorURL`).
+fn page_of(source: &::http::Uri) -> String {
+    match (source.scheme_str(), source.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}/"),
+        _ => source.to_string(),
     }
 }
 
@@ -202,7 +223,7 @@ async fn once(cfg: &ForwarderConfig, source: &Source, targets: &[Sender]) -> u8 
     for mut g in groups(targets) {
         match poll(source, g.kind).await {
             Ok(p) => {
-                if spool_everywhere(&g.targets, &mut g.health, &cfg.spool_dir, &p.at, &p.bytes, p.name).await {
+                if spool_everywhere(&g.targets, &mut g.health, &cfg.spool_dir, &p, cfg.alert_cooldown).await {
                     tracing::info!("this sample was spooled before: not spooled twice");
                 }
                 tracing::info!("{}", p.summary);
@@ -286,7 +307,7 @@ async fn forward(
             } else {
                 g.last_name = Some(p.name);
                 tracing::debug!("took the sample collected at {}", p.at);
-                spool_everywhere(&g.targets, &mut g.health, &cfg.spool_dir, &p.at, &p.bytes, p.name)
+                spool_everywhere(&g.targets, &mut g.health, &cfg.spool_dir, &p, cfg.alert_cooldown)
                     .await
                     .then_some("the sample polled first after the restart was spooled before it")
             };

@@ -199,6 +199,8 @@ pub(crate) enum EncodeError {
     Text(#[from] crate::metrics::parse::ParseError),
     #[error("a scrape spooled for a JSON destination (the JSON payload is built from /system)")]
     ScrapeForJson,
+    #[error("a sample spooled for a notification destination, or a notice for a sample destination")]
+    WrongKind,
 }
 
 /// A request body, and what was left out of `details` to keep it under the newest
@@ -219,7 +221,19 @@ use crate::metrics::remote_write as rw;
 /// last remote-write request delivered (to mark those gone from this one stale).
 pub(crate) fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>) -> Result<Encoded, EncodeError> {
     let plain = |body| Encoded { body, left_out: Vec::new(), still_too_big: false, series: None };
+    let json = |value: serde_json::Value| Body {
+        bytes: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+        headers: vec![("content-type", "application/json")],
+    };
     let (families, instance, ms) = match super::entry::Entry::decode(entry)? {
+        super::entry::Entry::Notice(n) => {
+            return match format {
+                Format::Alertmanager => Ok(plain(json(super::notify::alertmanager_body(&n, chrono::Utc::now())))),
+                Format::Webhook => Ok(plain(json(super::notify::webhook_body(&n)))),
+                _ => Err(EncodeError::WrongKind),
+            };
+        }
+        _ if format.notifies() => return Err(EncodeError::WrongKind),
         super::entry::Entry::Snapshot(body) => {
             let sample = Sample::parse(body)?;
             if format == Format::Json {
@@ -256,7 +270,7 @@ pub(crate) fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>
             };
             Encoded { series: Some(rw::series(req)), ..plain(body) }
         }
-        Format::Influx | Format::Json => plain(Body {
+        Format::Influx | Format::Json | Format::Alertmanager | Format::Webhook => plain(Body {
             bytes: Bytes::from(crate::metrics::influx::lines(&families, &instance, ms.saturating_mul(1_000_000))),
             headers: vec![("content-type", "text/plain; charset=utf-8")],
         }),

@@ -171,20 +171,54 @@ pub(crate) fn room_needed(size: u64, filesystem: u64) -> u64 {
     (size.saturating_mul(8) + (256 << 10)).min((filesystem / 4).max(size.saturating_mul(2)))
 }
 
-/// Pushes one sample (`bytes`, named `name`, taken at `at`) into the spool of every one of
-/// `targets` and wakes their senders; `true` when a spool had taken this very sample already
-/// (before a restart).
+/// A sample's alerts, for the notification destinations.
+#[derive(Debug, Clone)]
+pub(crate) struct Alerts {
+    pub list: Vec<crate::snapshot::Alert>,
+    pub hostname: String,
+    pub page: String,
+}
+
+/// The notices a sample's alerts make for a notification destination's spool, and what it
+/// has been told, pushed in one transaction; the number of notices.
+fn push_notices(
+    s: &mut Spool,
+    alerts: &Alerts,
+    format: crate::config::Format,
+    cooldown: Duration,
+    name: u64,
+) -> Result<(Option<spool::Pushed>, u64), SpoolError> {
+    use super::notify::{Notice, STATE_KEY, Told, notices};
+    let mut told = Told::decode(s.state(STATE_KEY)?.as_deref());
+    let now = chrono::Utc::now();
+    let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let at = now.timestamp_millis() as f64 / 1000.0;
+    let backlog = s.samples() > 0;
+    let made = notices(&mut told, &alerts.list, format, (at, &now_text), cooldown, backlog);
+    let entries: Vec<Vec<u8>> = made
+        .into_iter()
+        .map(|(alert, event, refresh)| {
+            Notice { alert, event, hostname: alerts.hostname.clone(), page: alerts.page.clone(), refresh }.encode()
+        })
+        .collect();
+    let n = entries.len() as u64;
+    s.push_with_state(&entries, name, STATE_KEY, &told.encode()).map(|p| (p, n))
+}
+
+/// Pushes one sample (`p`: its bytes, name and time) into the spool of every one of
+/// `targets` (for a notification destination, the notices its alerts make) and wakes their
+/// senders; `true` when a spool had taken this very sample already (before a restart).
 pub(crate) async fn spool_everywhere(
     targets: &[&Sender],
     health: &mut [SpoolHealth],
     spool_dir: &std::path::Path,
-    at: &str,
-    bytes: &[u8],
-    name: u64,
+    p: &super::Polled,
+    cooldown: Duration,
 ) -> bool {
+    let (at, name) = (p.at.as_str(), p.name);
     let mut spooled = 0;
     let mut repeat = false;
-    let bytes: Arc<[u8]> = bytes.into();
+    let bytes: Arc<[u8]> = p.bytes.as_slice().into();
     for (t, h) in targets.iter().zip(health.iter_mut()) {
         if let (Some(need), Some((lost, _))) = (h.room_needed, h.failing.as_mut())
             && space(spool_dir).0 < need
@@ -195,8 +229,24 @@ pub(crate) async fn spool_everywhere(
         }
         h.room_needed = None;
         let size = bytes.len() as u64;
-        let sample = Arc::clone(&bytes);
-        let pushed = with_spool(&t.spool, move |s| s.push(&sample, name).map(|p| (p, s.samples()))).await;
+        let pushed = if t.dest.format.notifies() {
+            // a service that reports no alerts (turned off, or older) tells nothing
+            let Some(alerts) = p.alerts.clone() else { continue };
+            let format = t.dest.format;
+            let made = with_spool(&t.spool, move |s| {
+                push_notices(s, &alerts, format, cooldown, name).map(|(p, n)| (p, n, s.samples()))
+            })
+            .await;
+            made.map(|(p, n, len)| {
+                if n > 0 && p.is_some() {
+                    tracing::info!(destination = t.dest.label.as_str(), "{n} alert notice(s) spooled");
+                }
+                (p, len)
+            })
+        } else {
+            let sample = Arc::clone(&bytes);
+            with_spool(&t.spool, move |s| s.push(&sample, name).map(|p| (p, s.samples()))).await
+        };
         let st = &t.stats;
         let label = t.dest.label.as_str();
         match pushed {

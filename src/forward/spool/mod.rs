@@ -40,6 +40,9 @@ const SAMPLES: TableDefinition<u64, &[u8]> = TableDefinition::new("samples");
 /// `last_sample`: the name of the last sample pushed. (Spools written before it kept
 /// `last_collected`, a time, which is ignored now.)
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// What a notification destination has been told (`forward::notify`), written in the same
+/// transaction as the notices it spools: after a crash both are there, or neither.
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 
 /// redb's page cache per spool. Its default (1 GiB) would let the cache grow with the
 /// backlog; a FIFO reads each page about once, so a small cache costs nothing.
@@ -382,6 +385,61 @@ impl Spool {
             return Ok(None);
         }
         self.append(sample, Some(name)).map(Some)
+    }
+
+    /// The state kept under `key` (`None` if never written).
+    pub fn state(&mut self, key: &str) -> Result<Option<Vec<u8>>, SpoolError> {
+        self.run("read", |db, _| {
+            let r = db.begin_read()?;
+            let t = match r.open_table(STATE) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        })
+    }
+
+    /// Appends `entries` (notices made from the sample named `name`) and writes `state` under
+    /// `key`, in one durable transaction. `Ok(None)` when the last sample pushed had that name
+    /// (nothing written). Entries do not evict older ones: a notice is never dropped to make
+    /// room; past the spool's size they are refused (an error) and the state stays as it was.
+    pub fn push_with_state(
+        &mut self,
+        entries: &[Vec<u8>],
+        name: u64,
+        key: &str,
+        state: &[u8],
+    ) -> Result<Option<Pushed>, SpoolError> {
+        if self.last_sample == Some(name) {
+            return Ok(None);
+        }
+        let size: u64 = entries.iter().map(|e| e.len() as u64).sum();
+        if self.bytes + size > self.max_bytes {
+            return Err(SpoolError::TooBig { size: self.bytes + size, max: self.max_bytes });
+        }
+        let first = self.run("write", |db, s| {
+            let mut w = db.begin_write()?;
+            w.set_durability(Durability::Immediate)?;
+            {
+                let mut t = w.open_table(SAMPLES)?;
+                for (i, e) in entries.iter().enumerate() {
+                    t.insert(s.next_seq + i as u64, e.as_slice())?;
+                }
+                let mut meta = w.open_table(META)?;
+                meta.insert("next_seq", s.next_seq + entries.len() as u64)?;
+                meta.insert("last_sample", name)?;
+                let mut st = w.open_table(STATE)?;
+                st.insert(key, state)?;
+            }
+            w.commit()?;
+            Ok(s.next_seq)
+        })?;
+        self.next_seq = first + entries.len() as u64;
+        self.len += entries.len() as u64;
+        self.bytes += size;
+        self.last_sample = Some(name);
+        Ok(Some(Pushed { seq: first, evicted: 0 }))
     }
 
     /// Appends a sample salvaged from a damaged spool: older than what this spool holds, so
