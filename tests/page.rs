@@ -241,3 +241,52 @@ fn the_forwarder_card_shows_a_backlog() {
     b.screenshot(&screenshots().join("page-forwarder.png"));
     assert_eq!(b.problems(), Vec::<String>::new());
 }
+
+/// What fires is at the top of the page, and its threshold on the chart it concerns: statix's
+/// CPU threshold (firing at once) on the CPU chart, a pending filesystem rule on the
+/// filesystems chart; with nothing firing, no banner.
+#[test]
+fn the_page_shows_what_fires_and_its_threshold() {
+    let Some(mut b) = Browser::launch() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"RootUsed\"\nquantity = \"filesystem.used_percent\"\nlabels = { mountpoint = \"/\" }\n\
+         comparison = \">\"\nthreshold = 0.5\nfor = \"1h\"\nseverity = \"info\"\nsummary = \"/ is {value}% used\"\n",
+    )
+    .unwrap();
+    let s = Service::start(&[
+        ("SYSTEM_STATS_ALERT_CPU_THRESHOLD", "0.001"),
+        ("SYSTEM_STATS_ALERT_RULES", rules.to_str().unwrap()),
+    ]);
+    b.navigate(&format!("http://{}/", s.addr));
+    b.wait_for("document.body.dataset.updates >= 2", Duration::from_secs(10));
+    b.wait_for("!document.getElementById('alerts').hidden", Duration::from_secs(5));
+    let banner = b.eval(
+        "[...document.querySelectorAll('#alerts .alert')].map(e => [e.dataset.alert, e.dataset.state, e.textContent])",
+    );
+    let banner = banner.as_array().unwrap();
+    // (a stock rule may be pending too on a busy machine: NodeCPUHighUsage)
+    assert_eq!(banner[0][0], "HostCpuThreshold", "firing first: {banner:?}");
+    assert_eq!(banner[0][1], "firing");
+    assert!(banner[0][2].as_str().unwrap().contains("CPU at "), "{banner:?}");
+    assert!(banner.iter().any(|a| a[0] == "RootUsed" && a[1] == "pending"), "{banner:?}");
+    let cpu = b.eval("[...document.querySelectorAll('svg[data-chart=\"cpu\"] line.threshold')].map(l => [l.dataset.alert, +l.dataset.threshold])");
+    assert!(cpu.as_array().unwrap().contains(&serde_json::json!(["HostCpuThreshold", 0.001])), "{cpu}");
+    let fs = b.eval("[...document.querySelectorAll('svg[data-chart=\"fs\"] line.threshold')].map(l => [l.dataset.alert, +l.dataset.threshold])");
+    assert!(fs.as_array().unwrap().contains(&serde_json::json!(["RootUsed", 0.5])), "{fs}");
+    assert!(
+        !fs.as_array().unwrap().iter().any(|l| l[0] == "HostCpuThreshold"),
+        "the CPU's threshold on another chart: {fs}"
+    );
+    b.screenshot(&screenshots().join("page-alerts.png"));
+    assert_eq!(b.problems(), Vec::<String>::new());
+    // nothing fires: no banner, no threshold
+    let quiet =
+        Service::start(&[("SYSTEM_STATS_ALERT_RULES", rules.to_str().unwrap()), ("SYSTEM_STATS_ALERTS", "off")]);
+    b.navigate(&format!("http://{}/", quiet.addr));
+    b.wait_for("document.body.dataset.updates >= 2", Duration::from_secs(10));
+    assert_eq!(b.eval("document.getElementById('alerts').hidden"), true);
+    assert_eq!(b.eval("document.querySelectorAll('line.threshold').length"), 0);
+}

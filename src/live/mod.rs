@@ -55,6 +55,9 @@ pub struct Summary<'a> {
     pub services: Option<&'a Services>,
     pub forwarder: Option<&'a ForwarderState>,
     pub uptime: Option<u64>,
+    /// The alerts, as `/system` has them: the page shows what fires at its top and each
+    /// threshold on its chart.
+    pub alerts: Option<&'a Vec<crate::snapshot::Alert>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -163,6 +166,7 @@ impl<'a> Summary<'a> {
             services: s.services.as_ref(),
             forwarder: s.forwarder.as_ref(),
             uptime: s.uptime.seconds,
+            alerts: s.alerts.as_ref(),
         })
     }
 
