@@ -231,3 +231,155 @@ fn alertmanager_holds_the_alert_while_it_fires() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Each notice's requests at a receiver: (path, body), for the HostRamThreshold alert.
+fn requests_of(r: &Receiver) -> Vec<(String, Value)> {
+    r.paths().into_iter().zip(r.accepted()).collect()
+}
+
+fn wait_requests(r: &Receiver, n: usize) -> Vec<(String, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while r.accepted().len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    requests_of(r)
+}
+
+/// ntfy, Gotify and Mattermost, whose Shoutrrr URLs name their server: each gets its own
+/// body (ntfy's JSON publish with topic, title, priority and tags; Gotify's message with
+/// its key in a header; Mattermost's hook with username and channel), firing then resolved.
+#[test]
+fn chat_services_get_their_own_bodies() {
+    let port = free_port();
+    let s = service_on(port, Some("1"));
+    let (ntfy, gotify, mattermost) =
+        (Receiver::start(Mode::AnyJson), Receiver::start(Mode::AnyJson), Receiver::start(Mode::AnyJson));
+    let spool = tempfile::tempdir().unwrap();
+    let source = format!("http://127.0.0.1:{port}/system");
+    let urls = format!(
+        "ntfy://alice:pw@{}/ops?scheme=http&tags=pi,{}",
+        ntfy.addr,
+        // the comma inside a URL's query is not a list separator
+        format_args!(
+            "gotify://{}/gw/G0tifyKey?disabletls=yes,mattermost://bot@{}/m4tt3rm0st/town-square?disabletls=yes",
+            gotify.addr, mattermost.addr
+        )
+    );
+    let f = notifier(&source, &urls, spool.path(), &[]);
+    let line = f.wait_for_line("forwarding ");
+    assert!(line.contains("to 3 destination(s)"), "{line}");
+    assert!(!line.contains("G0tifyKey") && !line.contains("m4tt3rm0st"), "a secret in the log: {line}");
+    let hostname = s.json("/system")["system"]["hostname"].as_str().unwrap().to_string();
+    let n = wait_requests(&ntfy, 1);
+    assert_eq!(n.len(), 1, "{n:?}\n{}", f.log());
+    assert_eq!(n[0].0, "/");
+    let body = &n[0].1;
+    assert_eq!(body["topic"], "ops");
+    assert_eq!(body["title"], format!("{hostname}: HostRamThreshold"));
+    assert!(
+        body["message"].as_str().unwrap().starts_with(&format!("[FIRING] HostRamThreshold on {hostname}: RAM at ")),
+        "{body}"
+    );
+    assert_eq!(body["priority"], 4);
+    assert_eq!(body["tags"], serde_json::json!(["warning", "pi"]));
+    let auth = ntfy.headers()[0].iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone());
+    assert_eq!(auth.as_deref(), Some("Basic YWxpY2U6cHc="), "alice:pw");
+    let g = wait_requests(&gotify, 1);
+    assert_eq!(g[0].0, "/gw/message");
+    assert_eq!((g[0].1["priority"].as_u64(), g[0].1["title"].as_str().is_some()), (Some(5), true));
+    let key = gotify.headers()[0].iter().find(|(k, _)| k == "x-gotify-key").map(|(_, v)| v.clone());
+    assert_eq!(key.as_deref(), Some("G0tifyKey"));
+    let m = wait_requests(&mattermost, 1);
+    assert_eq!(m[0].0, "/hooks/m4tt3rm0st");
+    assert_eq!((m[0].1["username"].as_str(), m[0].1["channel"].as_str()), (Some("bot"), Some("town-square")));
+    // resolved: each hears it once
+    drop(s);
+    let _s = service_on(port, None);
+    for r in [&ntfy, &gotify, &mattermost] {
+        let got = wait_requests(r, 2);
+        assert_eq!(got.len(), 2, "{got:?}");
+        let text = got[1].1.to_string();
+        assert!(text.contains("[RESOLVED] HostRamThreshold"), "{text}");
+    }
+    let n = wait_requests(&ntfy, 2);
+    assert_eq!((n[1].1["priority"].as_u64(), n[1].1["tags"][0].as_str()), (Some(3), Some("white_check_mark")));
+}
+
+/// Slack, Discord and Telegram, whose Shoutrrr URLs name no server (theirs are fixed): the
+/// forwarder runs in a mount namespace whose /etc/hosts sends their hosts to a local HTTPS
+/// receiver, trusted through the destinations' ca_file in SYSTEM_STATS_FORWARD_CONFIG (where
+/// the tokens are kept): each gets its API's path and body, Telegram once per chat.
+#[test]
+fn slack_discord_and_telegram_reach_their_apis() {
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } != 0 || !available("unshare", "--version") {
+        assert!(std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(), "needs root and unshare");
+        return;
+    }
+    let names = ["hooks.slack.com", "slack.com", "discord.com", "api.telegram.org"];
+    let (r, cert) = Receiver::start_tls_for(Mode::AnyJson, &names, "127.0.0.1:443");
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert).unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, format!("127.0.0.1 localhost {}\n", names.join(" "))).unwrap();
+    let config = dir.path().join("forward.toml");
+    let ca = ca.display();
+    std::fs::write(
+        &config,
+        format!(
+            "[destination.slack]\nurl = \"slack://hook:T0001-B0002-XXXX@webhook\"\nca_file = \"{ca}\"\n\
+             [destination.slackbot]\nurl = \"slack://xoxb:123-456-s3cr3t@C0CHAN\"\nca_file = \"{ca}\"\n\
+             [destination.discord]\nurl = \"discord://d1sc0rd@987654\"\nca_file = \"{ca}\"\n\
+             [destination.telegram]\nurl = \"telegram://110201543:AAHdq@telegram?chats=@ops,-100123\"\nca_file = \"{ca}\"\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _s = service_on(port, Some("1"));
+    let spool = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", "mount --bind \"$1\" /etc/hosts && exec \"$2\"", "sh"])
+        .arg(&hosts)
+        .arg(forwarder_bin());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("SYSTEM_STATS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("SYSTEM_STATS_URL", format!("http://127.0.0.1:{port}/system"))
+        .env("SYSTEM_STATS_FORWARD_CONFIG", &config)
+        .env("SYSTEM_STATS_SPOOL_DIR", spool.path())
+        .env("SYSTEM_STATS_FORWARD_INTERVAL", "0.2");
+    let f = Running::spawn(cmd);
+    let line = f.wait_for_line("forwarding ");
+    assert!(line.contains("to 5 destination(s)"), "{line}");
+    for secret in ["s3cr3t", "d1sc0rd", "AAHdq", "XXXX"] {
+        assert!(!f.log().contains(secret), "{secret} in the log:\n{}", f.log());
+    }
+    let got = wait_requests(&r, 5);
+    let mut paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/api/chat.postMessage",
+            "/api/webhooks/987654/d1sc0rd",
+            "/bot110201543:AAHdq/sendMessage",
+            "/bot110201543:AAHdq/sendMessage",
+            "/services/T0001/B0002/XXXX"
+        ],
+        "{}",
+        f.log()
+    );
+    let body = |path: &str| got.iter().filter(|(p, _)| p == path).map(|(_, b)| b.clone()).collect::<Vec<_>>();
+    assert!(body("/services/T0001/B0002/XXXX")[0]["text"].as_str().unwrap().starts_with("[FIRING] HostRamThreshold"));
+    assert_eq!(body("/api/chat.postMessage")[0]["channel"], "C0CHAN");
+    assert!(body("/api/webhooks/987654/d1sc0rd")[0]["content"].as_str().unwrap().contains("RAM at "));
+    let mut chats: Vec<String> =
+        body("/bot110201543:AAHdq/sendMessage").iter().map(|b| b["chat_id"].as_str().unwrap().to_string()).collect();
+    chats.sort();
+    assert_eq!(chats, ["-100123", "@ops"]);
+    let bearer = r.headers().iter().flatten().any(|(k, v)| k == "authorization" && v == "Bearer xoxb-123-456-s3cr3t");
+    assert!(bearer, "the Slack bot token is not sent");
+}

@@ -16,6 +16,47 @@ pub struct Destination {
     /// name).
     pub label: String,
     pub access: Access,
+    /// A chat service's own fields (Shoutrrr URLs): where in it, as whom.
+    pub chat: Option<Chat>,
+}
+
+impl Destination {
+    /// Whether two entries send to the same place the same way (one spool for both would
+    /// mix them): Telegram's chats share a URL and differ by chat.
+    pub fn same_as(&self, other: &Destination) -> bool {
+        self.url == other.url && self.format == other.format && self.chat == other.chat
+    }
+}
+
+/// A chat or push service reached through a Shoutrrr URL (`SYSTEM_STATS_NOTIFY_URLS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatService {
+    /// `ntfy://[user:password@]host[:port]/topic[?scheme=http&priority=…&tags=…]`
+    Ntfy,
+    /// `gotify://host[:port][/path]/token[?disabletls=yes&priority=N]`
+    Gotify,
+    /// `slack://hook:A-B-C@webhook` (an incoming webhook)
+    SlackWebhook,
+    /// `slack://xoxb:TOKEN@CHANNEL` (a bot token: `chat.postMessage`)
+    SlackBot,
+    /// `mattermost://[username@]host[:port][/path]/token[/channel][?disabletls=yes]`
+    Mattermost,
+    /// `discord://token@id`
+    Discord,
+    /// `telegram://token@telegram?chats=@channel,12345` (one destination per chat)
+    Telegram,
+}
+
+/// What a chat service's body needs beside its URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Chat {
+    pub service: Option<ChatService>,
+    /// Slack's or Mattermost's channel, Telegram's chat.
+    pub channel: Option<String>,
+    pub username: Option<String>,
+    pub title: Option<String>,
+    pub priority: Option<String>,
+    pub tags: Option<String>,
 }
 
 /// How to reach a server: credentials, extra headers, the CA its certificate is checked
@@ -83,7 +124,7 @@ impl Access {
 }
 
 /// Decodes `%XX` escapes (a URL's user and password may carry them).
-fn percent_decode(s: &str) -> Result<String, String> {
+pub(super) fn percent_decode(s: &str) -> Result<String, String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -135,6 +176,9 @@ pub enum Format {
     Alertmanager,
     /// `webhook+http://…`: the service's alerts, as statix's alert webhook body.
     Webhook,
+    /// A Shoutrrr URL (`ntfy://`, `gotify://`, `slack://`, `mattermost://`, `discord://`,
+    /// `telegram://`): the service's alerts as a chat message.
+    Chat,
 }
 
 impl Format {
@@ -145,12 +189,13 @@ impl Format {
             Format::Influx => "influx",
             Format::Alertmanager => "alertmanager",
             Format::Webhook => "webhook",
+            Format::Chat => "chat",
         }
     }
 
     /// Whether it takes the service's alerts (notices), not its samples.
     pub fn notifies(self) -> bool {
-        matches!(self, Format::Alertmanager | Format::Webhook)
+        matches!(self, Format::Alertmanager | Format::Webhook | Format::Chat)
     }
 
     /// Whether it takes the service's `/metrics` (a scrape), not its `/system`.
@@ -221,7 +266,7 @@ pub fn parse_destination(entry: &str) -> Result<Destination, String> {
     if format == Format::Alertmanager {
         url = alertmanager_api(&url).map_err(|e| format!("{e}; {label:?}"))?;
     }
-    Ok(Destination { url, format, label, access: Access { authorization: basic, ..Access::default() } })
+    Ok(Destination { url, format, label, access: Access { authorization: basic, ..Access::default() }, chat: None })
 }
 
 /// Alertmanager's URL with its API v2 alerts path: `http://am:9093` → `http://am:9093/api/v2/alerts`
@@ -242,10 +287,27 @@ fn alertmanager_api(url: &http::Uri) -> Result<http::Uri, String> {
 /// `webhook+…`, or a plain `http(s)://…` as a webhook.
 pub fn parse_notify_urls(s: &str) -> Result<Vec<Destination>, String> {
     let mut out: Vec<Destination> = Vec::new();
-    for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let mut d = parse_destination(entry)?;
+    // a comma starts a new URL only before a scheme: Telegram's chats=a,b keeps its commas
+    let mut entries: Vec<String> = Vec::new();
+    for piece in s.split(',') {
+        match entries.last_mut() {
+            Some(last) if !piece.contains("://") => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => entries.push(piece.to_string()),
+        }
+    }
+    let mut parsed = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        match super::chat::parse_shoutrrr(entry)? {
+            Some(chats) => parsed.extend(chats.into_iter().map(|d| (d, entry))),
+            None => parsed.push((parse_destination(entry)?, entry)),
+        }
+    }
+    for (mut d, entry) in parsed {
         match d.format {
-            Format::Alertmanager | Format::Webhook => {}
+            Format::Alertmanager | Format::Webhook | Format::Chat => {}
             Format::Json if !entry.contains('+') => {
                 d.format = Format::Webhook;
             }
@@ -258,7 +320,7 @@ pub fn parse_notify_urls(s: &str) -> Result<Vec<Destination>, String> {
                 ));
             }
         }
-        if out.iter().any(|o| o.url == d.url && o.format == d.format) {
+        if out.iter().any(|o| o.same_as(&d)) {
             return Err(format!("each URL once; {:?} is listed twice", d.label));
         }
         out.push(d);
@@ -271,7 +333,7 @@ pub fn parse_destinations(s: &str) -> Result<Vec<Destination>, String> {
     let mut out: Vec<Destination> = Vec::new();
     for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let d = parse_destination(entry)?;
-        if out.iter().any(|o| o.url == d.url && o.format == d.format) {
+        if out.iter().any(|o| o.same_as(&d)) {
             return Err(format!("each URL once; {:?} is listed twice", d.label));
         }
         out.push(d);
@@ -292,7 +354,8 @@ pub fn parse_destinations(s: &str) -> Result<Vec<Destination>, String> {
 ///
 /// [destination.victoria]
 /// url = "https://vm.example.org/api/v1/write"
-/// format = "remote-write"        # json (default), remote-write or influx; or a URL prefix
+/// format = "remote-write"        # json (default), remote-write, influx, alertmanager, webhook; or a URL prefix
+/// # or a chat service's Shoutrrr URL (its secret kept here): url = "telegram://TOKEN@telegram?chats=@ops"
 /// token_file = "/etc/system-stats/vm.token"   # Authorization: Bearer
 /// ca_file = "/etc/ssl/private-ca.pem"
 /// headers = { "X-Scope-OrgID" = "home" }
@@ -386,15 +449,21 @@ pub fn parse_forward_file(path: &str) -> Result<ForwardFile, String> {
                 }
             }
         };
-        let mut dest = parse_destination(&entry).map_err(|e| format!("{where_}.url: {e}"))?;
+        // a Shoutrrr URL (a chat service) keeps its secret here rather than in the settings
+        let dests = match super::chat::parse_shoutrrr(&entry).map_err(|e| format!("{where_}.url: {e}"))? {
+            Some(chats) => chats,
+            None => vec![parse_destination(&entry).map_err(|e| format!("{where_}.url: {e}"))?],
+        };
         let extra = access(&where_, d)?;
-        if extra.authorization.is_some() && dest.access.authorization.is_some() {
-            return Err(format!("{where_}: user:password@ in the url or a token_file, not both"));
+        for mut dest in dests {
+            if extra.authorization.is_some() && dest.access.authorization.is_some() {
+                return Err(format!("{where_}: user:password@ in the url or a token_file, not both"));
+            }
+            dest.access.authorization = dest.access.authorization.or(extra.authorization.clone());
+            dest.access.headers.extend(extra.headers.iter().cloned());
+            dest.access.ca_file = extra.ca_file.clone();
+            out.destinations.push(dest);
         }
-        dest.access.authorization = dest.access.authorization.or(extra.authorization);
-        dest.access.headers = extra.headers;
-        dest.access.ca_file = extra.ca_file;
-        out.destinations.push(dest);
     }
     if file.destination.is_empty() && file.source.is_none() {
         return Err(format!("{expected} (it has none)"));

@@ -153,7 +153,8 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
         default: "",
         help: "Where the service's alerts go, firing and resolved, each through its own spool: a comma list of \
                alertmanager+http(s)://host:9093 (Alertmanager's API v2) and webhook+http(s)://… (statix's alert \
-               body; a plain http(s):// URL is one too). A forwarder with only these is valid",
+               body; a plain http(s):// URL is one too), and Shoutrrr's ntfy://, gotify://, slack://, mattermost://, \
+               discord:// and telegram:// URLs. A forwarder with only these is valid",
     },
     Setting {
         id: "alert-cooldown",
@@ -329,7 +330,7 @@ impl ForwarderConfig {
             Vec::new()
         };
         for d in file.destinations {
-            if let Some(twice) = destinations.iter().find(|o| o.url == d.url && o.format == d.format) {
+            if let Some(twice) = destinations.iter().find(|o| o.same_as(&d)) {
                 let (value, setting) = v.raw("config");
                 return Err(ConfigError {
                     setting,
@@ -343,7 +344,7 @@ impl ForwarderConfig {
             destinations.push(d);
         }
         for d in notify {
-            if let Some(twice) = destinations.iter().find(|o| o.url == d.url && o.format == d.format) {
+            if let Some(twice) = destinations.iter().find(|o| o.same_as(&d)) {
                 let (value, setting) = v.raw("notify-urls");
                 return Err(ConfigError {
                     setting,

@@ -15,6 +15,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgMatches};
 use tracing::level_filters::LevelFilter;
 
+mod chat;
 mod destination;
 mod forwarder;
 mod service;

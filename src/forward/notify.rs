@@ -233,6 +233,62 @@ pub(crate) fn webhook_body(n: &Notice) -> serde_json::Value {
     })
 }
 
+/// A chat message's text: `[FIRING] name on host: summary (severity)`.
+fn text(n: &Notice) -> String {
+    let a = &n.alert;
+    let word = if n.event == AlertState::Resolved { "RESOLVED" } else { "FIRING" };
+    format!("[{word}] {} on {}: {} ({})", a.name, n.hostname, a.summary, a.severity)
+}
+
+/// A chat service's body (JSON) for a notice.
+pub(crate) fn chat_body(n: &Notice, chat: &crate::config::Chat) -> serde_json::Value {
+    use crate::config::ChatService;
+    let resolved = n.event == AlertState::Resolved;
+    let text = text(n);
+    let title = chat.title.clone().unwrap_or_else(|| format!("{}: {}", n.hostname, n.alert.name));
+    let severe = match (resolved, n.alert.severity.as_str()) {
+        (true, _) | (false, "info") => 0,
+        (false, "critical") => 2,
+        _ => 1,
+    };
+    match chat.service {
+        Some(ChatService::Ntfy) => {
+            let priority = match chat.priority.as_deref() {
+                Some("min" | "1") => 1,
+                Some("low" | "2") => 2,
+                Some("default" | "3") => 3,
+                Some("high" | "4") => 4,
+                Some("max" | "urgent" | "5") => 5,
+                _ => [3, 4, 5][severe],
+            };
+            let mut tags = vec![
+                if resolved { "white_check_mark" } else { ["information_source", "warning", "rotating_light"][severe] }
+                    .to_string(),
+            ];
+            tags.extend(chat.tags.iter().flat_map(|t| t.split(',').map(str::to_string)));
+            serde_json::json!({"topic": chat.channel, "title": title, "message": text, "priority": priority, "tags": tags})
+        }
+        Some(ChatService::Gotify) => {
+            let priority = chat.priority.as_deref().and_then(|p| p.parse::<u32>().ok()).unwrap_or([2, 5, 8][severe]);
+            serde_json::json!({"title": title, "message": text, "priority": priority})
+        }
+        Some(ChatService::SlackBot) => serde_json::json!({"channel": chat.channel, "text": text}),
+        Some(ChatService::Mattermost) => {
+            let mut body = serde_json::json!({"text": text});
+            if let Some(u) = &chat.username {
+                body["username"] = u.clone().into();
+            }
+            if let Some(c) = &chat.channel {
+                body["channel"] = c.clone().into();
+            }
+            body
+        }
+        Some(ChatService::Discord) => serde_json::json!({"content": text.chars().take(2000).collect::<String>()}),
+        Some(ChatService::Telegram) => serde_json::json!({"chat_id": chat.channel, "text": text}),
+        Some(ChatService::SlackWebhook) | None => serde_json::json!({"text": text}),
+    }
+}
+
 fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

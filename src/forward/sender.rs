@@ -219,7 +219,12 @@ use crate::metrics::remote_write as rw;
 
 /// Builds the request for a destination from a spooled entry. `previous`: the series of the
 /// last remote-write request delivered (to mark those gone from this one stale).
-pub(crate) fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>) -> Result<Encoded, EncodeError> {
+pub(crate) fn encode(
+    format: Format,
+    entry: &[u8],
+    previous: Option<&rw::Series>,
+    chat: Option<&crate::config::Chat>,
+) -> Result<Encoded, EncodeError> {
     let plain = |body| Encoded { body, left_out: Vec::new(), still_too_big: false, series: None };
     let json = |value: serde_json::Value| Body {
         bytes: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
@@ -230,6 +235,7 @@ pub(crate) fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>
             return match format {
                 Format::Alertmanager => Ok(plain(json(super::notify::alertmanager_body(&n, chrono::Utc::now())))),
                 Format::Webhook => Ok(plain(json(super::notify::webhook_body(&n)))),
+                Format::Chat => Ok(plain(json(super::notify::chat_body(&n, chat.unwrap_or(&Default::default()))))),
                 _ => Err(EncodeError::WrongKind),
             };
         }
@@ -270,7 +276,7 @@ pub(crate) fn encode(format: Format, entry: &[u8], previous: Option<&rw::Series>
             };
             Encoded { series: Some(rw::series(req)), ..plain(body) }
         }
-        Format::Influx | Format::Json | Format::Alertmanager | Format::Webhook => plain(Body {
+        Format::Influx | Format::Json | Format::Alertmanager | Format::Webhook | Format::Chat => plain(Body {
             bytes: Bytes::from(crate::metrics::influx::lines(&families, &instance, ms.saturating_mul(1_000_000))),
             headers: vec![("content-type", "text/plain; charset=utf-8")],
         }),
@@ -374,7 +380,7 @@ impl Sender {
         };
         let encoded = {
             let previous = self.previous.locked();
-            encode(self.dest.format, &entry, previous.as_ref())
+            encode(self.dest.format, &entry, previous.as_ref(), self.dest.chat.as_ref())
         };
         match encoded {
             Ok(encoded) => {
