@@ -383,3 +383,107 @@ fn slack_discord_and_telegram_reach_their_apis() {
     let bearer = r.headers().iter().flatten().any(|(k, v)| k == "authorization" && v == "Bearer xoxb-123-456-s3cr3t");
     assert!(bearer, "the Slack bot token is not sent");
 }
+
+/// A real mail server (aiosmtpd) requiring STARTTLS then AUTH, and one speaking TLS from the
+/// first byte: each gets the notices as mail from the URL's sender to its recipients, with
+/// the password sent only inside TLS; a wrong password is a setting to fix (logged), not a
+/// message dropped: the notice waits and goes once the password is right.
+#[test]
+fn e_mail_over_starttls_and_tls_with_authentication() {
+    let smtpd = Command::new("/usr/bin/python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+    if !smtpd {
+        assert!(
+            std::env::var_os("SYSTEM_STATS_TEST_STRICT").is_none(),
+            "python3-aiosmtpd is required (scripts/test installs it)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, pkey) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
+    let server = |mode: &str, out: &std::path::Path| {
+        let port = free_port();
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(common::repo().join("tests/support/smtp_server.py"))
+            .arg(port.to_string())
+            .arg(mode)
+            .arg(&cert)
+            .arg(&pkey)
+            .args(["alerts@example.org", "s3cret pass"])
+            .arg(out);
+        let run = Running::spawn(cmd);
+        run.wait_for_line("ready");
+        (run, port)
+    };
+    let (starttls_out, tls_out) = (dir.path().join("starttls.jsonl"), dir.path().join("tls.jsonl"));
+    let (_a, starttls_port) = server("starttls", &starttls_out);
+    let (_b, tls_port) = server("implicit", &tls_out);
+    let config = dir.path().join("forward.toml");
+    let ca = cert.display();
+    std::fs::write(
+        &config,
+        format!(
+            "[destination.starttls]\nurl = \"smtp://alerts%40example.org:WRONG@localhost:{starttls_port}/?from=pi@example.org&to=ops@example.org,me@example.org\"\nca_file = \"{ca}\"\n\
+             [destination.tls]\nurl = \"smtp://alerts%40example.org:s3cret%20pass@localhost:{tls_port}/?from=pi@example.org&to=ops@example.org&encryption=implicittls&subject=pi\"\nca_file = \"{ca}\"\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let s = service_on(port, Some("1"));
+    let spool = tempfile::tempdir().unwrap();
+    let source = format!("http://127.0.0.1:{port}/system");
+    let mut cmd = clean_command(forwarder_bin());
+    cmd.env("SYSTEM_STATS_URL", &source)
+        .env("SYSTEM_STATS_FORWARD_CONFIG", &config)
+        .env("SYSTEM_STATS_SPOOL_DIR", spool.path())
+        .env("SYSTEM_STATS_FORWARD_INTERVAL", "0.2");
+    let f = Running::spawn(cmd);
+    f.wait_for_line("forwarding ");
+    let read = |path: &std::path::Path| -> Vec<Value> {
+        std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let wait = |path: &std::path::Path, n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while read(path).len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        read(path)
+    };
+    let got = wait(&tls_out, 1);
+    assert_eq!(got.len(), 1, "{}", f.log());
+    assert_eq!(got[0]["tls"], true);
+    assert_eq!(got[0]["from"], "pi@example.org");
+    assert_eq!(got[0]["to"], serde_json::json!(["ops@example.org"]));
+    assert_eq!(got[0]["subject"], "[FIRING] pi");
+    let body = got[0]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("[FIRING] HostRamThreshold on ") && body.contains("condition: memory.used_percent >= 1"),
+        "{body}"
+    );
+    // the wrong password: said, and the notice kept
+    f.wait_for_line("535");
+    assert!(read(&starttls_out).is_empty());
+    drop(f);
+    let fixed = std::fs::read_to_string(&config).unwrap().replace("WRONG", "s3cret%20pass");
+    std::fs::write(&config, fixed).unwrap();
+    let mut cmd = clean_command(forwarder_bin());
+    cmd.env("SYSTEM_STATS_URL", &source)
+        .env("SYSTEM_STATS_FORWARD_CONFIG", &config)
+        .env("SYSTEM_STATS_SPOOL_DIR", spool.path())
+        .env("SYSTEM_STATS_FORWARD_INTERVAL", "0.2");
+    let g = Running::spawn(cmd);
+    let got = wait(&starttls_out, 1);
+    assert_eq!(got.len(), 1, "{}", g.log());
+    assert_eq!((got[0]["tls"].as_bool(), got[0]["login"].as_str()), (Some(true), Some("alerts@example.org")));
+    assert_eq!(got[0]["to"], serde_json::json!(["ops@example.org", "me@example.org"]));
+    // resolved, once each
+    drop(s);
+    let _s = service_on(port, None);
+    assert_eq!(wait(&starttls_out, 2).len(), 2);
+    assert_eq!(wait(&tls_out, 2).len(), 2, "{}", g.log());
+    assert!(read(&tls_out)[1]["subject"].as_str().unwrap().starts_with("[RESOLVED]"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!((read(&starttls_out).len(), read(&tls_out).len()), (2, 2), "told twice");
+}

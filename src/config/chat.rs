@@ -87,15 +87,12 @@ pub(super) fn parse_shoutrrr(entry: &str) -> Result<Option<Vec<Destination>>, St
         "mattermost" => ChatService::Mattermost,
         "discord" => ChatService::Discord,
         "telegram" => ChatService::Telegram,
-        "smtp" => {
-            return Err(format!(
-                "alertmanager+, webhook+ or a chat URL (ntfy, gotify, slack, mattermost, discord, telegram); e-mail \
-                 (smtp://) is not supported yet: {:?}",
-                redact_all(entry)
-            ));
-        }
+        "smtp" => ChatService::Email,
         _ => return Ok(None),
     };
+    if service == ChatService::Email {
+        return smtp(entry).map(|d| Some(vec![d]));
+    }
     let p = split(entry).map_err(|e| format!("{e}; {:?} is not a {scheme}:// URL", redact_all(entry)))?;
     let bad = |why: &str, form: &str| format!("{scheme}://{form} ({why}); {:?} is not one", redact_all(entry));
     let mut chat = Chat {
@@ -210,6 +207,7 @@ pub(super) fn parse_shoutrrr(entry: &str) -> Result<Option<Vec<Destination>>, St
                 chats,
             )
         }
+        ChatService::Email => return smtp(entry).map(|d| Some(vec![d])),
     };
     let url = parse_url(&url).map_err(|e| format!("{e}; {label:?}"))?;
     Ok(Some(
@@ -227,6 +225,75 @@ pub(super) fn parse_shoutrrr(entry: &str) -> Result<Option<Vec<Destination>>, St
             })
             .collect(),
     ))
+}
+
+/// `smtp://[user:password@]host[:port]/?from=…&to=a,b[&encryption=…&subject=…]`: port 25
+/// by default; `encryption` `auto` (the default: TLS from the first byte on port 465,
+/// STARTTLS required elsewhere), `explicittls` (STARTTLS), `implicittls`, or `none`
+/// (Shoutrrr's `usestarttls=no` too).
+fn smtp(entry: &str) -> Result<Destination, String> {
+    let form = "smtp://[user:password@]host[:port]/?from=sender@example.org&to=a@example.org,b@example.org";
+    let bad = |why: String| format!("{form} ({why}); {:?} is not one", redact_all(entry));
+    let p = split(entry).map_err(|e| bad(e.to_string()))?;
+    let (host, port) = match p.host.rsplit_once(':') {
+        Some((h, port)) if !h.ends_with(']') || p.host.starts_with('[') => {
+            (h.to_string(), port.parse::<u16>().map_err(|_| bad(format!("port {port:?}")))?)
+        }
+        _ => (p.host.clone(), 25),
+    };
+    if host.is_empty() {
+        return Err(bad("a host".into()));
+    }
+    let address = |a: &str| {
+        let a = a.trim();
+        let ok =
+            a.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !a.contains(char::is_whitespace));
+        if ok { Ok(a.to_string()) } else { Err(bad(format!("{a:?} is not an e-mail address"))) }
+    };
+    let from = address(p.query("from").ok_or_else(|| bad("no from=".into()))?)?;
+    let to = p
+        .query("to")
+        .ok_or_else(|| bad("no to=".into()))?
+        .split(',')
+        .filter(|a| !a.trim().is_empty())
+        .map(address)
+        .collect::<Result<Vec<_>, _>>()?;
+    if to.is_empty() {
+        return Err(bad("no recipient in to=".into()));
+    }
+    let starttls = p.query("usestarttls").map(|v| !matches!(v, "no" | "false" | "0"));
+    let security = match (p.query("encryption").unwrap_or("auto"), starttls) {
+        ("none", _) | ("auto", Some(false)) => SmtpSecurity::None,
+        ("implicittls" | "tls", _) => SmtpSecurity::Implicit,
+        ("explicittls" | "starttls", _) => SmtpSecurity::StartTls,
+        ("auto", _) if port == 465 => SmtpSecurity::Implicit,
+        ("auto", _) => SmtpSecurity::StartTls,
+        (other, _) => return Err(bad(format!("encryption {other:?} is not auto, none, explicittls or implicittls"))),
+    };
+    let mut access = Access::default();
+    if let Some(user) = &p.user {
+        let password = Secret::new(p.password.clone().unwrap_or_default());
+        access.authorization = Some(Credentials::Basic { user: user.clone(), password });
+    }
+    let who = p.user.as_ref().map_or(String::new(), |u| format!("{u}:***@"));
+    let url: http::Uri = format!(
+        "smtp://{}:{port}/",
+        if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.clone() }
+    )
+    .parse()
+    .map_err(|_| bad("a host name or address".into()))?;
+    Ok(Destination {
+        url,
+        format: Format::Email,
+        label: format!("smtp://{who}{host}:{port}/?to={}", to.join(",")),
+        access,
+        chat: Some(Chat {
+            service: Some(ChatService::Email),
+            title: p.query("subject").map(str::to_string),
+            email: Some(Email { host: host.trim_matches(['[', ']']).to_string(), port, security, from, to }),
+            ..Chat::default()
+        }),
+    })
 }
 
 /// An entry with whatever follows `://` up to the host hidden, for an error message.
@@ -281,6 +348,19 @@ mod tests {
         assert_ne!(v[0].label, v[1].label, "one spool per chat");
         assert!(v.iter().all(|d| !d.label.contains("AAHdq")));
         assert!(parse_shoutrrr("https://x/y").unwrap().is_none());
+        let d = one("smtp://me%40x.org:p%40ss@mail.example.org:587/?from=me@x.org&to=a@x.org,b@x.org");
+        let e = d.chat.as_ref().unwrap().email.clone().unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.security), ("mail.example.org", 587, SmtpSecurity::StartTls));
+        assert_eq!(e.to, ["a@x.org", "b@x.org"]);
+        assert!(
+            matches!(&d.access.authorization, Some(Credentials::Basic { user, password }) if user == "me@x.org" && password.expose() == "p@ss")
+        );
+        assert!(!d.label.contains("p@ss"), "{}", d.label);
+        assert_eq!(
+            one("smtp://mail:465/?from=a@b&to=c@d").chat.unwrap().email.unwrap().security,
+            SmtpSecurity::Implicit
+        );
+        assert_eq!(one("smtp://mail/?from=a@b&to=c@d&encryption=none").chat.unwrap().email.unwrap().port, 25);
     }
 
     #[test]
@@ -290,7 +370,9 @@ mod tests {
             ("discord://tok@notdigits", "a webhook id of digits"),
             ("telegram://1:A@telegram", "at least one chat"),
             ("slack://hook:A-B@webhook", "three parts"),
-            ("smtp://u:p@mail:587/?to=a@b", "not supported yet"),
+            ("smtp://u:p@mail:587/?to=a@b", "no from="),
+            ("smtp://u:p@mail/?from=me&to=a@b", "\"me\" is not an e-mail address"),
+            ("smtp://mail/?from=a@b&to=c@d&encryption=ssl", "encryption \"ssl\""),
         ] {
             let e = parse_shoutrrr(entry).unwrap_err();
             assert!(e.contains(expected), "{entry}: {e}");

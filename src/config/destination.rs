@@ -45,6 +45,29 @@ pub enum ChatService {
     Discord,
     /// `telegram://token@telegram?chats=@channel,12345` (one destination per chat)
     Telegram,
+    /// `smtp://[user:password@]host[:port]/?from=…&to=a,b[&encryption=auto|none|explicittls|implicittls]`
+    Email,
+}
+
+/// How an e-mail destination secures its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP (a relay on this machine or a trusted network).
+    None,
+    /// STARTTLS, required: a server that does not offer it gets nothing (not the password).
+    StartTls,
+    /// TLS from the first byte (submissions, port 465).
+    Implicit,
+}
+
+/// An e-mail destination's envelope and server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub from: String,
+    pub to: Vec<String>,
 }
 
 /// What a chat service's body needs beside its URL.
@@ -57,6 +80,8 @@ pub struct Chat {
     pub title: Option<String>,
     pub priority: Option<String>,
     pub tags: Option<String>,
+    /// E-mail: the server and the envelope.
+    pub email: Option<Email>,
 }
 
 /// How to reach a server: credentials, extra headers, the CA its certificate is checked
@@ -179,6 +204,8 @@ pub enum Format {
     /// A Shoutrrr URL (`ntfy://`, `gotify://`, `slack://`, `mattermost://`, `discord://`,
     /// `telegram://`): the service's alerts as a chat message.
     Chat,
+    /// `smtp://…` (Shoutrrr's form): the service's alerts by e-mail.
+    Email,
 }
 
 impl Format {
@@ -190,12 +217,13 @@ impl Format {
             Format::Alertmanager => "alertmanager",
             Format::Webhook => "webhook",
             Format::Chat => "chat",
+            Format::Email => "email",
         }
     }
 
     /// Whether it takes the service's alerts (notices), not its samples.
     pub fn notifies(self) -> bool {
-        matches!(self, Format::Alertmanager | Format::Webhook | Format::Chat)
+        matches!(self, Format::Alertmanager | Format::Webhook | Format::Chat | Format::Email)
     }
 
     /// Whether it takes the service's `/metrics` (a scrape), not its `/system`.
@@ -307,7 +335,7 @@ pub fn parse_notify_urls(s: &str) -> Result<Vec<Destination>, String> {
     }
     for (mut d, entry) in parsed {
         match d.format {
-            Format::Alertmanager | Format::Webhook | Format::Chat => {}
+            Format::Alertmanager | Format::Webhook | Format::Chat | Format::Email => {}
             Format::Json if !entry.contains('+') => {
                 d.format = Format::Webhook;
             }

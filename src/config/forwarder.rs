@@ -154,7 +154,8 @@ pub const FORWARDER_SETTINGS: &[Setting] = &[
         help: "Where the service's alerts go, firing and resolved, each through its own spool: a comma list of \
                alertmanager+http(s)://host:9093 (Alertmanager's API v2) and webhook+http(s)://… (statix's alert \
                body; a plain http(s):// URL is one too), and Shoutrrr's ntfy://, gotify://, slack://, mattermost://, \
-               discord:// and telegram:// URLs. A forwarder with only these is valid",
+               discord:// and telegram:// URLs, and e-mail as smtp://user:password@host:port/?from=…&to=…. A forwarder \
+               with only these is valid",
     },
     Setting {
         id: "alert-cooldown",

@@ -13,11 +13,13 @@
 //! - [`sender`]: delivery, retries, backoff, redirects, state logging.
 //! - [`pace`]: the pace a throttling server allows, learned.
 //! - [`notify`]: the service's alerts as notices for the notification destinations.
+//! - [`email`]: those notices by e-mail (SMTP).
 //! - [`listener`]: the forwarder's own `/metrics`.
 //! - [`offline`]: `--dry-run`, `--check-spool`, `--salvage-spool`.
 
 pub mod entry;
 
+pub(crate) mod email;
 pub(crate) mod listener;
 pub(crate) mod notify;
 pub(crate) mod offline;

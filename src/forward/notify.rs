@@ -285,6 +285,35 @@ pub(crate) fn chat_body(n: &Notice, chat: &crate::config::Chat) -> serde_json::V
         }
         Some(ChatService::Discord) => serde_json::json!({"content": text.chars().take(2000).collect::<String>()}),
         Some(ChatService::Telegram) => serde_json::json!({"chat_id": chat.channel, "text": text}),
+        Some(ChatService::Email) => {
+            let word = if resolved { "RESOLVED" } else { "FIRING" };
+            let subject = match &chat.title {
+                Some(t) => format!("[{word}] {t}"),
+                None => format!("[{word}] {} on {}", n.alert.name, n.hostname),
+            };
+            let a = &n.alert;
+            let mut body = format!("{text}\n\n");
+            for (k, v) in [
+                ("host", n.hostname.clone()),
+                ("alert", a.name.clone()),
+                ("severity", a.severity.clone()),
+                ("state", n.event.as_str().to_string()),
+                ("value", crate::alerts::rules::round(a.value)),
+                ("condition", format!("{} {} {}", a.quantity, a.comparison, crate::alerts::rules::round(a.threshold))),
+                ("since", a.since.clone()),
+                ("fired at", a.fired_at.clone().unwrap_or_default()),
+                ("resolved at", a.resolved_at.clone().unwrap_or_default()),
+                ("page", n.page.clone()),
+            ] {
+                if !v.is_empty() {
+                    body.push_str(&format!("{k}: {v}\n"));
+                }
+            }
+            for (k, v) in &a.labels {
+                body.push_str(&format!("{k}: {v}\n"));
+            }
+            serde_json::json!({"subject": subject, "text": body})
+        }
         Some(ChatService::SlackWebhook) | None => serde_json::json!({"text": text}),
     }
 }

@@ -235,7 +235,9 @@ pub(crate) fn encode(
             return match format {
                 Format::Alertmanager => Ok(plain(json(super::notify::alertmanager_body(&n, chrono::Utc::now())))),
                 Format::Webhook => Ok(plain(json(super::notify::webhook_body(&n)))),
-                Format::Chat => Ok(plain(json(super::notify::chat_body(&n, chat.unwrap_or(&Default::default()))))),
+                Format::Chat | Format::Email => {
+                    Ok(plain(json(super::notify::chat_body(&n, chat.unwrap_or(&Default::default())))))
+                }
                 _ => Err(EncodeError::WrongKind),
             };
         }
@@ -276,10 +278,12 @@ pub(crate) fn encode(
             };
             Encoded { series: Some(rw::series(req)), ..plain(body) }
         }
-        Format::Influx | Format::Json | Format::Alertmanager | Format::Webhook | Format::Chat => plain(Body {
-            bytes: Bytes::from(crate::metrics::influx::lines(&families, &instance, ms.saturating_mul(1_000_000))),
-            headers: vec![("content-type", "text/plain; charset=utf-8")],
-        }),
+        Format::Influx | Format::Json | Format::Alertmanager | Format::Webhook | Format::Chat | Format::Email => {
+            plain(Body {
+                bytes: Bytes::from(crate::metrics::influx::lines(&families, &instance, ms.saturating_mul(1_000_000))),
+                headers: vec![("content-type", "text/plain; charset=utf-8")],
+            })
+        }
     })
 }
 
@@ -297,6 +301,9 @@ pub(crate) struct Sender {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Longest backoff between retries.
     pub backoff_cap: Duration,
+    /// How long a delivery may take (`SYSTEM_STATS_FORWARD_TIMEOUT`; the HTTP client has it
+    /// too): an SMTP conversation's bound.
+    pub timeout: Duration,
     /// Least time between two deliveries while a backlog drains.
     pub min_gap: Option<Duration>,
     /// Remote-write: the series of the last request delivered (staleness markers).
@@ -393,11 +400,15 @@ impl Sender {
                         if encoded.still_too_big { ", and still too big: the server will drop them" } else { "" }
                     );
                 }
-                let result = self.post(encoded.body).await;
-                if let Ok(reply) = &result {
-                    self.stats.last_status.store(u64::from(reply.status.as_u16()), Ordering::Relaxed);
-                }
-                let outcome = classify(result);
+                let outcome = if self.dest.format == Format::Email {
+                    super::email::deliver(&self.dest, &encoded.body.bytes, self.timeout).await
+                } else {
+                    let result = self.post(encoded.body).await;
+                    if let Ok(reply) = &result {
+                        self.stats.last_status.store(u64::from(reply.status.as_u16()), Ordering::Relaxed);
+                    }
+                    classify(result)
+                };
                 if outcome == Outcome::Delivered && encoded.series.is_some() {
                     *self.previous.locked() = encoded.series;
                 }

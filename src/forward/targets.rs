@@ -119,6 +119,7 @@ pub(crate) async fn open_targets(cfg: &ForwarderConfig, client: &Client) -> Resu
             stats,
             client,
             backoff_cap,
+            timeout: cfg.timeout,
             min_gap,
             previous: Default::default(),
             refusals: Default::default(),

@@ -103,7 +103,7 @@ impl Client {
     }
 
     #[cfg(not(feature = "tls"))]
-    pub fn with_ca(_: Duration, ca_file: &std::path::Path) -> Result<Client, String> {
+    pub(crate) fn with_ca(_: Duration, ca_file: &std::path::Path) -> Result<Client, String> {
         Err(format!("{}: this build has no TLS (rebuild with the `tls` feature)", ca_file.display()))
     }
 
