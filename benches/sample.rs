@@ -160,6 +160,39 @@ fn bench(c: &mut Criterion) {
     c.bench_function("raw_reads", |b| b.iter(|| raw.read()));
     c.bench_function("sample", |b| b.iter(|| black_box(sample(&mut runner, &mut serialiser))));
 
+    // the stock alert rules (and statix's two thresholds) evaluated on a sample, as the sampler
+    // does after each one; against the sample itself, interleaved, in the same rounds
+    let rules =
+        system_stats::alerts::Rules::load(None, system_stats::alerts::Thresholds { cpu: Some(95.0), ram: Some(95.0) })
+            .expect("the stock rules");
+    let mut alerts_runner = Runner::new(&system_stats::config::default_setup(), &sampled());
+    let mut engine = system_stats::alerts::Engine::new(rules);
+    alerts_runner.force(&engine.families());
+    let mut reading = alerts_runner.read();
+    let evaluate = |engine: &mut system_stats::alerts::Engine, reading: &system_stats::collect::Reading| {
+        let input =
+            system_stats::alerts::Input::new(&reading.snapshot, &reading.exported, &reading.origins, Instant::now());
+        black_box(engine.evaluate(&input, std::time::SystemTime::now()))
+    };
+    c.bench_function("alerts (stock rules on one sample)", |b| b.iter(|| evaluate(&mut engine, &reading)));
+    let (mut sampled_total, mut alerts_total) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..500 {
+        let t = Instant::now();
+        reading = alerts_runner.read();
+        sampled_total += t.elapsed();
+        let t = Instant::now();
+        evaluate(&mut engine, &reading);
+        alerts_total += t.elapsed();
+    }
+    eprintln!(
+        "alerts: {} rules evaluated in {:.1} µs per sample, {:.2} % of the sample they run on ({:.1} µs, with the \
+         families they force)",
+        engine.rules().rules.len(),
+        alerts_total.as_secs_f64() / 500.0 * 1e6,
+        alerts_total.as_secs_f64() / sampled_total.as_secs_f64() * 100.0,
+        sampled_total.as_secs_f64() / 500.0 * 1e6
+    );
+
     // the ratio in one line, measured back to back, interleaved, over the same rounds
     let (mut raw_total, mut sample_total) = (Duration::ZERO, Duration::ZERO);
     let rounds = 2000;

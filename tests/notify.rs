@@ -179,7 +179,17 @@ fn alertmanager_holds_the_alert_while_it_fires() {
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("am.yml");
-    std::fs::write(&config, "route:\n  receiver: none\nreceivers:\n  - name: none\n").unwrap();
+    // Alertmanager's own webhook receiver: what it notifies after grouping
+    let hook = Receiver::start(Mode::AnyJson);
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname, instance]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: hook\n    webhook_configs:\n      - url: http://{}/hook\n        send_resolved: true\n",
+            hook.addr
+        ),
+    )
+    .unwrap();
     let am_port = free_port();
     let mut am = Command::new("prometheus-alertmanager");
     am.arg(format!("--config.file={}", config.display()))
@@ -222,12 +232,33 @@ fn alertmanager_holds_the_alert_while_it_fires() {
     let ends = chrono::DateTime::parse_from_rfc3339(alert["endsAt"].as_str().unwrap()).unwrap();
     let left = ends.signed_duration_since(chrono::Utc::now()).num_seconds();
     assert!((200..=245).contains(&left), "endsAt {left} s ahead");
+    // Alertmanager grouped it and notified its own receiver
+    let notified = |status: &str| {
+        hook.accepted().iter().any(|n| {
+            n["status"] == status
+                && n["alerts"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|a| a["labels"]["alertname"] == "HostRamThreshold" && a["labels"]["instance"] == hostname)
+                })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !notified("firing") {
+        assert!(Instant::now() < deadline, "Alertmanager notified nothing: {:?}", hook.accepted());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(hook.accepted()[0]["groupLabels"]["alertname"], "HostRamThreshold");
     // resolved: the service no longer reports it
     drop(s);
     let _s = service_on(port, None);
     let deadline = Instant::now() + Duration::from_secs(15);
     while !active().is_empty() {
         assert!(Instant::now() < deadline, "still active:\n{}", f.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !notified("resolved") {
+        assert!(Instant::now() < deadline, "no resolved notification: {:?}", hook.accepted());
         std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -4,7 +4,7 @@
 //! as failed with its result, counts the units by state, and exports node_exporter's
 //! `node_systemd_*` series with the same names, labels and values as node_exporter's own
 //! `systemd` collector run beside it. Without systemd (this machine), `services` says why,
-//! once, and nothing fails.
+//! once, and nothing fails. The failed unit fires the alert rule on failed units.
 //!
 //! Needs `dockerd` (scripts/test starts it), this machine's systemd and dbus (`/usr`), and
 //! prometheus-node-exporter.
@@ -183,8 +183,24 @@ fn a_failed_unit_is_listed_and_the_series_are_node_exporters() {
         return;
     }
     let systemd = Systemd::start();
+    // the stock rule on failed units, with a `for` of a second instead of five minutes
+    let mut write = systemd.exec(&[], "sh");
+    write.args(["-c", "cat > /tmp/rules.toml"]).stdin(Stdio::piped());
+    let mut writing = write.spawn().unwrap();
+    std::io::Write::write_all(
+        &mut writing.stdin.take().unwrap(),
+        b"[[rule]]\nname = \"NodeSystemdServiceFailed\"\nquantity = \"service.failed\"\ncomparison = \"==\"\n\
+          threshold = 1\nfor = \"1s\"\nsummary = \"{unit} has failed\"\n",
+    )
+    .unwrap();
+    assert!(writing.wait().unwrap().success());
     let s = Service::start_command(systemd.exec(
-        &[("SYSTEM_STATS_HOST", "127.0.0.1"), ("SYSTEM_STATS_PORT", "0"), ("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "0")],
+        &[
+            ("SYSTEM_STATS_HOST", "127.0.0.1"),
+            ("SYSTEM_STATS_PORT", "0"),
+            ("SYSTEM_STATS_UPDATE_CHECK_INTERVAL", "0"),
+            ("SYSTEM_STATS_ALERT_RULES", "/tmp/rules.toml"),
+        ],
         "/opt/ss/system-stats-service",
     ));
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -207,6 +223,24 @@ fn a_failed_unit_is_listed_and_the_series_are_node_exporters() {
     let since = chrono::DateTime::parse_from_rfc3339(failed["since"].as_str().unwrap()).unwrap();
     assert!((chrono::Utc::now() - since.to_utc()).num_seconds().abs() < 120, "{since}");
     assert!(services["error"].is_null());
+    // the failed unit fires the rule
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let alert = loop {
+        let alerts = s.json("/system")["alerts"].clone();
+        let firing = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "NodeSystemdServiceFailed" && a["state"] == "firing")
+            .cloned();
+        if let Some(a) = firing {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "the failed unit fires nothing: {alerts}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(alert["labels"]["unit"], "broken.service");
+    assert_eq!(alert["summary"], "broken.service has failed");
 
     // node_exporter's systemd collector, beside it on the same bus, upstream's unit filter
     let port = free_port();

@@ -27,6 +27,8 @@ const MEMORY_KEPT: Duration = Duration::from_secs(7 * 3600);
 
 #[derive(Debug)]
 struct State {
+    /// The evaluation that last saw its series (one that did not: the series went away).
+    seen: u64,
     phase: AlertState,
     since: Instant,
     since_text: String,
@@ -40,12 +42,15 @@ struct State {
 pub struct Engine {
     rules: Rules,
     memory: Memory,
-    states: HashMap<(usize, Labels), State>,
+    /// By rule (its index), by series: looked up without copying a series' labels.
+    states: HashMap<usize, HashMap<Labels, State>>,
+    /// Evaluations so far.
+    generation: u64,
 }
 
 impl Engine {
     pub fn new(rules: Rules) -> Engine {
-        Engine { rules, memory: Memory::default(), states: HashMap::new() }
+        Engine { rules, memory: Memory::default(), states: HashMap::new(), generation: 0 }
     }
 
     /// The families the rules read: they must run in every sample.
@@ -72,10 +77,12 @@ impl Engine {
             read.push((q.name, out));
             read.len() - 1
         };
-        let mut seen: Vec<(usize, Labels)> = Vec::new();
+        self.generation += 1;
+        let generation = self.generation;
         for (index, rule) in self.rules.rules.iter().enumerate() {
             let main = values_of(&mut read, rule.quantity, &mut self.memory);
             let also = rule.and.as_ref().map(|a| (values_of(&mut read, a.quantity, &mut self.memory), a));
+            let states = self.states.entry(index).or_default();
             for v in &read[main].1 {
                 if !rule.matchers.iter().all(|m| m.matches(&v.labels)) {
                     continue;
@@ -83,16 +90,17 @@ impl Engine {
                 let joined = also.is_none_or(|(i, a)| {
                     read[i].1.iter().any(|w| w.labels == v.labels && a.comparison.holds(w.value, a.threshold))
                 });
-                let key = (index, v.labels.clone());
-                let state = self.states.get_mut(&key);
+                let state = states.get_mut(&v.labels);
                 let firing = state.as_ref().is_some_and(|s| s.phase == AlertState::Firing);
                 let holds = joined && rule.holds(v.value, firing);
                 match state {
                     Some(s) if s.phase != AlertState::Resolved => {
                         if !holds && s.phase == AlertState::Pending {
-                            self.states.remove(&key);
+                            // never fired: forgotten (the sweep below drops it)
+                            s.seen = 0;
                             continue;
                         }
+                        s.seen = generation;
                         s.value = v.value;
                         if !holds {
                             s.phase = AlertState::Resolved;
@@ -104,9 +112,10 @@ impl Engine {
                     }
                     _ if holds => {
                         let fire = rule.hold.is_zero();
-                        self.states.insert(
-                            key.clone(),
+                        states.insert(
+                            v.labels.clone(),
                             State {
+                                seen: generation,
                                 phase: if fire { AlertState::Firing } else { AlertState::Pending },
                                 since: at,
                                 since_text: now.clone(),
@@ -118,27 +127,29 @@ impl Engine {
                     }
                     _ => {}
                 }
-                seen.push(key);
             }
         }
         // the series that went away: a pending alert is forgotten, a firing one resolves
-        self.states.retain(|key, s| match s.phase {
-            AlertState::Resolved => {
-                s.resolved.as_ref().is_some_and(|(t, _)| at.saturating_duration_since(*t) <= RESOLVED_KEPT)
-            }
-            _ if seen.contains(key) => true,
-            AlertState::Pending => false,
-            AlertState::Firing => {
-                s.phase = AlertState::Resolved;
-                s.resolved = Some((at, now.clone()));
-                true
-            }
-        });
+        for states in self.states.values_mut() {
+            states.retain(|_, s| match s.phase {
+                AlertState::Resolved => {
+                    s.resolved.as_ref().is_some_and(|(t, _)| at.saturating_duration_since(*t) <= RESOLVED_KEPT)
+                }
+                _ if s.seen == generation => true,
+                AlertState::Pending => false,
+                AlertState::Firing => {
+                    s.phase = AlertState::Resolved;
+                    s.resolved = Some((at, now.clone()));
+                    true
+                }
+            });
+        }
         self.memory.forget_older_than(at, MEMORY_KEPT);
         let mut alerts: Vec<Alert> = self
             .states
             .iter()
-            .map(|((index, labels), s)| {
+            .flat_map(|(index, states)| states.iter().map(move |(labels, s)| (index, labels, s)))
+            .map(|(index, labels, s)| {
                 let rule = &self.rules.rules[*index];
                 let chart = rule.quantity.chart.and_then(|c| c(labels, input.snapshot, rule.threshold));
                 Alert {
@@ -211,7 +222,7 @@ mod tests {
     }
 
     fn step(e: &mut Engine, s: &Snapshot, at: Instant, secs: u64) -> Vec<Alert> {
-        let input = Input { snapshot: s, exported: &[], origins: &[], at };
+        let input = Input::new(s, &[], &[], at);
         e.evaluate(&input, SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs))
     }
 

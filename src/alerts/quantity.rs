@@ -17,17 +17,33 @@ pub struct Input<'a> {
     pub origins: &'a [&'static str],
     /// When the sample was taken (monotonic: rates and trends survive a clock step).
     pub at: Instant,
+    /// The families built from `exported` so far (two quantities read `timex`'s).
+    built: std::cell::RefCell<Vec<(&'static str, std::rc::Rc<Vec<Family>>)>>,
 }
 
-impl Input<'_> {
-    /// The families `family` exported in this sample, as `/metrics` has them.
-    fn exported_by(&self, family: &str) -> Vec<Family> {
+impl<'a> Input<'a> {
+    pub fn new(
+        snapshot: &'a Snapshot,
+        exported: &'a [Arc<dyn Export>],
+        origins: &'a [&'static str],
+        at: Instant,
+    ) -> Input<'a> {
+        Input { snapshot, exported, origins, at, built: Default::default() }
+    }
+
+    /// The families `family` exported in this sample, as `/metrics` has them (built once).
+    fn exported_by(&self, family: &'static str) -> std::rc::Rc<Vec<Family>> {
+        if let Some((_, f)) = self.built.borrow().iter().find(|(n, _)| *n == family) {
+            return std::rc::Rc::clone(f);
+        }
         let mut out = Vec::new();
         for (e, origin) in self.exported.iter().zip(self.origins) {
             if *origin == family {
                 e.families(&mut out);
             }
         }
+        let out = std::rc::Rc::new(out);
+        self.built.borrow_mut().push((family, std::rc::Rc::clone(&out)));
         out
     }
 }
@@ -45,30 +61,55 @@ pub struct Value {
 /// What the quantities keep between samples: counters for rates, points for trends.
 #[derive(Debug, Default)]
 pub struct Memory {
-    counters: HashMap<(&'static str, String), (f64, Instant)>,
-    trends: HashMap<String, Vec<(Instant, f64)>>,
+    /// By quantity, by series: looked up without allocating.
+    counters: HashMap<&'static str, HashMap<String, (f64, Instant)>>,
+    trends: HashMap<&'static str, HashMap<String, Vec<(Instant, f64)>>>,
+    /// When series not seen for long were last forgotten.
+    swept: Option<Instant>,
 }
 
 impl Memory {
     /// The change of `counter` per second since the last sample that had it (`None` the
     /// first time, or when the counter went back: a reset).
     fn rate(&mut self, quantity: &'static str, key: &str, counter: f64, at: Instant) -> Option<f64> {
-        let previous = self.counters.insert((quantity, key.to_string()), (counter, at));
+        let series = self.counters.entry(quantity).or_default();
+        let previous = match series.get_mut(key) {
+            Some(slot) => Some(std::mem::replace(slot, (counter, at))),
+            None => series.insert(key.to_string(), (counter, at)),
+        };
         let (before, then) = previous?;
         let dt = at.saturating_duration_since(then).as_secs_f64();
         (dt > 0.0 && counter >= before).then(|| (counter - before) / dt)
     }
 
-    /// Forgets the counters of series that did not appear in this sample.
+    /// Forgets the counters and trends of series not seen for `age` (a sweep a minute).
     pub(crate) fn forget_older_than(&mut self, at: Instant, age: Duration) {
-        self.counters.retain(|_, (_, then)| at.saturating_duration_since(*then) <= age);
-        self.trends.retain(|_, points| points.last().is_some_and(|(t, _)| at.saturating_duration_since(*t) <= age));
+        if self.swept.is_some_and(|t| at.saturating_duration_since(t) < Duration::from_secs(60)) {
+            return;
+        }
+        self.swept = Some(at);
+        for series in self.counters.values_mut() {
+            series.retain(|_, (_, then)| at.saturating_duration_since(*then) <= age);
+        }
+        for series in self.trends.values_mut() {
+            series.retain(|_, points| points.last().is_some_and(|(t, _)| at.saturating_duration_since(*t) <= age));
+        }
     }
 
     /// Adds a point to a trend (at most one per step, kept over the span) and returns the
     /// least-squares slope per second over what it holds, once it spans `min_span`.
-    fn trend(&mut self, key: &str, value: f64, at: Instant, (step, span, min_span): Spans) -> Option<f64> {
-        let points = self.trends.entry(key.to_string()).or_default();
+    fn trend(
+        &mut self,
+        (quantity, key): (&'static str, &str),
+        value: f64,
+        at: Instant,
+        (step, span, min_span): Spans,
+    ) -> Option<f64> {
+        let series = self.trends.entry(quantity).or_default();
+        if !series.contains_key(key) {
+            series.insert(key.to_string(), Vec::new());
+        }
+        let points = series.get_mut(key)?;
         if points.last().is_none_or(|(t, _)| at.saturating_duration_since(*t) >= step) {
             points.push((at, value));
         }
@@ -280,8 +321,8 @@ pub static QUANTITIES: &[Quantity] = &[
         read: |i, memory, out| {
             for (labels, f) in filesystems(i.snapshot) {
                 let (Some(free), Some(_)) = (f.free, f.total) else { continue };
-                let key = format!("{}\u{0}{}", f.mountpoint, f.device);
-                if let Some(slope) = memory.trend(&key, free as f64, i.at, FILL_TREND).filter(|s| *s < 0.0) {
+                let key = ("filesystem", &*f.mountpoint);
+                if let Some(slope) = memory.trend(key, free as f64, i.at, FILL_TREND).filter(|s| *s < 0.0) {
                     out.push(Value { labels, value: free as f64 / -slope / 3600.0 });
                 }
             }
@@ -540,8 +581,7 @@ pub static QUANTITIES: &[Quantity] = &[
         read: |i, memory, out| {
             for d in destinations(i.snapshot) {
                 let Some(n) = d.spooled else { continue };
-                let key = format!("backlog\u{0}{}", d.destination);
-                if let Some(slope) = memory.trend(&key, n as f64, i.at, BACKLOG_TREND) {
+                if let Some(slope) = memory.trend(("backlog", &d.destination), n as f64, i.at, BACKLOG_TREND) {
                     out.push(Value { labels: label(&[("destination", &d.destination)]), value: slope * 60.0 });
                 }
             }
@@ -565,13 +605,13 @@ pub static QUANTITIES: &[Quantity] = &[
 ];
 
 fn errors(i: &Input<'_>, memory: &mut Memory, out: &mut Vec<Value>, receive: bool) {
-    let name = if receive { "network.receive_error_ratio" } else { "network.transmit_error_ratio" };
+    let (ekey, pkey) = if receive { ("rx errors", "rx packets") } else { ("tx errors", "tx packets") };
     for n in i.snapshot.network.all_interfaces.iter().flatten() {
         let c = &n.counters;
         let (errors, packets) = if receive { (c.errin, c.packets_recv) } else { (c.errout, c.packets_sent) };
         let (Some(errors), Some(packets)) = (errors, packets) else { continue };
-        let e = memory.rate(name, &format!("e{}", n.name), errors as f64, i.at);
-        let p = memory.rate(name, &format!("p{}", n.name), packets as f64, i.at);
+        let e = memory.rate(ekey, &n.name, errors as f64, i.at);
+        let p = memory.rate(pkey, &n.name, packets as f64, i.at);
         if let (Some(e), Some(p)) = (e, p) {
             let value = if p > 0.0 { e / p } else { 0.0 };
             out.push(Value { labels: label(&[("device", &n.name)]), value });
@@ -625,7 +665,7 @@ mod tests {
         let mut slope = None;
         for minute in 0..=60u64 {
             let at = t0 + Duration::from_secs(minute * 60);
-            slope = m.trend("/", 11.0 * gb - gb * minute as f64 / 60.0, at, FILL_TREND);
+            slope = m.trend(("fs", "/"), 11.0 * gb - gb * minute as f64 / 60.0, at, FILL_TREND);
             if minute < 60 {
                 assert_eq!(slope, None, "trusted after {minute} min");
             }
