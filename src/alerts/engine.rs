@@ -156,7 +156,7 @@ impl Engine {
                     name: rule.name.clone(),
                     state: s.phase,
                     severity: rule.severity.as_str().to_string(),
-                    labels: labels.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+                    labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
                     quantity: rule.quantity.name.to_string(),
                     value: s.value,
                     comparison: rule.comparison.as_str().to_string(),

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::metrics::{Export, Family};
-use crate::snapshot::Snapshot;
+use crate::metrics::Export;
+use crate::snapshot::{Snapshot, Text};
 
 /// One sample as the quantities read it.
 pub struct Input<'a> {
@@ -17,8 +17,6 @@ pub struct Input<'a> {
     pub origins: &'a [&'static str],
     /// When the sample was taken (monotonic: rates and trends survive a clock step).
     pub at: Instant,
-    /// The families built from `exported` so far (two quantities read `timex`'s).
-    built: std::cell::RefCell<Vec<(&'static str, std::rc::Rc<Vec<Family>>)>>,
 }
 
 impl<'a> Input<'a> {
@@ -28,28 +26,18 @@ impl<'a> Input<'a> {
         origins: &'a [&'static str],
         at: Instant,
     ) -> Input<'a> {
-        Input { snapshot, exported, origins, at, built: Default::default() }
+        Input { snapshot, exported, origins, at }
     }
 
-    /// The families `family` exported in this sample, as `/metrics` has them (built once).
-    fn exported_by(&self, family: &'static str) -> std::rc::Rc<Vec<Family>> {
-        if let Some((_, f)) = self.built.borrow().iter().find(|(n, _)| *n == family) {
-            return std::rc::Rc::clone(f);
-        }
-        let mut out = Vec::new();
-        for (e, origin) in self.exported.iter().zip(self.origins) {
-            if *origin == family {
-                e.families(&mut out);
-            }
-        }
-        let out = std::rc::Rc::new(out);
-        self.built.borrow_mut().push((family, std::rc::Rc::clone(&out)));
-        out
+    /// The value of `family`'s series `name` (without labels) in this sample, if it has it.
+    fn exported(&self, family: &'static str, name: &str) -> Option<f64> {
+        self.exported.iter().zip(self.origins).filter(|(_, o)| **o == family).find_map(|(e, _)| e.value(name))
     }
 }
 
-/// A series' labels: the quantity's label names with this series' values.
-pub type Labels = Vec<(&'static str, String)>;
+/// A series' labels: the quantity's label names with this series' values (shared text: the
+/// snapshot's mount points and devices are not copied).
+pub type Labels = Vec<(&'static str, Text)>;
 
 /// One series of a quantity in one sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,12 +46,15 @@ pub struct Value {
     pub value: f64,
 }
 
+/// A trend's points: when, and the value.
+type Points = Vec<(Instant, f64)>;
+
 /// What the quantities keep between samples: counters for rates, points for trends.
 #[derive(Debug, Default)]
 pub struct Memory {
     /// By quantity, by series: looked up without allocating.
     counters: HashMap<&'static str, HashMap<String, (f64, Instant)>>,
-    trends: HashMap<&'static str, HashMap<String, Vec<(Instant, f64)>>>,
+    trends: HashMap<&'static str, HashMap<String, Points>>,
     /// When series not seen for long were last forgotten.
     swept: Option<Instant>,
 }
@@ -190,7 +181,12 @@ fn flag(b: bool) -> f64 {
 }
 
 fn label(pairs: &[(&'static str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (*k, (*v).to_string())).collect()
+    pairs.iter().map(|(k, v)| (*k, Text::from(*v))).collect()
+}
+
+/// Labels of shared text (no copy).
+fn shared(pairs: &[(&'static str, &Text)]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, Text::clone(v))).collect()
 }
 
 fn percent(part: Option<u64>, whole: Option<u64>) -> Option<f64> {
@@ -210,12 +206,8 @@ fn filesystems(s: &Snapshot) -> impl Iterator<Item = (Labels, &crate::snapshot::
         .map(|f| (label(&[("mountpoint", &f.mountpoint), ("device", &f.device), ("fstype", &f.fstype)]), f))
 }
 
-fn a_value(family: &[Family], name: &str) -> Option<f64> {
-    family.iter().find(|f| f.name == name).and_then(|f| f.samples.first()).map(|s| s.value)
-}
-
 fn label_of<'a>(labels: &'a Labels, name: &str) -> Option<&'a str> {
-    labels.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    labels.iter().find(|(k, _)| *k == name).map(|(_, v)| &**v)
 }
 
 /// Every quantity, in the order `docs/alerts.md` lists them.
@@ -339,7 +331,7 @@ pub static QUANTITIES: &[Quantity] = &[
             for d in i.snapshot.disks.iter().flatten() {
                 // busy_time is in milliseconds: ms per s / 10 = percent
                 if let Some(rate) = memory.rate("disk.busy_percent", &d.name, d.busy_time as f64, i.at) {
-                    out.push(Value { labels: label(&[("device", &d.name)]), value: (rate / 10.0).min(100.0) });
+                    out.push(Value { labels: shared(&[("device", &d.name)]), value: (rate / 10.0).min(100.0) });
                 }
             }
         },
@@ -371,9 +363,8 @@ pub static QUANTITIES: &[Quantity] = &[
         families: &["timex"],
         chart: None,
         read: |i, _, out| {
-            let t = i.exported_by("timex");
             if let (Some(sync), Some(maxerror)) =
-                (a_value(&t, "node_timex_sync_status"), a_value(&t, "node_timex_maxerror_seconds"))
+                (i.exported("timex", "node_timex_sync_status"), i.exported("timex", "node_timex_maxerror_seconds"))
             {
                 one(out, Some(flag(sync == 0.0 && maxerror >= 16.0)));
             }
@@ -386,7 +377,7 @@ pub static QUANTITIES: &[Quantity] = &[
         about: "how far the clock is from its reference, either way (|node_timex_offset_seconds|)",
         families: &["timex"],
         chart: None,
-        read: |i, _, out| one(out, a_value(&i.exported_by("timex"), "node_timex_offset_seconds").map(f64::abs)),
+        read: |i, _, out| one(out, i.exported("timex", "node_timex_offset_seconds").map(f64::abs)),
     },
     Quantity {
         name: "filefd.used_percent",
@@ -396,8 +387,8 @@ pub static QUANTITIES: &[Quantity] = &[
         families: &["filefd"],
         chart: None,
         read: |i, _, out| {
-            let f = i.exported_by("filefd");
-            let (used, max) = (a_value(&f, "node_filefd_allocated"), a_value(&f, "node_filefd_maximum"));
+            let (used, max) =
+                (i.exported("filefd", "node_filefd_allocated"), i.exported("filefd", "node_filefd_maximum"));
             one(out, used.zip(max).filter(|(_, m)| *m > 0.0).map(|(u, m)| u / m * 100.0));
         },
     },
@@ -409,9 +400,10 @@ pub static QUANTITIES: &[Quantity] = &[
         families: &["conntrack"],
         chart: None,
         read: |i, _, out| {
-            let f = i.exported_by("conntrack");
-            let (used, max) =
-                (a_value(&f, "node_nf_conntrack_entries"), a_value(&f, "node_nf_conntrack_entries_limit"));
+            let (used, max) = (
+                i.exported("conntrack", "node_nf_conntrack_entries"),
+                i.exported("conntrack", "node_nf_conntrack_entries_limit"),
+            );
             one(out, used.zip(max).filter(|(_, m)| *m > 0.0).map(|(u, m)| u / m * 100.0));
         },
     },
@@ -614,7 +606,7 @@ fn errors(i: &Input<'_>, memory: &mut Memory, out: &mut Vec<Value>, receive: boo
         let p = memory.rate(pkey, &n.name, packets as f64, i.at);
         if let (Some(e), Some(p)) = (e, p) {
             let value = if p > 0.0 { e / p } else { 0.0 };
-            out.push(Value { labels: label(&[("device", &n.name)]), value });
+            out.push(Value { labels: shared(&[("device", &n.name)]), value });
         }
     }
 }
@@ -623,7 +615,7 @@ fn sensors(i: &Input<'_>, out: &mut Vec<Value>, limit: fn(&crate::snapshot::Sens
     for (chip, sensors) in i.snapshot.sensors.iter().flat_map(|s| s.0.iter()) {
         for s in sensors {
             if let Some(limit) = limit(s) {
-                out.push(Value { labels: label(&[("chip", chip), ("sensor", &s.label)]), value: s.current_c - limit });
+                out.push(Value { labels: shared(&[("chip", chip), ("sensor", &s.label)]), value: s.current_c - limit });
             }
         }
     }

@@ -113,6 +113,18 @@ struct Series {
 }
 
 impl metrics::Export for Series {
+    fn value(&self, name: &str) -> Option<f64> {
+        match name {
+            "node_nf_conntrack_entries" => Some(self.entries as f64),
+            "node_nf_conntrack_entries_limit" => Some(self.limit as f64),
+            _ => {
+                let mut out = Vec::new();
+                self.families(&mut out);
+                out.iter().find(|f| f.name == name).and_then(|f| f.samples.first()).map(|s| s.value)
+            }
+        }
+    }
+
     fn families(&self, out: &mut Vec<metrics::Family>) {
         out.push(
             metrics::Family::new(
@@ -143,6 +155,17 @@ impl metrics::Export for Series {
 
 #[cfg(test)]
 mod tests {
+    /// `value` answers as the families say.
+    #[test]
+    fn values_agree_with_the_families() {
+        let s = super::Series {
+            entries: 12,
+            limit: 65536,
+            stats: Some([Some(1), None, Some(3), None, None, None, None, Some(8)]),
+        };
+        crate::metrics::assert_values_agree(&s);
+    }
+
     use super::*;
 
     #[test]

@@ -61,6 +61,14 @@ struct Series {
 }
 
 impl metrics::Export for Series {
+    fn value(&self, name: &str) -> Option<f64> {
+        match name {
+            "node_filefd_allocated" => Some(self.allocated as f64),
+            "node_filefd_maximum" => Some(self.maximum as f64),
+            _ => None,
+        }
+    }
+
     fn families(&self, out: &mut Vec<metrics::Family>) {
         out.push(
             metrics::Family::new("node_filefd_allocated", Kind::Gauge, "File descriptor statistics: allocated.")
@@ -76,6 +84,12 @@ impl metrics::Export for Series {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `value` answers as the families say.
+    #[test]
+    fn values_agree_with_the_families() {
+        crate::metrics::assert_values_agree(&Series { allocated: 1184, maximum: 9_223_372_036_854_775_807 });
+    }
 
     #[test]
     fn file_nr() {

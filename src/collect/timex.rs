@@ -94,6 +94,21 @@ impl Collector for Timex {
 }
 
 impl metrics::Export for Clock {
+    /// The three an alert rule reads, without building the rest.
+    fn value(&self, name: &str) -> Option<f64> {
+        let divisor = if self.status & STA_NANO != 0 { 1e9 } else { 1e6 };
+        match name {
+            "node_timex_sync_status" => Some(if self.state == TIME_ERROR { 0.0 } else { 1.0 }),
+            "node_timex_offset_seconds" => Some(self.offset as f64 / divisor),
+            "node_timex_maxerror_seconds" => Some(self.maxerror as f64 / 1e6),
+            _ => {
+                let mut out = Vec::new();
+                self.families(&mut out);
+                out.iter().find(|f| f.name == name).and_then(|f| f.samples.first()).map(|s| s.value)
+            }
+        }
+    }
+
     fn families(&self, out: &mut Vec<metrics::Family>) {
         let divisor = if self.status & STA_NANO != 0 { 1e9 } else { 1e6 };
         let synced = if self.state == TIME_ERROR { 0.0 } else { 1.0 };
@@ -162,6 +177,17 @@ mod tests {
     }
 
     /// node_exporter's conversions: micro- or nanoseconds as the status says, scaled ppm.
+    /// `value` answers as the families say, in microseconds and in nanoseconds, synchronised
+    /// or not.
+    #[test]
+    fn values_agree_with_the_families() {
+        for (state, status) in [(0, 0), (TIME_ERROR, STA_NANO), (1, STA_NANO)] {
+            let c =
+                Clock { state, status, offset: -1500, maxerror: 16_000_000, freq: 65536 * 12, ..Default::default() };
+            crate::metrics::assert_values_agree(&c);
+        }
+    }
+
     #[test]
     fn units() {
         let c =

@@ -179,6 +179,30 @@ impl Family {
 pub trait Export: std::fmt::Debug + Send + Sync {
     /// Appends this reading's families.
     fn families(&self, out: &mut Vec<Family>);
+
+    /// The value of one of its series without labels, by name (what an alert rule reads):
+    /// built from [`Export::families`] unless the type answers it more cheaply.
+    fn value(&self, name: &str) -> Option<f64> {
+        let mut out = Vec::new();
+        self.families(&mut out);
+        out.iter()
+            .find(|f| f.name == name)
+            .and_then(|f| f.samples.first())
+            .filter(|s| s.labels.is_empty())
+            .map(|s| s.value)
+    }
+}
+
+/// Checks that an export's [`Export::value`] agrees with its families for every series
+/// without labels (for the types that answer it themselves).
+#[cfg(test)]
+pub(crate) fn assert_values_agree(e: &dyn Export) {
+    let mut out = Vec::new();
+    e.families(&mut out);
+    for f in out.iter().filter(|f| f.samples.len() == 1 && f.samples[0].labels.is_empty()) {
+        assert_eq!(e.value(&f.name), Some(f.samples[0].value), "{}", f.name);
+    }
+    assert_eq!(e.value("no_such_series"), None);
 }
 
 /// RFC 3339 → Unix seconds (with the fraction).
