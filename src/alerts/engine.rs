@@ -80,6 +80,15 @@ impl Engine {
         self.generation += 1;
         let generation = self.generation;
         for (index, rule) in self.rules.rules.iter().enumerate() {
+            if !input.has(rule.quantity) || rule.and.as_ref().is_some_and(|a| !input.has(a.quantity)) {
+                // its families are not in this sample: its alerts stay as they are
+                for s in self.states.entry(index).or_default().values_mut() {
+                    if s.seen + 1 == generation {
+                        s.seen = generation;
+                    }
+                }
+                continue;
+            }
             let main = values_of(&mut read, rule.quantity, &mut self.memory);
             let also = rule.and.as_ref().map(|a| (values_of(&mut read, a.quantity, &mut self.memory), a));
             let states = self.states.entry(index).or_default();
@@ -296,6 +305,26 @@ mod tests {
         let mut out = Vec::new();
         families(&a, &mut out);
         assert!(out.iter().all(|f| f.samples.is_empty()), "a resolved alert is not in ALERTS");
+    }
+
+    /// A rule whose family did not run in a sample is not evaluated on it: its firing alert
+    /// stays firing (not resolved for want of a value), and resolves on the next sample that
+    /// has the family and no longer the condition.
+    #[test]
+    fn a_rule_waits_for_a_sample_with_its_families() {
+        let mut e =
+            engine("[[rule]]\nname = \"Hot\"\nquantity = \"cpu.percent\"\ncomparison = \">\"\nthreshold = 90\n");
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let on = |e: &mut Engine, s: &Snapshot, secs: u64, ran: &[&'static str]| {
+            e.evaluate(&Input::new(s, &[], &[], at(secs)).ran(ran), SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+        };
+        assert_eq!(on(&mut e, &cpu(95.0), 0, &["cpu"])[0].state, AlertState::Firing);
+        for secs in 1..4 {
+            let a = on(&mut e, &cpu(10.0), secs, &["memory"]);
+            assert_eq!(a[0].state, AlertState::Firing, "resolved at {secs} s by a sample without cpu");
+        }
+        assert_eq!(on(&mut e, &cpu(10.0), 4, &["cpu"])[0].state, AlertState::Resolved);
     }
 
     /// statix's threshold fires at value ≥ threshold, at once.

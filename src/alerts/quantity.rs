@@ -17,6 +17,8 @@ pub struct Input<'a> {
     pub origins: &'a [&'static str],
     /// When the sample was taken (monotonic: rates and trends survive a clock step).
     pub at: Instant,
+    /// The families that ran in it (`None`: all of them).
+    ran: Option<&'a [&'static str]>,
 }
 
 impl<'a> Input<'a> {
@@ -26,7 +28,19 @@ impl<'a> Input<'a> {
         origins: &'a [&'static str],
         at: Instant,
     ) -> Input<'a> {
-        Input { snapshot, exported, origins, at }
+        Input { snapshot, exported, origins, at, ran: None }
+    }
+
+    /// The same, saying which families ran: a rule whose families did not is not evaluated
+    /// on this sample (the families only alert rules read run every
+    /// [`crate::collect::FORCED_EVERY`]).
+    pub fn ran(self, ran: &'a [&'static str]) -> Input<'a> {
+        Input { ran: Some(ran), ..self }
+    }
+
+    /// Whether every family of `q` ran in this sample.
+    pub(crate) fn has(&self, q: &Quantity) -> bool {
+        self.ran.is_none_or(|ran| q.families.iter().all(|f| ran.contains(f)))
     }
 
     /// The value of `family`'s series `name` (without labels) in this sample, if it has it.

@@ -43,7 +43,7 @@ pub mod shared;
 mod status;
 
 pub use reading::Reading;
-pub use runner::{Progress, Runner, Status};
+pub use runner::{FORCED_EVERY, Progress, Runner, Status};
 pub use selection::{Selection, family_names};
 pub use status::{CollectError, FamilyStatus};
 

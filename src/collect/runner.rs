@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::time::{Instant, SystemTime};
 
-use super::{Asked, CollectError, Collector, FamilyStatus, REGISTRY, ReadBy, Reading, Selection, Setup, cpu};
+use super::{Asked, CollectError, Collector, FamilyStatus, REGISTRY, Reading, Selection, Setup, cpu};
 use crate::snapshot::Snapshot;
 use crate::sync::Locked;
 
@@ -13,8 +13,27 @@ struct Slot {
     status: FamilyStatus,
     /// How long its last sample took.
     took: std::time::Duration,
-    /// Runs in every sample whoever reads (the alert rules read it).
+    /// Runs at least every [`FORCED_EVERY`] whoever reads (the alert rules read it).
     forced: bool,
+    /// When it last ran, if forced.
+    last_forced: Option<Instant>,
+    /// Whether it ran in the last sample taken on schedule (a top-up does not run it again).
+    in_last: bool,
+}
+
+/// How often the families the alert rules read run when no reader asks for them: their rules
+/// hold for minutes (the clock, file descriptors, conntrack), and running them every sample
+/// was most of what alerts cost an idle service. A rule is not evaluated on a sample its
+/// families are not in (its alerts keep their state).
+pub const FORCED_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Which families a pass runs.
+#[derive(Clone, Copy)]
+enum Pass {
+    /// A sample on schedule, for these readers (and the forced families when due).
+    Scheduled(Asked),
+    /// The families `asked` runs and the sample (read for `had`) did not have.
+    TopUp { had: Asked, asked: Asked },
 }
 
 /// How one family came out of the last sample: its error, if it failed, and how long it
@@ -60,6 +79,8 @@ impl Runner {
                     status: FamilyStatus::new(entry.name),
                     took: Default::default(),
                     forced: false,
+                    last_forced: None,
+                    in_last: false,
                 }),
                 None => tracing::info!(collector = entry.name, "not available on this platform"),
             }
@@ -67,8 +88,8 @@ impl Runner {
         Runner { slots, previous: None, progress: Progress::default(), left: Left::default() }
     }
 
-    /// Has the families named run in every sample, whoever reads (the alert rules read them);
-    /// those not selected stay off.
+    /// Has the families named run at least every [`FORCED_EVERY`], whoever reads (the alert
+    /// rules read them); those not selected stay off.
     pub fn force(&mut self, names: &[&str]) {
         for slot in &mut self.slots {
             slot.forced |= names.contains(&slot.status.name());
@@ -89,7 +110,7 @@ impl Runner {
     /// keys `null` and their series absent), in order.
     pub fn read_for(&mut self, asked: Asked) -> Reading {
         let mut reading = Reading::new(Instant::now(), SystemTime::now());
-        self.run(&mut reading, |by, forced| forced || asked.runs(by));
+        self.run(&mut reading, Pass::Scheduled(asked));
         let s = &mut reading.snapshot;
         s.collected_at = DateTime::<Utc>::from(reading.wall).to_rfc3339_opts(SecondsFormat::Micros, false);
         if let Some(previous) = self.previous {
@@ -119,16 +140,33 @@ impl Runner {
         reading.origins = origins.to_vec();
         let Left { boot_time, proc_stat, swapped_pages } = self.left;
         (reading.boot_time, reading.proc_stat, reading.swapped_pages) = (boot_time, proc_stat, swapped_pages);
-        // a forced family ran in that sample
-        self.run(&mut reading, |by, forced| !forced && asked.runs(by) && !had.runs(by));
+        self.run(&mut reading, Pass::TopUp { had, asked });
         reading
     }
 
-    /// Runs the families `runs` selects by what reads them, in order, into `reading`.
-    fn run(&mut self, reading: &mut Reading, runs: impl Fn(ReadBy, bool) -> bool) {
+    /// Runs the families `pass` selects, in order, into `reading`.
+    fn run(&mut self, reading: &mut Reading, pass: Pass) {
+        let now = Instant::now();
         for slot in &mut self.slots {
-            if !runs(slot.family.read_by(), slot.forced) {
+            let by = slot.family.read_by();
+            let go = match pass {
+                Pass::Scheduled(asked) => {
+                    let due = slot.forced
+                        && slot.last_forced.is_none_or(|t| now.saturating_duration_since(t) >= FORCED_EVERY);
+                    slot.in_last = asked.runs(by) || due;
+                    slot.in_last
+                }
+                Pass::TopUp { had, asked } => {
+                    let go = asked.runs(by) && !had.runs(by) && !slot.in_last;
+                    slot.in_last |= go;
+                    go
+                }
+            };
+            if !go {
                 continue;
+            }
+            if slot.forced {
+                slot.last_forced = Some(now);
             }
             let started = Instant::now();
             *self.progress.locked() = Some((slot.status.name(), started));
@@ -139,6 +177,7 @@ impl Runner {
             slot.took = started.elapsed();
             let name = slot.status.name();
             reading.origins.resize(reading.exported.len(), name);
+            reading.ran.push(name);
         }
         *self.progress.locked() = None;
     }
@@ -212,6 +251,33 @@ mod tests {
         assert!(metrics.snapshot.processes.is_some());
     }
 
+    /// A forced family runs in the first sample, then every FORCED_EVERY when nobody reads
+    /// it; a top-up for `/metrics` runs it when the sample lacks it, not again when it has it.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn forced_families_run_every_ten_seconds_and_in_top_ups() {
+        let mut runner = Runner::new(&crate::config::default_setup(), &Selection::parse("cpu,filefd").unwrap());
+        runner.force(&["filefd"]);
+        let first = runner.read_for(Asked::default());
+        assert!(first.ran.contains(&"filefd"), "{:?}", first.ran);
+        let second = runner.read_for(Asked::default());
+        assert_eq!(second.ran, ["cpu"], "ran again within FORCED_EVERY");
+        let topped =
+            runner.top_up(&second.snapshot, (&second.exported, &second.origins), Asked::default(), Asked::METRICS);
+        assert_eq!(topped.ran, ["filefd"], "a scrape of that sample lacks it");
+        let third = runner.read_for(Asked::default());
+        assert_eq!(third.ran, ["cpu"]);
+        let again = runner.top_up(&third.snapshot, (&third.exported, &third.origins), Asked::default(), Asked::METRICS);
+        assert_eq!(again.ran, ["filefd"], "each sample a scrape completes has it");
+        for slot in &mut runner.slots {
+            slot.last_forced = slot.last_forced.map(|t| t - FORCED_EVERY);
+        }
+        let due = runner.read_for(Asked::default());
+        assert!(due.ran.contains(&"filefd"), "{:?}", due.ran);
+        let topped = runner.top_up(&due.snapshot, (&due.exported, &due.origins), Asked::default(), Asked::METRICS);
+        assert_eq!(topped.ran, Vec::<&str>::new(), "run twice for one sample");
+    }
+
     /// A top-up runs what the sample it completes did not, beside it: its time, its rates
     /// and its every-sample figures stay; `stat` still finds the CPU's counters of `/proc/stat`.
     #[cfg(target_os = "linux")]
@@ -255,12 +321,16 @@ mod tests {
                     status: FamilyStatus::new("boom"),
                     took: Default::default(),
                     forced: false,
+                    last_forced: None,
+                    in_last: false,
                 },
                 Slot {
                     family: Box::new(Fine),
                     status: FamilyStatus::new("fine"),
                     took: Default::default(),
                     forced: false,
+                    last_forced: None,
+                    in_last: false,
                 },
             ],
             previous: None,
