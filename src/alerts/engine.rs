@@ -79,7 +79,23 @@ impl Engine {
         };
         self.generation += 1;
         let generation = self.generation;
+        // the last rule that reads each quantity: its values are dropped after it (a host with
+        // 20 000 mounts has 20 000 values per filesystem quantity)
+        let mut last_use: Vec<(&'static str, usize)> = Vec::new();
         for (index, rule) in self.rules.rules.iter().enumerate() {
+            for q in std::iter::once(rule.quantity).chain(rule.and.as_ref().map(|a| a.quantity)) {
+                match last_use.iter_mut().find(|(n, _)| *n == q.name) {
+                    Some(slot) => slot.1 = index,
+                    None => last_use.push((q.name, index)),
+                }
+            }
+        }
+        for (index, rule) in self.rules.rules.iter().enumerate() {
+            for (name, values) in read.iter_mut() {
+                if index > 0 && last_use.iter().any(|(n, last)| n == name && *last == index - 1) {
+                    *values = Vec::new();
+                }
+            }
             if !input.has(rule.quantity) || rule.and.as_ref().is_some_and(|a| !input.has(a.quantity)) {
                 // its families are not in this sample: its alerts stay as they are
                 for s in self.states.entry(index).or_default().values_mut() {
