@@ -13,19 +13,12 @@ use common::receiver::{Mode, Receiver};
 use common::{Running, Service, available, clean_command, forwarder_bin, free_port, wait_http};
 use serde_json::Value;
 
-/// A forwarder with notification destinations only (no MONITORING_SERVER_METRICS_URL).
+/// A forwarder with notification destinations only (an empty MONITORING_SERVER_METRICS_URL
+/// is no setting: no sample destination).
 fn notifier(source: &str, notify: &str, spool: &std::path::Path, extra: &[(&str, &str)]) -> Running {
-    let mut cmd = clean_command(forwarder_bin());
-    cmd.env("SYSTEM_STATS_URL", source)
-        .env("SYSTEM_STATS_NOTIFY_URLS", notify)
-        .env("SYSTEM_STATS_SPOOL_DIR", spool)
-        .env("SYSTEM_STATS_FORWARD_LOG_LEVEL", "debug")
-        .env("SYSTEM_STATS_FORWARD_INTERVAL", "0.2")
-        .env("SYSTEM_STATS_FORWARD_TIMEOUT", "2")
-        .envs(extra.iter().copied());
-    let run = Running::spawn(cmd);
-    run.wait_for_line("forwarding ");
-    run
+    let mut env = vec![("SYSTEM_STATS_NOTIFY_URLS", notify)];
+    env.extend_from_slice(extra);
+    common::start_forwarder(source, "", spool, &env)
 }
 
 /// The service on `port`, its RAM threshold at `ram` percent (fires at once: memory is in
