@@ -210,6 +210,15 @@ fn percent(part: Option<u64>, whole: Option<u64>) -> Option<f64> {
     }
 }
 
+/// One value per writable filesystem that has it.
+fn per_filesystem(i: &Input<'_>, out: &mut Vec<Value>, value: fn(&crate::snapshot::Filesystem) -> Option<f64>) {
+    for (labels, f) in filesystems(i.snapshot) {
+        if let Some(value) = value(f) {
+            out.push(Value { labels, value });
+        }
+    }
+}
+
 /// The writable filesystems with their labels (read-only ones cannot fill: the node-mixin
 /// leaves them out too).
 fn filesystems(s: &Snapshot) -> impl Iterator<Item = (Labels, &crate::snapshot::Filesystem)> {
@@ -276,13 +285,7 @@ pub static QUANTITIES: &[Quantity] = &[
         about: "a writable filesystem's space in use, as `df` counts it (`filesystems[].percent`)",
         families: &["filesystems"],
         chart: Some(|l, _, t| Some((format!("fs/{}", label_of(l, "mountpoint")?), t))),
-        read: |i, _, out| {
-            for (labels, f) in filesystems(i.snapshot) {
-                if let Some(value) = f.percent {
-                    out.push(Value { labels, value });
-                }
-            }
-        },
+        read: |i, _, out| per_filesystem(i, out, |f| f.percent),
     },
     Quantity {
         name: "filesystem.available_percent",
@@ -292,13 +295,7 @@ pub static QUANTITIES: &[Quantity] = &[
                 NodeFilesystemAlmostOutOfSpace compares: node_filesystem_avail_bytes / size)",
         families: &["filesystems"],
         chart: Some(|l, _, t| Some((format!("fs/{}", label_of(l, "mountpoint")?), 100.0 - t))),
-        read: |i, _, out| {
-            for (labels, f) in filesystems(i.snapshot) {
-                if let Some(value) = percent(f.free, f.total) {
-                    out.push(Value { labels, value });
-                }
-            }
-        },
+        read: |i, _, out| per_filesystem(i, out, |f| percent(f.free, f.total)),
     },
     Quantity {
         name: "filesystem.inodes_free_percent",
@@ -307,13 +304,7 @@ pub static QUANTITIES: &[Quantity] = &[
         about: "a writable filesystem's free inodes; absent where the filesystem has none (btrfs, vfat)",
         families: &["filesystems"],
         chart: None,
-        read: |i, _, out| {
-            for (labels, f) in filesystems(i.snapshot) {
-                if let Some(value) = percent(f.files_free, f.files) {
-                    out.push(Value { labels, value });
-                }
-            }
-        },
+        read: |i, _, out| per_filesystem(i, out, |f| percent(f.files_free, f.files)),
     },
     Quantity {
         name: "filesystem.hours_until_full",
