@@ -185,13 +185,14 @@ fn the_process_card_shows_the_busy_child_on_top() {
         Duration::from_secs(15),
     );
     assert_eq!(b.eval("document.getElementById('c-procs').hidden"), false);
-    let cpu: f64 = b
-        .eval(&format!("document.querySelector('[data-f=\"proc.cpu/{pid}\"]').dataset.value"))
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(cpu >= 50.0, "{cpu}");
+    // The card shows percent of a core. The first sample that lists the child may cover only
+    // part of its life, and CI runs this beside other browsers on two cores: within 15 s of
+    // 0.5 s samples, one shows the loop at half a core or more.
+    let cpu = b.wait_for(
+        &format!("+document.querySelector('[data-f=\"proc.cpu/{pid}\"]').dataset.value >= 50"),
+        Duration::from_secs(15),
+    );
+    assert_eq!(cpu, true);
     b.screenshot(&screenshots().join("page-processes.png"));
 
     b.eval("document.querySelector('button[data-sort=\"memory\"]').click(); true");
