@@ -18,11 +18,11 @@
 
 use crate::sync::Locked;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::shared::poller::{Change, change};
+use super::shared::program::{self, which};
 use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::snapshot::OsUpdate;
 
@@ -57,16 +57,6 @@ impl Manager {
             if cfg!(target_os = "macos") { &[Manager::SoftwareUpdate] } else { &[Manager::Apt, Manager::Dnf] };
         candidates.iter().find_map(|&m| which(m.name()).map(|p| (m, p)))
     }
-}
-
-/// The first executable `name` in `PATH` (then `/usr/sbin`, `/usr/bin`, where they live).
-fn which(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
 
 /// What one check found.
@@ -126,66 +116,10 @@ pub(crate) fn parse_softwareupdate(text: &str) -> u64 {
     text.lines().filter(|l| l.trim_start().starts_with("* Label:")).count() as u64
 }
 
-/// Runs a program at the lowest priority, in its own process group (killed whole on
-/// timeout), with `LC_ALL=C`; its standard output, or why it failed. `ok` says which exit
-/// codes mean success (dnf's 100 is "updates available").
+/// Runs `program` as [`program::run`] does; its standard output when it exits with one of
+/// `ok` (dnf's 100 is "updates available").
 fn run(program: &Path, args: &[&str], timeout: Duration, ok: &[i32]) -> Result<String, String> {
-    use std::io::Read;
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(program);
-    cmd.args(args).env("LC_ALL", "C").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.process_group(0);
-    // SAFETY: setpriority(2) is async-signal-safe; between fork and exec nothing else runs.
-    unsafe {
-        cmd.pre_exec(|| {
-            // a unit's system-call filter may forbid it: the check still runs, at its priority
-            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-    let mut stdout = child.stdout.take().ok_or("no standard output")?;
-    let mut stderr = child.stderr.take().ok_or("no standard error")?;
-    // read while it runs (a full pipe would block it), bounded
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = (&mut stdout).take(16 << 20).read_to_end(&mut out);
-        out
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut err = Vec::new();
-        let _ = (&mut stderr).take(64 << 10).read_to_end(&mut err);
-        err
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => {
-                // SAFETY: kill(2) of the process group this child leads.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
-                let _ = child.wait();
-                return Err(format!("{} did not finish within {} s", program.display(), timeout.as_secs_f64()));
-            }
-            Err(e) => return Err(format!("waiting for {}: {e}", program.display())),
-        }
-    };
-    let out = reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    match status.code() {
-        Some(code) if ok.contains(&code) => Ok(String::from_utf8_lossy(&out).into_owned()),
-        code => {
-            let err = String::from_utf8_lossy(&err);
-            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-            Err(format!(
-                "{} exited with {}{}",
-                program.display(),
-                code.map_or("a signal".to_string(), |c| format!("code {c}")),
-                if last.is_empty() { String::new() } else { format!(": {last}") }
-            ))
-        }
-    }
+    program::run(program, args, timeout)?.expect(program, ok)
 }
 
 /// One check with `manager`.
@@ -263,6 +197,7 @@ impl Collector for OsUpdates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     /// Real `apt-get -s upgrade` output (Debian 12, with a security update).
     const APT: &str = "NOTE: This is only a simulation!\n      apt-get needs root privileges for real execution.\n\

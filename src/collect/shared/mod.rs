@@ -8,4 +8,5 @@ pub mod files;
 pub(crate) mod fs;
 pub mod ifaddrs;
 pub(crate) mod poller;
+pub(crate) mod program;
 pub(crate) mod rotation;
