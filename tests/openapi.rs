@@ -57,6 +57,34 @@ fn real_responses_validate_against_the_document() {
     assert!(snapshot["raspberry_pi"].is_object() && !snapshot["sensors"]["cpu_thermal"].as_array().unwrap().is_empty());
     assert_valid(&doc, "Snapshot", &snapshot);
 
+    // drive health, every kind of drive (tests/fixtures/smartctl through the stand-in smartctl)
+    let dir = tempfile::tempdir().unwrap();
+    let drives = [
+        ("sda", "sat", "ata_hdd_reallocated"),
+        ("nvme0", "nvme", "nvme_failing"),
+        ("sdb", "scsi", "sas_hitachi"),
+        ("sdc", "sat", "ata_standby"),
+        ("vda", "auto", "virtio_unreadable"),
+    ];
+    for (dev, _, name) in drives {
+        common::smartctl::serve(dir.path(), dev, name);
+    }
+    common::smartctl::scan(dir.path(), &drives.map(|(d, t, _)| (d, t)));
+    let s = Service::start(&[
+        ("SYSTEM_STATS_SMARTCTL", &common::smartctl::stand_in()),
+        ("SMARTCTL_FIXTURES", dir.path().to_str().unwrap()),
+    ]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let with_drives = loop {
+        let v = s.json("/system");
+        if v["disk_health"].as_array().is_some_and(|l| l.len() == drives.len()) {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", v["disk_health"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_valid(&doc, "Snapshot", &with_drives);
+
     // the validation bites: a missing key, a wrong type and an undocumented key all fail
     let v = validator(&doc, "Snapshot");
     let mut broken = snapshot.clone();

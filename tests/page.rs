@@ -213,6 +213,36 @@ fn the_process_card_shows_the_busy_child_on_top() {
     assert_eq!(b.problems(), Vec::<String>::new());
 }
 
+/// The drive health card: a verdict per drive, first; a failing drive moves the card to the
+/// top of the page and says why.
+#[test]
+fn the_drive_card_says_the_verdict_first() {
+    let Some(mut b) = Browser::launch() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    common::smartctl::serve(dir.path(), "sda", "ata_hdd_wd_red");
+    common::smartctl::serve(dir.path(), "nvme0", "nvme_failing");
+    common::smartctl::scan(dir.path(), &[("sda", "sat"), ("nvme0", "nvme")]);
+    let s = Service::start(&[
+        ("SYSTEM_STATS_SMARTCTL", &common::smartctl::stand_in()),
+        ("SMARTCTL_FIXTURES", dir.path().to_str().unwrap()),
+        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5"),
+    ]);
+    b.navigate(&format!("http://{}/", s.addr));
+    b.wait_for("document.querySelectorAll('#drives .drive').length === 2", Duration::from_secs(15));
+    assert_eq!(b.eval("document.querySelector('[data-f=\"drive/nvme0\"]').dataset.value"), "failing");
+    assert_eq!(b.eval("document.querySelector('[data-f=\"drive/sda\"]').dataset.value"), "healthy");
+    // the verdict is the first thing of each drive
+    assert_eq!(
+        b.eval("document.querySelector('[data-drive=\"nvme0\"] .row').firstElementChild.textContent"),
+        "failing"
+    );
+    let text = b.eval("document.querySelector('[data-drive=\"nvme0\"]').textContent");
+    assert!(text.as_str().unwrap().contains("critical warning: volatile memory backup failed"), "{text}");
+    assert_eq!(b.eval("getComputedStyle(document.getElementById('c-drives')).order"), "-1");
+    b.screenshot(&screenshots().join("page-drives.png"));
+    assert_eq!(b.problems(), Vec::<String>::new());
+}
+
 /// With `SYSTEM_STATS_FORWARDER_URL` the page has a card for the forwarder: a destination that
 /// is down shows its backlog and its state, and the card comes first.
 #[test]

@@ -65,6 +65,43 @@ fn systemd_service_unit_verifies_and_is_hardened() {
     }
 }
 
+/// The drop-in that lets the `smart` collector read drives verifies with the unit and costs
+/// what `service/systemd/smart.conf` says (exposure 2.5, from 1.6).
+#[test]
+fn the_smart_drop_in_verifies_and_costs_what_it_says() {
+    if tool_missing("systemd-analyze") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(common::repo().join("service/systemd/system-stats.service")).unwrap();
+    let path = dir.path().join("system-stats.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/system-stats-service", common::service_bin())).unwrap();
+    let drop_in = std::fs::read_to_string(common::repo().join("service/systemd/smart.conf")).unwrap();
+    let score = |path: &std::path::Path| -> f64 {
+        let out = Command::new("systemd-analyze").args(["security", "--offline=yes"]).arg(path).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find_map(|l| l.split("exposure level for").nth(1))
+            .and_then(|rest| rest.split(':').nth(1))
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no exposure level in:\n{text}"))
+    };
+    assert_eq!(score(&path), 1.6);
+    // systemd-analyze reads no drop-in beside a unit file given by path: the unit with the
+    // drop-in's [Service] lines appended is what systemd makes of the two
+    let body = drop_in.split_once("[Service]\n").unwrap().1;
+    let merged = unit
+        .replace("/usr/local/bin/system-stats-service", common::service_bin())
+        .replace("[Install]", &format!("{body}\n[Install]"));
+    std::fs::write(&path, merged).unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+    assert_eq!(score(&path), 2.5);
+    assert!(drop_in.contains("from 1.6 to 2.5"));
+}
+
 /// The forwarder unit verifies, is hardened, and keeps its spool in a StateDirectory (which
 /// systemd passes as $STATE_DIRECTORY, the forwarder's default spool directory).
 #[test]

@@ -101,6 +101,23 @@ impl Memory {
         }
     }
 
+    /// How far `value` is above the lowest it has been within `span` (one point a minute
+    /// kept, and always the lowest: a day of points is 1 440 at most).
+    fn growth(&mut self, (quantity, key): (&'static str, &str), value: f64, at: Instant, span: Duration) -> f64 {
+        let series = self.trends.entry(quantity).or_default();
+        if !series.contains_key(key) {
+            series.insert(key.to_string(), Vec::new());
+        }
+        let Some(points) = series.get_mut(key) else { return 0.0 };
+        if points.last().is_none_or(|(t, v)| at.saturating_duration_since(*t) >= Duration::from_secs(60) || *v != value)
+        {
+            points.push((at, value));
+        }
+        points.retain(|(t, _)| at.saturating_duration_since(*t) <= span);
+        let lowest = points.iter().map(|(_, v)| *v).fold(value, f64::min);
+        value - lowest
+    }
+
     /// Adds a point to a trend (at most one per step, kept over the span) and returns the
     /// least-squares slope per second over what it holds, once it spans `min_span`.
     fn trend(
@@ -135,6 +152,9 @@ impl Memory {
         (sxx > 0.0).then(|| sxy / sxx)
     }
 }
+
+/// A drive's bad sectors: their lowest over a day, a point a minute kept.
+const GROWTH_SPAN: Duration = Duration::from_secs(24 * 3600);
 
 /// A trend's step (one point per), span (kept) and the span it needs to be trusted.
 type Spans = (Duration, Duration, Duration);
@@ -481,6 +501,100 @@ pub static QUANTITIES: &[Quantity] = &[
         },
     },
     Quantity {
+        name: "disk_health.failing",
+        unit: "",
+        labels: &["device", "model"],
+        about: "1 for each drive whose verdict is `failing` (its SMART self-assessment, a pre-failure attribute at \
+                its threshold, an NVMe critical warning, spare below its threshold), 0 for the others read awake",
+        families: &["smart"],
+        chart: None,
+        read: |i, _, out| {
+            for d in drives(i.snapshot) {
+                out.push(Value { labels: drive_labels(d), value: flag(d.verdict == "failing") });
+            }
+        },
+    },
+    Quantity {
+        name: "disk_health.critical_warning",
+        unit: "",
+        labels: &["device", "model"],
+        about: "an NVMe drive's critical warning bits (0: none; 1 spare, 2 temperature, 4 reliability, 8 read-only, \
+                16 volatile memory backup)",
+        families: &["smart"],
+        chart: None,
+        read: |i, _, out| {
+            for d in drives(i.snapshot) {
+                if let Some(cw) = d.nvme.as_ref().and_then(|n| n.critical_warning) {
+                    out.push(Value { labels: drive_labels(d), value: cw as f64 });
+                }
+            }
+        },
+    },
+    Quantity {
+        name: "disk_health.spare_below_threshold",
+        unit: "",
+        labels: &["device", "model"],
+        about: "1 when an NVMe drive's available spare is below the threshold it sets itself, else 0",
+        families: &["smart"],
+        chart: None,
+        read: |i, _, out| {
+            for d in drives(i.snapshot) {
+                let nvme = d.nvme.as_ref();
+                if let Some((s, t)) = nvme.and_then(|n| n.available_spare.zip(n.available_spare_threshold)) {
+                    out.push(Value { labels: drive_labels(d), value: flag(s < t) });
+                }
+            }
+        },
+    },
+    Quantity {
+        name: "disk_health.percentage_used",
+        unit: "%",
+        labels: &["device", "model"],
+        about: "how much of an NVMe drive's rated endurance is used (its own estimate; may pass 100)",
+        families: &["smart"],
+        chart: None,
+        read: |i, _, out| {
+            for d in drives(i.snapshot) {
+                if let Some(u) = d.nvme.as_ref().and_then(|n| n.percentage_used) {
+                    out.push(Value { labels: drive_labels(d), value: u as f64 });
+                }
+            }
+        },
+    },
+    Quantity {
+        name: "disk_health.above_limit_c",
+        unit: "°C",
+        labels: &["device", "model"],
+        about: "how far a drive's temperature is above its own limit (ATA SCT's operating limit, SCSI's trip \
+                temperature; negative below it); absent without a limit",
+        families: &["smart"],
+        chart: None,
+        read: |i, _, out| {
+            for d in drives(i.snapshot) {
+                if let (Some(t), Some(l)) = (d.temperature_celsius, d.temperature_limit_celsius.filter(|l| *l > 0.0)) {
+                    out.push(Value { labels: drive_labels(d), value: t - l });
+                }
+            }
+        },
+    },
+    Quantity {
+        name: "disk_health.bad_sectors_growth",
+        unit: "",
+        labels: &["device", "model"],
+        about: "how many bad sectors and errors a drive gained in the last 24 hours: the raw values of ATA \
+                attributes 5, 187, 188, 197 and 198 (Backblaze's five), NVMe media errors and SCSI grown \
+                defects and uncorrected errors, summed, against their lowest in that time",
+        families: &["smart"],
+        chart: None,
+        read: |i, memory, out| {
+            for d in drives(i.snapshot) {
+                let Some(n) = bad_sectors(d) else { continue };
+                let grown = memory.growth(("bad_sectors", &d.device), n, i.at, GROWTH_SPAN);
+                out.push(Value { labels: drive_labels(d), value: grown });
+            }
+        },
+    },
+    Quantity {
         name: "updates.pending",
         unit: "",
         labels: &[],
@@ -624,6 +738,44 @@ fn sensors(i: &Input<'_>, out: &mut Vec<Value>, limit: fn(&crate::snapshot::Sens
             }
         }
     }
+}
+
+/// The drives read awake (not those asleep or unreadable: their last facts are old).
+fn drives(s: &Snapshot) -> impl Iterator<Item = &crate::snapshot::DiskHealth> {
+    s.disk_health
+        .iter()
+        .flat_map(|d| d.iter())
+        .filter(|d| matches!(d.verdict.as_str(), "healthy" | "warning" | "failing"))
+}
+
+fn drive_labels(d: &crate::snapshot::DiskHealth) -> Labels {
+    label(&[("device", &d.device), ("model", d.model.as_deref().unwrap_or(""))])
+}
+
+/// A drive's bad sectors and errors, summed: what [`crate::collect::smart::parse::BACKBLAZE`]'s
+/// attributes, NVMe's media errors and SCSI's defect and error counters say.
+fn bad_sectors(d: &crate::snapshot::DiskHealth) -> Option<f64> {
+    let ata = d.attributes.iter().filter(|a| crate::collect::smart::parse::BACKBLAZE.contains(&a.id));
+    let mut n: Option<f64> = None;
+    let mut add = |v: Option<u64>| {
+        if let Some(v) = v {
+            *n.get_or_insert(0.0) += v as f64;
+        }
+    };
+    for a in ata {
+        add(a.raw);
+    }
+    if let Some(nv) = &d.nvme {
+        add(nv.media_errors);
+    }
+    if let Some(sc) = &d.scsi {
+        for v in
+            [sc.grown_defects, sc.read_uncorrected_errors, sc.write_uncorrected_errors, sc.verify_uncorrected_errors]
+        {
+            add(v);
+        }
+    }
+    n
 }
 
 fn containers(s: &Snapshot) -> impl Iterator<Item = &crate::snapshot::Container> {

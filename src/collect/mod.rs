@@ -71,6 +71,7 @@ pub(crate) mod raspberry_pi;
 pub(crate) mod schedstat;
 pub(crate) mod sensors;
 pub(crate) mod services;
+pub(crate) mod smart;
 pub(crate) mod sockstat;
 pub(crate) mod softnet;
 pub(crate) mod stat;
@@ -111,6 +112,7 @@ pub const REGISTRY: &[Entry] = &[
     host::ENTRY,
     os_update::ENTRY,
     services::ENTRY,
+    smart::ENTRY,
     processes::ENTRY,
     forwarder::ENTRY,
     uptime::ENTRY,
@@ -272,6 +274,14 @@ pub struct Setup {
     pub forwarder_token: Option<String>,
     /// The directory of `*.prom` files `textfile` serves (`SYSTEM_STATS_TEXTFILE_DIRECTORY`).
     pub textfile_directory: Option<PathBuf>,
+    /// The smartctl program `smart` runs: a name looked up in `PATH`, or a path
+    /// (`SYSTEM_STATS_SMARTCTL`).
+    pub smartctl: String,
+    /// How often `smart` reads each drive and looks for drives (`SYSTEM_STATS_SMART_INTERVAL`);
+    /// `None`: once, at the start.
+    pub smart_interval: Option<std::time::Duration>,
+    /// How long one smartctl run may take (`SYSTEM_STATS_SMART_TIMEOUT`).
+    pub smart_timeout: std::time::Duration,
 }
 
 #[cfg(test)]

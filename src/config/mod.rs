@@ -136,7 +136,18 @@ pub fn parse_seconds(s: &str, min: f64, max: f64) -> Result<Duration, String> {
 /// A duration with a unit (`90s`, `30m`, `6h`, `1d`; plain seconds too), from 1 minute to 30
 /// days; `0` for none.
 pub fn parse_check_interval(s: &str) -> Result<Option<Duration>, String> {
-    let expected = || "0 (off), or a duration from 1m to 30d such as 30m, 6h, 1d (plain seconds too)".to_string();
+    parse_interval(s, 60.0, "0 (off), or a duration from 1m to 30d such as 30m, 6h, 1d (plain seconds too)")
+}
+
+/// How often drives are read (`SYSTEM_STATS_SMART_INTERVAL`): as [`parse_check_interval`],
+/// from 5 s (smartctl_exporter reads every minute by default; a drive is never woken), `0`
+/// for once.
+pub fn parse_smart_interval(s: &str) -> Result<Option<Duration>, String> {
+    parse_interval(s, 5.0, "0 (once, at the start), or a duration from 5s to 30d such as 10m, 1h (plain seconds too)")
+}
+
+fn parse_interval(s: &str, min: f64, expected: &str) -> Result<Option<Duration>, String> {
+    let expected = || expected.to_string();
     let t = s.trim();
     if t == "0" {
         return Ok(None);
@@ -152,7 +163,7 @@ pub fn parse_check_interval(s: &str) -> Result<Option<Duration>, String> {
         _ => return Err(expected()),
     };
     let secs = n * scale;
-    if !secs.is_finite() || !(60.0..=30.0 * 86_400.0).contains(&secs) {
+    if !secs.is_finite() || !(min..=30.0 * 86_400.0).contains(&secs) {
         return Err(expected());
     }
     Ok(Some(Duration::from_secs_f64(secs)))

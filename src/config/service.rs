@@ -80,7 +80,7 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Collectors to run: all, a comma list (cpu,memory), or all,-name,... to leave some out. \
                Names: cpu, stat, schedstat, cpufreq, load, memory, vmstat, swap, pressure, filesystems, disk, disk_io, \
                network, interfaces, netstat, sockstat, softnet, udp_queues, arp, conntrack, sensors, containers, \
-               raspberry_pi, host, os_update, services, processes, forwarder, uptime, time, timex, entropy, filefd, textfile. One that does not run costs nothing; \
+               raspberry_pi, host, os_update, services, smart, processes, forwarder, uptime, time, timex, entropy, filefd, textfile. One that does not run costs nothing; \
                its keys are null and its series absent",
     },
     Setting {
@@ -160,6 +160,26 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         default: "60",
         help: "Seconds after the start before the first OS update check (0 to 86400): the package manager \
                does not compete with a machine's boot",
+    },
+    Setting {
+        id: "smartctl",
+        env: "SYSTEM_STATS_SMARTCTL",
+        default: "smartctl",
+        help: "The smartctl program (smartmontools 7.0 or later) the smart collector reads drives with: a name \
+               looked up in PATH (then /usr/sbin), or a path; without it drive health is not read",
+    },
+    Setting {
+        id: "smart-interval",
+        env: "SYSTEM_STATS_SMART_INTERVAL",
+        default: "10m",
+        help: "How often each drive's SMART data is read, and drives looked for, in the background (e.g. 10m, 1h; \
+               at least 5s); 0 reads them once, at the start. A drive in standby is never woken",
+    },
+    Setting {
+        id: "smart-timeout",
+        env: "SYSTEM_STATS_SMART_TIMEOUT",
+        default: "30",
+        help: "Seconds one smartctl run may take before it is stopped (1 to 600)",
     },
     Setting {
         id: "docker-host",
@@ -374,6 +394,9 @@ fn collectors_setup(v: &Values, paths: Paths) -> Result<crate::collect::Setup, C
         forwarder_url: v.parse("forwarder-url", parse_forwarder_url)?,
         forwarder_token: None,
         textfile_directory: v.parse("textfile-directory", parse_textfile_directory)?,
+        smartctl: v.parse("smartctl", parse_program)?,
+        smart_interval: v.parse("smart-interval", parse_smart_interval)?,
+        smart_timeout: v.parse("smart-timeout", |s| parse_seconds(s, 1.0, 600.0))?,
     })
 }
 
@@ -404,6 +427,23 @@ pub fn parse_textfile_directory(s: &str) -> Result<Option<PathBuf>, String> {
             Ok(Some(path))
         }
         Err(e) => Err(format!("a directory of *.prom files ({e})")),
+    }
+}
+
+/// A program: a name (looked up in `PATH` when it runs) or the path of an executable file.
+pub fn parse_program(s: &str) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("a program's name (looked up in PATH) or its path".into());
+    }
+    if !s.contains('/') {
+        return Ok(s.to_string());
+    }
+    match std::fs::metadata(s) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(s.to_string()),
+        Ok(_) => Err("an executable file (this one is not)".into()),
+        Err(e) => Err(format!("an executable file ({e})")),
     }
 }
 

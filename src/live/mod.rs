@@ -58,6 +58,22 @@ pub struct Summary<'a> {
     /// The alerts, as `/system` has them: the page shows what fires at its top and each
     /// threshold on its chart.
     pub alerts: Option<&'a Vec<crate::snapshot::Alert>>,
+    /// Each drive's verdict and the few facts the page shows (`/system`'s `disk_health`).
+    pub disk_health: Option<Vec<Drive<'a>>>,
+}
+
+/// A drive as the page shows it: the verdict first.
+#[derive(Debug, Serialize)]
+pub struct Drive<'a> {
+    pub device: &'a str,
+    pub model: Option<&'a str>,
+    pub verdict: &'a str,
+    pub reasons: &'a [String],
+    pub temperature_celsius: Option<f64>,
+    pub power_on_hours: Option<u64>,
+    /// NVMe's wear estimate.
+    pub percentage_used: Option<u64>,
+    pub error: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -167,6 +183,20 @@ impl<'a> Summary<'a> {
             forwarder: s.forwarder.as_ref(),
             uptime: s.uptime.seconds,
             alerts: s.alerts.as_ref(),
+            disk_health: s.disk_health.as_ref().map(|list| {
+                list.iter()
+                    .map(|d| Drive {
+                        device: &d.device,
+                        model: d.model.as_deref(),
+                        verdict: &d.verdict,
+                        reasons: &d.reasons,
+                        temperature_celsius: d.temperature_celsius,
+                        power_on_hours: d.power_on_hours,
+                        percentage_used: d.nvme.as_ref().and_then(|n| n.percentage_used),
+                        error: d.error.as_deref(),
+                    })
+                    .collect()
+            }),
         })
     }
 

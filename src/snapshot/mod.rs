@@ -100,6 +100,12 @@ pub struct Snapshot {
     /// off (`SYSTEM_STATS_ALERTS=off`).
     #[serde(default)]
     pub alerts: Option<Vec<Alert>>,
+    /// Every drive smartctl can read, by its SMART data (`smart` collector, read in the
+    /// background); `[]` when smartctl finds none; `null` when the collector does not run or
+    /// smartctl is not there.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<DiskHealth>>)]
+    pub disk_health: Option<std::sync::Arc<[DiskHealth]>>,
 }
 
 /// An interface's IPv6 addresses, shared between samples (a host with 200 links would

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub mod browser;
 pub mod receiver;
 pub mod servers;
+pub mod smartctl;
 
 /// How long a test waits for anything (start-up, a log line, a response) before failing.
 pub const PATIENCE: Duration = Duration::from_secs(15);

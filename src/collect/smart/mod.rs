@@ -1,0 +1,383 @@
+//! `smart`: each drive's health from its own SMART data, read through smartmontools'
+//! `smartctl --json` (7.0 and later; the same program and JSON on macOS), never on the
+//! sampler's path.
+//!
+//! A thread of its own finds the drives (`smartctl --scan-open`) at the start and again every
+//! `SYSTEM_STATS_SMART_INTERVAL` (10 min by default); each drive is read on a thread of its own
+//! at that interval, the first time at once. Why 10 minutes: SMART attributes move over days
+//! (smartd checks every 30 min by default), while a drive's temperature and a new pending
+//! sector are worth knowing within minutes; each reading costs a process and a few commands
+//! to the drive (a USB bridge may take seconds). A reading that does not end within
+//! `SYSTEM_STATS_SMART_TIMEOUT` is stopped. A drive in standby is not woken
+//! (`--nocheck=standby`): it is reported `asleep`, with what it said when last awake.
+//!
+//! `/system`'s `disk_health` lists the drives with a verdict (see [`parse::verdict`]);
+//! `/metrics` has smartctl_exporter's series with its names, labels and values, so its
+//! dashboards and rules work unchanged. Without smartctl the family says so once and
+//! `disk_health` is `null`; a drive smartctl cannot read (a virtual disk, no permission) is
+//! listed with its verdict `unknown` and why, said once in the log.
+
+pub(crate) mod parse;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::shared::poller::{Change, Poller, change};
+use super::shared::program;
+use super::{CollectError, Collector, Entry, Reading, Setup};
+use crate::metrics::{self, Family, Kind, label};
+use crate::snapshot::DiskHealth;
+use crate::sync::Locked;
+
+pub(crate) const ENTRY: Entry = Entry {
+    name: "smart",
+    about: "drive health from SMART and NVMe logs (smartctl --json), each drive read in the background",
+    reads: &[],
+    series: None,
+    start: |setup| Some(Box::new(Smart::new(setup))),
+};
+
+/// What smartctl is asked of a drive: its identity, health, attributes, error and self-test
+/// logs (the exporter's reading plus the self-test log), without waking it.
+const READ: [&str; 9] = [
+    "--json=c",
+    "--info",
+    "--health",
+    "--attributes",
+    "--log=error",
+    "--log=selftest",
+    "--tolerance=verypermissive",
+    "--nocheck=standby",
+    "--format=brief",
+];
+
+/// A drive `smartctl --scan-open` found: its path and device type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Found {
+    pub path: String,
+    pub kind: String,
+}
+
+/// `smartctl --json --scan-open`: the drives it could open (one it could not is listed with
+/// an `open_error`, and read anyway: the reading says why it fails).
+pub(crate) fn parse_scan(json: &Value) -> Vec<Found> {
+    let mut found: Vec<Found> = json["devices"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            let path = d["name"].as_str()?.to_string();
+            let kind = d["type"].as_str().unwrap_or("auto").to_string();
+            Some(Found { path, kind })
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The drives found, and what smartctl says of itself.
+#[derive(Debug, Default)]
+struct Scan {
+    /// Counts the changes of `found`.
+    generation: u64,
+    found: Vec<Found>,
+    /// The scan's JSON `smartctl` object and format version (`smartctl_version`).
+    version: Option<Arc<Value>>,
+    said: Option<String>,
+}
+
+/// One drive's latest reading.
+#[derive(Debug, Default)]
+struct Drive {
+    /// Counts the readings.
+    version: u64,
+    health: Option<DiskHealth>,
+    /// The JSON its series come from: the last reading of the drive awake.
+    json: Option<Arc<Value>>,
+    said: Option<String>,
+    verdict_said: Option<String>,
+}
+
+/// Reads `found` once: its health, and the JSON to keep for its series.
+fn read_drive(program: &Path, found: &Found, timeout: Duration, state: &Mutex<Drive>) {
+    let mut args: Vec<&str> = READ.to_vec();
+    let device = format!("--device={}", found.kind);
+    if found.kind != "auto" {
+        args.push(&device);
+    }
+    args.push(&found.path);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let outcome = program::run(program, &args, timeout).and_then(|out| {
+        serde_json::from_str::<Value>(&out.stdout).map_err(|e| {
+            let code = out.code.map_or("a signal".to_string(), |c| format!("code {c}"));
+            let said = if out.last_error.is_empty() { String::new() } else { format!(": {}", out.last_error) };
+            format!("{} printed no JSON ({e}; it exited with {code}{said})", program.display())
+        })
+    });
+    let mut d = state.locked();
+    d.version += 1;
+    let (health, error) = match outcome {
+        Ok(json) => {
+            let h = parse::health(&found.path, &found.kind, &json, now);
+            if h.verdict == "asleep" {
+                // what it said awake stays; the verdict says it sleeps
+                let mut kept =
+                    d.health.take().filter(|h| h.verdict != "unknown" && h.verdict != "asleep").unwrap_or_default();
+                if kept.device.is_empty() {
+                    kept = h.clone();
+                } else {
+                    kept.reasons.insert(0, h.reasons[0].clone());
+                    kept.verdict = h.verdict.clone();
+                    kept.smartctl_exit_status = h.smartctl_exit_status;
+                    kept.smartctl_exit_bits = h.smartctl_exit_bits.clone();
+                    kept.checked_at = h.checked_at.clone();
+                }
+                (kept, None)
+            } else {
+                let error = h.error.clone();
+                if error.is_none() {
+                    d.json = Some(Arc::new(json));
+                }
+                (h, error)
+            }
+        }
+        Err(e) => {
+            let h = DiskHealth {
+                device: parse::device_label(&found.path, &found.kind),
+                path: found.path.clone(),
+                kind: found.kind.clone(),
+                verdict: "unknown".into(),
+                checked_at: Some(now),
+                error: Some(e.clone()),
+                ..DiskHealth::default()
+            };
+            (h, Some(e))
+        }
+    };
+    match change(&mut d.said, error.as_deref()) {
+        Some(Change::Failed(e)) => tracing::warn!("drive {} cannot be read: {e}", found.path),
+        Some(Change::Recovered(_)) => tracing::info!("drive {} can be read again", found.path),
+        None => {}
+    }
+    let verdict = format!("{}: {}", health.verdict, health.reasons.join("; "));
+    if d.verdict_said.as_deref() != Some(verdict.as_str()) && error.is_none() {
+        match health.verdict.as_str() {
+            "failing" => tracing::error!("drive {} is failing: {}", found.path, health.reasons.join("; ")),
+            "warning" => tracing::warn!("drive {}: {}", found.path, health.reasons.join("; ")),
+            "healthy" if d.verdict_said.is_some() => tracing::info!("drive {} is healthy", found.path),
+            _ => {}
+        }
+        d.verdict_said = Some(verdict);
+    }
+    d.health = Some(health);
+}
+
+/// One scan for drives.
+fn scan(program: &Path, timeout: Duration, state: &Mutex<Scan>) {
+    let outcome = program::run(program, &["--json=c", "--scan-open"], timeout).and_then(|out| {
+        serde_json::from_str::<Value>(&out.stdout).map_err(|e| {
+            format!("{} --scan-open printed no JSON ({e}); is it smartmontools 7.0 or later?", program.display())
+        })
+    });
+    let mut s = state.locked();
+    match outcome {
+        Ok(json) => {
+            let found = parse_scan(&json);
+            if found != s.found || s.generation == 0 {
+                if found.is_empty() {
+                    tracing::info!("smartctl --scan-open found no drive it can read (virtual disks have no SMART)");
+                } else {
+                    let names: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+                    tracing::info!("drives smartctl reads: {}", names.join(", "));
+                }
+                s.generation += 1;
+                s.found = found;
+            }
+            let mut version = serde_json::Map::new();
+            version.insert("smartctl".into(), json["smartctl"].clone());
+            version.insert("json_format_version".into(), json["json_format_version"].clone());
+            s.version = Some(Arc::new(Value::Object(version)));
+            if let Some(Change::Recovered(_)) = change(&mut s.said, None) {
+                tracing::info!("smartctl --scan-open works again");
+            }
+        }
+        Err(e) => {
+            if let Some(Change::Failed(e)) = change(&mut s.said, Some(&e)) {
+                tracing::warn!("looking for drives: {e}");
+            }
+        }
+    }
+}
+
+/// A drive being read, and the reading last published.
+struct Watched {
+    poller: Poller<Drive>,
+    seen: u64,
+}
+
+pub(crate) struct Smart {
+    program: PathBuf,
+    every: Duration,
+    timeout: Duration,
+    /// `None` without smartctl.
+    scan: Option<Poller<Scan>>,
+    generation: u64,
+    drives: BTreeMap<Found, Watched>,
+    /// What the last sample published, rebuilt when a reading changes it.
+    list: Arc<[DiskHealth]>,
+    series: Arc<Series>,
+}
+
+impl Smart {
+    fn new(setup: &Setup) -> Smart {
+        let program = if setup.smartctl.contains('/') {
+            Some(PathBuf::from(&setup.smartctl))
+        } else {
+            program::which(&setup.smartctl)
+        };
+        let every = setup.smart_interval.unwrap_or(Duration::MAX);
+        let timeout = setup.smart_timeout;
+        let mut smart = Smart {
+            program: program.clone().unwrap_or_default(),
+            every,
+            timeout,
+            scan: None,
+            generation: 0,
+            drives: BTreeMap::new(),
+            list: Arc::from(Vec::new()),
+            series: Arc::new(Series::default()),
+        };
+        let Some(program) = program else {
+            tracing::info!(
+                "{} is not installed (install smartmontools, or set SYSTEM_STATS_SMARTCTL): drive health is not read",
+                setup.smartctl
+            );
+            return smart;
+        };
+        let make = move || {
+            move |state: &Mutex<Scan>| {
+                scan(&program, timeout, state);
+                every
+            }
+        };
+        smart.scan =
+            Some(Poller::start("smart-scan", Scan::default(), (Duration::ZERO, Duration::ZERO), make, |s, e| {
+                s.said = Some(format!("no thread to look for drives: {e}"));
+            }));
+        smart
+    }
+
+    /// Starts reading the drives found since the last sample, stops those gone.
+    fn follow(&mut self, found: &[Found]) {
+        self.drives.retain(|f, _| found.contains(f));
+        for f in found {
+            if self.drives.contains_key(f) {
+                continue;
+            }
+            let (program, drive, timeout, every) = (self.program.clone(), f.clone(), self.timeout, self.every);
+            let make = move || {
+                move |state: &Mutex<Drive>| {
+                    read_drive(&program, &drive, timeout, state);
+                    every
+                }
+            };
+            let name = format!("smart-{}", f.path.rsplit('/').next().unwrap_or("drive"));
+            let poller = Poller::start(&name, Drive::default(), (Duration::ZERO, Duration::ZERO), make, |d, e| {
+                d.said = Some(format!("no thread to read the drive: {e}"));
+            });
+            self.drives.insert(f.clone(), Watched { poller, seen: 0 });
+        }
+    }
+}
+
+impl Collector for Smart {
+    fn collect(&mut self, r: &mut Reading) -> Result<(), CollectError> {
+        let Some(scan) = &self.scan else {
+            return Ok(());
+        };
+        let (generation, found, version) = {
+            let s = scan.latest();
+            (s.generation, (s.generation != self.generation).then(|| s.found.clone()), s.version.clone())
+        };
+        let mut changed = false;
+        if let Some(found) = found {
+            self.generation = generation;
+            self.follow(&found);
+            changed = true;
+        }
+        for w in self.drives.values_mut() {
+            let v = w.poller.latest().version;
+            changed |= v != w.seen;
+            w.seen = v;
+        }
+        if changed || version.is_some() != self.series.version.is_some() {
+            let mut list = Vec::with_capacity(self.drives.len());
+            let mut drives = Vec::with_capacity(self.drives.len());
+            for (f, w) in &self.drives {
+                let d = w.poller.latest();
+                if let Some(h) = &d.health {
+                    list.push(h.clone());
+                }
+                if let Some(json) = &d.json {
+                    drives.push((f.clone(), Arc::clone(json)));
+                }
+            }
+            self.list = Arc::from(list);
+            self.series = Arc::new(Series { version, devices: self.drives.len(), drives });
+        }
+        r.snapshot.disk_health = Some(Arc::clone(&self.list));
+        r.export(Shared(Arc::clone(&self.series)));
+        Ok(())
+    }
+}
+
+/// The JSON of each drive read awake, and smartctl's own: turned into series when scraped.
+#[derive(Debug, Default)]
+struct Series {
+    version: Option<Arc<Value>>,
+    /// How many drives the scan found.
+    devices: usize,
+    drives: Vec<(Found, Arc<Value>)>,
+}
+
+#[derive(Debug)]
+struct Shared(Arc<Series>);
+
+impl metrics::Export for Shared {
+    fn families(&self, out: &mut Vec<Family>) {
+        let s = &*self.0;
+        if let Some(v) = &s.version {
+            let pair = |v: &Value| {
+                let n = |i: usize| v[i].as_i64().unwrap_or(0);
+                format!("{}.{}", n(0), n(1))
+            };
+            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+            out.push(Family::new("smartctl_version", Kind::Gauge, "smartctl version").with(
+                vec![
+                    label("json_format_version", pair(&v["json_format_version"])),
+                    label("smartctl_version", pair(&v["smartctl"]["version"])),
+                    label("svn_revision", text(&v["smartctl"]["svn_revision"])),
+                    label("build_info", text(&v["smartctl"]["build_info"])),
+                ],
+                1.0,
+            ));
+            out.push(
+                Family::new("smartctl_devices", Kind::Gauge, "Number of devices configured or dynamically discovered")
+                    .with(vec![], s.devices as f64),
+            );
+        }
+        let mut f = parse::Families::new();
+        for (found, json) in &s.drives {
+            f.drive(json, &found.path, &found.kind);
+        }
+        out.extend(f.device.into_iter().filter(|f| !f.samples.is_empty()));
+    }
+}
+
+#[cfg(test)]
+mod tests;

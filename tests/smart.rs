@@ -1,0 +1,246 @@
+//! Drive health: the real service reads recorded outputs of real drives through a stand-in
+//! smartctl (`tests/support/smartctl`, on `SYSTEM_STATS_SMARTCTL`): `/system`'s `disk_health`,
+//! smartctl_exporter's series on `/metrics`, the stock alerts; and the real smartctl
+//! (Debian's smartmontools) on this machine's virtual disk.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::smartctl::{scan, serve, stand_in};
+use common::{Service, clean_command, service_bin};
+use serde_json::{Value, json};
+
+/// Polls `/system` until `done` holds for its `disk_health`.
+fn wait_health(s: &Service, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = s.json("/system");
+        if let Some(list) = v["disk_health"].as_array()
+            && done(list)
+        {
+            return list.clone();
+        }
+        assert!(Instant::now() < deadline, "{what} within 20 s: disk_health is {}", v["disk_health"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn drive<'a>(list: &'a [Value], device: &str) -> &'a Value {
+    list.iter().find(|d| d["device"] == device).unwrap_or_else(|| panic!("no {device} in {list:?}"))
+}
+
+/// Every kind of drive, and each way smartctl fails, through the real service.
+#[test]
+fn every_kind_of_drive_and_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let hdd = serve(d, "sda", "ata_hdd_reallocated");
+    let red = serve(d, "sdb", "ata_hdd_wd_red");
+    serve(d, "sdc", "ata_standby");
+    let nvme = serve(d, "nvme0", "nvme_failing");
+    let sas = serve(d, "sdd", "sas_hitachi");
+    serve(d, "vda", "virtio_unreadable");
+    std::fs::write(d.join("sde.fail"), "Smartctl open device: /dev/sde failed: Permission denied\n").unwrap();
+    std::fs::write(d.join("sdf.sleep"), "30").unwrap();
+    std::fs::write(d.join("sdf.json"), "{}").unwrap();
+    let devices = [
+        ("sda", "sat"),
+        ("sdb", "sat"),
+        ("sdc", "sat"),
+        ("nvme0", "nvme"),
+        ("sdd", "scsi"),
+        ("vda", "auto"),
+        ("sde", "sat"),
+        ("sdf", "sat"),
+    ];
+    scan(d, &devices);
+    let s = Service::start(&[
+        ("SYSTEM_STATS_SMARTCTL", &stand_in()),
+        ("SMARTCTL_FIXTURES", d.to_str().unwrap()),
+        ("SYSTEM_STATS_SMART_TIMEOUT", "1"),
+        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2"),
+    ]);
+    let list = wait_health(&s, "all 8 drives read", |l| l.len() == 8);
+
+    let sda = drive(&list, "sda");
+    assert_eq!(sda["verdict"], "warning");
+    assert_eq!(sda["reasons"], json!(["Reallocated_Sector_Ct (5): raw 304"]));
+    assert_eq!(sda["path"], "/dev/sda");
+    assert_eq!(sda["type"], "sat");
+    assert_eq!(sda["serial_number"], hdd["serial_number"]);
+    assert_eq!(sda["model"], hdd["model_name"]);
+    assert_eq!(sda["power_on_hours"], hdd["power_on_time"]["hours"]);
+    assert_eq!(sda["temperature_celsius"].as_f64(), hdd["temperature"]["current"].as_f64());
+    assert_eq!(
+        sda["attributes"].as_array().unwrap().len(),
+        hdd["ata_smart_attributes"]["table"].as_array().unwrap().len()
+    );
+    let drive_b = drive(&list, "sdb");
+    assert_eq!(drive_b["verdict"], "healthy");
+    assert_eq!(drive_b["rotation_rate"], red["rotation_rate"]);
+    assert_eq!(drive_b["capacity_bytes"], red["user_capacity"]["bytes"]);
+    assert_eq!(drive(&list, "sdc")["verdict"], "asleep");
+    let nv = drive(&list, "nvme0");
+    assert_eq!(nv["verdict"], "failing");
+    assert_eq!(nv["smart_passed"], false);
+    assert_eq!(nv["nvme"]["critical_warning"], nvme["nvme_smart_health_information_log"]["critical_warning"]);
+    assert_eq!(nv["smartctl_exit_status"], 8);
+    let sdd = drive(&list, "sdd");
+    assert_eq!(sdd["verdict"], "healthy");
+    assert_eq!(sdd["scsi"]["grown_defects"], sas["scsi_grown_defect_list"]);
+    let vda = drive(&list, "vda");
+    assert_eq!(
+        (vda["verdict"].as_str(), vda["error"].as_str()),
+        (Some("unknown"), Some("/dev/vda: Unable to detect device type"))
+    );
+    let sde = drive(&list, "sde");
+    assert_eq!(sde["verdict"], "unknown");
+    let err = sde["error"].as_str().unwrap();
+    assert!(
+        err.contains("printed no JSON")
+            && err.contains("exited with code 1: Smartctl open device: /dev/sde failed: Permission denied"),
+        "{err}"
+    );
+    let sdf = drive(&list, "sdf");
+    assert!(sdf["error"].as_str().unwrap().ends_with("did not finish within 1 s"), "{sdf}");
+
+    // smartctl_exporter's series
+    let metrics = s.get("/metrics").body;
+    for line in [
+        "smartctl_devices 8",
+        "smartctl_device_critical_warning{device=\"nvme0\"} 16",
+        "smartctl_device_smart_status{device=\"nvme0\"} 0",
+        "smartctl_device_smart_status{device=\"sda\"} 1",
+        "smartctl_device_smartctl_exit_status{device=\"nvme0\"} 8",
+        "smartctl_scsi_grown_defect_list{device=\"sdd\"} 0",
+        "smartctl_version{json_format_version=\"1.0\",smartctl_version=\"7.3\",svn_revision=\"5338\",build_info=\"(local build)\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line:?} in /metrics");
+    }
+    let reallocated = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("smartctl_device_attribute{device=\"sda\",attribute_name=\"Reallocated_Sector_Ct\"")
+                && l.contains("attribute_value_type=\"raw\"")
+        })
+        .unwrap();
+    assert!(reallocated.ends_with(" 304"), "{reallocated}");
+    // a drive asleep or unreadable has no series
+    let smart: Vec<&str> = metrics.lines().filter(|l| l.starts_with("smartctl_")).collect();
+    assert!(!smart.iter().any(|l| l.contains("device=\"sdc\"") || l.contains("device=\"vda\"")), "{smart:?}");
+
+    // the stock rules: the failing NVMe drive fires at once, as does its critical warning
+    let alerts = s.json("/system")["alerts"].clone();
+    let firing: Vec<(&str, &str)> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["device"] == "nvme0")
+        .map(|a| (a["name"].as_str().unwrap(), a["state"].as_str().unwrap()))
+        .collect();
+    assert!(firing.contains(&("DiskHealthFailing", "firing")), "{alerts}");
+    assert!(firing.contains(&("DiskNvmeCriticalWarning", "firing")), "{alerts}");
+    assert!(
+        metrics.contains(
+            "ALERTS{alertname=\"DiskHealthFailing\",alertstate=\"firing\",severity=\"critical\",device=\"nvme0\""
+        ),
+        "{metrics}"
+    );
+
+    // each failure said once (the drives are read once here), at its level
+    assert_eq!(s.run.lines_with("drive /dev/sde cannot be read").len(), 1);
+    assert_eq!(s.run.lines_with("drive /dev/nvme0 is failing").len(), 1);
+    assert!(s.run.lines_with("drive /dev/nvme0 is failing")[0].contains("ERROR"));
+}
+
+/// A drive that gains reallocated sectors between two readings fires the growth alert, and a
+/// drive gone from the scan leaves the list; an error said once however often it recurs.
+#[test]
+fn bad_sectors_growing_fire_and_a_recurring_error_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut red = serve(d, "sdb", "ata_hdd_wd_red");
+    serve(d, "vda", "virtio_unreadable");
+    scan(d, &[("sdb", "sat"), ("vda", "auto")]);
+    let s = Service::start(&[
+        ("SYSTEM_STATS_SMARTCTL", &stand_in()),
+        ("SMARTCTL_FIXTURES", d.to_str().unwrap()),
+        ("SYSTEM_STATS_SMART_INTERVAL", "5s"),
+        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5"),
+    ]);
+    wait_health(&s, "sdb healthy", |l| l.iter().any(|d| d["device"] == "sdb" && d["verdict"] == "healthy"));
+    for a in red["ata_smart_attributes"]["table"].as_array_mut().unwrap() {
+        if a["id"] == 197 {
+            a["raw"]["value"] = 8.into();
+            a["raw"]["string"] = "8".into();
+        }
+    }
+    std::fs::write(d.join("sdb.json"), serde_json::to_string_pretty(&red).unwrap()).unwrap();
+    let list = wait_health(&s, "sdb's pending sectors read", |l| {
+        l.iter().any(|d| d["device"] == "sdb" && d["verdict"] == "warning")
+    });
+    assert_eq!(drive(&list, "sdb")["reasons"], json!(["Current_Pending_Sector (197): raw 8"]));
+    let alerts = s.json("/system")["alerts"].clone();
+    let growing = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "DiskBadSectorsGrowing")
+        .unwrap_or_else(|| panic!("{alerts}"));
+    assert_eq!(growing["value"], 8.0);
+    assert_eq!(growing["labels"]["device"], "sdb");
+    // vda was read at least twice: its error said once
+    let calls = std::fs::read_to_string(d.join("calls.log")).unwrap();
+    assert!(calls.lines().filter(|l| l.ends_with("/dev/vda")).count() >= 2, "{calls}");
+    assert_eq!(s.run.lines_with("drive /dev/vda cannot be read").len(), 1);
+    // every reading asks smartctl not to wake the drive
+    assert!(
+        calls
+            .lines()
+            .filter(|l| l.ends_with("/dev/sdb"))
+            .all(|l| l.contains("--nocheck=standby") && l.contains("--json")),
+        "{calls}"
+    );
+    // sdb is gone from the next scan: it leaves the list
+    scan(d, &[("vda", "auto")]);
+    wait_health(&s, "sdb gone", |l| l.len() == 1 && l[0]["device"] == "vda");
+}
+
+/// Without smartctl the family says so once and `disk_health` is `null`; a path that is not a
+/// program is refused at the start; the real smartctl on this VM's virtio disk finds no drive,
+/// which is no error.
+#[test]
+fn without_smartctl_and_with_the_real_one() {
+    let s = Service::start(&[("SYSTEM_STATS_SMARTCTL", "no-such-smartctl"), ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
+    s.run.wait_for_line("no-such-smartctl is not installed");
+    assert!(s.json("/system")["disk_health"].is_null());
+    assert!(!s.get("/metrics").body.contains("smartctl_"));
+    assert_eq!(s.run.lines_with("no-such-smartctl").len(), 1);
+    assert_eq!(s.run.lines_with("WARN").len(), 0, "{}", s.run.log());
+
+    let out = clean_command(service_bin()).env("SYSTEM_STATS_SMARTCTL", "/nonexistent/smartctl").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("SYSTEM_STATS_SMARTCTL") && stderr.contains("/nonexistent/smartctl"), "{stderr}");
+
+    if !common::available("smartctl", "--version") {
+        return;
+    }
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
+    let on_vm = std::fs::read_dir("/sys/block").unwrap().flatten().all(|e| {
+        let n = e.file_name().to_string_lossy().to_string();
+        !(n.starts_with("sd") || n.starts_with("nvme") || n.starts_with("hd"))
+    });
+    if on_vm {
+        s.run.wait_for_line("smartctl --scan-open found no drive it can read");
+        wait_health(&s, "an empty list", |l| l.is_empty());
+        // the sample /metrics reads may be one taken before the scan ended
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !s.get("/metrics").body.lines().any(|l| l == "smartctl_devices 0") {
+            assert!(Instant::now() < deadline, "no smartctl_devices 0 on /metrics");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert_eq!(s.run.lines_with("WARN").len(), 0, "{}", s.run.log());
+    }
+}
