@@ -244,3 +244,103 @@ fn without_smartctl_and_with_the_real_one() {
         assert_eq!(s.run.lines_with("WARN").len(), 0, "{}", s.run.log());
     }
 }
+
+/// smartctl_exporter (prometheus-community, 0.14: Debian's prometheus-smartctl-exporter, which
+/// scripts/test fetches into target/tools) and the service read the same recorded drives
+/// through the stand-in smartctl: every `smartctl_*` series and type the exporter serves, we
+/// serve with the same labels and value, and no other.
+#[test]
+fn our_series_are_smartctl_exporters() {
+    let exporter = std::env::var("SMARTCTL_EXPORTER")
+        .ok()
+        .or_else(|| {
+            let t = common::repo().join("target/tools/smartctl_exporter");
+            t.exists().then(|| t.to_str().unwrap().to_string())
+        })
+        .unwrap_or_else(|| "smartctl_exporter".into());
+    if !common::available(&exporter, "--version") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let drives = [
+        ("sda", "sat", "ata_hdd_reallocated"),
+        ("sdb", "sat", "ata_hdd_wd_red"),
+        ("sdc", "sat", "ata_ssd_samsung"),
+        ("nvme0", "nvme", "nvme_samsung_970"),
+        ("nvme1", "nvme", "nvme_failing"),
+        ("sdd", "scsi", "sas_hitachi"),
+    ];
+    for (dev, _, name) in drives {
+        serve(d, dev, name);
+    }
+    scan(d, &drives.map(|(dev, t, _)| (dev, t)));
+    let port = common::free_port();
+    let mut cmd = std::process::Command::new(&exporter);
+    cmd.args([
+        &format!("--smartctl.path={}", stand_in()),
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        "--smartctl.interval=1s",
+    ])
+    .env("SMARTCTL_FIXTURES", d);
+    let _exporter = common::Running::spawn(cmd);
+    common::wait_http(&format!("127.0.0.1:{port}"), "/metrics");
+    let s = Service::start(&[("SYSTEM_STATS_SMARTCTL", &stand_in()), ("SMARTCTL_FIXTURES", d.to_str().unwrap())]);
+    wait_health(&s, "the six drives read", |l| l.len() == drives.len());
+
+    // name{labels, sorted} -> value, and name -> type, of the smartctl_* series
+    type Series = std::collections::BTreeMap<String, f64>;
+    let parse = |text: &str| -> (Series, std::collections::BTreeMap<String, String>) {
+        let (mut series, mut types) = (Series::new(), std::collections::BTreeMap::new());
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE smartctl_") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                types.insert(format!("smartctl_{name}"), kind.to_string());
+            }
+            // smartctl_version comes from the first drive's JSON there, from the scan's here;
+            // smartctl_exporter_* are the exporter's own
+            if !line.starts_with("smartctl_")
+                || line.starts_with("smartctl_version")
+                || line.starts_with("smartctl_exporter_")
+            {
+                continue;
+            }
+            let (key, value) = line.rsplit_once(' ').unwrap();
+            let (name, labels) = key.split_once('{').unwrap_or((key, "}"));
+            let mut pairs: Vec<&str> = labels.trim_end_matches('}').split("\",").filter(|p| !p.is_empty()).collect();
+            pairs.sort();
+            let labels: Vec<String> = pairs.iter().map(|p| p.trim_end_matches('"').to_string() + "\"").collect();
+            series.insert(format!("{name}{{{}}}", labels.join(",")), value.parse().unwrap());
+        }
+        types.retain(|k, _| k != "smartctl_version" && !k.starts_with("smartctl_exporter_"));
+        (series, types)
+    };
+    // the exporter reads its drives in the background: until it has all six
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (theirs, their_types) = loop {
+        let body = common::request(format!("127.0.0.1:{port}").parse().unwrap(), "GET", "/metrics").body;
+        let parsed = parse(&body);
+        if parsed.0.get("smartctl_devices{}") == Some(&6.0)
+            && parsed.0.keys().filter(|k| k.starts_with("smartctl_device_smart_status{")).count() == 6
+        {
+            break parsed;
+        }
+        assert!(Instant::now() < deadline, "smartctl_exporter did not read the six drives:\n{body}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (ours, our_types) = parse(&s.get("/metrics").body);
+    let missing: Vec<&String> = theirs.keys().filter(|k| !ours.contains_key(*k)).collect();
+    let extra: Vec<&String> = ours.keys().filter(|k| !theirs.contains_key(*k)).collect();
+    let differ: Vec<String> = theirs
+        .iter()
+        .filter_map(|(k, v)| {
+            ours.get(k).filter(|o| (*o - v).abs() > v.abs() * 1e-12).map(|o| format!("{k}: {v} vs {o}"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && differ.is_empty(),
+        "missing: {missing:#?}\nextra: {extra:#?}\ndiffer: {differ:#?}"
+    );
+    assert!(theirs.len() > 300, "{}", theirs.len());
+    assert_eq!(our_types, their_types);
+}

@@ -97,8 +97,9 @@ struct Drive {
     /// Counts the readings.
     version: u64,
     health: Option<DiskHealth>,
-    /// The JSON its series come from: the last reading of the drive awake.
-    json: Option<Arc<Value>>,
+    /// What its series come from: smartctl's compact JSON of the last reading of the drive
+    /// awake, parsed when `/metrics` is rendered (a parsed tree is ten times its text).
+    json: Option<Arc<str>>,
     said: Option<String>,
     verdict_said: Option<String>,
 }
@@ -112,17 +113,19 @@ fn read_drive(program: &Path, found: &Found, timeout: Duration, state: &Mutex<Dr
     }
     args.push(&found.path);
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let outcome = program::run(program, &args, timeout).and_then(|out| {
-        serde_json::from_str::<Value>(&out.stdout).map_err(|e| {
-            let code = out.code.map_or("a signal".to_string(), |c| format!("code {c}"));
-            let said = if out.last_error.is_empty() { String::new() } else { format!(": {}", out.last_error) };
-            format!("{} printed no JSON ({e}; it exited with {code}{said})", program.display())
-        })
-    });
+    let outcome =
+        program::run(program, &args, timeout).and_then(|out| match serde_json::from_str::<Value>(&out.stdout) {
+            Ok(json) => Ok((json, out.stdout)),
+            Err(e) => {
+                let code = out.code.map_or("a signal".to_string(), |c| format!("code {c}"));
+                let said = if out.last_error.is_empty() { String::new() } else { format!(": {}", out.last_error) };
+                Err(format!("{} printed no JSON ({e}; it exited with {code}{said})", program.display()))
+            }
+        });
     let mut d = state.locked();
     d.version += 1;
     let (health, error) = match outcome {
-        Ok(json) => {
+        Ok((json, text)) => {
             let h = parse::health(&found.path, &found.kind, &json, now);
             if h.verdict == "asleep" {
                 // what it said awake stays; the verdict says it sleeps
@@ -141,7 +144,7 @@ fn read_drive(program: &Path, found: &Found, timeout: Duration, state: &Mutex<Dr
             } else {
                 let error = h.error.clone();
                 if error.is_none() {
-                    d.json = Some(Arc::new(json));
+                    d.json = Some(Arc::from(text.trim()));
                 }
                 (h, error)
             }
@@ -342,7 +345,7 @@ struct Series {
     version: Option<Arc<Value>>,
     /// How many drives the scan found.
     devices: usize,
-    drives: Vec<(Found, Arc<Value>)>,
+    drives: Vec<(Found, Arc<str>)>,
 }
 
 #[derive(Debug)]
@@ -372,8 +375,10 @@ impl metrics::Export for Shared {
             );
         }
         let mut f = parse::Families::new();
-        for (found, json) in &s.drives {
-            f.drive(json, &found.path, &found.kind);
+        for (found, text) in &s.drives {
+            if let Ok(json) = serde_json::from_str::<Value>(text) {
+                f.drive(&json, &found.path, &found.kind);
+            }
         }
         out.extend(f.device.into_iter().filter(|f| !f.samples.is_empty()));
     }
