@@ -60,16 +60,25 @@ pub(crate) fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<Ou
     let mut stdout = child.stdout.take().ok_or("no standard output")?;
     let mut stderr = child.stderr.take().ok_or("no standard error")?;
     // read while it runs (a full pipe would block it), bounded
-    let reader = std::thread::spawn(move || {
+    // (a unit's TasksMax may refuse a thread: the program is stopped and that is the error)
+    let no_thread = |child: &mut std::process::Child, e: std::io::Error| {
+        // SAFETY: kill(2) of the process group this child leads.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+        format!("no thread to read {}'s output: {e}", program.display())
+    };
+    let reader = std::thread::Builder::new().name("program-out".into()).spawn(move || {
         let mut out = Vec::new();
         let _ = (&mut stdout).take(16 << 20).read_to_end(&mut out);
         out
     });
-    let err_reader = std::thread::spawn(move || {
+    let reader = reader.map_err(|e| no_thread(&mut child, e))?;
+    let err_reader = std::thread::Builder::new().name("program-err".into()).spawn(move || {
         let mut err = Vec::new();
         let _ = (&mut stderr).take(64 << 10).read_to_end(&mut err);
         err
     });
+    let err_reader = err_reader.map_err(|e| no_thread(&mut child, e))?;
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
