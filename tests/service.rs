@@ -482,6 +482,7 @@ fn collectors_left_out_leave_their_keys_null() {
             "containers",
             "host",
             "services",
+            "smart",
             "processes",
             "uptime",
             "time",
