@@ -66,23 +66,11 @@ fn real_responses_validate_against_the_document() {
         ("sdc", "sat", "ata_standby"),
         ("vda", "auto", "virtio_unreadable"),
     ];
-    for (dev, _, name) in drives {
-        common::smartctl::serve(dir.path(), dev, name);
-    }
-    common::smartctl::scan(dir.path(), &drives.map(|(d, t, _)| (d, t)));
-    let s = Service::start(&[
-        ("SYSTEM_STATS_SMARTCTL", &common::smartctl::stand_in()),
-        ("SMARTCTL_FIXTURES", dir.path().to_str().unwrap()),
-    ]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let with_drives = loop {
-        let v = s.json("/system");
-        if v["disk_health"].as_array().is_some_and(|l| l.len() == drives.len()) {
-            break v;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", v["disk_health"]);
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
+    common::smartctl::drives(dir.path(), &drives);
+    let s = common::smartctl::service(dir.path(), &[]);
+    common::smartctl::wait_health(&s, "five drives", |l| l.len() == drives.len());
+    let with_drives = s.json("/system");
+    assert_eq!(with_drives["disk_health"].as_array().unwrap().len(), drives.len());
     assert_valid(&doc, "Snapshot", &with_drives);
 
     // the validation bites: a missing key, a wrong type and an undocumented key all fail

@@ -219,14 +219,8 @@ fn the_process_card_shows_the_busy_child_on_top() {
 fn the_drive_card_says_the_verdict_first() {
     let Some(mut b) = Browser::launch() else { return };
     let dir = tempfile::tempdir().unwrap();
-    common::smartctl::serve(dir.path(), "sda", "ata_hdd_wd_red");
-    common::smartctl::serve(dir.path(), "nvme0", "nvme_failing");
-    common::smartctl::scan(dir.path(), &[("sda", "sat"), ("nvme0", "nvme")]);
-    let s = Service::start(&[
-        ("SYSTEM_STATS_SMARTCTL", &common::smartctl::stand_in()),
-        ("SMARTCTL_FIXTURES", dir.path().to_str().unwrap()),
-        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5"),
-    ]);
+    common::smartctl::drives(dir.path(), &[("sda", "sat", "ata_hdd_wd_red"), ("nvme0", "nvme", "nvme_failing")]);
+    let s = common::smartctl::service(dir.path(), &[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5")]);
     b.navigate(&format!("http://{}/", s.addr));
     b.wait_for("document.querySelectorAll('#drives .drive').length === 2", Duration::from_secs(15));
     assert_eq!(b.eval("document.querySelector('[data-f=\"drive/nvme0\"]').dataset.value"), "failing");

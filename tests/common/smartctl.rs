@@ -36,3 +36,35 @@ pub fn scan(dir: &Path, devices: &[(&str, &str)]) {
         "platform_info": "x86_64-linux", "build_info": "(local build)", "exit_status": 0}, "devices": list});
     std::fs::write(dir.join("scan.json"), scan.to_string()).unwrap();
 }
+
+/// Serves each `(device, type, fixture)` and a scan that finds them all.
+pub fn drives(dir: &Path, drives: &[(&str, &str, &str)]) {
+    for (dev, _, name) in drives {
+        serve(dir, dev, name);
+    }
+    let found: Vec<(&str, &str)> = drives.iter().map(|(d, t, _)| (*d, *t)).collect();
+    scan(dir, &found);
+}
+
+/// The service reading the drives of `dir` through the stand-in, with `extra` settings.
+pub fn service(dir: &Path, extra: &[(&str, &str)]) -> super::Service {
+    let stand_in = stand_in();
+    let mut envs = vec![("SYSTEM_STATS_SMARTCTL", stand_in.as_str()), ("SMARTCTL_FIXTURES", dir.to_str().unwrap())];
+    envs.extend_from_slice(extra);
+    super::Service::start(&envs)
+}
+
+/// Polls `/system` until `done` holds for its `disk_health` (20 s at most); the list.
+pub fn wait_health(s: &super::Service, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let v = s.json("/system");
+        if let Some(list) = v["disk_health"].as_array()
+            && done(list)
+        {
+            return list.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} within 20 s: disk_health is {}", v["disk_health"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
