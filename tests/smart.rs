@@ -7,24 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::smartctl::{scan, serve, stand_in};
+use common::smartctl::{scan, serve, stand_in, wait_health};
 use common::{Service, clean_command, service_bin};
 use serde_json::{Value, json};
-
-/// Polls `/system` until `done` holds for its `disk_health`.
-fn wait_health(s: &Service, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let v = s.json("/system");
-        if let Some(list) = v["disk_health"].as_array()
-            && done(list)
-        {
-            return list.clone();
-        }
-        assert!(Instant::now() < deadline, "{what} within 20 s: disk_health is {}", v["disk_health"]);
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn drive<'a>(list: &'a [Value], device: &str) -> &'a Value {
     list.iter().find(|d| d["device"] == device).unwrap_or_else(|| panic!("no {device} in {list:?}"))
@@ -55,12 +40,8 @@ fn every_kind_of_drive_and_every_failure() {
         ("sdf", "sat"),
     ];
     scan(d, &devices);
-    let s = Service::start(&[
-        ("SYSTEM_STATS_SMARTCTL", &stand_in()),
-        ("SMARTCTL_FIXTURES", d.to_str().unwrap()),
-        ("SYSTEM_STATS_SMART_TIMEOUT", "1"),
-        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2"),
-    ]);
+    let s =
+        common::smartctl::service(d, &[("SYSTEM_STATS_SMART_TIMEOUT", "1"), ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2")]);
     let list = wait_health(&s, "all 8 drives read", |l| l.len() == 8);
 
     let sda = drive(&list, "sda");
@@ -163,12 +144,8 @@ fn bad_sectors_growing_fire_and_a_recurring_error_is_said_once() {
     let mut red = serve(d, "sdb", "ata_hdd_wd_red");
     serve(d, "vda", "virtio_unreadable");
     scan(d, &[("sdb", "sat"), ("vda", "auto")]);
-    let s = Service::start(&[
-        ("SYSTEM_STATS_SMARTCTL", &stand_in()),
-        ("SMARTCTL_FIXTURES", d.to_str().unwrap()),
-        ("SYSTEM_STATS_SMART_INTERVAL", "5s"),
-        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5"),
-    ]);
+    let s =
+        common::smartctl::service(d, &[("SYSTEM_STATS_SMART_INTERVAL", "5s"), ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.5")]);
     wait_health(&s, "sdb healthy", |l| l.iter().any(|d| d["device"] == "sdb" && d["verdict"] == "healthy"));
     for a in red["ata_smart_attributes"]["table"].as_array_mut().unwrap() {
         if a["id"] == 197 {
@@ -202,6 +179,17 @@ fn bad_sectors_growing_fire_and_a_recurring_error_is_said_once() {
             .all(|l| l.contains("--nocheck=standby") && l.contains("--json")),
         "{calls}"
     );
+    // sdb goes to standby, then wakes with the same pending sectors: asleep meanwhile, with
+    // what it said awake, and nothing said again
+    let awake = std::fs::read_to_string(d.join("sdb.json")).unwrap();
+    serve(d, "sdb", "ata_standby");
+    let list = wait_health(&s, "sdb asleep", |l| l.iter().any(|d| d["device"] == "sdb" && d["verdict"] == "asleep"));
+    let asleep = drive(&list, "sdb");
+    assert_eq!(asleep["reasons"], json!(["in standby: not woken to be read", "Current_Pending_Sector (197): raw 8"]));
+    assert_eq!(asleep["serial_number"], red["serial_number"]);
+    std::fs::write(d.join("sdb.json"), awake).unwrap();
+    wait_health(&s, "sdb awake", |l| l.iter().any(|d| d["device"] == "sdb" && d["verdict"] == "warning"));
+    assert_eq!(s.run.lines_with("drive /dev/sdb: Current_Pending_Sector").len(), 1, "{}", s.run.log());
     // sdb is gone from the next scan: it leaves the list
     scan(d, &[("vda", "auto")]);
     wait_health(&s, "sdb gone", |l| l.len() == 1 && l[0]["device"] == "vda");
@@ -271,10 +259,7 @@ fn our_series_are_smartctl_exporters() {
         ("nvme1", "nvme", "nvme_failing"),
         ("sdd", "scsi", "sas_hitachi"),
     ];
-    for (dev, _, name) in drives {
-        serve(d, dev, name);
-    }
-    scan(d, &drives.map(|(dev, t, _)| (dev, t)));
+    common::smartctl::drives(d, &drives);
     let port = common::free_port();
     let mut cmd = std::process::Command::new(&exporter);
     cmd.args([
@@ -285,7 +270,7 @@ fn our_series_are_smartctl_exporters() {
     .env("SMARTCTL_FIXTURES", d);
     let _exporter = common::Running::spawn(cmd);
     common::wait_http(&format!("127.0.0.1:{port}"), "/metrics");
-    let s = Service::start(&[("SYSTEM_STATS_SMARTCTL", &stand_in()), ("SMARTCTL_FIXTURES", d.to_str().unwrap())]);
+    let s = common::smartctl::service(d, &[]);
     wait_health(&s, "the six drives read", |l| l.len() == drives.len());
 
     // name{labels, sorted} -> value, and name -> type, of the smartctl_* series

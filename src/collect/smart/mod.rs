@@ -167,8 +167,9 @@ fn read_drive(program: &Path, found: &Found, timeout: Duration, state: &Mutex<Dr
         Some(Change::Recovered(_)) => tracing::info!("drive {} can be read again", found.path),
         None => {}
     }
+    // said when it changes; a drive that sleeps between readings says nothing new on waking
     let verdict = format!("{}: {}", health.verdict, health.reasons.join("; "));
-    if d.verdict_said.as_deref() != Some(verdict.as_str()) && error.is_none() {
+    if d.verdict_said.as_deref() != Some(verdict.as_str()) && error.is_none() && health.verdict != "asleep" {
         match health.verdict.as_str() {
             "failing" => tracing::error!("drive {} is failing: {}", found.path, health.reasons.join("; ")),
             "warning" => tracing::warn!("drive {}: {}", found.path, health.reasons.join("; ")),
