@@ -585,13 +585,13 @@ impl Families {
             let log = &json["scsi_error_counter_log"];
             if log.is_object() {
                 for dir in ["read", "write"] {
-                    for (suffix, key) in [
-                        ("errors_corrected_by_rereads_rewrites", "errors_corrected_by_rereads_rewrites"),
-                        ("errors_corrected_by_eccfast", "errors_corrected_by_eccfast"),
-                        ("errors_corrected_by_eccdelayed", "errors_corrected_by_eccdelayed"),
-                        ("total_uncorrected_errors", "total_uncorrected_errors"),
+                    for key in [
+                        "errors_corrected_by_rereads_rewrites",
+                        "errors_corrected_by_eccfast",
+                        "errors_corrected_by_eccdelayed",
+                        "total_uncorrected_errors",
                     ] {
-                        self.push(&format!("smartctl_{dir}_{suffix}"), vec![d()], zero(&log[dir][key]));
+                        self.push(&format!("smartctl_{dir}_{key}"), vec![d()], zero(&log[dir][key]));
                     }
                 }
                 self.push("smartctl_device_bytes_read", vec![d()], zero(&log["read"]["gigabytes_processed"]) * 1e9);
