@@ -329,3 +329,127 @@ fn our_series_are_smartctl_exporters() {
     assert!(theirs.len() > 300, "{}", theirs.len());
     assert_eq!(our_types, their_types);
 }
+
+/// The privileged reader and the unprivileged service: `--read-drives DIR` runs smartctl and
+/// writes its outputs into DIR; a service on `SYSTEM_STATS_SMART_DIRECTORY=DIR` reads them
+/// without ever running smartctl, follows each new reading, a drive gone and a reading
+/// grown stale, and says `null` (once, at INFO) while the directory holds nothing.
+#[test]
+fn a_privileged_reader_fills_a_directory_the_service_reads() {
+    let fixtures = tempfile::tempdir().unwrap();
+    let f = fixtures.path();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path();
+    let red = serve(f, "sda", "ata_hdd_wd_red");
+    serve(f, "nvme0", "nvme_failing");
+    std::fs::write(f.join("sdb.fail"), "Smartctl open device: /dev/sdb failed: Permission denied\n").unwrap();
+    scan(f, &[("sda", "sat"), ("nvme0", "nvme"), ("sdb", "sat")]);
+    let read = || {
+        clean_command(service_bin())
+            .arg("--read-drives")
+            .arg(o)
+            .env("SYSTEM_STATS_SMARTCTL", stand_in())
+            .env("SMARTCTL_FIXTURES", f)
+            .output()
+            .unwrap()
+    };
+    let calls = || std::fs::read_to_string(f.join("calls.log")).unwrap_or_default().lines().count();
+
+    // the service first, on an empty directory: null, said once, no warning
+    let s = Service::start(&[
+        ("SYSTEM_STATS_SMART_DIRECTORY", o.to_str().unwrap()),
+        ("SYSTEM_STATS_SMARTCTL", &stand_in()),
+        ("SMARTCTL_FIXTURES", f.to_str().unwrap()),
+        ("SYSTEM_STATS_SMART_INTERVAL", "5s"),
+        ("SYSTEM_STATS_SAMPLE_INTERVAL", "0.2"),
+    ]);
+    s.run.wait_for_line("no drive readings in");
+    assert!(s.json("/system")["disk_health"].is_null());
+    assert!(!s.get("/metrics").body.contains("smartctl_"));
+
+    // the reader: a line per drive, smartctl's outputs as they were printed
+    let done = read();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}{}", String::from_utf8_lossy(&done.stderr));
+    assert!(stdout.contains("/dev/sda: read\n") && stdout.contains("/dev/nvme0: read\n"), "{stdout}");
+    assert!(stdout.contains("/dev/sdb: not read: ") && stdout.contains("Permission denied"), "{stdout}");
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(o.join("sda.json")).unwrap()).unwrap();
+    assert_eq!(written, red);
+    assert!(std::fs::read_to_string(o.join("sdb.error")).unwrap().contains("Permission denied"));
+    let mut names: Vec<String> =
+        std::fs::read_dir(o).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["nvme0.json", "scan.json", "sda.json", "sdb.error"]);
+    let read_by_reader = calls();
+
+    let list = wait_health(&s, "3 drives from the directory", |l| l.len() == 3);
+    let sda = drive(&list, "sda");
+    assert_eq!(sda["verdict"], "healthy");
+    assert_eq!(sda["serial_number"], red["serial_number"]);
+    assert_eq!(sda["power_on_hours"], red["power_on_time"]["hours"]);
+    let mtime = std::fs::metadata(o.join("sda.json")).unwrap().modified().unwrap();
+    let mtime = chrono::DateTime::<chrono::Utc>::from(mtime).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(sda["checked_at"], mtime.as_str(), "checked_at is when the reader read it");
+    assert_eq!(drive(&list, "nvme0")["verdict"], "failing");
+    let sdb = drive(&list, "sdb");
+    assert_eq!(sdb["verdict"], "unknown");
+    assert!(sdb["error"].as_str().unwrap().contains("Permission denied"), "{sdb}");
+    let metrics = s.get("/metrics").body;
+    assert!(metrics.contains("smartctl_device_smart_status{device=\"nvme0\"} 0"), "{metrics}");
+    assert!(metrics.contains("smartctl_devices 3"), "{metrics}");
+    s.run.wait_for_line("drive readings have appeared");
+
+    // a new reading: sdb readable, sda gone; the files follow, and the service within its poll
+    std::fs::remove_file(f.join("sdb.fail")).unwrap();
+    serve(f, "sdb", "ata_ssd_samsung");
+    scan(f, &[("nvme0", "nvme"), ("sdb", "sat")]);
+    assert!(read().status.success());
+    let mut names: Vec<String> =
+        std::fs::read_dir(o).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["nvme0.json", "scan.json", "sdb.json"]);
+    let list = wait_health(&s, "sda gone, sdb read", |l| {
+        l.len() == 2 && l.iter().any(|d| d["device"] == "sdb" && d["verdict"] == "healthy")
+    });
+    assert!(list.iter().all(|d| d["device"] != "sda"));
+
+    // a reading three intervals old is stale: said, with what to check
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(o.join("sdb.json")).unwrap().set_modified(old).unwrap();
+    let list = wait_health(&s, "sdb stale", |l| l.iter().any(|d| d["device"] == "sdb" && d["verdict"] == "unknown"));
+    let error = drive(&list, "sdb")["error"].as_str().unwrap().to_string();
+    assert!(error.contains("60 min old") && error.contains("system-stats-smart.timer"), "{error}");
+
+    // the service never ran smartctl; its log has no warning but the drives' own
+    assert_eq!(calls(), read_by_reader + 2 + 1, "only the reader runs smartctl");
+    assert_eq!(s.run.lines_with("no drive readings in").len(), 1);
+    let warnings: Vec<String> =
+        s.run.lines_with("WARN").into_iter().filter(|l| !l.contains("/dev/sdb") && !l.contains("/dev/nvme0")).collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+/// `--read-drives` refuses what it cannot do, with exit 1 and a line saying what.
+#[test]
+fn the_reader_says_what_it_cannot_do() {
+    let run = |dir: &str, smartctl: &str| {
+        let out = clean_command(service_bin())
+            .args(["--read-drives", dir])
+            .env("SYSTEM_STATS_SMARTCTL", smartctl)
+            .env("SMARTCTL_FIXTURES", "/nonexistent")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = run("/nonexistent/readings", &stand_in());
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--read-drives: /nonexistent/readings is not a directory"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr) = run(dir.path().to_str().unwrap(), "no-such-smartctl");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no-such-smartctl is not installed"), "{stderr}");
+    // a scan that fails writes nothing
+    let (code, stderr) = run(dir.path().to_str().unwrap(), &stand_in());
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("--scan-open printed no JSON"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

@@ -65,41 +65,39 @@ fn systemd_service_unit_verifies_and_is_hardened() {
     }
 }
 
-/// The drop-in that lets the `smart` collector read drives verifies with the unit and costs
-/// what `service/systemd/smart.conf` says (exposure 2.5, from 1.6).
+/// The unit that reads the drives for the service verifies, is scored "OK" though it holds
+/// the two capabilities smartctl needs, has no network, writes where the service's unit reads,
+/// and its timer verifies beside it.
 #[test]
-fn the_smart_drop_in_verifies_and_costs_what_it_says() {
+fn the_drive_reader_unit_and_its_timer_verify_and_are_hardened() {
+    verify_unit("system-stats-smart.service", common::service_bin());
+    let dir = common::repo().join("service/systemd");
+    let unit = std::fs::read_to_string(dir.join("system-stats-smart.service")).unwrap();
+    let service = std::fs::read_to_string(dir.join("system-stats.service")).unwrap();
+    for line in [
+        "CapabilityBoundingSet=CAP_SYS_RAWIO CAP_SYS_ADMIN\n",
+        "PrivateNetwork=yes",
+        "DevicePolicy=closed",
+        "StateDirectory=system-stats-smart\n",
+        "--read-drives /var/lib/system-stats-smart\n",
+    ] {
+        assert!(unit.contains(line), "missing {line:?}");
+    }
+    assert!(service.contains("Environment=SYSTEM_STATS_SMART_DIRECTORY=/var/lib/system-stats-smart\n"));
     if tool_missing("systemd-analyze") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let unit = std::fs::read_to_string(common::repo().join("service/systemd/system-stats.service")).unwrap();
-    let path = dir.path().join("system-stats.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/system-stats-service", common::service_bin())).unwrap();
-    let drop_in = std::fs::read_to_string(common::repo().join("service/systemd/smart.conf")).unwrap();
-    let score = |path: &std::path::Path| -> f64 {
-        let out = Command::new("systemd-analyze").args(["security", "--offline=yes"]).arg(path).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.lines()
-            .find_map(|l| l.split("exposure level for").nth(1))
-            .and_then(|rest| rest.split(':').nth(1))
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no exposure level in:\n{text}"))
-    };
-    assert_eq!(score(&path), 1.6);
-    // systemd-analyze reads no drop-in beside a unit file given by path: the unit with the
-    // drop-in's [Service] lines appended is what systemd makes of the two
-    let body = drop_in.split_once("[Service]\n").unwrap().1;
-    let merged = unit
-        .replace("/usr/local/bin/system-stats-service", common::service_bin())
-        .replace("[Install]", &format!("{body}\n[Install]"));
-    std::fs::write(&path, merged).unwrap();
-    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("system-stats-smart.service"),
+        unit.replace("/usr/local/bin/system-stats-service", common::service_bin()),
+    )
+    .unwrap();
+    std::fs::copy(dir.join("system-stats-smart.timer"), tmp.path().join("system-stats-smart.timer")).unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(tmp.path().join("system-stats-smart.timer")).output();
+    let out = out.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
-    assert_eq!(score(&path), 2.5);
-    assert!(drop_in.contains("from 1.6 to 2.5"));
+    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify the timer:\n{stderr}");
 }
 
 /// The forwarder unit verifies, is hardened, and keeps its spool in a StateDirectory (which

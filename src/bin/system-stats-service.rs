@@ -26,6 +26,9 @@ fn main() -> ExitCode {
     if let Some(file) = &cfg.check_alerts {
         return check_alerts(file);
     }
+    if let Some(dir) = &cfg.read_drives {
+        return read_drives(&cfg.setup, dir);
+    }
     let runner = Runner::new(&cfg.setup, &cfg.collectors);
     let engine = cfg.alerts.clone().map(system_stats::alerts::Engine::new);
     if let Some(e) = &engine {
@@ -90,6 +93,26 @@ fn main() -> ExitCode {
 
 /// `--check-alerts FILE`: the rules the service would evaluate with it, one line each, or the
 /// problem and exit code 2.
+/// `--read-drives DIR`: each drive's reading written, one line each; 1 when nothing could be.
+fn read_drives(setup: &system_stats::collect::Setup, dir: &std::path::Path) -> ExitCode {
+    match system_stats::collect::read_drives(setup, dir) {
+        Ok(done) => {
+            for (path, outcome) in &done.drives {
+                match outcome {
+                    Ok(()) => println!("{path}: read"),
+                    Err(e) => println!("{path}: not read: {e}"),
+                }
+            }
+            println!("{}: {} drives", dir.display(), done.drives.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("system-stats-service: --read-drives: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn check_alerts(file: &std::path::Path) -> ExitCode {
     match system_stats::alerts::Rules::load(Some(file), Default::default()) {
         Ok(rules) => {

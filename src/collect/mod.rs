@@ -72,6 +72,7 @@ pub(crate) mod schedstat;
 pub(crate) mod sensors;
 pub(crate) mod services;
 pub(crate) mod smart;
+pub use smart::source::{ReadDrives, ReadDrivesError, read_drives};
 pub(crate) mod sockstat;
 pub(crate) mod softnet;
 pub(crate) mod stat;
@@ -282,6 +283,9 @@ pub struct Setup {
     pub smart_interval: Option<std::time::Duration>,
     /// How long one smartctl run may take (`SYSTEM_STATS_SMART_TIMEOUT`).
     pub smart_timeout: std::time::Duration,
+    /// Where `--read-drives` writes smartctl's outputs, read instead of running smartctl
+    /// (`SYSTEM_STATS_SMART_DIRECTORY`).
+    pub smart_directory: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub struct ServiceConfig {
     pub alerts: Option<crate::alerts::Rules>,
     /// `--check-alerts FILE`: validate a rules file, print what it holds, exit.
     pub check_alerts: Option<PathBuf>,
+    /// `--read-drives DIR`: read the drives once into a directory of readings, exit.
+    pub read_drives: Option<PathBuf>,
     #[cfg(not(feature = "tls"))]
     pub _no_tls: (),
 }
@@ -182,6 +184,15 @@ pub const SERVICE_SETTINGS: &[Setting] = &[
         help: "Seconds one smartctl run may take before it is stopped (1 to 600)",
     },
     Setting {
+        id: "smart-directory",
+        env: "SYSTEM_STATS_SMART_DIRECTORY",
+        default: "",
+        help: "A directory of smartctl's outputs that `system-stats-service --read-drives DIR` writes (run by a \
+               privileged unit of its own, system-stats-smart.service): drive health is read from there instead \
+               of running smartctl, so this service needs no privilege; a reading older than three \
+               --smart-interval is said to be stale",
+    },
+    Setting {
         id: "docker-host",
         env: "SYSTEM_STATS_DOCKER_HOST",
         default: "unix:///var/run/docker.sock",
@@ -317,6 +328,18 @@ impl ServiceConfig {
                          (0 usable, 2 not), as `promtool check rules` does",
                     ),
             )
+            .arg(
+                clap::Arg::new("read-drives")
+                    .long("read-drives")
+                    .value_name("DIR")
+                    .value_parser(clap::value_parser!(PathBuf))
+                    .conflicts_with("check-alerts")
+                    .help(
+                        "Read every drive's SMART data once with --smartctl and write smartctl's outputs into DIR \
+                         (an existing directory) for a service started with --smart-directory DIR, then exit \
+                         (0 written, 1 not): run it with the drives' privileges, by system-stats-smart.service",
+                    ),
+            )
     }
 
     pub fn from_matches(m: &ArgMatches) -> Result<Self, ConfigError> {
@@ -351,6 +374,7 @@ impl ServiceConfig {
             max_event_clients: v.parse("max-event-clients", |s| parse_count(s, 0, 65_536))? as usize,
             alerts: alert_settings(&v, m.get_one::<PathBuf>("check-alerts").is_some())?,
             check_alerts: m.get_one::<PathBuf>("check-alerts").cloned(),
+            read_drives: m.get_one::<PathBuf>("read-drives").cloned(),
         })
     }
 }
@@ -397,6 +421,7 @@ fn collectors_setup(v: &Values, paths: Paths) -> Result<crate::collect::Setup, C
         smartctl: v.parse("smartctl", parse_program)?,
         smart_interval: v.parse("smart-interval", parse_smart_interval)?,
         smart_timeout: v.parse("smart-timeout", |s| parse_seconds(s, 1.0, 600.0))?,
+        smart_directory: v.parse("smart-directory", parse_textfile_directory)?,
     })
 }
 

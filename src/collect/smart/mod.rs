@@ -18,9 +18,10 @@
 //! listed with its verdict `unknown` and why, said once in the log.
 
 pub(crate) mod parse;
+pub(crate) mod source;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use super::{CollectError, Collector, Entry, Reading, Setup};
 use crate::metrics::{self, Family, Kind, label};
 use crate::snapshot::DiskHealth;
 use crate::sync::Locked;
+use source::Source;
 
 pub(crate) const ENTRY: Entry = Entry {
     name: "smart",
@@ -89,6 +91,9 @@ struct Scan {
     /// The scan's JSON `smartctl` object and format version (`smartctl_version`).
     version: Option<Arc<Value>>,
     said: Option<String>,
+    /// A directory of readings that holds none yet: `disk_health` is `null`, as without
+    /// smartctl.
+    absent: bool,
 }
 
 /// One drive's latest reading.
@@ -102,31 +107,38 @@ struct Drive {
     json: Option<Arc<str>>,
     said: Option<String>,
     verdict_said: Option<String>,
+    /// Its files when last read from a directory.
+    stamp: Option<source::Stamp>,
 }
 
-/// Reads `found` once: its health, and the JSON to keep for its series.
-fn read_drive(program: &Path, found: &Found, timeout: Duration, state: &Mutex<Drive>) {
-    let mut args: Vec<&str> = READ.to_vec();
-    let device = format!("--device={}", found.kind);
-    if found.kind != "auto" {
-        args.push(&device);
+/// The smartctl the settings name: a path as it is, a name looked up in `PATH`.
+fn program_path(name: &str) -> Option<PathBuf> {
+    if name.contains('/') { Some(PathBuf::from(name)) } else { program::which(name) }
+}
+
+/// A time as `checked_at` says it: RFC 3339, to the second, in UTC.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How often a directory of readings is looked at (or every `SYSTEM_STATS_SMART_INTERVAL` if
+/// shorter): a stat of each drive's files, read again only when they changed.
+const DIRECTORY_POLL: Duration = Duration::from_secs(30);
+
+/// Reads `found` once: its health, and the JSON to keep for its series. From a directory,
+/// only when its files changed (or the reading became too old).
+fn read_drive(source: &Source, found: &Found, timeout: Duration, state: &Mutex<Drive>) {
+    let stamp = source.stamp(found);
+    if stamp.is_some() && stamp == state.locked().stamp {
+        return;
     }
-    args.push(&found.path);
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let outcome =
-        program::run(program, &args, timeout).and_then(|out| match serde_json::from_str::<Value>(&out.stdout) {
-            Ok(json) => Ok((json, out.stdout)),
-            Err(e) => {
-                let code = out.code.map_or("a signal".to_string(), |c| format!("code {c}"));
-                let said = if out.last_error.is_empty() { String::new() } else { format!(": {}", out.last_error) };
-                Err(format!("{} printed no JSON ({e}; it exited with {code}{said})", program.display()))
-            }
-        });
+    let outcome = source.read(found, timeout);
     let mut d = state.locked();
+    d.stamp = stamp;
     d.version += 1;
     let (health, error) = match outcome {
-        Ok((json, text)) => {
-            let h = parse::health(&found.path, &found.kind, &json, now);
+        Ok(source::Output { json, text, at }) => {
+            let h = parse::health(&found.path, &found.kind, &json, rfc3339(at));
             if h.verdict == "asleep" {
                 // what it said awake stays; the verdict says it sleeps
                 let mut kept =
@@ -155,7 +167,7 @@ fn read_drive(program: &Path, found: &Found, timeout: Duration, state: &Mutex<Dr
                 path: found.path.clone(),
                 kind: found.kind.clone(),
                 verdict: "unknown".into(),
-                checked_at: Some(now),
+                checked_at: Some(rfc3339(std::time::SystemTime::now())),
                 error: Some(e.clone()),
                 ..DiskHealth::default()
             };
@@ -182,15 +194,28 @@ fn read_drive(program: &Path, found: &Found, timeout: Duration, state: &Mutex<Dr
 }
 
 /// One scan for drives.
-fn scan(program: &Path, timeout: Duration, state: &Mutex<Scan>) {
-    let outcome = program::run(program, &["--json=c", "--scan-open"], timeout).and_then(|out| {
-        serde_json::from_str::<Value>(&out.stdout).map_err(|e| {
-            format!("{} --scan-open printed no JSON ({e}); is it smartmontools 7.0 or later?", program.display())
-        })
-    });
+fn scan(source: &Source, timeout: Duration, state: &Mutex<Scan>) {
+    let outcome = source.scan(timeout);
     let mut s = state.locked();
     match outcome {
-        Ok(json) => {
+        Ok(None) => {
+            if !s.absent
+                && let Source::Directory { dir, .. } = source
+            {
+                tracing::info!(
+                    "no drive readings in {} yet (`system-stats-service --read-drives {}` writes them, run by \
+                     system-stats-smart.timer where smartmontools is installed): drive health is not read",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            s.absent = true;
+        }
+        Ok(Some(source::Output { json, .. })) => {
+            if s.absent {
+                tracing::info!("drive readings have appeared");
+                s.absent = false;
+            }
             let found = parse_scan(&json);
             if found != s.found || s.generation == 0 {
                 if found.is_empty() {
@@ -225,10 +250,11 @@ struct Watched {
 }
 
 pub(crate) struct Smart {
-    program: PathBuf,
+    /// `None` without smartctl (or a directory of its readings).
+    source: Option<Source>,
+    /// How long until each drive, and the scan, is read again.
     every: Duration,
     timeout: Duration,
-    /// `None` without smartctl.
     scan: Option<Poller<Scan>>,
     generation: u64,
     drives: BTreeMap<Found, Watched>,
@@ -239,15 +265,29 @@ pub(crate) struct Smart {
 
 impl Smart {
     fn new(setup: &Setup) -> Smart {
-        let program = if setup.smartctl.contains('/') {
-            Some(PathBuf::from(&setup.smartctl))
-        } else {
-            program::which(&setup.smartctl)
+        let interval = setup.smart_interval;
+        let (source, every) = match &setup.smart_directory {
+            // the reader writes every interval; three missed is stale
+            Some(dir) => {
+                let stale = interval.map(|i| i.saturating_mul(3));
+                let poll = interval.map_or(DIRECTORY_POLL, |i| i.min(DIRECTORY_POLL));
+                (Some(Source::Directory { dir: dir.clone(), stale }), poll)
+            }
+            None => {
+                let program = program_path(&setup.smartctl);
+                if program.is_none() {
+                    tracing::info!(
+                        "{} is not installed (install smartmontools, or set SYSTEM_STATS_SMARTCTL): drive health is \
+                         not read",
+                        setup.smartctl
+                    );
+                }
+                (program.map(Source::Program), interval.unwrap_or(Duration::MAX))
+            }
         };
-        let every = setup.smart_interval.unwrap_or(Duration::MAX);
         let timeout = setup.smart_timeout;
         let mut smart = Smart {
-            program: program.clone().unwrap_or_default(),
+            source: source.clone(),
             every,
             timeout,
             scan: None,
@@ -256,16 +296,12 @@ impl Smart {
             list: Arc::from(Vec::new()),
             series: Arc::new(Series::default()),
         };
-        let Some(program) = program else {
-            tracing::info!(
-                "{} is not installed (install smartmontools, or set SYSTEM_STATS_SMARTCTL): drive health is not read",
-                setup.smartctl
-            );
+        let Some(source) = source else {
             return smart;
         };
         let make = move || {
             move |state: &Mutex<Scan>| {
-                scan(&program, timeout, state);
+                scan(&source, timeout, state);
                 every
             }
         };
@@ -279,14 +315,17 @@ impl Smart {
     /// Starts reading the drives found since the last sample, stops those gone.
     fn follow(&mut self, found: &[Found]) {
         self.drives.retain(|f, _| found.contains(f));
+        let Some(source) = &self.source else {
+            return;
+        };
         for f in found {
             if self.drives.contains_key(f) {
                 continue;
             }
-            let (program, drive, timeout, every) = (self.program.clone(), f.clone(), self.timeout, self.every);
+            let (source, drive, timeout, every) = (source.clone(), f.clone(), self.timeout, self.every);
             let make = move || {
                 move |state: &Mutex<Drive>| {
-                    read_drive(&program, &drive, timeout, state);
+                    read_drive(&source, &drive, timeout, state);
                     every
                 }
             };
@@ -304,10 +343,13 @@ impl Collector for Smart {
         let Some(scan) = &self.scan else {
             return Ok(());
         };
-        let (generation, found, version) = {
+        let (generation, found, version, absent) = {
             let s = scan.latest();
-            (s.generation, (s.generation != self.generation).then(|| s.found.clone()), s.version.clone())
+            (s.generation, (s.generation != self.generation).then(|| s.found.clone()), s.version.clone(), s.absent)
         };
+        if absent {
+            return Ok(());
+        }
         let mut changed = false;
         if let Some(found) = found {
             self.generation = generation;
