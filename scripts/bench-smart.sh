@@ -10,6 +10,9 @@
 #     stand-in's own processes.
 #  3. at the default interval (no reading in the window): the sampler thread and the whole
 #     service beside one without the collector, over the same seconds (schedstat), and RSS.
+#  4. the packaged split: `--read-drives` of the DRIVES drives (its CPU and wall time, the
+#     stand-in's processes included), then a service reading that directory (a stat of each
+#     drive's files every 30 s) beside one without the collector, as in 3.
 #
 #   scripts/bench-smart.sh                  # 4 drives, 60 s
 #   DRIVES=8 SECONDS_RUN=120 scripts/bench-smart.sh
@@ -86,4 +89,26 @@ sleep "$SECONDS_RUN"
 a1=$(thread_ns "$on" sampler); b1=$(thread_ns "$off" sampler); p1=$(oncpu "$on"); q1=$(oncpu "$off")
 echo "at the default interval, over $SECONDS_RUN s: sampler thread $(us_per_s $((a1 - a0)) "$SECONDS_RUN") µs/s with smart ($DRIVES drives), $(us_per_s $((b1 - b0)) "$SECONDS_RUN") µs/s without; the whole service $(cpu_percent "$p0" "$p1" "$SECONDS_RUN") % against $(cpu_percent "$q0" "$q1" "$SECONDS_RUN") % of a core"
 echo "RSS: with smart $(rss_mib "$on") MiB, without $(rss_mib "$off") MiB"
-rm -rf "$fixtures"
+kill "$on" "$off"
+
+# 4. the reader and a service on its directory
+readings_dir=$(mktemp -d)
+t0=$(date +%s%N)
+( SYSTEM_STATS_SMARTCTL="$PWD/tests/support/smartctl" SMARTCTL_FIXTURES="$fixtures" \
+    target/release/system-stats-service --read-drives "$readings_dir" >/dev/null; times ) >"${TMPDIR:-/tmp}/bench-smart.times"
+t1=$(date +%s%N)
+cpu=$(awk 'NR==2 {gsub(/m/," "); gsub(/s/,""); split($0,a," "); print (a[1]*60+a[2]+a[3]*60+a[4])}' "${TMPDIR:-/tmp}/bench-smart.times")
+echo "--read-drives of $DRIVES drives: $(awk -v c="$cpu" 'BEGIN {printf "%.1f", c*1000}') ms of CPU (the stand-in's shells included), $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b-a)/1e6}') ms wall"
+on=$(start 5097 SYSTEM_STATS_SMART_DIRECTORY="$readings_dir" ${EXTRA:-}); pids+=("$on")
+sleep 0.5
+off=$(start 5098 SYSTEM_STATS_COLLECTORS=all,-smart ${EXTRA:-}); pids+=("$off")
+wait_http http://127.0.0.1:5097/health; wait_http http://127.0.0.1:5098/health
+sleep 6
+a0=$(thread_ns "$on" sampler); b0=$(thread_ns "$off" sampler); p0=$(oncpu "$on"); q0=$(oncpu "$off")
+d0=$(thread_ns "$on" smart-)
+sleep "$SECONDS_RUN"
+a1=$(thread_ns "$on" sampler); b1=$(thread_ns "$off" sampler); p1=$(oncpu "$on"); q1=$(oncpu "$off")
+d1=$(thread_ns "$on" smart-)
+echo "reading the directory, over $SECONDS_RUN s: the smart threads $(us_per_s $((d1 - d0)) "$SECONDS_RUN") µs/s; sampler thread $(us_per_s $((a1 - a0)) "$SECONDS_RUN") µs/s against $(us_per_s $((b1 - b0)) "$SECONDS_RUN") µs/s without; the whole service $(cpu_percent "$p0" "$p1" "$SECONDS_RUN") % against $(cpu_percent "$q0" "$q1" "$SECONDS_RUN") % of a core"
+echo "RSS: reading the directory $(rss_mib "$on") MiB, without smart $(rss_mib "$off") MiB"
+rm -rf "$fixtures" "$readings_dir"

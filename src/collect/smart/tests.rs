@@ -83,6 +83,25 @@ fn nvme_health() {
     assert!(h.attributes.is_empty());
 }
 
+/// smartctl 7.5 and later put an NVMe drive's warning composite temperature (WCTEMP, from its
+/// identify data) in `temperature.op_limit_max` and its critical one (CCTEMP) in
+/// `critical_limit_max` (smartmontools' nvmeprint.cpp); 7.3 and 7.4 print them only as text.
+/// The warning one is the drive's limit, as SCT's is for ATA drives.
+#[test]
+fn an_nvme_drives_own_temperature_limit() {
+    let mut json = fixture("nvme_samsung_970");
+    let h = parse::health("/dev/nvme0", "nvme", &json, String::new());
+    assert_eq!(h.temperature_limit_celsius, None, "the recorded drive (smartctl 7.x before 7.5) has none");
+    let current = json["temperature"]["current"].as_f64().unwrap();
+    json["temperature"]["op_limit_max"] = (current as i64).into();
+    json["temperature"]["critical_limit_max"] = (current as i64 + 3).into();
+    json["nvme_composite_temperature_threshold"] = serde_json::json!({"warning": current as i64, "critical": current as i64 + 3});
+    let h = parse::health("/dev/nvme0", "nvme", &json, String::new());
+    assert_eq!(h.temperature_limit_celsius, Some(current));
+    assert_eq!(h.verdict, "warning");
+    assert_eq!(h.reasons, vec![format!("{current} °C, at or above its limit of {current} °C")]);
+}
+
 #[test]
 fn a_failing_nvme_drive_says_why() {
     let (_, h) = read("nvme_failing");
