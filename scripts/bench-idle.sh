@@ -9,6 +9,9 @@
 #   scripts/bench-idle.sh          # against the commit before processes, services and the
 #                                  # forwarder's metrics (987fb93)
 #   BASE=HEAD~3 ROUNDS=5 IDLE_SECONDS=60 FORWARDERS=1 scripts/bench-idle.sh
+#   BASE=self BASE_ENV=SYSTEM_STATS_ALERTS=off scripts/bench-idle.sh
+#                                  # this tree against itself with other settings
+#                                  # (NEW_ENV and BASE_ENV: VAR=value words for each service)
 #
 # The baseline is built once in target/bench-idle/ (a git worktree and its own target dir).
 # Prints a Markdown table: each round, and the median of the rounds.
@@ -23,9 +26,18 @@ IDLE_SECONDS=${IDLE_SECONDS:-60}
 NEW_PORT=${NEW_PORT:-5093}
 BASE_PORT=${BASE_PORT:-5094}
 
-rev=$(git rev-parse --short "$BASE^{commit}")
-work=target/bench-idle/$rev
-if [ ! -x "$work/target/release/system-stats-forwarder" ]; then
+NEW_ENV=${NEW_ENV:-}
+BASE_ENV=${BASE_ENV:-}
+if [ "$BASE" = self ]; then
+  rev="this tree, $BASE_ENV"
+  work=target/bench-idle/self
+  mkdir -p "$work/target"
+  ln -sfn "$PWD/target/release" "$work/target/release"
+else
+  rev=$(git rev-parse --short "$BASE^{commit}")
+  work=target/bench-idle/$rev
+fi
+if [ "$BASE" != self ] && [ ! -x "$work/target/release/system-stats-forwarder" ]; then
   rm -rf "$work/src"
   mkdir -p "$work"
   git worktree add --force --detach "$work/src" "$rev" >/dev/null
@@ -35,14 +47,18 @@ if [ ! -x "$work/target/release/system-stats-forwarder" ]; then
 fi
 cargo build --release --quiet --bin system-stats-service --bin system-stats-forwarder --example receiver
 
-start() { # start BINARY PORT -> pid
-  SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT=$2 SYSTEM_STATS_LOG_LEVEL=warning "$1" >/dev/null 2>&1 &
+start() { # start BINARY PORT [VAR=value...] -> pid
+  local bin=$1 port=$2; shift 2
+  # shellcheck disable=SC2086
+  env SYSTEM_STATS_HOST=127.0.0.1 SYSTEM_STATS_PORT="$port" SYSTEM_STATS_LOG_LEVEL=warning "$@" "$bin" >/dev/null 2>&1 &
   echo $!
 }
 # half an interval apart: their samples never wake at the same moment and contend
-base=$(start "$work/target/release/system-stats-service" "$BASE_PORT"); pids+=("$base")
+# shellcheck disable=SC2086
+base=$(start "$work/target/release/system-stats-service" "$BASE_PORT" $BASE_ENV); pids+=("$base")
 sleep 0.5
-new=$(start target/release/system-stats-service "$NEW_PORT"); pids+=("$new")
+# shellcheck disable=SC2086
+new=$(start target/release/system-stats-service "$NEW_PORT" $NEW_ENV); pids+=("$new")
 wait_http "http://127.0.0.1:$NEW_PORT/health"
 wait_http "http://127.0.0.1:$BASE_PORT/health"
 # what is measured: a label and a pid each
@@ -100,6 +116,6 @@ echo
 echo "per thread over all rounds: this tree: $(per_thread "$work/new.0" "$work/new.1" $((ROUNDS * IDLE_SECONDS)))"
 echo "per thread over all rounds: baseline: $(per_thread "$work/base.0" "$work/base.1" $((ROUNDS * IDLE_SECONDS)))"
 echo
-rss=(); for i in "${!watched[@]}"; do rss+=("${labels[$i]} $(rss_mib "${watched[$i]}") MiB"); done
+rss=(); for i in "${!watched[@]}"; do rss+=("${labels[$i]} $(rss_mib "${watched[$i]}") MiB ($(rss_parts "${watched[$i]}"))"); done
 echo "RSS: $(printf '%s; ' "${rss[@]}")"
 rm -rf "$spools"

@@ -20,3 +20,5 @@ cpu_percent() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN {printf "%.4f", (b-a)/1
 # rss_mib PID / hwm_mib PID: resident and peak resident memory in MiB
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# rss_parts PID: "anonymous A + file F MiB" (heap and stacks; the binary's and libraries' pages)
+rss_parts() { awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "anonymous %.2f + file %.2f MiB", a/1024, f/1024}' "/proc/$1/status"; }

@@ -9,12 +9,12 @@
 //! samples still sees the episode end. Durations are measured on the monotonic clock: a clock
 //! step neither fires nor holds back an alert.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::quantity::{Input, Labels, Memory, Quantity, Value};
+use super::quantity::{FastMap, Input, Labels, Memory, Quantity, Value};
 use super::rules::Rules;
 use crate::metrics::{Family, Kind, LabelName, Sample};
 use crate::snapshot::{Alert, AlertChart, AlertState, Text};
@@ -43,14 +43,52 @@ pub struct Engine {
     rules: Rules,
     memory: Memory,
     /// By rule (its index), by series: looked up without copying a series' labels.
-    states: HashMap<usize, HashMap<Labels, State>>,
+    states: Vec<FastMap<Labels, State>>,
     /// Evaluations so far.
     generation: u64,
+    plan: Plan,
+}
+
+/// Which values each rule reads, worked out once: every quantity the rules read has a slot,
+/// read at most once per evaluation, and dropped after the last rule that reads it (a host
+/// with 20 000 mounts has 20 000 values per filesystem quantity).
+#[derive(Debug, Default)]
+struct Plan {
+    /// By rule: the slots of its quantity and of its `and` quantity.
+    slots: Vec<(usize, Option<usize>)>,
+    /// By rule: the slots no rule after it reads.
+    last: Vec<Vec<usize>>,
+    /// How many slots.
+    count: usize,
+}
+
+impl Plan {
+    fn new(rules: &Rules) -> Plan {
+        let mut names: Vec<&'static str> = Vec::new();
+        let mut slot = |q: &'static Quantity| match names.iter().position(|n| *n == q.name) {
+            Some(i) => i,
+            None => {
+                names.push(q.name);
+                names.len() - 1
+            }
+        };
+        let slots: Vec<(usize, Option<usize>)> =
+            rules.rules.iter().map(|r| (slot(r.quantity), r.and.as_ref().map(|a| slot(a.quantity)))).collect();
+        let mut last = vec![Vec::new(); slots.len()];
+        for s in 0..names.len() {
+            if let Some(i) = slots.iter().rposition(|(m, a)| *m == s || *a == Some(s)) {
+                last[i].push(s);
+            }
+        }
+        Plan { slots, last, count: names.len() }
+    }
 }
 
 impl Engine {
     pub fn new(rules: Rules) -> Engine {
-        Engine { rules, memory: Memory::default(), states: HashMap::new(), generation: 0 }
+        let plan = Plan::new(&rules);
+        let states = (0..rules.rules.len()).map(|_| FastMap::default()).collect();
+        Engine { rules, memory: Memory::default(), states, generation: 0, plan }
     }
 
     /// The families the rules read: they must run in every sample.
@@ -67,55 +105,54 @@ impl Engine {
     pub fn evaluate(&mut self, input: &Input<'_>, wall: SystemTime) -> Vec<Alert> {
         let at = input.at;
         let now = DateTime::<Utc>::from(wall).to_rfc3339_opts(SecondsFormat::Secs, true);
-        let mut read: Vec<(&'static str, Vec<Value>)> = Vec::new();
-        let values_of = |read: &mut Vec<(&'static str, Vec<Value>)>, q: &'static Quantity, memory: &mut Memory| {
-            if let Some(i) = read.iter().position(|(n, _)| *n == q.name) {
-                return i;
+        let mut read: Vec<Option<Vec<Value>>> = (0..self.plan.count).map(|_| None).collect();
+        let values_of = |read: &mut Vec<Option<Vec<Value>>>, slot: usize, q: &'static Quantity, memory: &mut Memory| {
+            if read[slot].is_none() {
+                let mut out = Vec::new();
+                q.read(input, memory, &mut out);
+                read[slot] = Some(out);
             }
-            let mut out = Vec::new();
-            q.read(input, memory, &mut out);
-            read.push((q.name, out));
-            read.len() - 1
         };
         self.generation += 1;
         let generation = self.generation;
-        // the last rule that reads each quantity: its values are dropped after it (a host with
-        // 20 000 mounts has 20 000 values per filesystem quantity)
-        let mut last_use: Vec<(&'static str, usize)> = Vec::new();
         for (index, rule) in self.rules.rules.iter().enumerate() {
-            for q in std::iter::once(rule.quantity).chain(rule.and.as_ref().map(|a| a.quantity)) {
-                match last_use.iter_mut().find(|(n, _)| *n == q.name) {
-                    Some(slot) => slot.1 = index,
-                    None => last_use.push((q.name, index)),
-                }
-            }
-        }
-        for (index, rule) in self.rules.rules.iter().enumerate() {
-            for (name, values) in read.iter_mut() {
-                if index > 0 && last_use.iter().any(|(n, last)| n == name && *last == index - 1) {
-                    *values = Vec::new();
+            if index > 0 {
+                for slot in &self.plan.last[index - 1] {
+                    read[*slot] = None;
                 }
             }
             if !input.has(rule.quantity) || rule.and.as_ref().is_some_and(|a| !input.has(a.quantity)) {
                 // its families are not in this sample: its alerts stay as they are
-                for s in self.states.entry(index).or_default().values_mut() {
+                for s in self.states[index].values_mut() {
                     if s.seen + 1 == generation {
                         s.seen = generation;
                     }
                 }
                 continue;
             }
-            let main = values_of(&mut read, rule.quantity, &mut self.memory);
-            let also = rule.and.as_ref().map(|a| (values_of(&mut read, a.quantity, &mut self.memory), a));
-            let states = self.states.entry(index).or_default();
-            for v in &read[main].1 {
+            let (main, also_slot) = self.plan.slots[index];
+            values_of(&mut read, main, rule.quantity, &mut self.memory);
+            let also = match (also_slot, &rule.and) {
+                (Some(slot), Some(a)) => {
+                    values_of(&mut read, slot, a.quantity, &mut self.memory);
+                    Some((slot, a))
+                }
+                _ => None,
+            };
+            let states = &mut self.states[index];
+            for v in read[main].as_deref().unwrap_or(&[]) {
                 if !rule.matchers.iter().all(|m| m.matches(&v.labels)) {
                     continue;
                 }
                 let joined = also.is_none_or(|(i, a)| {
-                    read[i].1.iter().any(|w| w.labels == v.labels && a.comparison.holds(w.value, a.threshold))
+                    read[i]
+                        .as_deref()
+                        .unwrap_or(&[])
+                        .iter()
+                        .any(|w| w.labels == v.labels && a.comparison.holds(w.value, a.threshold))
                 });
-                let state = states.get_mut(&v.labels);
+                // nothing pending or firing (the usual case): no series to look up
+                let state = if states.is_empty() { None } else { states.get_mut(&v.labels) };
                 let firing = state.as_ref().is_some_and(|s| s.phase == AlertState::Firing);
                 let holds = joined && rule.holds(v.value, firing);
                 match state {
@@ -155,7 +192,7 @@ impl Engine {
             }
         }
         // the series that went away: a pending alert is forgotten, a firing one resolves
-        for states in self.states.values_mut() {
+        for states in &mut self.states {
             states.retain(|_, s| match s.phase {
                 AlertState::Resolved => {
                     s.resolved.as_ref().is_some_and(|(t, _)| at.saturating_duration_since(*t) <= RESOLVED_KEPT)
@@ -173,9 +210,10 @@ impl Engine {
         let mut alerts: Vec<Alert> = self
             .states
             .iter()
+            .enumerate()
             .flat_map(|(index, states)| states.iter().map(move |(labels, s)| (index, labels, s)))
             .map(|(index, labels, s)| {
-                let rule = &self.rules.rules[*index];
+                let rule = &self.rules.rules[index];
                 let chart = rule.quantity.chart.and_then(|c| c(labels, input.snapshot, rule.threshold));
                 Alert {
                     name: rule.name.clone(),

@@ -2,7 +2,7 @@
 //! rates and trends, what it kept of the earlier ones) into values, one per series (a mount
 //! point, a device, a unit...), labelled with what tells them apart.
 
-use std::collections::HashMap;
+pub(crate) use crate::collect::shared::counters::FastMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,8 +67,8 @@ type Points = Vec<(Instant, f64)>;
 #[derive(Debug, Default)]
 pub struct Memory {
     /// By quantity, by series: looked up without allocating.
-    counters: HashMap<&'static str, HashMap<String, (f64, Instant)>>,
-    trends: HashMap<&'static str, HashMap<String, Points>>,
+    counters: FastMap<&'static str, FastMap<String, (f64, Instant)>>,
+    trends: FastMap<&'static str, FastMap<String, Points>>,
     /// When series not seen for long were last forgotten.
     swept: Option<Instant>,
 }

@@ -95,7 +95,8 @@ fn an_nvme_drives_own_temperature_limit() {
     let current = json["temperature"]["current"].as_f64().unwrap();
     json["temperature"]["op_limit_max"] = (current as i64).into();
     json["temperature"]["critical_limit_max"] = (current as i64 + 3).into();
-    json["nvme_composite_temperature_threshold"] = serde_json::json!({"warning": current as i64, "critical": current as i64 + 3});
+    json["nvme_composite_temperature_threshold"] =
+        serde_json::json!({"warning": current as i64, "critical": current as i64 + 3});
     let h = parse::health("/dev/nvme0", "nvme", &json, String::new());
     assert_eq!(h.temperature_limit_celsius, Some(current));
     assert_eq!(h.verdict, "warning");
