@@ -104,7 +104,8 @@ impl Engine {
     /// alerts (pending, firing, resolved in the last 15 minutes) sorted by name and labels.
     pub fn evaluate(&mut self, input: &Input<'_>, wall: SystemTime) -> Vec<Alert> {
         let at = input.at;
-        let now = DateTime::<Utc>::from(wall).to_rfc3339_opts(SecondsFormat::Secs, true);
+        // the sample's time as text, formatted only when an alert changes
+        let mut now = Stamp { wall, text: None };
         let mut read: Vec<Option<Vec<Value>>> = (0..self.plan.count).map(|_| None).collect();
         let values_of = |read: &mut Vec<Option<Vec<Value>>>, slot: usize, q: &'static Quantity, memory: &mut Memory| {
             if read[slot].is_none() {
@@ -166,10 +167,10 @@ impl Engine {
                         s.value = v.value;
                         if !holds {
                             s.phase = AlertState::Resolved;
-                            s.resolved = Some((at, now.clone()));
+                            s.resolved = Some((at, now.text()));
                         } else if s.phase == AlertState::Pending && at.saturating_duration_since(s.since) >= rule.hold {
                             s.phase = AlertState::Firing;
-                            s.fired_at = Some(now.clone());
+                            s.fired_at = Some(now.text());
                         }
                     }
                     _ if holds => {
@@ -180,8 +181,8 @@ impl Engine {
                                 seen: generation,
                                 phase: if fire { AlertState::Firing } else { AlertState::Pending },
                                 since: at,
-                                since_text: now.clone(),
-                                fired_at: fire.then(|| now.clone()),
+                                since_text: now.text(),
+                                fired_at: fire.then(|| now.text()),
                                 resolved: None,
                                 value: v.value,
                             },
@@ -201,7 +202,7 @@ impl Engine {
                 AlertState::Pending => false,
                 AlertState::Firing => {
                     s.phase = AlertState::Resolved;
-                    s.resolved = Some((at, now.clone()));
+                    s.resolved = Some((at, now.text()));
                     true
                 }
             });
@@ -235,6 +236,20 @@ impl Engine {
             .collect();
         alerts.sort_by(|a, b| (&a.name, &a.labels, &a.severity).cmp(&(&b.name, &b.labels, &b.severity)));
         alerts
+    }
+}
+
+/// A sample's wall-clock time, as the alerts say it (RFC 3339, to the second), formatted
+/// the first time it is needed.
+struct Stamp {
+    wall: SystemTime,
+    text: Option<String>,
+}
+
+impl Stamp {
+    fn text(&mut self) -> String {
+        let wall = self.wall;
+        self.text.get_or_insert_with(|| DateTime::<Utc>::from(wall).to_rfc3339_opts(SecondsFormat::Secs, true)).clone()
     }
 }
 
