@@ -77,19 +77,28 @@ n=$((r1 - r0))
 echo "the service's side of a reading ($DRIVES drives every 5 s, $n readings in $SECONDS_RUN s): $(awk -v s=$((s1 - s0)) -v n="$n" 'BEGIN {printf "%.0f", s/n/1e3}') µs of CPU each"
 kill "$on"
 
+# beside LABEL VAR=value...: a service with the collector so set beside one without it, over
+# the same SECONDS_RUN (after their first readings): sampler thread, smart threads, the whole
+# service, RSS
+beside() {
+  local label=$1; shift
+  local on off a0 b0 p0 q0 d0 a1 b1 p1 q1 d1
+  on=$(start 5097 "$@" ${EXTRA:-}); pids+=("$on")
+  sleep 0.5
+  off=$(start 5098 SYSTEM_STATS_COLLECTORS=all,-smart ${EXTRA:-}); pids+=("$off")
+  wait_http http://127.0.0.1:5097/health; wait_http http://127.0.0.1:5098/health
+  sleep 6
+  a0=$(thread_ns "$on" sampler); b0=$(thread_ns "$off" sampler); p0=$(oncpu "$on"); q0=$(oncpu "$off"); d0=$(thread_ns "$on" smart-)
+  sleep "$SECONDS_RUN"
+  a1=$(thread_ns "$on" sampler); b1=$(thread_ns "$off" sampler); p1=$(oncpu "$on"); q1=$(oncpu "$off"); d1=$(thread_ns "$on" smart-)
+  echo "$label, over $SECONDS_RUN s ($DRIVES drives): the smart threads $(us_per_s $((d1 - d0)) "$SECONDS_RUN") µs/s; sampler thread $(us_per_s $((a1 - a0)) "$SECONDS_RUN") µs/s against $(us_per_s $((b1 - b0)) "$SECONDS_RUN") µs/s without smart; the whole service $(cpu_percent "$p0" "$p1" "$SECONDS_RUN") % against $(cpu_percent "$q0" "$q1" "$SECONDS_RUN") % of a core"
+  echo "RSS: $label $(rss_mib "$on") MiB, without smart $(rss_mib "$off") MiB"
+  kill "$on" "$off"
+}
+
 # 3. at the default interval (10 min: after the first readings, none in the window), beside
 #    the same service without the collector
-on=$(start 5097 SYSTEM_STATS_SMARTCTL="$PWD/tests/support/smartctl" ${EXTRA:-}); pids+=("$on")
-sleep 0.5
-off=$(start 5098 SYSTEM_STATS_COLLECTORS=all,-smart ${EXTRA:-}); pids+=("$off")
-wait_http http://127.0.0.1:5097/health; wait_http http://127.0.0.1:5098/health
-sleep 6
-a0=$(thread_ns "$on" sampler); b0=$(thread_ns "$off" sampler); p0=$(oncpu "$on"); q0=$(oncpu "$off")
-sleep "$SECONDS_RUN"
-a1=$(thread_ns "$on" sampler); b1=$(thread_ns "$off" sampler); p1=$(oncpu "$on"); q1=$(oncpu "$off")
-echo "at the default interval, over $SECONDS_RUN s: sampler thread $(us_per_s $((a1 - a0)) "$SECONDS_RUN") µs/s with smart ($DRIVES drives), $(us_per_s $((b1 - b0)) "$SECONDS_RUN") µs/s without; the whole service $(cpu_percent "$p0" "$p1" "$SECONDS_RUN") % against $(cpu_percent "$q0" "$q1" "$SECONDS_RUN") % of a core"
-echo "RSS: with smart $(rss_mib "$on") MiB, without $(rss_mib "$off") MiB"
-kill "$on" "$off"
+beside "running smartctl, at the default interval" SYSTEM_STATS_SMARTCTL="$PWD/tests/support/smartctl"
 
 # 4. the reader and a service on its directory
 readings_dir=$(mktemp -d)
@@ -99,16 +108,5 @@ t0=$(date +%s%N)
 t1=$(date +%s%N)
 cpu=$(awk 'NR==2 {gsub(/m/," "); gsub(/s/,""); split($0,a," "); print (a[1]*60+a[2]+a[3]*60+a[4])}' "${TMPDIR:-/tmp}/bench-smart.times")
 echo "--read-drives of $DRIVES drives: $(awk -v c="$cpu" 'BEGIN {printf "%.1f", c*1000}') ms of CPU (the stand-in's shells included), $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b-a)/1e6}') ms wall"
-on=$(start 5097 SYSTEM_STATS_SMART_DIRECTORY="$readings_dir" ${EXTRA:-}); pids+=("$on")
-sleep 0.5
-off=$(start 5098 SYSTEM_STATS_COLLECTORS=all,-smart ${EXTRA:-}); pids+=("$off")
-wait_http http://127.0.0.1:5097/health; wait_http http://127.0.0.1:5098/health
-sleep 6
-a0=$(thread_ns "$on" sampler); b0=$(thread_ns "$off" sampler); p0=$(oncpu "$on"); q0=$(oncpu "$off")
-d0=$(thread_ns "$on" smart-)
-sleep "$SECONDS_RUN"
-a1=$(thread_ns "$on" sampler); b1=$(thread_ns "$off" sampler); p1=$(oncpu "$on"); q1=$(oncpu "$off")
-d1=$(thread_ns "$on" smart-)
-echo "reading the directory, over $SECONDS_RUN s: the smart threads $(us_per_s $((d1 - d0)) "$SECONDS_RUN") µs/s; sampler thread $(us_per_s $((a1 - a0)) "$SECONDS_RUN") µs/s against $(us_per_s $((b1 - b0)) "$SECONDS_RUN") µs/s without; the whole service $(cpu_percent "$p0" "$p1" "$SECONDS_RUN") % against $(cpu_percent "$q0" "$q1" "$SECONDS_RUN") % of a core"
-echo "RSS: reading the directory $(rss_mib "$on") MiB, without smart $(rss_mib "$off") MiB"
+beside "reading the directory" SYSTEM_STATS_SMART_DIRECTORY="$readings_dir"
 rm -rf "$fixtures" "$readings_dir"
