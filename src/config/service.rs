@@ -417,11 +417,11 @@ fn collectors_setup(v: &Values, paths: Paths) -> Result<crate::collect::Setup, C
         top_processes: v.parse("top-processes", |s| parse_count(s, 0, 1000))? as usize,
         forwarder_url: v.parse("forwarder-url", parse_forwarder_url)?,
         forwarder_token: None,
-        textfile_directory: v.parse("textfile-directory", parse_textfile_directory)?,
+        textfile_directory: v.parse("textfile-directory", parse_optional_directory)?,
         smartctl: v.parse("smartctl", parse_program)?,
         smart_interval: v.parse("smart-interval", parse_smart_interval)?,
         smart_timeout: v.parse("smart-timeout", |s| parse_seconds(s, 1.0, 600.0))?,
-        smart_directory: v.parse("smart-directory", parse_textfile_directory)?,
+        smart_directory: v.parse("smart-directory", parse_optional_directory)?,
     })
 }
 
@@ -434,10 +434,11 @@ pub fn default_setup() -> crate::collect::Setup {
         .unwrap_or_else(|e| panic!("a default of SERVICE_SETTINGS does not parse: {e}"))
 }
 
-/// A directory of text files, or empty for none. One that does not exist yet is taken (a
-/// package of scripts may create it later; until then `node_textfile_scrape_error` is 1, as
-/// with node_exporter); anything else that is not a directory is refused.
-pub fn parse_textfile_directory(s: &str) -> Result<Option<PathBuf>, String> {
+/// A directory the service reads (text files, drive readings), or empty for none. One that
+/// does not exist yet is taken (a package or a timer may create it later; until then
+/// `node_textfile_scrape_error` is 1, as with node_exporter, and `disk_health` is `null`);
+/// anything else that is not a directory is refused.
+pub fn parse_optional_directory(s: &str) -> Result<Option<PathBuf>, String> {
     if s.trim().is_empty() {
         return Ok(None);
     }

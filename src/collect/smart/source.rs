@@ -70,11 +70,7 @@ impl Source {
             |ext: &str| std::fs::metadata(dir.join(format!("{label}.{ext}"))).and_then(|m| m.modified()).ok();
         let (json, error) = (modified("json"), modified("error"));
         let newest = json.max(error);
-        let old = match (stale, newest) {
-            (Some(limit), Some(t)) => t.elapsed().is_ok_and(|age| age > *limit),
-            _ => false,
-        };
-        Some((json, error, old))
+        Some((json, error, too_old(*stale, newest).is_some()))
     }
 
     /// `found`'s reading: smartctl's JSON (whatever its exit status says) or why there is none.
@@ -89,10 +85,7 @@ impl Source {
                 let reading = read(&json_path);
                 let at = |r: &std::io::Result<(String, SystemTime)>| r.as_ref().ok().map(|(_, at)| *at);
                 let newest = at(&reading).max(error.as_ref().map(|(_, at)| *at));
-                if let (Some(limit), Some(t)) = (stale, newest)
-                    && let Ok(age) = t.elapsed()
-                    && age > *limit
-                {
+                if let Some(age) = too_old(*stale, newest) {
                     return Err(format!(
                         "its last reading ({}) is {} min old: is system-stats-smart.timer running?",
                         json_path.display(),
@@ -114,6 +107,12 @@ impl Source {
             }
         }
     }
+}
+
+/// How old the newest of a drive's files is, when that is past `stale`.
+fn too_old(stale: Option<Duration>, newest: Option<SystemTime>) -> Option<Duration> {
+    let age = newest?.elapsed().ok()?;
+    (age > stale?).then_some(age)
 }
 
 /// A file's text and modification time.
