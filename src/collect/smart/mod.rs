@@ -132,6 +132,12 @@ fn read_drive(source: &Source, found: &Found, timeout: Duration, state: &Mutex<D
     if stamp.is_some() && stamp == state.locked().stamp {
         return;
     }
+    // The reader writes a drive's files before the scan that lists it, and removes them after
+    // the scan that no longer does: a listed drive without files is one the next scan drops.
+    // What it said last stays until then, and nothing is said of it.
+    if matches!(stamp, Some((None, None, _))) && state.locked().health.is_some() {
+        return;
+    }
     let outcome = source.read(found, timeout);
     let mut d = state.locked();
     d.stamp = stamp;

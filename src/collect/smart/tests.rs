@@ -272,3 +272,22 @@ fn series_as_smartctl_exporter_names_them() {
     assert_eq!(value(&f, "smartctl_device_temperature", &[d, ("temperature_type", "drive_trip")]), Some(85.0));
     assert_eq!(value(&f, "smartctl_device_power_on_seconds", &[d]), Some(22364.0 * 3600.0 + 52.0 * 60.0));
 }
+
+/// A drive the reader has just dropped: its files are gone before the scan that lists it is
+/// read again. What it said stays, and no failure is said of it (the race CI once lost).
+#[test]
+fn a_drive_whose_files_the_reader_removed_says_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Source::Directory { dir: dir.path().to_path_buf(), stale: None };
+    let found = Found { path: "/dev/sda".into(), kind: "sat".into() };
+    let text = serde_json::to_string(&fixture("ata_hdd_wd_red")).unwrap();
+    std::fs::write(dir.path().join("sda.json"), text).unwrap();
+    let state = Mutex::new(Drive::default());
+    read_drive(&source, &found, Duration::from_secs(1), &state);
+    assert_eq!(state.locked().health.as_ref().unwrap().verdict, "healthy");
+    std::fs::remove_file(dir.path().join("sda.json")).unwrap();
+    read_drive(&source, &found, Duration::from_secs(1), &state);
+    let d = state.locked();
+    assert_eq!(d.health.as_ref().unwrap().verdict, "healthy");
+    assert_eq!(d.said, None, "a failure was said of a drive being dropped");
+}
