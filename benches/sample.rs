@@ -172,7 +172,7 @@ fn bench(c: &mut Criterion) {
     let evaluate = |engine: &mut system_stats::alerts::Engine, reading: &system_stats::collect::Reading| {
         let input =
             system_stats::alerts::Input::new(&reading.snapshot, &reading.exported, &reading.origins, Instant::now())
-                .ran(&reading.ran);
+                .ran(reading.ran);
         black_box(engine.evaluate(&input, std::time::SystemTime::now()))
     };
     c.bench_function("alerts (stock rules on one sample)", |b| b.iter(|| evaluate(&mut engine, &reading)));

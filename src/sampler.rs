@@ -422,7 +422,7 @@ pub fn start(
 fn evaluate(engine: &mut Option<crate::alerts::Engine>, reading: &mut Reading) {
     if let Some(engine) = engine {
         let input = crate::alerts::Input::new(&reading.snapshot, &reading.exported, &reading.origins, reading.at)
-            .ran(&reading.ran);
+            .ran(reading.ran);
         let alerts = engine.evaluate(&input, reading.wall);
         reading.snapshot.alerts = Some(alerts);
     }

@@ -16,6 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::quantity::{FastMap, Input, Labels, Memory, Quantity, Value};
 use super::rules::Rules;
+use crate::collect::Families;
 use crate::metrics::{Family, Kind, LabelName, Sample};
 use crate::snapshot::{Alert, AlertChart, AlertState, Text};
 
@@ -35,6 +36,8 @@ struct State {
     fired_at: Option<String>,
     resolved: Option<(Instant, String)>,
     value: f64,
+    /// What the list showed of it last: shown again while its phase and value stay.
+    shown: Option<Alert>,
 }
 
 /// The rules and the state of their alerts.
@@ -47,20 +50,26 @@ pub struct Engine {
     /// Evaluations so far.
     generation: u64,
     plan: Plan,
+    /// By slot: its quantity's values, and the evaluation that read them (kept from one
+    /// evaluation to the next for their room).
+    values: Vec<(Vec<Value>, u64)>,
 }
 
-/// Which values each rule reads, worked out once: every quantity the rules read has a slot,
-/// read at most once per evaluation, and dropped after the last rule that reads it (a host
-/// with 20 000 mounts has 20 000 values per filesystem quantity).
+/// What each rule reads, worked out once: every quantity the rules read has a slot, read at
+/// most once per evaluation; and the families both its quantities need.
 #[derive(Debug, Default)]
 struct Plan {
     /// By rule: the slots of its quantity and of its `and` quantity.
     slots: Vec<(usize, Option<usize>)>,
-    /// By rule: the slots no rule after it reads.
-    last: Vec<Vec<usize>>,
+    /// By rule: the families its quantities read.
+    needs: Vec<Families>,
     /// How many slots.
     count: usize,
 }
+
+/// A slot's values past this many are not kept for the next evaluation (a host with 20 000
+/// mounts has 20 000 values per filesystem quantity).
+const VALUES_KEPT: usize = 4096;
 
 impl Plan {
     fn new(rules: &Rules) -> Plan {
@@ -74,13 +83,15 @@ impl Plan {
         };
         let slots: Vec<(usize, Option<usize>)> =
             rules.rules.iter().map(|r| (slot(r.quantity), r.and.as_ref().map(|a| slot(a.quantity)))).collect();
-        let mut last = vec![Vec::new(); slots.len()];
-        for s in 0..names.len() {
-            if let Some(i) = slots.iter().rposition(|(m, a)| *m == s || *a == Some(s)) {
-                last[i].push(s);
-            }
-        }
-        Plan { slots, last, count: names.len() }
+        let needs = rules
+            .rules
+            .iter()
+            .map(|r| {
+                let of = |q: &Quantity| Families::of(q.families);
+                r.and.as_ref().map_or(of(r.quantity), |a| of(r.quantity).union(of(a.quantity)))
+            })
+            .collect();
+        Plan { slots, needs, count: names.len() }
     }
 }
 
@@ -88,7 +99,8 @@ impl Engine {
     pub fn new(rules: Rules) -> Engine {
         let plan = Plan::new(&rules);
         let states = (0..rules.rules.len()).map(|_| FastMap::default()).collect();
-        Engine { rules, memory: Memory::default(), states, generation: 0, plan }
+        let values = (0..plan.count).map(|_| (Vec::new(), 0)).collect();
+        Engine { rules, memory: Memory::default(), states, generation: 0, plan, values }
     }
 
     /// The families the rules read: they must run in every sample.
@@ -106,23 +118,11 @@ impl Engine {
         let at = input.at;
         // the sample's time as text, formatted only when an alert changes
         let mut now = Stamp { wall, text: None };
-        let mut read: Vec<Option<Vec<Value>>> = (0..self.plan.count).map(|_| None).collect();
-        let values_of = |read: &mut Vec<Option<Vec<Value>>>, slot: usize, q: &'static Quantity, memory: &mut Memory| {
-            if read[slot].is_none() {
-                let mut out = Vec::new();
-                q.read(input, memory, &mut out);
-                read[slot] = Some(out);
-            }
-        };
         self.generation += 1;
         let generation = self.generation;
+        let snapshot = input.snapshot;
         for (index, rule) in self.rules.rules.iter().enumerate() {
-            if index > 0 {
-                for slot in &self.plan.last[index - 1] {
-                    read[*slot] = None;
-                }
-            }
-            if !input.has(rule.quantity) || rule.and.as_ref().is_some_and(|a| !input.has(a.quantity)) {
+            if !input.has(self.plan.needs[index]) {
                 // its families are not in this sample: its alerts stay as they are
                 for s in self.states[index].values_mut() {
                     if s.seen + 1 == generation {
@@ -132,28 +132,46 @@ impl Engine {
                 continue;
             }
             let (main, also_slot) = self.plan.slots[index];
-            values_of(&mut read, main, rule.quantity, &mut self.memory);
+            let mut fill = |slot: usize, q: &'static Quantity| {
+                let (values, read_in) = &mut self.values[slot];
+                if *read_in != generation {
+                    values.clear();
+                    q.read(input, &mut self.memory, values);
+                    debug_assert!(values.windows(2).all(|w| w[0].item < w[1].item), "{q:?}: items out of order");
+                    *read_in = generation;
+                }
+            };
+            fill(main, rule.quantity);
             let also = match (also_slot, &rule.and) {
                 (Some(slot), Some(a)) => {
-                    values_of(&mut read, slot, a.quantity, &mut self.memory);
-                    Some((slot, a))
+                    fill(slot, a.quantity);
+                    Some((&self.values[slot].0, a))
                 }
                 _ => None,
             };
+            let over = rule.quantity.over;
             let states = &mut self.states[index];
-            for v in read[main].as_deref().unwrap_or(&[]) {
-                if !rule.matchers.iter().all(|m| m.matches(&v.labels)) {
-                    continue;
+            for v in &self.values[main].0 {
+                // made when needed: most values need no labels
+                let mut labels: Option<Labels> = None;
+                let mut labels_of = |v: &Value| labels.get_or_insert_with(|| over.labels(snapshot, v.item)).clone();
+                if !rule.matchers.is_empty() {
+                    let l = labels_of(v);
+                    if !rule.matchers.iter().all(|m| m.matches(&l)) {
+                        continue;
+                    }
                 }
-                let joined = also.is_none_or(|(i, a)| {
-                    read[i]
-                        .as_deref()
-                        .unwrap_or(&[])
-                        .iter()
-                        .any(|w| w.labels == v.labels && a.comparison.holds(w.value, a.threshold))
+                let joined = also.is_none_or(|(other, a)| {
+                    let holds = |w: &Value| a.comparison.holds(w.value, a.threshold);
+                    if a.quantity.over == over {
+                        other.binary_search_by_key(&v.item, |w| w.item).is_ok_and(|k| holds(&other[k]))
+                    } else {
+                        let l = labels_of(v);
+                        other.iter().any(|w| holds(w) && a.quantity.over.labels(snapshot, w.item) == l)
+                    }
                 });
                 // nothing pending or firing (the usual case): no series to look up
-                let state = if states.is_empty() { None } else { states.get_mut(&v.labels) };
+                let state = if states.is_empty() { None } else { states.get_mut(&labels_of(v)) };
                 let firing = state.as_ref().is_some_and(|s| s.phase == AlertState::Firing);
                 let holds = joined && rule.holds(v.value, firing);
                 match state {
@@ -176,7 +194,7 @@ impl Engine {
                     _ if holds => {
                         let fire = rule.hold.is_zero();
                         states.insert(
-                            v.labels.clone(),
+                            labels_of(v),
                             State {
                                 seen: generation,
                                 phase: if fire { AlertState::Firing } else { AlertState::Pending },
@@ -185,6 +203,7 @@ impl Engine {
                                 fired_at: fire.then(|| now.text()),
                                 resolved: None,
                                 value: v.value,
+                                shown: None,
                             },
                         );
                     }
@@ -192,8 +211,13 @@ impl Engine {
                 }
             }
         }
+        for (values, _) in &mut self.values {
+            if values.capacity() > VALUES_KEPT {
+                *values = Vec::new();
+            }
+        }
         // the series that went away: a pending alert is forgotten, a firing one resolves
-        for states in &mut self.states {
+        for states in self.states.iter_mut().filter(|s| !s.is_empty()) {
             states.retain(|_, s| match s.phase {
                 AlertState::Resolved => {
                     s.resolved.as_ref().is_some_and(|(t, _)| at.saturating_duration_since(*t) <= RESOLVED_KEPT)
@@ -208,15 +232,22 @@ impl Engine {
             });
         }
         self.memory.forget_older_than(at, MEMORY_KEPT);
+        let rules = &self.rules.rules;
         let mut alerts: Vec<Alert> = self
             .states
-            .iter()
+            .iter_mut()
             .enumerate()
-            .flat_map(|(index, states)| states.iter().map(move |(labels, s)| (index, labels, s)))
+            .flat_map(|(index, states)| states.iter_mut().map(move |(labels, s)| (index, labels, s)))
             .map(|(index, labels, s)| {
-                let rule = &self.rules.rules[index];
+                if let Some(shown) = &s.shown
+                    && shown.state == s.phase
+                    && shown.value.to_bits() == s.value.to_bits()
+                {
+                    return shown.clone();
+                }
+                let rule = &rules[index];
                 let chart = rule.quantity.chart.and_then(|c| c(labels, input.snapshot, rule.threshold));
-                Alert {
+                let alert = Alert {
                     name: rule.name.clone(),
                     state: s.phase,
                     severity: rule.severity.as_str().to_string(),
@@ -231,7 +262,9 @@ impl Engine {
                     resolved_at: s.resolved.as_ref().map(|(_, t)| t.clone()),
                     summary: rule.summary_for(labels, s.value),
                     chart: chart.map(|(series, threshold)| AlertChart { series, threshold }),
-                }
+                };
+                s.shown = Some(alert.clone());
+                alert
             })
             .collect();
         alerts.sort_by(|a, b| (&a.name, &a.labels, &a.severity).cmp(&(&b.name, &b.labels, &b.severity)));
@@ -386,6 +419,7 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let on = |e: &mut Engine, s: &Snapshot, secs: u64, ran: &[&'static str]| {
+            let ran = Families::of(ran);
             e.evaluate(&Input::new(s, &[], &[], at(secs)).ran(ran), SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
         };
         assert_eq!(on(&mut e, &cpu(95.0), 0, &["cpu"])[0].state, AlertState::Firing);
@@ -394,6 +428,59 @@ mod tests {
             assert_eq!(a[0].state, AlertState::Firing, "resolved at {secs} s by a sample without cpu");
         }
         assert_eq!(on(&mut e, &cpu(10.0), 4, &["cpu"])[0].state, AlertState::Resolved);
+    }
+
+    /// An `and` joins the two quantities' series: by place when both are over the same list
+    /// (a filesystem's space and its inodes), by labels when not (a disk and an interface of
+    /// the same name).
+    #[test]
+    fn and_joins_series_of_the_same_labels() {
+        let mut e = engine(
+            "[[rule]]\nname = \"Full\"\nquantity = \"filesystem.used_percent\"\ncomparison = \">=\"\nthreshold = 90\n\
+             and = { quantity = \"filesystem.inodes_free_percent\", comparison = \"<\", threshold = 10 }\n\
+             [[rule]]\nname = \"BusyAndErrors\"\nquantity = \"disk.busy_percent\"\ncomparison = \">=\"\nthreshold = 50\n\
+             and = { quantity = \"network.receive_error_ratio\", comparison = \">\", threshold = 0.1 }\n",
+        );
+        let fs = |m: &str, readonly: bool, files_free: u64| crate::snapshot::Filesystem {
+            mountpoint: m.into(),
+            device: "/dev/x".into(),
+            fstype: "ext4".into(),
+            readonly,
+            percent: Some(95.0),
+            files: Some(100),
+            files_free: Some(files_free),
+            ..Default::default()
+        };
+        let disk = |name: &str, busy: u64| crate::snapshot::DiskDevice {
+            name: name.into(),
+            busy_time: busy,
+            ..Default::default()
+        };
+        let nic = |name: &str, errors: u64, packets: u64| {
+            let mut n = crate::snapshot::NetInterface { name: name.into(), ..Default::default() };
+            (n.counters.errin, n.counters.packets_recv) = (Some(errors), Some(packets));
+            n
+        };
+        let sample = |busy: u64, errors: u64, packets: u64| Snapshot {
+            // a read-only filesystem first: the values' places skip it, and still line up
+            filesystems: Some(vec![fs("/ro", true, 1), fs("/a", false, 50), fs("/b", false, 5), fs("/c", false, 50)]),
+            disks: Some(vec![disk("sda", busy), disk("x0", busy)]),
+            network: crate::snapshot::Network {
+                all_interfaces: Some(vec![nic("eth0", errors, packets), nic("x0", errors, packets)]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        step(&mut e, &sample(0, 0, 0), t0, 0);
+        let a = step(&mut e, &sample(1000, 50, 100), t0 + Duration::from_secs(1), 1);
+        let shown: Vec<(&str, String)> = a
+            .iter()
+            .map(|a| {
+                (a.name.as_str(), a.labels.get("mountpoint").or(a.labels.get("device")).cloned().unwrap_or_default())
+            })
+            .collect();
+        assert_eq!(shown, [("BusyAndErrors", "x0".to_string()), ("Full", "/b".to_string())], "{a:?}");
     }
 
     /// statix's threshold fires at value ≥ threshold, at once.

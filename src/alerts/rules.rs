@@ -350,11 +350,11 @@ fn check(raw: RawRule, file: &str) -> Result<Rule, String> {
     })?;
     let mut matchers = Vec::new();
     for (label, pattern) in raw.labels {
-        let Some(known) = quantity.labels.iter().find(|l| **l == label) else {
-            return Err(if quantity.labels.is_empty() {
+        let Some(known) = quantity.labels().iter().find(|l| **l == label) else {
+            return Err(if quantity.labels().is_empty() {
                 format!("{q} has no labels to match, but the rule matches {label:?}")
             } else {
-                format!("{q} has no label {label:?} (it has {})", quantity.labels.join(", "))
+                format!("{q} has no label {label:?} (it has {})", quantity.labels().join(", "))
             });
         };
         matchers.push(Matcher { label: known, pattern });
@@ -392,10 +392,10 @@ fn check(raw: RawRule, file: &str) -> Result<Rule, String> {
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else { break };
         let field = &rest[open + 1..open + close];
-        if !(field == "value" || field == "threshold" || quantity.labels.contains(&field)) {
+        if !(field == "value" || field == "threshold" || quantity.labels().contains(&field)) {
             return Err(format!(
                 "the summary names {{{field}}}, which is not value, threshold{}",
-                quantity.labels.iter().map(|l| format!(", {l}")).collect::<String>()
+                quantity.labels().iter().map(|l| format!(", {l}")).collect::<String>()
             ));
         }
         rest = &rest[open + close..];
@@ -404,12 +404,12 @@ fn check(raw: RawRule, file: &str) -> Result<Rule, String> {
         None => None,
         Some(a) => {
             let also = Quantity::find(&a.quantity).ok_or_else(|| format!("and: unknown quantity {:?}", a.quantity))?;
-            if also.labels != quantity.labels {
+            if also.labels() != quantity.labels() {
                 return Err(format!(
                     "and: {} has other labels than {q} ({} against {}): the two cannot be joined",
                     also.name,
-                    also.labels.join(", "),
-                    quantity.labels.join(", ")
+                    also.labels().join(", "),
+                    quantity.labels().join(", ")
                 ));
             }
             let comparison = Comparison::parse(&a.comparison)

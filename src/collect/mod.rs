@@ -44,7 +44,7 @@ mod status;
 
 pub use reading::Reading;
 pub use runner::{FORCED_EVERY, Progress, Runner, Status};
-pub use selection::{Selection, family_names};
+pub use selection::{Families, Selection, family_names};
 pub use status::{CollectError, FamilyStatus};
 
 pub(crate) mod arp;

@@ -22,8 +22,8 @@ pub struct Reading {
     pub exported: Vec<std::sync::Arc<dyn crate::metrics::Export>>,
     /// The family that pushed each of `exported` (same order), set by the runner.
     pub origins: Vec<&'static str>,
-    /// The families that ran in this reading, in order.
-    pub ran: Vec<&'static str>,
+    /// The families that ran in this reading.
+    pub ran: super::Families,
 }
 
 impl Reading {
@@ -37,7 +37,7 @@ impl Reading {
             swapped_pages: None,
             exported: Vec::new(),
             origins: Vec::new(),
-            ran: Vec::new(),
+            ran: super::Families::default(),
         }
     }
 

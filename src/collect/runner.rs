@@ -10,6 +10,8 @@ use crate::sync::Locked;
 
 struct Slot {
     family: Box<dyn Collector>,
+    /// Its place in the registry.
+    index: usize,
     status: FamilyStatus,
     /// How long its last sample took.
     took: std::time::Duration,
@@ -72,10 +74,11 @@ impl Runner {
     /// Starts every selected family that exists on this platform.
     pub fn new(setup: &Setup, selection: &Selection) -> Runner {
         let mut slots = Vec::new();
-        for entry in REGISTRY.iter().filter(|e| selection.contains(e.name)) {
+        for (index, entry) in REGISTRY.iter().enumerate().filter(|(_, e)| selection.contains(e.name)) {
             match (entry.start)(setup) {
                 Some(family) => slots.push(Slot {
                     family,
+                    index,
                     status: FamilyStatus::new(entry.name),
                     took: Default::default(),
                     forced: false,
@@ -177,7 +180,7 @@ impl Runner {
             slot.took = started.elapsed();
             let name = slot.status.name();
             reading.origins.resize(reading.exported.len(), name);
-            reading.ran.push(name);
+            reading.ran.insert(slot.index);
         }
         *self.progress.locked() = None;
     }
@@ -259,23 +262,23 @@ mod tests {
         let mut runner = Runner::new(&crate::config::default_setup(), &Selection::parse("cpu,filefd").unwrap());
         runner.force(&["filefd"]);
         let first = runner.read_for(Asked::default());
-        assert!(first.ran.contains(&"filefd"), "{:?}", first.ran);
+        assert!(first.ran.names().contains(&"filefd"), "{:?}", first.ran);
         let second = runner.read_for(Asked::default());
-        assert_eq!(second.ran, ["cpu"], "ran again within FORCED_EVERY");
+        assert_eq!(second.ran.names(), ["cpu"], "ran again within FORCED_EVERY");
         let topped =
             runner.top_up(&second.snapshot, (&second.exported, &second.origins), Asked::default(), Asked::METRICS);
-        assert_eq!(topped.ran, ["filefd"], "a scrape of that sample lacks it");
+        assert_eq!(topped.ran.names(), ["filefd"], "a scrape of that sample lacks it");
         let third = runner.read_for(Asked::default());
-        assert_eq!(third.ran, ["cpu"]);
+        assert_eq!(third.ran.names(), ["cpu"]);
         let again = runner.top_up(&third.snapshot, (&third.exported, &third.origins), Asked::default(), Asked::METRICS);
-        assert_eq!(again.ran, ["filefd"], "each sample a scrape completes has it");
+        assert_eq!(again.ran.names(), ["filefd"], "each sample a scrape completes has it");
         for slot in &mut runner.slots {
             slot.last_forced = slot.last_forced.map(|t| t - FORCED_EVERY);
         }
         let due = runner.read_for(Asked::default());
-        assert!(due.ran.contains(&"filefd"), "{:?}", due.ran);
+        assert!(due.ran.names().contains(&"filefd"), "{:?}", due.ran);
         let topped = runner.top_up(&due.snapshot, (&due.exported, &due.origins), Asked::default(), Asked::METRICS);
-        assert_eq!(topped.ran, Vec::<&str>::new(), "run twice for one sample");
+        assert_eq!(topped.ran.names(), Vec::<&str>::new(), "run twice for one sample");
     }
 
     /// A top-up runs what the sample it completes did not, beside it: its time, its rates
@@ -318,6 +321,7 @@ mod tests {
             slots: vec![
                 Slot {
                     family: Box::new(Boom),
+                    index: 0,
                     status: FamilyStatus::new("boom"),
                     took: Default::default(),
                     forced: false,
@@ -326,6 +330,7 @@ mod tests {
                 },
                 Slot {
                     family: Box::new(Fine),
+                    index: 1,
                     status: FamilyStatus::new("fine"),
                     took: Default::default(),
                     forced: false,

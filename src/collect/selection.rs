@@ -106,3 +106,46 @@ mod tests {
         assert!(Selection::parse(" , ").is_err());
     }
 }
+
+/// A set of families, by their place in [`REGISTRY`]: which ran in a sample, which a rule
+/// reads. Checking one against another is one instruction, where names were compared as
+/// text for every rule of every sample.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Families(u64);
+
+const _: () = assert!(REGISTRY.len() <= 64, "Families holds 64 families");
+
+impl Families {
+    /// Every family.
+    pub const ALL: Families = Families(if REGISTRY.len() == 64 { u64::MAX } else { (1 << REGISTRY.len()) - 1 });
+
+    /// The families named (a name not in the registry is left out).
+    pub fn of(names: &[&str]) -> Families {
+        let mut set = Families::default();
+        for name in names {
+            if let Some(i) = REGISTRY.iter().position(|e| e.name == *name) {
+                set.0 |= 1 << i;
+            }
+        }
+        set
+    }
+
+    /// Adds the family at `index` in the registry.
+    pub(crate) fn insert(&mut self, index: usize) {
+        self.0 |= 1 << index;
+    }
+
+    /// Whether it holds every family of `other`.
+    pub fn contains(self, other: Families) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn union(self, other: Families) -> Families {
+        Families(self.0 | other.0)
+    }
+
+    /// Their names, in registry order.
+    pub fn names(self) -> Vec<&'static str> {
+        REGISTRY.iter().enumerate().filter(|(i, _)| self.0 & (1 << i) != 0).map(|(_, e)| e.name).collect()
+    }
+}
