@@ -3,8 +3,8 @@
 # of an earlier commit, both running at the same time so the VM's neighbours weigh on both:
 # on-CPU nanoseconds of all their threads (schedstat) over ROUNDS windows of IDLE_SECONDS.
 # With FORWARDERS=1, the same for a forwarder beside each (polling its own service every
-# 30 s, the default, and delivering to a local receiver; this tree's with its metrics
-# listener on): the services are then polled, no longer idle.
+# 30 s, the default, and delivering to a local receiver; with its metrics listener on, the
+# baseline's too when it has one): the services are then polled, no longer idle.
 #
 #   scripts/bench-idle.sh          # against the commit before processes, services and the
 #                                  # forwarder's metrics (987fb93)
@@ -74,11 +74,19 @@ if [ "$FORWARDERS" = 1 ]; then
       SYSTEM_STATS_SPOOL_DIR="$spool" SYSTEM_STATS_FORWARD_LOG_LEVEL=warning "$@" "$bin" >/dev/null 2>&1 &
     echo $!
   }
-  fbase=$(forward "$work/target/release/system-stats-forwarder" "$BASE_PORT" "$spools/base"); pids+=("$fbase")
+  # the baseline's forwarder with its metrics listener too, when it has one (like for like)
+  base_listens=()
+  if grep -q SYSTEM_STATS_FORWARDER_METRICS "$work/target/release/system-stats-forwarder"; then
+    base_listens=(SYSTEM_STATS_FORWARDER_METRICS="127.0.0.1:$((LISTEN_PORT + 1))")
+  fi
+  fbase=$(forward "$work/target/release/system-stats-forwarder" "$BASE_PORT" "$spools/base" "${base_listens[@]}")
+  pids+=("$fbase")
   fnew=$(forward target/release/system-stats-forwarder "$NEW_PORT" "$spools/new" \
     SYSTEM_STATS_FORWARDER_METRICS="127.0.0.1:$LISTEN_PORT"); pids+=("$fnew")
   wait_http "http://127.0.0.1:$LISTEN_PORT/metrics"
-  labels+=("forwarder, this tree (listener on)" "forwarder, $rev"); watched+=("$fnew" "$fbase")
+  base_label="forwarder, $rev"
+  [ ${#base_listens[@]} -gt 0 ] && base_label+=" (listener on)"
+  labels+=("forwarder, this tree (listener on)" "$base_label"); watched+=("$fnew" "$fbase")
 fi
 sleep 3
 
