@@ -154,10 +154,10 @@ impl Engine {
             for v in &self.values[main].0 {
                 // made when needed: most values need no labels
                 let mut labels: Option<Labels> = None;
-                let mut labels_of = |v: &Value| labels.get_or_insert_with(|| over.labels(snapshot, v.item)).clone();
+                let make = || over.labels(snapshot, v.item);
                 if !rule.matchers.is_empty() {
-                    let l = labels_of(v);
-                    if !rule.matchers.iter().all(|m| m.matches(&l)) {
+                    let l = labels.get_or_insert_with(make);
+                    if !rule.matchers.iter().all(|m| m.matches(l)) {
                         continue;
                     }
                 }
@@ -166,12 +166,12 @@ impl Engine {
                     if a.quantity.over == over {
                         other.binary_search_by_key(&v.item, |w| w.item).is_ok_and(|k| holds(&other[k]))
                     } else {
-                        let l = labels_of(v);
-                        other.iter().any(|w| holds(w) && a.quantity.over.labels(snapshot, w.item) == l)
+                        let l = labels.get_or_insert_with(make);
+                        other.iter().any(|w| holds(w) && a.quantity.over.labels(snapshot, w.item) == *l)
                     }
                 });
                 // nothing pending or firing (the usual case): no series to look up
-                let state = if states.is_empty() { None } else { states.get_mut(&labels_of(v)) };
+                let state = if states.is_empty() { None } else { states.get_mut(labels.get_or_insert_with(make)) };
                 let firing = state.as_ref().is_some_and(|s| s.phase == AlertState::Firing);
                 let holds = joined && rule.holds(v.value, firing);
                 match state {
@@ -194,7 +194,7 @@ impl Engine {
                     _ if holds => {
                         let fire = rule.hold.is_zero();
                         states.insert(
-                            labels_of(v),
+                            labels.take().unwrap_or_else(make),
                             State {
                                 seen: generation,
                                 phase: if fire { AlertState::Firing } else { AlertState::Pending },

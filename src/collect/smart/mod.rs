@@ -129,14 +129,15 @@ const DIRECTORY_POLL: Duration = Duration::from_secs(30);
 /// only when its files changed (or the reading became too old).
 fn read_drive(source: &Source, found: &Found, timeout: Duration, state: &Mutex<Drive>) {
     let stamp = source.stamp(found);
-    if stamp.is_some() && stamp == state.locked().stamp {
-        return;
-    }
-    // The reader writes a drive's files before the scan that lists it, and removes them after
-    // the scan that no longer does: a listed drive without files is one the next scan drops.
-    // What it said last stays until then, and nothing is said of it.
-    if matches!(stamp, Some((None, None, _))) && state.locked().health.is_some() {
-        return;
+    if let Some(files) = stamp {
+        let d = state.locked();
+        // unchanged files: nothing new to read. And the reader writes a drive's files before
+        // the scan that lists it, and removes them after the scan that no longer does: a
+        // listed drive without files is one the next scan drops. What it said last stays
+        // until then, and nothing is said of it.
+        if Some(files) == d.stamp || (matches!(files, (None, None, _)) && d.health.is_some()) {
+            return;
+        }
     }
     let outcome = source.read(found, timeout);
     let mut d = state.locked();
