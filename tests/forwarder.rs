@@ -1191,3 +1191,24 @@ fn a_spool_set_aside_is_salvaged() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("nothing can be salvaged"), "{text}");
 }
+
+/// Both programs give back the mappings of their code and constants once startup is over
+/// (`process::after_startup`), and run on: what runs again maps back in, so the forwarder goes on
+/// delivering what the service goes on sampling.
+#[test]
+fn both_programs_give_back_their_startup_pages_and_run_on() {
+    let s = Service::start(&[("SYSTEM_STATS_SAMPLE_INTERVAL", "0.1"), ("SYSTEM_STATS_LOG_LEVEL", "debug")]);
+    let r = Receiver::start(Mode::Accept);
+    let spool = tempfile::tempdir().unwrap();
+    let f = start_forwarder(&source(&s), &r.url(), spool.path(), &[]);
+    for (program, run) in [("service", &s.run), ("forwarder", &f)] {
+        let line = run.wait_for_line_within("startup over: ", Duration::from_secs(20));
+        let kib: Option<u64> =
+            line.split("the mappings of ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok());
+        assert!(kib.is_some_and(|k| k >= 256), "{program}: {line}");
+    }
+    let delivered = r.accepted().len();
+    let after = r.wait_accepted(delivered + 5, Duration::from_secs(15));
+    assert!(after.len() >= delivered + 5);
+    assert_eq!(s.get("/health").status, 200);
+}

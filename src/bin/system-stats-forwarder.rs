@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    runtime.spawn(system_stats::process::after_startup());
     let code = runtime.block_on(system_stats::forward::run(cfg, system_stats::process::shutdown_signal()));
     ExitCode::from(code)
 }

@@ -85,6 +85,7 @@ fn main() -> ExitCode {
             Cors::new(&cfg.cors_origins),
         );
         let state = AppState::new(shared, access, cfg.max_event_clients);
+        tokio::spawn(system_stats::process::after_startup());
         server::run(listener, state, options, system_stats::process::shutdown_signal()).await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
